@@ -1,0 +1,505 @@
+//! The one error type of the crate, and the pieces its variants carry.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::private::BoxError;
+
+/// Shorthand for `Result<T, migrate_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a step applies a migration or undoes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Applying a migration.
+    Up,
+    /// Running a rollback.
+    Down,
+}
+
+impl Direction {
+    fn noun(self) -> &'static str {
+        match self {
+            Direction::Up => "migration",
+            Direction::Down => "rollback of migration",
+        }
+    }
+}
+
+/// Where a migration was defined: the attribute's file and line, or the
+/// caller of [`Migrator::add`](crate::Migrator::add).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// Source file, as `file!()` gives it.
+    pub file: &'static str,
+    /// 1-based line.
+    pub line: u32,
+    /// `true` for migrations added at run time with `Migrator::add`.
+    pub runtime: bool,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if self.runtime {
+            f.write_str(" (added at run time)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Shows a set's name the way messages mention it.
+pub(crate) struct SetName<'a>(pub &'a str);
+
+impl fmt::Display for SetName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("the default set")
+        } else {
+            write!(f, "set {:?}", self.0)
+        }
+    }
+}
+
+/// One violation of the sequence rule, found before the database is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryProblem {
+    /// Ids `from..=to` are missing: the ids of a set must run 0, 1, 2, … .
+    Gap {
+        /// The set.
+        set: String,
+        /// First missing id.
+        from: u32,
+        /// Last missing id.
+        to: u32,
+        /// The next id that does exist, and where.
+        next: Option<(u32, Location)>,
+    },
+    /// Two or more migrations share one id.
+    DuplicateMigration {
+        /// The set.
+        set: String,
+        /// The id.
+        id: u32,
+        /// Every definition of it.
+        locations: Vec<Location>,
+    },
+    /// A rollback names an id with no migration.
+    RollbackWithoutMigration {
+        /// The set.
+        set: String,
+        /// The id.
+        id: u32,
+        /// The rollback's definition.
+        location: Location,
+    },
+    /// Two or more rollbacks share one id.
+    DuplicateRollback {
+        /// The set.
+        set: String,
+        /// The id.
+        id: u32,
+        /// Every definition of it.
+        locations: Vec<Location>,
+    },
+    /// The set has no migrations at all.
+    EmptySet {
+        /// The set.
+        set: String,
+    },
+}
+
+impl RegistryProblem {
+    /// The set the problem is in.
+    pub fn set(&self) -> &str {
+        match self {
+            RegistryProblem::Gap { set, .. }
+            | RegistryProblem::DuplicateMigration { set, .. }
+            | RegistryProblem::RollbackWithoutMigration { set, .. }
+            | RegistryProblem::DuplicateRollback { set, .. }
+            | RegistryProblem::EmptySet { set } => set,
+        }
+    }
+}
+
+fn join_locations(locations: &[Location]) -> String {
+    let parts: Vec<String> = locations.iter().map(ToString::to_string).collect();
+    parts.join(" and ")
+}
+
+impl fmt::Display for RegistryProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryProblem::Gap { set, from, to, next } => {
+                let set = SetName(set);
+                if from == to {
+                    write!(f, "{set}: migration {from} is missing")?;
+                } else {
+                    write!(f, "{set}: migrations {from} to {to} are missing")?;
+                }
+                if let Some((id, location)) = next {
+                    write!(f, " (the next one is {id}, at {location})")?;
+                }
+                write!(f, "; ids must run 0, 1, 2, … without gaps: renumber the migrations or add the missing ones")
+            }
+            RegistryProblem::DuplicateMigration { set, id, locations } => write!(
+                f,
+                "{}: migration id {id} is used {} times, at {}; give each migration its own id",
+                SetName(set),
+                locations.len(),
+                join_locations(locations)
+            ),
+            RegistryProblem::RollbackWithoutMigration { set, id, location } => write!(
+                f,
+                "{}: rollback {id} at {location} has no migration {id}; fix its id or remove it",
+                SetName(set)
+            ),
+            RegistryProblem::DuplicateRollback { set, id, locations } => write!(
+                f,
+                "{}: migration {id} has {} rollbacks, at {}; keep one",
+                SetName(set),
+                locations.len(),
+                join_locations(locations)
+            ),
+            RegistryProblem::EmptySet { set } => write!(
+                f,
+                "{}: no migrations are registered; add one with #[migration(0)]. If they live in a \
+                 library crate, that crate must be linked: add `use that_crate as _;` to the binary",
+                SetName(set)
+            ),
+        }
+    }
+}
+
+/// An applied migration whose name or code no longer matches this binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modification {
+    /// The migration id.
+    pub id: u32,
+    /// The name recorded when it was applied.
+    pub applied_name: String,
+    /// The name it has now.
+    pub current_name: String,
+    /// The checksum recorded when it was applied.
+    pub applied_checksum: String,
+    /// The checksum it has now.
+    pub current_checksum: String,
+    /// Where it is defined now.
+    pub location: Location,
+}
+
+impl fmt::Display for Modification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let renamed = self.applied_name != self.current_name;
+        let edited = self.applied_checksum != self.current_checksum;
+        write!(f, "migration {} `{}` ({})", self.id, self.current_name, self.location)?;
+        match (renamed, edited) {
+            (true, true) => write!(f, " was renamed from `{}` and its code was edited", self.applied_name),
+            (true, false) => write!(f, " was renamed from `{}`", self.applied_name),
+            _ => write!(
+                f,
+                " was edited after it was applied (checksum {} then, {} now)",
+                self.applied_checksum, self.current_checksum
+            ),
+        }
+    }
+}
+
+/// A row reported by `PRAGMA foreign_key_check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKeyViolation {
+    /// The table holding the offending row.
+    pub table: String,
+    /// Its rowid (`None` for WITHOUT ROWID tables).
+    pub rowid: Option<i64>,
+    /// The parent table it refers to.
+    pub parent: String,
+}
+
+/// Everything that can go wrong. Every refusal happens before any change to
+/// the database; a failing step is rolled back whole.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The registered migrations break the sequence rule.
+    InvalidRegistry {
+        /// Every problem found, each with its file and line.
+        problems: Vec<RegistryProblem>,
+    },
+    /// A migration or rollback returned an error. It was rolled back; the
+    /// steps before it in the same run stay applied.
+    Failed {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// What the step returned.
+        source: BoxError,
+    },
+    /// A migration or rollback panicked. It was rolled back; the steps before
+    /// it in the same run stay applied. The panic is turned into this error
+    /// (after the panic hook has printed it) so that a start-up can report it.
+    Panicked {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// The panic message, when it was a string.
+        message: String,
+    },
+    /// The last applied migration has no rollback.
+    NoRollback {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+    },
+    /// A migration or rollback tried to end the transaction it runs in
+    /// (`BEGIN`, `COMMIT`, `END` or `ROLLBACK`). It was rolled back.
+    TransactionControl {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+    },
+    /// A `foreign_keys = off` step left rows that violate foreign keys.
+    ForeignKeyViolations {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// What `PRAGMA foreign_key_check` reported (at most the first 100).
+        violations: Vec<ForeignKeyViolation>,
+    },
+    /// The database has applied migrations that this binary does not know.
+    DatabaseAhead {
+        /// The set.
+        set: String,
+        /// Number of migrations this binary knows in the set.
+        known: u32,
+        /// The unknown applied migrations, `(id, name)`.
+        unknown: Vec<(u32, String)>,
+    },
+    /// Applied migrations were edited or renamed since they were applied.
+    Modified {
+        /// The set.
+        set: String,
+        /// Every mismatch.
+        modifications: Vec<Modification>,
+    },
+    /// The database holds tables (or a non-zero `user_version`) but no
+    /// tracking table of this library: something else built it.
+    UnmanagedDatabase {
+        /// The set.
+        set: String,
+        /// The tracking table that was looked for.
+        table: String,
+        /// Some of the tables found.
+        tables: Vec<String>,
+        /// `PRAGMA user_version`.
+        user_version: i64,
+    },
+    /// The tracking table holds rows this library could not have written.
+    CorruptHistory {
+        /// The tracking table.
+        table: String,
+        /// Every problem found.
+        problems: Vec<String>,
+    },
+    /// A table with the tracking table's name exists but has other columns.
+    IncompatibleTrackingTable {
+        /// The table.
+        table: String,
+        /// What is wrong with it.
+        problems: Vec<String>,
+    },
+    /// Another connection held the write lock for longer than the lock timeout.
+    Locked {
+        /// How long this call waited.
+        waited: Duration,
+    },
+    /// A target id that the set does not have.
+    InvalidTarget {
+        /// The set.
+        set: String,
+        /// The requested id.
+        target: u32,
+        /// How many migrations the set has.
+        known: u32,
+    },
+    /// `baseline` was called on a database that already has history.
+    AlreadyHasHistory {
+        /// The tracking table.
+        table: String,
+        /// How many migrations it records.
+        applied: u32,
+    },
+    /// The connection is inside a transaction; migrations need their own.
+    InTransaction,
+    /// Anything else SQLite reported (I/O, read-only file, …).
+    Sqlite(rusqlite::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidRegistry { problems } => {
+                write!(f, "the registered migrations are invalid ({} problem", problems.len())?;
+                if problems.len() != 1 {
+                    f.write_str("s")?;
+                }
+                f.write_str("):")?;
+                for problem in problems {
+                    write!(f, "\n  - {problem}")?;
+                }
+                Ok(())
+            }
+            Error::Failed { id, name, direction, source } => {
+                write!(f, "{} {id} `{name}` failed and was rolled back: {source}", direction.noun())
+            }
+            Error::Panicked { id, name, direction, message } => write!(
+                f,
+                "{} {id} `{name}` panicked and was rolled back: {message}",
+                direction.noun()
+            ),
+            Error::NoRollback { id, name } => write!(
+                f,
+                "migration {id} `{name}` is the last applied one and has no rollback; add one with #[rollback({id})]"
+            ),
+            Error::TransactionControl { id, name, direction } => write!(
+                f,
+                "{} {id} `{name}` tried to BEGIN, COMMIT, END or ROLLBACK the transaction it runs in, \
+                 and was rolled back; the runner already wraps each step in a transaction: remove \
+                 those statements (SAVEPOINT, RELEASE and ROLLBACK TO are fine)",
+                direction.noun()
+            ),
+            Error::ForeignKeyViolations { id, name, direction, violations } => {
+                write!(
+                    f,
+                    "{} {id} `{name}` left {} foreign key violation(s) and was rolled back:",
+                    direction.noun(),
+                    violations.len()
+                )?;
+                for v in violations {
+                    match v.rowid {
+                        Some(rowid) => write!(f, "\n  - {} rowid {rowid} refers to a missing row of {}", v.table, v.parent)?,
+                        None => write!(f, "\n  - a row of {} refers to a missing row of {}", v.table, v.parent)?,
+                    }
+                }
+                Ok(())
+            }
+            Error::DatabaseAhead { set, known, unknown } => {
+                let ids: Vec<String> = unknown.iter().map(|(id, name)| format!("{id} `{name}`")).collect();
+                write!(
+                    f,
+                    "the database has migrations applied that this binary does not know ({}: {}); \
+                     this binary knows {known} migration(s) of {}. A newer build may have migrated this \
+                     database, or the crate that holds those migrations is not linked into this binary \
+                     (add `use that_crate as _;` to it)",
+                    SetName(set),
+                    ids.join(", "),
+                    SetName(set)
+                )
+            }
+            Error::Modified { set, modifications } => {
+                write!(f, "applied migrations of {} no longer match this binary:", SetName(set))?;
+                for m in modifications {
+                    write!(f, "\n  - {m}")?;
+                }
+                f.write_str("\nRestore the applied code and add a new migration for the change, or opt out with Migrator::verify_applied(false)")
+            }
+            Error::UnmanagedDatabase { set, table, tables, user_version } => {
+                write!(
+                    f,
+                    "the database was not built by migrate-core: it has no tracking table {table:?} for {} but ",
+                    SetName(set)
+                )?;
+                if tables.is_empty() {
+                    write!(f, "PRAGMA user_version is {user_version}")?;
+                } else {
+                    write!(f, "it already has tables ({})", tables.join(", "))?;
+                }
+                f.write_str(
+                    ". If its schema matches your migrations up to some id N, record them as applied \
+                     with Migrator::baseline(conn, N), then migrate",
+                )
+            }
+            Error::CorruptHistory { table, problems } => {
+                write!(f, "the tracking table {table:?} holds rows migrate-core did not write:")?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                f.write_str("\nRestore the database from a backup, or repair the table by hand")
+            }
+            Error::IncompatibleTrackingTable { table, problems } => {
+                write!(f, "table {table:?} exists but is not a migrate-core tracking table:")?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                f.write_str("\nIf another tool owns it, give this set another table with Migrator::table(…)")
+            }
+            Error::Locked { waited } => write!(
+                f,
+                "database is locked by another migrator (or another writer): waited {:.1} s; raise \
+                 Migrator::lock_timeout or find what holds the lock",
+                waited.as_secs_f64()
+            ),
+            Error::InvalidTarget { set, target, known } => {
+                write!(f, "{} has no migration {target}: ", SetName(set))?;
+                match known.checked_sub(1) {
+                    Some(last) => write!(f, "its ids run 0 to {last}"),
+                    None => f.write_str("it has no migrations"),
+                }
+            }
+            Error::AlreadyHasHistory { table, applied } => write!(
+                f,
+                "baseline refused: the tracking table {table:?} already records {applied} applied migration(s); \
+                 baseline is only for a database with no history"
+            ),
+            Error::InTransaction => f.write_str(
+                "the connection is inside a transaction; run migrations outside of it, since each \
+                 migration needs a transaction of its own",
+            ),
+            Error::Sqlite(error) => write!(f, "SQLite error: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Failed { source, .. } => Some(source.as_ref()),
+            Error::Sqlite(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Sqlite(error)
+    }
+}
+
+/// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error {
+                code: rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
+                ..
+            },
+            _
+        )
+    )
+}

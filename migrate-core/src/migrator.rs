@@ -1,0 +1,510 @@
+//! `Migrator`: the configurable entry point.
+
+use std::panic::Location as CallerLocation;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction};
+
+use crate::error::{Error, Location, RegistryProblem};
+use crate::hash;
+use crate::history::{self, Table};
+use crate::private::IntoOutcome;
+use crate::registry::{self, Action, Candidate, Plan, Step};
+use crate::report::{AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report};
+use crate::runner::{self, Goal, Settings};
+
+/// How long a call waits for another connection's write lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs the migrations of one set against a connection, with its own
+/// configuration.
+///
+/// [`Migrate`](crate::Migrate) on `Connection` is `Migrator::new()` with the
+/// defaults: the default set, the `migrations` table, `user_version`
+/// mirroring on, a lock timeout of two minutes, edited migrations refused.
+///
+/// ```
+/// use migrate_core::Migrator;
+/// use migrate_core::rusqlite::{Connection, Transaction};
+///
+/// let migrator = Migrator::new()
+///     .set("cache")
+///     .table("cache_migrations")
+///     .add(0, "create_entries", |tx: &Transaction| {
+///         tx.execute_batch("CREATE TABLE entries (key TEXT PRIMARY KEY, value BLOB)")
+///     })
+///     .add_rollback(0, |tx: &Transaction| tx.execute_batch("DROP TABLE entries"));
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// let report = migrator.migrate(&mut conn)?;
+/// assert_eq!(report.ids(), vec![0]);
+/// assert_eq!(migrator.applied_migrations(&conn)?[0].name, "create_entries");
+/// migrator.rollback_migration(&mut conn)?;
+/// assert!(migrator.applied_migrations(&conn)?.is_empty());
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
+pub struct Migrator {
+    set: String,
+    table: Option<String>,
+    user_version: bool,
+    lock_timeout: Duration,
+    verify_applied: bool,
+    extra: Vec<Candidate>,
+    plan: OnceLock<Result<Arc<Plan>, Vec<RegistryProblem>>>,
+}
+
+impl Default for Migrator {
+    fn default() -> Self {
+        Migrator::new()
+    }
+}
+
+impl std::fmt::Debug for Migrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migrator")
+            .field("set", &self.set)
+            .field("table", &self.table_name())
+            .field("user_version", &self.user_version)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("verify_applied", &self.verify_applied)
+            .field("added_at_run_time", &self.extra.len())
+            .finish()
+    }
+}
+
+impl Migrator {
+    /// The default set with the default configuration.
+    ///
+    /// ```
+    /// let migrator = migrate_core::Migrator::new();
+    /// # let _ = migrator;
+    /// ```
+    pub fn new() -> Self {
+        Migrator {
+            set: String::new(),
+            table: None,
+            user_version: true,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            verify_applied: true,
+            extra: Vec::new(),
+            plan: OnceLock::new(),
+        }
+    }
+
+    fn changed(mut self) -> Self {
+        self.plan = OnceLock::new();
+        self
+    }
+
+    /// Runs the migrations of the named set (`#[migration(n, set = "…")]`)
+    /// instead of the default set. Its tracking table is `migrations_<set>`
+    /// unless [`table`](Self::table) says otherwise, and `user_version` is
+    /// never touched for it.
+    ///
+    /// ```
+    /// let migrator = migrate_core::Migrator::new().set("cache");
+    /// # let _ = migrator;
+    /// ```
+    pub fn set(mut self, set: impl Into<String>) -> Self {
+        self.set = set.into();
+        self.changed()
+    }
+
+    /// Names the tracking table (any name: it is always quoted).
+    ///
+    /// ```
+    /// let migrator = migrate_core::Migrator::new().table("schema history");
+    /// # let _ = migrator;
+    /// ```
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    /// Whether `PRAGMA user_version` mirrors the number of applied migrations
+    /// of the default set (on by default; never done for named sets).
+    ///
+    /// ```
+    /// let migrator = migrate_core::Migrator::new().user_version(false);
+    /// # let _ = migrator;
+    /// ```
+    pub fn user_version(mut self, mirror: bool) -> Self {
+        self.user_version = mirror;
+        self
+    }
+
+    /// How long to wait for another connection's write lock, for example a
+    /// second process migrating the same file, before failing with
+    /// [`Error::Locked`]. Two minutes by default.
+    ///
+    /// ```
+    /// let migrator = migrate_core::Migrator::new().lock_timeout(std::time::Duration::from_secs(5));
+    /// # let _ = migrator;
+    /// ```
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Whether an applied migration that was renamed or edited since is an
+    /// error ([`Error::Modified`], the default) or accepted.
+    ///
+    /// ```
+    /// let migrator = migrate_core::Migrator::new().verify_applied(false);
+    /// # let _ = migrator;
+    /// ```
+    pub fn verify_applied(mut self, verify: bool) -> Self {
+        self.verify_applied = verify;
+        self
+    }
+
+    /// Adds a migration at run time: a function or closure taking
+    /// `&Transaction` and returning `()`, `rusqlite::Result<()>` or
+    /// `Result<(), E>`. It joins the set's linked migrations under the same
+    /// sequence rule. Its checksum covers its id and name only: edits to a
+    /// closure's code cannot be detected.
+    ///
+    /// ```
+    /// use migrate_core::rusqlite::Transaction;
+    /// let migrator = migrate_core::Migrator::new()
+    ///     .set("docs_add")
+    ///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"));
+    /// assert!(migrator.validate().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn add<F, R>(mut self, id: u32, name: impl Into<String>, run: F) -> Self
+    where
+        F: Fn(&Transaction<'_>) -> R + Send + Sync + 'static,
+        R: IntoOutcome,
+    {
+        let name = name.into();
+        let checksum = hash::checksum(format!("run-time migration {id} {name}").as_bytes());
+        self.extra.push(Candidate::Up {
+            id,
+            name,
+            checksum,
+            step: runtime_step(run, CallerLocation::caller()),
+        });
+        self.changed()
+    }
+
+    /// Adds the rollback of migration `id` at run time.
+    ///
+    /// ```
+    /// use migrate_core::rusqlite::Transaction;
+    /// let migrator = migrate_core::Migrator::new()
+    ///     .set("docs_add_rollback")
+    ///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"))
+    ///     .add_rollback(0, |tx: &Transaction| tx.execute_batch("DROP TABLE t"));
+    /// assert!(migrator.validate().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn add_rollback<F, R>(mut self, id: u32, run: F) -> Self
+    where
+        F: Fn(&Transaction<'_>) -> R + Send + Sync + 'static,
+        R: IntoOutcome,
+    {
+        self.extra.push(Candidate::Down {
+            id,
+            step: runtime_step(run, CallerLocation::caller()),
+        });
+        self.changed()
+    }
+
+    fn table_name(&self) -> String {
+        match (&self.table, self.set.as_str()) {
+            (Some(table), _) => table.clone(),
+            (None, "") => "migrations".to_owned(),
+            (None, set) => format!("migrations_{set}"),
+        }
+    }
+
+    /// The checked plan, computed once per `Migrator`.
+    fn plan(&self) -> Result<Arc<Plan>, Error> {
+        self.plan
+            .get_or_init(|| registry::plan(&self.set, &self.extra).map(Arc::new))
+            .clone()
+            .map_err(|problems| Error::InvalidRegistry { problems })
+    }
+
+    fn with_settings<T>(&self, f: impl FnOnce(&Settings<'_>) -> T) -> T {
+        let table = Table::new(&self.table_name());
+        let settings = Settings {
+            table: &table,
+            user_version: self.user_version && self.set.is_empty(),
+            lock_timeout: self.lock_timeout,
+            verify_applied: self.verify_applied,
+        };
+        f(&settings)
+    }
+
+    /// Checks the sequence rule for the whole registry and this set, without
+    /// touching any database. Every problem is listed with its file and line.
+    ///
+    /// ```
+    /// let result = migrate_core::Migrator::new().set("no_such_set").validate();
+    /// assert!(matches!(result, Err(migrate_core::Error::InvalidRegistry { .. })));
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        self.plan().map(|_| ())
+    }
+
+    /// Applies every pending migration, in order.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_migrate")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// assert_eq!(m.migrate(&mut conn)?.ids(), vec![0]);
+    /// assert!(m.migrate(&mut conn)?.is_empty());
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn migrate(&self, conn: &mut Connection) -> Result<Report, Error> {
+        let plan = self.plan()?;
+        let last = plan.len() - 1;
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(last))).map(|o| o.report)
+    }
+
+    /// Applies pending migrations up to and including `target`. It never
+    /// rolls back: a database already past `target` is left as it is.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_migrate_to")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add(1, "b", |tx: &Transaction| tx.execute_batch("CREATE TABLE b (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// assert_eq!(m.migrate_to(&mut conn, 0)?.ids(), vec![0]);
+    /// assert_eq!(m.pending_migrations(&conn)?.len(), 1);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn migrate_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
+        let plan = self.plan()?;
+        check_target(&plan, target)?;
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(target))).map(|o| o.report)
+    }
+
+    /// Undoes the newest applied migration with its rollback, atomically with
+    /// the removal of its tracking row. `Ok(None)` when nothing is applied;
+    /// [`Error::NoRollback`] when it has no rollback.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_rollback")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add_rollback(0, |tx: &Transaction| tx.execute_batch("DROP TABLE a"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// m.migrate(&mut conn)?;
+    /// assert_eq!(m.rollback_migration(&mut conn)?.map(|r| r.id), Some(0));
+    /// assert_eq!(m.rollback_migration(&mut conn)?, None);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn rollback_migration(&self, conn: &mut Connection) -> Result<Option<AppliedMigration>, Error> {
+        let plan = self.plan()?;
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownLast))
+            .map(|o| o.removed.into_iter().next())
+    }
+
+    /// Undoes applied migrations, newest first, until `target` is the newest
+    /// applied one. Every one of them must have a rollback, or nothing runs.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_rollback_to")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add(1, "b", |tx: &Transaction| tx.execute_batch("CREATE TABLE b (x)"))
+    ///     .add_rollback(1, |tx: &Transaction| tx.execute_batch("DROP TABLE b"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// m.migrate(&mut conn)?;
+    /// assert_eq!(m.rollback_to(&mut conn, 0)?.ids(), vec![1]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn rollback_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
+        let plan = self.plan()?;
+        check_target(&plan, target)?;
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownTo(Some(target))))
+            .map(|o| o.report)
+    }
+
+    /// Undoes every applied migration, newest first. Every one of them must
+    /// have a rollback, or nothing runs.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_rollback_all")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add_rollback(0, |tx: &Transaction| tx.execute_batch("DROP TABLE a"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// m.migrate(&mut conn)?;
+    /// assert_eq!(m.rollback_all(&mut conn)?.ids(), vec![0]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn rollback_all(&self, conn: &mut Connection) -> Result<Report, Error> {
+        let plan = self.plan()?;
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownTo(None)))
+            .map(|o| o.report)
+    }
+
+    /// Records migrations `0..=through` as applied without running them, for
+    /// a database whose schema was built by hand or by another tool. Refused
+    /// when the set already has history.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_baseline")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add(1, "b", |tx: &Transaction| tx.execute_batch("CREATE TABLE b (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch("CREATE TABLE a (x)")?; // built by hand
+    /// m.baseline(&mut conn, 0)?;
+    /// assert_eq!(m.migrate(&mut conn)?.ids(), vec![1]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn baseline(&self, conn: &mut Connection, through: u32) -> Result<(), Error> {
+        let plan = self.plan()?;
+        self.with_settings(|s| runner::baseline(conn, &plan, s, through))
+    }
+
+    /// The tracking table's rows, in id order. Empty when there is none yet.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::Connection};
+    /// let conn = Connection::open_in_memory()?;
+    /// assert!(Migrator::new().applied_migrations(&conn)?.is_empty());
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn applied_migrations(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
+        self.with_settings(|s| history::load(conn, s.table))
+            .map(|rows| rows.unwrap_or_default().into_iter().map(|row| row.applied).collect())
+    }
+
+    /// The newest row of the tracking table, if any.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::Connection};
+    /// let conn = Connection::open_in_memory()?;
+    /// assert!(Migrator::new().last_applied_migration(&conn)?.is_none());
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn last_applied_migration(&self, conn: &Connection) -> Result<Option<AppliedMigration>, Error> {
+        Ok(self.applied_migrations(conn)?.pop())
+    }
+
+    /// What [`migrate`](Self::migrate) would apply, checked the same way
+    /// (unknown, edited or unmanaged history is an error here too).
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_pending")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+    /// let conn = Connection::open_in_memory()?;
+    /// assert_eq!(m.pending_migrations(&conn)?[0].name, "a");
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn pending_migrations(&self, conn: &Connection) -> Result<Vec<MigrationInfo>, Error> {
+        let plan = self.plan()?;
+        let applied = self.with_settings(|s| -> Result<usize, Error> {
+            match history::load(conn, s.table)? {
+                Some(rows) => {
+                    history::verify(&rows, &plan, s.verify_applied)?;
+                    Ok(rows.len())
+                }
+                None => {
+                    history::check_managed(conn, &plan.set, s.table)?;
+                    Ok(0)
+                }
+            }
+        })?;
+        Ok(plan.migrations[applied..]
+            .iter()
+            .map(|m| MigrationInfo {
+                id: m.id,
+                name: m.name.clone(),
+                checksum: m.checksum.clone(),
+                location: m.up.location,
+                has_rollback: m.down.is_some(),
+            })
+            .collect())
+    }
+
+    /// Every migration this binary knows and every one the database records,
+    /// with where each stands. Edited and unknown migrations are reported,
+    /// not refused; a corrupt or foreign tracking table is an error.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, MigrationState, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_status")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add(1, "b", |tx: &Transaction| tx.execute_batch("CREATE TABLE b (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// m.migrate_to(&mut conn, 0)?;
+    /// let states: Vec<_> = m.status(&conn)?.into_iter().map(|s| s.state).collect();
+    /// assert_eq!(states, vec![MigrationState::Applied, MigrationState::Pending]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn status(&self, conn: &Connection) -> Result<Vec<MigrationStatus>, Error> {
+        let plan = self.plan()?;
+        let rows = self
+            .with_settings(|s| history::load(conn, s.table))?
+            .unwrap_or_default();
+        let mut lines = Vec::with_capacity(plan.migrations.len().max(rows.len()));
+        for (index, migration) in plan.migrations.iter().enumerate() {
+            let row = rows.get(index).map(|row| &row.applied);
+            let state = match row {
+                None => MigrationState::Pending,
+                Some(row) if row.name == migration.name && row.checksum == migration.checksum => MigrationState::Applied,
+                Some(row) => MigrationState::Modified {
+                    applied_name: row.name.clone(),
+                    applied_checksum: row.checksum.clone(),
+                },
+            };
+            lines.push(MigrationStatus {
+                id: migration.id,
+                name: migration.name.clone(),
+                state,
+                applied_at: row.map(|row| row.applied_at.clone()),
+                has_rollback: migration.down.is_some(),
+            });
+        }
+        for row in rows.iter().skip(plan.migrations.len()) {
+            lines.push(MigrationStatus {
+                id: row.applied.id,
+                name: row.applied.name.clone(),
+                state: MigrationState::Unknown,
+                applied_at: Some(row.applied.applied_at.clone()),
+                has_rollback: false,
+            });
+        }
+        Ok(lines)
+    }
+}
+
+fn check_target(plan: &Plan, target: u32) -> Result<(), Error> {
+    if target < plan.len() {
+        Ok(())
+    } else {
+        Err(Error::InvalidTarget {
+            set: plan.set.clone(),
+            target,
+            known: plan.len(),
+        })
+    }
+}
+
+fn runtime_step<F, R>(run: F, caller: &'static CallerLocation<'static>) -> Step
+where
+    F: Fn(&Transaction<'_>) -> R + Send + Sync + 'static,
+    R: IntoOutcome,
+{
+    Step {
+        action: Action::Dynamic(Arc::new(move |tx: &Transaction<'_>| run(tx).into_outcome())),
+        foreign_keys_off: false,
+        location: Location {
+            file: caller.file(),
+            line: caller.line(),
+            runtime: true,
+        },
+    }
+}

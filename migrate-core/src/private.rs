@@ -1,0 +1,98 @@
+//! Support items for the code that `#[migration]` and `#[rollback]` generate.
+//! Not public API: names and shapes here may change in any release.
+
+use rusqlite::Transaction;
+
+pub use linkme;
+
+/// The error type a migration body is converted into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What running one migration or rollback body produced.
+pub type Outcome = Result<(), BoxError>;
+
+/// The return types a migration function may have: `()`, `rusqlite::Result<()>`
+/// or `Result<(), E>` for any `E: Error + Send + Sync + 'static`.
+#[diagnostic::on_unimplemented(
+    message = "a migration must return `()`, `rusqlite::Result<()>` or `Result<(), E>` where `E: std::error::Error + Send + Sync + 'static`",
+    label = "this return type is not supported"
+)]
+pub trait IntoOutcome {
+    /// Converts the return value into the runner's uniform outcome.
+    fn into_outcome(self) -> Outcome;
+}
+
+impl IntoOutcome for () {
+    fn into_outcome(self) -> Outcome {
+        Ok(())
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> IntoOutcome for Result<(), E> {
+    fn into_outcome(self) -> Outcome {
+        self.map_err(|error| Box::new(error) as BoxError)
+    }
+}
+
+/// What a registry entry is.
+pub enum EntryKind {
+    /// A migration, with its stored name and the checksum of its body.
+    Migration {
+        /// The name recorded in the tracking table.
+        name: &'static str,
+        /// Checksum of the body, computed by the macro.
+        checksum: &'static str,
+    },
+    /// The rollback of the migration with the same id.
+    Rollback,
+}
+
+/// How an entry does its work.
+pub enum Body {
+    /// A Rust function.
+    Rust(fn(&Transaction<'_>) -> Outcome),
+    /// SQL text, run as one batch.
+    Sql(&'static str),
+}
+
+/// One `#[migration]` or `#[rollback]`, as placed in the link-time registry.
+pub struct Entry {
+    /// Migration or rollback.
+    pub kind: EntryKind,
+    /// The migration id.
+    pub id: u32,
+    /// The set; `""` is the default set.
+    pub set: &'static str,
+    /// Whether `PRAGMA foreign_keys` is turned off around this step.
+    pub foreign_keys_off: bool,
+    /// Source file of the attribute, for error messages.
+    pub file: &'static str,
+    /// Source line of the attribute, for error messages.
+    pub line: u32,
+    /// The work.
+    pub body: Body,
+}
+
+/// The link-time registry. The name is long and versioned on purpose: two
+/// linkme slices of the same name in one binary collide at run time.
+#[linkme::distributed_slice]
+pub static MIGRATE_CORE_REGISTRY_V1: [Entry];
+
+/// Places one [`Entry`] in the registry. Generated code calls this instead of
+/// naming linkme itself, so that the backend is chosen here, in one place.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __migrate_core_register {
+    ($entry:expr) => {
+        #[$crate::__private::linkme::distributed_slice($crate::__private::MIGRATE_CORE_REGISTRY_V1)]
+        #[linkme(crate = $crate::__private::linkme)]
+        static __MIGRATE_CORE_ENTRY: $crate::__private::Entry = $entry;
+    };
+}
+
+pub use crate::__migrate_core_register as register;
+
+/// Every entry linked into this binary, in no particular order.
+pub(crate) fn entries() -> &'static [Entry] {
+    &MIGRATE_CORE_REGISTRY_V1
+}

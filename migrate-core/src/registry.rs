@@ -1,0 +1,246 @@
+//! Collecting migrations (from the link-time registry and from
+//! `Migrator::add`) and checking the sequence rule before anything runs.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use rusqlite::Transaction;
+
+use crate::error::{Location, RegistryProblem};
+use crate::hash;
+use crate::private::{self, Body, EntryKind, Outcome};
+
+/// A closure added at run time.
+pub(crate) type DynStep = Arc<dyn Fn(&Transaction<'_>) -> Outcome + Send + Sync + 'static>;
+
+/// The work of one step.
+#[derive(Clone)]
+pub(crate) enum Action {
+    Static(&'static Body),
+    Dynamic(DynStep),
+}
+
+/// One direction of one migration.
+#[derive(Clone)]
+pub(crate) struct Step {
+    pub action: Action,
+    pub foreign_keys_off: bool,
+    pub location: Location,
+}
+
+/// A migration of a checked plan.
+#[derive(Clone)]
+pub(crate) struct Migration {
+    pub id: u32,
+    pub name: String,
+    pub checksum: String,
+    pub up: Step,
+    pub down: Option<Step>,
+}
+
+/// The checked, ordered migrations of one set: `migrations[i].id == i`.
+pub(crate) struct Plan {
+    pub set: String,
+    pub migrations: Vec<Migration>,
+    /// `chains[i]` is the history chain after migrations `0..=i`.
+    pub chains: Vec<String>,
+}
+
+impl Plan {
+    pub fn len(&self) -> u32 {
+        // The sequence rule keeps ids within u32, so the count fits too
+        // unless all 2^32 ids are used, which memory rules out.
+        u32::try_from(self.migrations.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// A registration before checking: one `#[migration]`, `#[rollback]`, or
+/// `Migrator::add`/`add_rollback` call.
+#[derive(Clone)]
+pub(crate) enum Candidate {
+    Up {
+        id: u32,
+        name: String,
+        checksum: String,
+        step: Step,
+    },
+    Down {
+        id: u32,
+        step: Step,
+    },
+}
+
+impl Candidate {
+    fn from_entry(entry: &'static private::Entry) -> Candidate {
+        let step = Step {
+            action: Action::Static(&entry.body),
+            foreign_keys_off: entry.foreign_keys_off,
+            location: Location {
+                file: entry.file,
+                line: entry.line,
+                runtime: false,
+            },
+        };
+        match entry.kind {
+            EntryKind::Migration { name, checksum } => Candidate::Up {
+                id: entry.id,
+                name: name.to_owned(),
+                checksum: checksum.to_owned(),
+                step,
+            },
+            EntryKind::Rollback => Candidate::Down { id: entry.id, step },
+        }
+    }
+}
+
+/// The link-time registry, grouped by set, checked once per process.
+struct StaticRegistry {
+    sets: BTreeMap<&'static str, Vec<Candidate>>,
+    /// Sequence-rule problems of each set, on its own.
+    problems: BTreeMap<&'static str, Vec<RegistryProblem>>,
+}
+
+fn static_registry() -> &'static StaticRegistry {
+    static REGISTRY: OnceLock<StaticRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut sets: BTreeMap<&'static str, Vec<Candidate>> = BTreeMap::new();
+        for entry in private::entries() {
+            sets.entry(entry.set).or_default().push(Candidate::from_entry(entry));
+        }
+        let mut problems = BTreeMap::new();
+        for (set, candidates) in &sets {
+            if let Err(found) = check(set, candidates, false) {
+                problems.insert(*set, found);
+            }
+        }
+        StaticRegistry { sets, problems }
+    })
+}
+
+/// Builds the checked plan of `set`: its linked migrations plus `extra`.
+///
+/// The whole link-time registry is checked, not only `set`: a broken set
+/// anywhere is a bug in this binary, and every problem is reported at once.
+pub(crate) fn plan(set: &str, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
+    let registry = static_registry();
+    let mut candidates: Vec<Candidate> = registry.sets.get(set).cloned().unwrap_or_default();
+    candidates.extend(extra.iter().cloned());
+
+    let mut problems: Vec<RegistryProblem> = Vec::new();
+    for (other, found) in &registry.problems {
+        if *other != set {
+            problems.extend(found.iter().cloned());
+        }
+    }
+    if let Err(found) = check(set, &candidates, true) {
+        problems.extend(found);
+    }
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| a.set().cmp(b.set()));
+        return Err(problems);
+    }
+    Ok(assemble(set, candidates))
+}
+
+/// Checks the sequence rule for one set.
+fn check(set: &str, candidates: &[Candidate], require_nonempty: bool) -> Result<(), Vec<RegistryProblem>> {
+    let mut ups: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
+    let mut downs: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
+    for candidate in candidates {
+        match candidate {
+            Candidate::Up { id, step, .. } => ups.entry(*id).or_default().push(step.location),
+            Candidate::Down { id, step } => downs.entry(*id).or_default().push(step.location),
+        }
+    }
+    let mut problems = Vec::new();
+    if ups.is_empty() && require_nonempty {
+        problems.push(RegistryProblem::EmptySet { set: set.to_owned() });
+    }
+    let mut expected: u32 = 0;
+    for (&id, locations) in &ups {
+        if id > expected {
+            problems.push(RegistryProblem::Gap {
+                set: set.to_owned(),
+                from: expected,
+                to: id - 1,
+                next: Some((id, first_location(locations))),
+            });
+        }
+        if locations.len() > 1 {
+            problems.push(RegistryProblem::DuplicateMigration {
+                set: set.to_owned(),
+                id,
+                locations: sorted(locations),
+            });
+        }
+        expected = id.saturating_add(1);
+    }
+    for (&id, locations) in &downs {
+        if !ups.contains_key(&id) {
+            for location in sorted(locations) {
+                problems.push(RegistryProblem::RollbackWithoutMigration {
+                    set: set.to_owned(),
+                    id,
+                    location,
+                });
+            }
+        } else if locations.len() > 1 {
+            problems.push(RegistryProblem::DuplicateRollback {
+                set: set.to_owned(),
+                id,
+                locations: sorted(locations),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+fn sorted(locations: &[Location]) -> Vec<Location> {
+    let mut locations = locations.to_vec();
+    locations.sort_by(|a, b| (a.runtime, a.file, a.line).cmp(&(b.runtime, b.file, b.line)));
+    locations
+}
+
+fn first_location(locations: &[Location]) -> Location {
+    sorted(locations)[0]
+}
+
+/// Orders checked candidates into a plan. Only called when `check` passed,
+/// so ids are exactly `0..n` with at most one rollback each.
+fn assemble(set: &str, candidates: Vec<Candidate>) -> Plan {
+    let mut ups = Vec::new();
+    let mut downs: BTreeMap<u32, Step> = BTreeMap::new();
+    for candidate in candidates {
+        match candidate {
+            Candidate::Up { id, name, checksum, step } => ups.push((id, name, checksum, step)),
+            Candidate::Down { id, step } => {
+                downs.insert(id, step);
+            }
+        }
+    }
+    ups.sort_by_key(|(id, ..)| *id);
+    let mut chains = Vec::with_capacity(ups.len());
+    let mut migrations = Vec::with_capacity(ups.len());
+    for (id, name, checksum, up) in ups {
+        let previous = chains.last().map_or("", String::as_str);
+        let link = hash::chain(previous, id, &name, &checksum);
+        chains.push(link);
+        migrations.push(Migration {
+            id,
+            down: downs.remove(&id),
+            name,
+            checksum,
+            up,
+        });
+    }
+    Plan {
+        set: set.to_owned(),
+        migrations,
+        chains,
+    }
+}
+

@@ -1,0 +1,112 @@
+//! What the runner hands back: history rows, run reports, status lines.
+
+use std::time::Duration;
+
+use crate::error::{Direction, Location};
+
+/// A row of the tracking table: one applied migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppliedMigration {
+    /// The migration id.
+    pub id: u32,
+    /// The name it had when it was applied.
+    pub name: String,
+    /// When it was applied, UTC, RFC 3339 (`2026-11-22T10:00:00.000Z`).
+    pub applied_at: String,
+    /// The checksum it had when it was applied.
+    pub checksum: String,
+}
+
+/// A migration this binary knows, as `pending_migrations` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationInfo {
+    /// The migration id.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// Its current checksum.
+    pub checksum: String,
+    /// Where it is defined.
+    pub location: Location,
+    /// Whether it has a rollback.
+    pub has_rollback: bool,
+}
+
+/// One step a run performed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepReport {
+    /// The migration id.
+    pub id: u32,
+    /// The migration name.
+    pub name: String,
+    /// Applied or rolled back.
+    pub direction: Direction,
+    /// How long the step's own code took.
+    pub elapsed: Duration,
+}
+
+/// What a call to `migrate`, `migrate_to` or `rollback_to` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Report {
+    /// The steps, in the order they ran. Empty when there was nothing to do.
+    pub steps: Vec<StepReport>,
+}
+
+impl Report {
+    /// True when the call had nothing to do.
+    ///
+    /// ```
+    /// assert!(migrate_core::Report::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The ids of the steps, in the order they ran.
+    ///
+    /// ```
+    /// assert!(migrate_core::Report::default().ids().is_empty());
+    /// ```
+    pub fn ids(&self) -> Vec<u32> {
+        self.steps.iter().map(|step| step.id).collect()
+    }
+}
+
+/// Where one migration stands, as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MigrationState {
+    /// Applied, and still the same code and name.
+    Applied,
+    /// Not applied yet.
+    Pending,
+    /// Applied, but renamed or edited since.
+    Modified {
+        /// The name recorded when it was applied.
+        applied_name: String,
+        /// The checksum recorded when it was applied.
+        applied_checksum: String,
+    },
+    /// Applied, but this binary does not know it.
+    Unknown,
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationStatus {
+    /// The migration id.
+    pub id: u32,
+    /// Its name (the recorded one for `Unknown`).
+    pub name: String,
+    /// Where it stands.
+    pub state: MigrationState,
+    /// When it was applied, if it was.
+    pub applied_at: Option<String>,
+    /// Whether this binary has a rollback for it.
+    pub has_rollback: bool,
+}

@@ -1,0 +1,373 @@
+//! Applying and undoing migrations: transactions, savepoints, bookkeeping.
+//!
+//! One run is one `BEGIN IMMEDIATE` transaction (one commit, so one fsync),
+//! and each step runs inside its own savepoint together with its tracking
+//! row: a failing step is rolled back to its savepoint and the steps before
+//! it are committed. A `foreign_keys = off` step gets a transaction of its
+//! own, because `PRAGMA foreign_keys` cannot change inside one.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{is_busy, Direction, Error, ForeignKeyViolation};
+use crate::guard::{self, StepFailure, STEP_SAVEPOINT};
+use crate::history::{self, Row, Table};
+use crate::registry::{Migration, Plan, Step};
+use crate::report::{AppliedMigration, Report, StepReport};
+
+/// The configuration one call runs with.
+pub(crate) struct Settings<'a> {
+    pub table: &'a Table,
+    /// Mirror the applied count into `PRAGMA user_version`.
+    pub user_version: bool,
+    pub lock_timeout: Duration,
+    /// Refuse renamed or edited applied migrations.
+    pub verify_applied: bool,
+}
+
+/// Where a run should leave the database.
+#[derive(Clone, Copy)]
+pub(crate) enum Goal {
+    /// Apply pending migrations up to and including this id.
+    UpTo(u32),
+    /// Undo the newest applied migration.
+    DownLast,
+    /// Undo applied migrations until this id is the newest (`None`: all).
+    DownTo(Option<u32>),
+}
+
+impl Goal {
+    fn direction(self) -> Direction {
+        match self {
+            Goal::UpTo(_) => Direction::Up,
+            Goal::DownLast | Goal::DownTo(_) => Direction::Down,
+        }
+    }
+}
+
+/// What a run did.
+pub(crate) struct Outcome {
+    pub report: Report,
+    /// The rows deleted by rollbacks, in the order they were undone.
+    pub removed: Vec<AppliedMigration>,
+}
+
+/// Moves the database towards `goal`.
+pub(crate) fn run(conn: &Connection, plan: &Plan, settings: &Settings<'_>, goal: Goal) -> Result<Outcome, Error> {
+    let mut outcome = Outcome {
+        report: Report::default(),
+        removed: Vec::new(),
+    };
+    if let Goal::UpTo(last) = goal {
+        // Most calls find nothing to do: answer them with one read and
+        // without taking the write lock.
+        if is_up_to_date(conn, plan, settings.table, last) {
+            return Ok(outcome);
+        }
+    }
+    let _timeout = BusyTimeout::set(conn, settings.lock_timeout)?;
+    let mut foreign_keys_off = false;
+    loop {
+        // Declared before the transaction so that it is restored after the
+        // transaction ends, whichever way it ends.
+        let _foreign_keys = if foreign_keys_off {
+            Some(ForeignKeysOff::engage(conn)?)
+        } else {
+            None
+        };
+        let tx = begin_immediate(conn)?;
+        // Re-read inside the write lock: another process may have moved on.
+        let rows = load_for_write(&tx, plan, settings, goal.direction() == Direction::Up)?;
+        let todo = steps_to_run(plan, &rows, goal)?;
+        let Some(first) = todo.first() else {
+            finish(tx, settings, rows.len())?;
+            return Ok(outcome);
+        };
+        if first.1.foreign_keys_off != foreign_keys_off {
+            // Nothing was written; end this transaction and switch modes.
+            drop(tx);
+            foreign_keys_off = first.1.foreign_keys_off;
+            continue;
+        }
+        let mut applied = rows.len();
+        let mut previous_chain = rows.last().map(|row| row.chain.clone()).unwrap_or_default();
+        let mut done = 0;
+        let mut recorder = history::Recorder::new(&tx, settings.table)?;
+        for (migration, step) in &todo {
+            if step.foreign_keys_off != foreign_keys_off || (foreign_keys_off && done > 0) {
+                break;
+            }
+            let direction = goal.direction();
+            tx.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
+            let result = guard::run_step(&tx, &step.action).map_err(|failure| step_error(failure, migration, direction));
+            let result = result.and_then(|elapsed| {
+                if foreign_keys_off {
+                    check_foreign_keys(&tx, migration, direction)?;
+                }
+                Ok(elapsed)
+            });
+            let elapsed = match result {
+                Ok(elapsed) => elapsed,
+                Err(error) => {
+                    if tx.is_autocommit() {
+                        // SQLite itself rolled the whole transaction back (it
+                        // does on some I/O and memory errors): nothing of this
+                        // run persists, and the history still says so.
+                        return Err(error);
+                    }
+                    tx.execute_batch(&format!("ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}"))?;
+                    drop(recorder);
+                    finish(tx, settings, applied)?;
+                    return Err(error);
+                }
+            };
+            match direction {
+                Direction::Up => {
+                    let chain = if settings.verify_applied {
+                        plan.chains[migration.id as usize].clone()
+                    } else {
+                        crate::hash::chain(&previous_chain, migration.id, &migration.name, &migration.checksum)
+                    };
+                    recorder.insert(migration.id, &migration.name, &migration.checksum, &chain)?;
+                    previous_chain = chain;
+                    applied += 1;
+                }
+                Direction::Down => {
+                    recorder.delete(migration.id)?;
+                    applied -= 1;
+                    outcome.removed.push(rows[applied].applied.clone());
+                }
+            }
+            tx.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}"))?;
+            outcome.report.steps.push(StepReport {
+                id: migration.id,
+                name: migration.name.clone(),
+                direction,
+                elapsed,
+            });
+            done += 1;
+        }
+        drop(recorder);
+        finish(tx, settings, applied)?;
+        if done == todo.len() || matches!(goal, Goal::DownLast) {
+            return Ok(outcome);
+        }
+        foreign_keys_off = todo[done].1.foreign_keys_off;
+    }
+}
+
+/// True when the newest history row is `last` or later and its chain matches
+/// this binary's migrations, which means nothing is pending up to `last` and
+/// nothing applied was edited.
+fn is_up_to_date(conn: &Connection, plan: &Plan, table: &Table, last: u32) -> bool {
+    match history::newest(conn, table) {
+        Some((newest, chain)) => {
+            newest >= i64::from(last)
+                && usize::try_from(newest)
+                    .ok()
+                    .and_then(|index| plan.chains.get(index))
+                    .is_some_and(|expected| *expected == chain)
+        }
+        None => false,
+    }
+}
+
+/// The migrations to run for `goal`, in order, with the step to run for each.
+fn steps_to_run<'p>(plan: &'p Plan, rows: &[Row], goal: Goal) -> Result<Vec<(&'p Migration, &'p Step)>, Error> {
+    let applied = rows.len();
+    match goal {
+        Goal::UpTo(last) => Ok(plan
+            .migrations
+            .iter()
+            .skip(applied)
+            .take_while(|m| m.id <= last)
+            .map(|m| (m, &m.up))
+            .collect()),
+        Goal::DownLast | Goal::DownTo(_) => {
+            let keep = match goal {
+                Goal::DownLast => applied.saturating_sub(1),
+                Goal::DownTo(Some(target)) => (target as usize + 1).min(applied),
+                _ => 0,
+            };
+            // Every step must be undoable before the first one runs.
+            let mut todo = Vec::new();
+            for migration in plan.migrations[keep..applied].iter().rev() {
+                match &migration.down {
+                    Some(step) => todo.push((migration, step)),
+                    None => {
+                        return Err(Error::NoRollback {
+                            id: migration.id,
+                            name: migration.name.clone(),
+                        })
+                    }
+                }
+            }
+            Ok(todo)
+        }
+    }
+}
+
+/// Reads and checks the history inside the write transaction; creates the
+/// tracking table when `create` and it is missing.
+fn load_for_write(tx: &Transaction<'_>, plan: &Plan, settings: &Settings<'_>, create: bool) -> Result<Vec<Row>, Error> {
+    match history::load(tx, settings.table)? {
+        Some(rows) => {
+            history::verify(&rows, plan, settings.verify_applied)?;
+            Ok(rows)
+        }
+        None => {
+            if create {
+                history::check_managed(tx, &plan.set, settings.table)?;
+                history::create(tx, settings.table)?;
+            }
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Sets `user_version` and commits.
+fn finish(tx: Transaction<'_>, settings: &Settings<'_>, applied: usize) -> Result<(), Error> {
+    if settings.user_version {
+        tx.execute_batch(&format!("PRAGMA user_version = {applied}"))?;
+    }
+    let start = Instant::now();
+    tx.commit().map_err(|error| {
+        if is_busy(&error) {
+            Error::Locked {
+                waited: start.elapsed(),
+            }
+        } else {
+            Error::Sqlite(error)
+        }
+    })
+}
+
+/// `BEGIN IMMEDIATE`: takes the write lock now, so that the history read next
+/// cannot go stale before this run writes.
+pub(crate) fn begin_immediate(conn: &Connection) -> Result<Transaction<'_>, Error> {
+    if !conn.is_autocommit() {
+        return Err(Error::InTransaction);
+    }
+    let start = Instant::now();
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|error| {
+        if is_busy(&error) {
+            Error::Locked {
+                waited: start.elapsed(),
+            }
+        } else {
+            Error::Sqlite(error)
+        }
+    })
+}
+
+fn step_error(failure: StepFailure, migration: &Migration, direction: Direction) -> Error {
+    let id = migration.id;
+    let name = migration.name.clone();
+    match failure {
+        StepFailure::Returned(source) => Error::Failed { id, name, direction, source },
+        StepFailure::Panicked(message) => Error::Panicked { id, name, direction, message },
+        StepFailure::TransactionControl => Error::TransactionControl { id, name, direction },
+    }
+}
+
+/// `PRAGMA foreign_key_check` after a `foreign_keys = off` step.
+fn check_foreign_keys(tx: &Transaction<'_>, migration: &Migration, direction: Direction) -> Result<(), Error> {
+    let mut stmt = tx.prepare("PRAGMA foreign_key_check")?;
+    let violations: Vec<ForeignKeyViolation> = stmt
+        .query_map((), |row| {
+            Ok(ForeignKeyViolation {
+                table: row.get(0)?,
+                rowid: row.get(1)?,
+                parent: row.get(2)?,
+            })
+        })?
+        .take(100)
+        .collect::<Result<_, _>>()?;
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ForeignKeyViolations {
+            id: migration.id,
+            name: migration.name.clone(),
+            direction,
+            violations,
+        })
+    }
+}
+
+/// Records migrations `0..=through` as applied without running them.
+pub(crate) fn baseline(conn: &Connection, plan: &Plan, settings: &Settings<'_>, through: u32) -> Result<(), Error> {
+    if through >= plan.len() {
+        return Err(Error::InvalidTarget {
+            set: plan.set.clone(),
+            target: through,
+            known: plan.len(),
+        });
+    }
+    let _timeout = BusyTimeout::set(conn, settings.lock_timeout)?;
+    let tx = begin_immediate(conn)?;
+    match history::load(&tx, settings.table)? {
+        Some(rows) if !rows.is_empty() => {
+            return Err(Error::AlreadyHasHistory {
+                table: settings.table.name.clone(),
+                applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+            })
+        }
+        Some(_) => {}
+        None => history::create(&tx, settings.table)?,
+    }
+    let mut recorder = history::Recorder::new(&tx, settings.table)?;
+    for migration in &plan.migrations[..=through as usize] {
+        let chain = &plan.chains[migration.id as usize];
+        recorder.insert(migration.id, &migration.name, &migration.checksum, chain)?;
+    }
+    drop(recorder);
+    finish(tx, settings, through as usize + 1)
+}
+
+/// Sets the connection's busy timeout for one call and restores it after.
+struct BusyTimeout<'c> {
+    conn: &'c Connection,
+    previous_ms: u64,
+}
+
+impl<'c> BusyTimeout<'c> {
+    fn set(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
+        let previous: i64 = conn.query_row("PRAGMA busy_timeout", (), |row| row.get(0))?;
+        conn.busy_timeout(timeout)?;
+        Ok(BusyTimeout {
+            conn,
+            previous_ms: u64::try_from(previous).unwrap_or(0),
+        })
+    }
+}
+
+impl Drop for BusyTimeout<'_> {
+    fn drop(&mut self) {
+        let _ = self.conn.busy_timeout(Duration::from_millis(self.previous_ms));
+    }
+}
+
+/// Turns `PRAGMA foreign_keys` off outside any transaction and restores the
+/// previous setting when dropped, whatever happened in between.
+struct ForeignKeysOff<'c> {
+    conn: &'c Connection,
+    previous: bool,
+}
+
+impl<'c> ForeignKeysOff<'c> {
+    fn engage(conn: &'c Connection) -> Result<Self, Error> {
+        let previous: bool = conn.query_row("PRAGMA foreign_keys", (), |row| row.get(0))?;
+        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        Ok(ForeignKeysOff { conn, previous })
+    }
+}
+
+impl Drop for ForeignKeysOff<'_> {
+    fn drop(&mut self) {
+        if self.previous {
+            let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+        }
+    }
+}

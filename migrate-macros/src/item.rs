@@ -1,0 +1,93 @@
+//! Validation of the item a `#[migration]` / `#[rollback]` is placed on.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::spanned::Spanned;
+use syn::{FnArg, Item, ItemFn};
+
+/// Parses `input` as a free function that can serve as a migration step, or
+/// explains, spanned on the offending token, why it cannot.
+pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
+    let item: Item = syn::parse2(input)?;
+    let func = match item {
+        Item::Fn(func) => func,
+        other => {
+            return Err(syn::Error::new(
+                item_keyword_span(&other),
+                format!(
+                    "#[{attr}] goes on a function: `fn name(tx: &Transaction) -> rusqlite::Result<()>`"
+                ),
+            ))
+        }
+    };
+    let mut errors: Option<syn::Error> = None;
+    let mut fail = |span: proc_macro2::Span, message: String| {
+        let error = syn::Error::new(span, message);
+        match &mut errors {
+            Some(existing) => existing.combine(error),
+            None => errors = Some(error),
+        }
+    };
+    let sig = &func.sig;
+    if let Some(token) = &sig.constness {
+        fail(token.span, format!("#[{attr}] cannot be a `const fn`: migrations run at run time"));
+    }
+    if let Some(token) = &sig.asyncness {
+        fail(
+            token.span,
+            format!("#[{attr}] cannot be an `async fn`: migrations run synchronously inside a SQLite transaction"),
+        );
+    }
+    if let Some(token) = &sig.unsafety {
+        fail(token.span, format!("#[{attr}] cannot be an `unsafe fn`"));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        fail(
+            sig.generics.span(),
+            format!("#[{attr}] cannot be generic: the registry needs one concrete function"),
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        fail(variadic.span(), format!("#[{attr}] cannot be variadic"));
+    }
+    if let Some(receiver) = sig.inputs.iter().find(|arg| matches!(arg, FnArg::Receiver(_))) {
+        fail(
+            receiver.span(),
+            format!("#[{attr}] cannot be a method: write a free function `fn name(tx: &Transaction)`"),
+        );
+    } else if sig.inputs.len() != 1 {
+        let span = if sig.inputs.is_empty() {
+            sig.paren_token.span.join()
+        } else {
+            sig.inputs.span()
+        };
+        fail(
+            span,
+            format!(
+                "#[{attr}] functions take exactly one parameter, `tx: &Transaction` (or `&Connection`); found {}",
+                sig.inputs.len()
+            ),
+        );
+    }
+    match errors {
+        Some(error) => Err(error),
+        None => Ok(func),
+    }
+}
+
+fn item_keyword_span(item: &Item) -> proc_macro2::Span {
+    let span = match item {
+        Item::Struct(i) => i.struct_token.span,
+        Item::Enum(i) => i.enum_token.span,
+        Item::Const(i) => i.const_token.span,
+        Item::Static(i) => i.static_token.span,
+        Item::Mod(i) => i.mod_token.span,
+        Item::Impl(i) => i.impl_token.span,
+        Item::Trait(i) => i.trait_token.span,
+        Item::Type(i) => i.type_token.span,
+        Item::Use(i) => i.use_token.span,
+        Item::Union(i) => i.union_token.span,
+        other => return other.to_token_stream().span(),
+    };
+    span
+}
