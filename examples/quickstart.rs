@@ -72,7 +72,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             println!("{path} is up to date");
         }
         for step in &report.steps {
-            println!("applied {} {} ({:.1} ms)", step.id, step.name, step.elapsed.as_secs_f64() * 1e3);
+            println!(
+                "applied {} {} ({:.1} ms)",
+                step.id,
+                step.name,
+                step.elapsed.as_secs_f64() * 1e3
+            );
         }
     }
     print_status(&db, &path)
@@ -80,7 +85,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 fn print_status(db: &Connection, path: &str) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n{path}:");
-    println!("{:>3}  {:<24} {:<9} {:<8} applied at", "id", "name", "state", "rollback");
+    println!(
+        "{:>3}  {:<24} {:<9} {:<8} applied at",
+        "id", "name", "state", "rollback"
+    );
     for line in Migrator::new().status(db)? {
         let state = match line.state {
             MigrationState::Applied => "applied",

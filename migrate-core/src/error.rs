@@ -193,9 +193,17 @@ impl fmt::Display for Modification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let renamed = self.applied_name != self.current_name;
         let edited = self.applied_checksum != self.current_checksum;
-        write!(f, "migration {} `{}` ({})", self.id, self.current_name, self.location)?;
+        write!(
+            f,
+            "migration {} `{}` ({})",
+            self.id, self.current_name, self.location
+        )?;
         match (renamed, edited) {
-            (true, true) => write!(f, " was renamed from `{}` and its code was edited", self.applied_name),
+            (true, true) => write!(
+                f,
+                " was renamed from `{}` and its code was edited",
+                self.applied_name
+            ),
             (true, false) => write!(f, " was renamed from `{}`", self.applied_name),
             _ => write!(
                 f,

@@ -30,7 +30,9 @@ pub(crate) fn run_step(tx: &Transaction<'_>, action: &Action) -> Result<Duration
         let _guard = TransactionGuard::install(tx, &refused);
         catch_unwind(AssertUnwindSafe(|| match action {
             Action::Static(Body::Rust(run)) => run(tx),
-            Action::Static(Body::Sql(sql)) => tx.execute_batch(sql).map_err(|e| Box::new(e) as BoxError),
+            Action::Static(Body::Sql(sql)) => {
+                tx.execute_batch(sql).map_err(|e| Box::new(e) as BoxError)
+            }
             Action::Dynamic(run) => run(tx),
         }))
     };

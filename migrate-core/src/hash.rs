@@ -36,7 +36,9 @@ mod tests {
     fn checksum_is_fixed_width_hex() {
         let sum = checksum(b"CREATE TABLE a (x)");
         assert_eq!(sum.len(), 32);
-        assert!(sum.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(sum
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         assert_ne!(sum, checksum(b"CREATE TABLE b (x)"));
     }
 
@@ -44,7 +46,10 @@ mod tests {
     fn matches_the_macro_crate() {
         // migrate-macros pins the same value for the same text: the two
         // crates must agree, or SQL checksums would differ by origin.
-        assert_eq!(checksum(b"CREATE TABLE a (x)"), "0fbbc3abe48864c6a7dd1e0b33f56523");
+        assert_eq!(
+            checksum(b"CREATE TABLE a (x)"),
+            "0fbbc3abe48864c6a7dd1e0b33f56523"
+        );
     }
 
     #[test]

@@ -57,22 +57,28 @@ pub(crate) fn load(conn: &Connection, table: &Table) -> Result<Option<Vec<Row>>,
 
 /// `false` when the table is missing; an error when it is not ours.
 fn check_shape(conn: &Connection, table: &Table) -> Result<bool, Error> {
-    let mut stmt = conn.prepare(
-        "SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1)",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1)")?;
     let found: Vec<(String, String, bool, i64)> = stmt
-        .query_map([&table.name], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+        .query_map([&table.name], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
     if found.is_empty() {
         return Ok(false);
     }
     let mut problems = Vec::new();
     for (column, ty, not_null) in COLUMNS {
-        match found.iter().find(|(name, ..)| name.eq_ignore_ascii_case(column)) {
+        match found
+            .iter()
+            .find(|(name, ..)| name.eq_ignore_ascii_case(column))
+        {
             None => problems.push(format!("it has no column `{column}`")),
             Some((_, found_ty, found_not_null, pk)) => {
                 if found_ty != ty {
-                    problems.push(format!("column `{column}` is declared {found_ty:?}, expected {ty}"));
+                    problems.push(format!(
+                        "column `{column}` is declared {found_ty:?}, expected {ty}"
+                    ));
                 }
                 if column == "id" && *pk != 1 {
                     problems.push("column `id` is not the INTEGER PRIMARY KEY".to_owned());
@@ -86,7 +92,10 @@ fn check_shape(conn: &Connection, table: &Table) -> Result<bool, Error> {
     if problems.is_empty() {
         Ok(true)
     } else {
-        let columns: Vec<String> = found.iter().map(|(name, ty, ..)| format!("{name} {ty}")).collect();
+        let columns: Vec<String> = found
+            .iter()
+            .map(|(name, ty, ..)| format!("{name} {ty}"))
+            .collect();
         problems.push(format!("its columns are: {}", columns.join(", ")));
         Err(Error::IncompatibleTrackingTable {
             table: table.name.clone(),
@@ -101,11 +110,17 @@ fn read_rows(conn: &Connection, table: &Table) -> Result<Vec<Row>, Error> {
         table.quoted
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(())?;
+    let mut rows = stmt.query(params![])?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     while let Some(row) = rows.next()? {
-        let values: [Value; 5] = [row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?];
+        let values: [Value; 5] = [
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        ];
         match parse_row(&values) {
             Ok(parsed) => out.push(parsed),
             Err(problem) => problems.push(problem),
@@ -139,13 +154,17 @@ fn read_rows(conn: &Connection, table: &Table) -> Result<Vec<Row>, Error> {
 
 fn parse_row(values: &[Value; 5]) -> Result<Row, String> {
     let id = match &values[0] {
-        Value::Integer(id) => u32::try_from(*id).map_err(|_| format!("row with id {id}: ids run from 0 to 4294967295"))?,
+        Value::Integer(id) => u32::try_from(*id)
+            .map_err(|_| format!("row with id {id}: ids run from 0 to 4294967295"))?,
         other => return Err(format!("a row has id {other:?}, expected an integer")),
     };
     let text = |index: usize, column: &str| match &values[index] {
         Value::Text(text) => Ok(text.clone()),
         Value::Null => Err(format!("row {id}: `{column}` is NULL")),
-        other => Err(format!("row {id}: `{column}` is {}, expected text", type_name(other))),
+        other => Err(format!(
+            "row {id}: `{column}` is {}, expected text",
+            type_name(other)
+        )),
     };
     Ok(Row {
         applied: AppliedMigration {
@@ -171,12 +190,17 @@ fn type_name(value: &Value) -> &'static str {
 /// The newest row's id and chain, read with one statement; `None` when the
 /// table is missing, empty or unreadable (the full check then explains why).
 pub(crate) fn newest(conn: &Connection, table: &Table) -> Option<(i64, String)> {
-    let sql = format!("SELECT id, chain FROM {} ORDER BY id DESC LIMIT 1", table.quoted);
+    let sql = format!(
+        "SELECT id, chain FROM {} ORDER BY id DESC LIMIT 1",
+        table.quoted
+    );
     let mut stmt = conn.prepare(&sql).ok()?;
-    stmt.query_row((), |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
-        .optional()
-        .ok()
-        .flatten()
+    stmt.query_row(params![], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })
+    .optional()
+    .ok()
+    .flatten()
 }
 
 /// Creates the table.
@@ -214,7 +238,13 @@ impl<'c> Recorder<'c> {
     }
 
     /// Records a migration as applied.
-    pub fn insert(&mut self, id: u32, name: &str, checksum: &str, chain: &str) -> Result<(), Error> {
+    pub fn insert(
+        &mut self,
+        id: u32,
+        name: &str,
+        checksum: &str,
+        chain: &str,
+    ) -> Result<(), Error> {
         self.insert.execute(params![id, name, checksum, chain])?;
         Ok(())
     }
@@ -242,13 +272,15 @@ pub(crate) fn check_managed(conn: &Connection, set: &str, table: &Table) -> Resu
         "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') \
          AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 11",
     )?;
-    let mut tables: Vec<String> = stmt.query_map((), |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let mut tables: Vec<String> = stmt
+        .query_map(params![], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
     if tables.len() > 10 {
         tables.truncate(10);
         tables.push("…".to_owned());
     }
     let user_version: i64 = if set.is_empty() {
-        conn.query_row("PRAGMA user_version", (), |row| row.get(0))?
+        conn.query_row("PRAGMA user_version", rusqlite::params![], |row| row.get(0))?
     } else {
         0
     };

@@ -94,10 +94,14 @@ pub mod __private;
 
 pub(crate) use __private as private;
 
-pub use error::{Direction, Error, ForeignKeyViolation, Location, Modification, RegistryProblem, Result};
+pub use error::{
+    Direction, Error, ForeignKeyViolation, Location, Modification, RegistryProblem, Result,
+};
 pub use migrate::Migrate;
 pub use migrator::{Migrator, DEFAULT_LOCK_TIMEOUT};
-pub use report::{AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report, StepReport};
+pub use report::{
+    AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report, StepReport,
+};
 
 /// The `rusqlite` this crate was built with: use it rather than a second
 /// copy, so the two always agree (only one `libsqlite3-sys` can be linked).

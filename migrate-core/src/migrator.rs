@@ -264,7 +264,8 @@ impl Migrator {
     pub fn migrate(&self, conn: &mut Connection) -> Result<Report, Error> {
         let plan = self.plan()?;
         let last = plan.len() - 1;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(last))).map(|o| o.report)
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(last)))
+            .map(|o| o.report)
     }
 
     /// Applies pending migrations up to and including `target`. It never
@@ -283,7 +284,8 @@ impl Migrator {
     pub fn migrate_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
         let plan = self.plan()?;
         check_target(&plan, target)?;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(target))).map(|o| o.report)
+        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(target)))
+            .map(|o| o.report)
     }
 
     /// Undoes the newest applied migration with its rollback, atomically with
@@ -301,7 +303,10 @@ impl Migrator {
     /// assert_eq!(m.rollback_migration(&mut conn)?, None);
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
-    pub fn rollback_migration(&self, conn: &mut Connection) -> Result<Option<AppliedMigration>, Error> {
+    pub fn rollback_migration(
+        &self,
+        conn: &mut Connection,
+    ) -> Result<Option<AppliedMigration>, Error> {
         let plan = self.plan()?;
         self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownLast))
             .map(|o| o.removed.into_iter().next())
@@ -377,7 +382,12 @@ impl Migrator {
     /// ```
     pub fn applied_migrations(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
         self.with_settings(|s| history::load(conn, s.table))
-            .map(|rows| rows.unwrap_or_default().into_iter().map(|row| row.applied).collect())
+            .map(|rows| {
+                rows.unwrap_or_default()
+                    .into_iter()
+                    .map(|row| row.applied)
+                    .collect()
+            })
     }
 
     /// The newest row of the tracking table, if any.
@@ -388,7 +398,10 @@ impl Migrator {
     /// assert!(Migrator::new().last_applied_migration(&conn)?.is_none());
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
-    pub fn last_applied_migration(&self, conn: &Connection) -> Result<Option<AppliedMigration>, Error> {
+    pub fn last_applied_migration(
+        &self,
+        conn: &Connection,
+    ) -> Result<Option<AppliedMigration>, Error> {
         Ok(self.applied_migrations(conn)?.pop())
     }
 
@@ -454,7 +467,9 @@ impl Migrator {
             let row = rows.get(index).map(|row| &row.applied);
             let state = match row {
                 None => MigrationState::Pending,
-                Some(row) if row.name == migration.name && row.checksum == migration.checksum => MigrationState::Applied,
+                Some(row) if row.name == migration.name && row.checksum == migration.checksum => {
+                    MigrationState::Applied
+                }
                 Some(row) => MigrationState::Modified {
                     applied_name: row.name.clone(),
                     applied_checksum: row.checksum.clone(),

@@ -105,7 +105,9 @@ fn static_registry() -> &'static StaticRegistry {
     REGISTRY.get_or_init(|| {
         let mut sets: BTreeMap<&'static str, Vec<Candidate>> = BTreeMap::new();
         for entry in private::entries() {
-            sets.entry(entry.set).or_default().push(Candidate::from_entry(entry));
+            sets.entry(entry.set)
+                .or_default()
+                .push(Candidate::from_entry(entry));
         }
         let mut problems = BTreeMap::new();
         for (set, candidates) in &sets {
@@ -143,7 +145,11 @@ pub(crate) fn plan(set: &str, extra: &[Candidate]) -> Result<Plan, Vec<RegistryP
 }
 
 /// Checks the sequence rule for one set.
-fn check(set: &str, candidates: &[Candidate], require_nonempty: bool) -> Result<(), Vec<RegistryProblem>> {
+fn check(
+    set: &str,
+    candidates: &[Candidate],
+    require_nonempty: bool,
+) -> Result<(), Vec<RegistryProblem>> {
     let mut ups: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
     let mut downs: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
     for candidate in candidates {
@@ -154,7 +160,9 @@ fn check(set: &str, candidates: &[Candidate], require_nonempty: bool) -> Result<
     }
     let mut problems = Vec::new();
     if ups.is_empty() && require_nonempty {
-        problems.push(RegistryProblem::EmptySet { set: set.to_owned() });
+        problems.push(RegistryProblem::EmptySet {
+            set: set.to_owned(),
+        });
     }
     let mut expected: u32 = 0;
     for (&id, locations) in &ups {
@@ -216,7 +224,12 @@ fn assemble(set: &str, candidates: Vec<Candidate>) -> Plan {
     let mut downs: BTreeMap<u32, Step> = BTreeMap::new();
     for candidate in candidates {
         match candidate {
-            Candidate::Up { id, name, checksum, step } => ups.push((id, name, checksum, step)),
+            Candidate::Up {
+                id,
+                name,
+                checksum,
+                step,
+            } => ups.push((id, name, checksum, step)),
             Candidate::Down { id, step } => {
                 downs.insert(id, step);
             }
@@ -243,4 +256,3 @@ fn assemble(set: &str, candidates: Vec<Candidate>) -> Plan {
         chains,
     }
 }
-

@@ -54,7 +54,12 @@ pub(crate) struct Outcome {
 }
 
 /// Moves the database towards `goal`.
-pub(crate) fn run(conn: &Connection, plan: &Plan, settings: &Settings<'_>, goal: Goal) -> Result<Outcome, Error> {
+pub(crate) fn run(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    goal: Goal,
+) -> Result<Outcome, Error> {
     let mut outcome = Outcome {
         report: Report::default(),
         removed: Vec::new(),
@@ -100,7 +105,8 @@ pub(crate) fn run(conn: &Connection, plan: &Plan, settings: &Settings<'_>, goal:
             }
             let direction = goal.direction();
             tx.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
-            let result = guard::run_step(&tx, &step.action).map_err(|failure| step_error(failure, migration, direction));
+            let result = guard::run_step(&tx, &step.action)
+                .map_err(|failure| step_error(failure, migration, direction));
             let result = result.and_then(|elapsed| {
                 if foreign_keys_off {
                     check_foreign_keys(&tx, migration, direction)?;
@@ -116,7 +122,9 @@ pub(crate) fn run(conn: &Connection, plan: &Plan, settings: &Settings<'_>, goal:
                         // run persists, and the history still says so.
                         return Err(error);
                     }
-                    tx.execute_batch(&format!("ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}"))?;
+                    tx.execute_batch(&format!(
+                        "ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}"
+                    ))?;
                     drop(recorder);
                     finish(tx, settings, applied)?;
                     return Err(error);
@@ -127,7 +135,12 @@ pub(crate) fn run(conn: &Connection, plan: &Plan, settings: &Settings<'_>, goal:
                     let chain = if settings.verify_applied {
                         plan.chains[migration.id as usize].clone()
                     } else {
-                        crate::hash::chain(&previous_chain, migration.id, &migration.name, &migration.checksum)
+                        crate::hash::chain(
+                            &previous_chain,
+                            migration.id,
+                            &migration.name,
+                            &migration.checksum,
+                        )
                     };
                     recorder.insert(migration.id, &migration.name, &migration.checksum, &chain)?;
                     previous_chain = chain;
@@ -174,7 +187,11 @@ fn is_up_to_date(conn: &Connection, plan: &Plan, table: &Table, last: u32) -> bo
 }
 
 /// The migrations to run for `goal`, in order, with the step to run for each.
-fn steps_to_run<'p>(plan: &'p Plan, rows: &[Row], goal: Goal) -> Result<Vec<(&'p Migration, &'p Step)>, Error> {
+fn steps_to_run<'p>(
+    plan: &'p Plan,
+    rows: &[Row],
+    goal: Goal,
+) -> Result<Vec<(&'p Migration, &'p Step)>, Error> {
     let applied = rows.len();
     match goal {
         Goal::UpTo(last) => Ok(plan
@@ -210,7 +227,12 @@ fn steps_to_run<'p>(plan: &'p Plan, rows: &[Row], goal: Goal) -> Result<Vec<(&'p
 
 /// Reads and checks the history inside the write transaction; creates the
 /// tracking table when `create` and it is missing.
-fn load_for_write(tx: &Transaction<'_>, plan: &Plan, settings: &Settings<'_>, create: bool) -> Result<Vec<Row>, Error> {
+fn load_for_write(
+    tx: &Transaction<'_>,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    create: bool,
+) -> Result<Vec<Row>, Error> {
     match history::load(tx, settings.table)? {
         Some(rows) => {
             history::verify(&rows, plan, settings.verify_applied)?;
@@ -265,17 +287,35 @@ fn step_error(failure: StepFailure, migration: &Migration, direction: Direction)
     let id = migration.id;
     let name = migration.name.clone();
     match failure {
-        StepFailure::Returned(source) => Error::Failed { id, name, direction, source },
-        StepFailure::Panicked(message) => Error::Panicked { id, name, direction, message },
-        StepFailure::TransactionControl => Error::TransactionControl { id, name, direction },
+        StepFailure::Returned(source) => Error::Failed {
+            id,
+            name,
+            direction,
+            source,
+        },
+        StepFailure::Panicked(message) => Error::Panicked {
+            id,
+            name,
+            direction,
+            message,
+        },
+        StepFailure::TransactionControl => Error::TransactionControl {
+            id,
+            name,
+            direction,
+        },
     }
 }
 
 /// `PRAGMA foreign_key_check` after a `foreign_keys = off` step.
-fn check_foreign_keys(tx: &Transaction<'_>, migration: &Migration, direction: Direction) -> Result<(), Error> {
+fn check_foreign_keys(
+    tx: &Transaction<'_>,
+    migration: &Migration,
+    direction: Direction,
+) -> Result<(), Error> {
     let mut stmt = tx.prepare("PRAGMA foreign_key_check")?;
     let violations: Vec<ForeignKeyViolation> = stmt
-        .query_map((), |row| {
+        .query_map(rusqlite::params![], |row| {
             Ok(ForeignKeyViolation {
                 table: row.get(0)?,
                 rowid: row.get(1)?,
@@ -297,7 +337,12 @@ fn check_foreign_keys(tx: &Transaction<'_>, migration: &Migration, direction: Di
 }
 
 /// Records migrations `0..=through` as applied without running them.
-pub(crate) fn baseline(conn: &Connection, plan: &Plan, settings: &Settings<'_>, through: u32) -> Result<(), Error> {
+pub(crate) fn baseline(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    through: u32,
+) -> Result<(), Error> {
     if through >= plan.len() {
         return Err(Error::InvalidTarget {
             set: plan.set.clone(),
@@ -334,7 +379,8 @@ struct BusyTimeout<'c> {
 
 impl<'c> BusyTimeout<'c> {
     fn set(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
-        let previous: i64 = conn.query_row("PRAGMA busy_timeout", (), |row| row.get(0))?;
+        let previous: i64 =
+            conn.query_row("PRAGMA busy_timeout", rusqlite::params![], |row| row.get(0))?;
         conn.busy_timeout(timeout)?;
         Ok(BusyTimeout {
             conn,
@@ -345,7 +391,9 @@ impl<'c> BusyTimeout<'c> {
 
 impl Drop for BusyTimeout<'_> {
     fn drop(&mut self) {
-        let _ = self.conn.busy_timeout(Duration::from_millis(self.previous_ms));
+        let _ = self
+            .conn
+            .busy_timeout(Duration::from_millis(self.previous_ms));
     }
 }
 
@@ -358,7 +406,8 @@ struct ForeignKeysOff<'c> {
 
 impl<'c> ForeignKeysOff<'c> {
     fn engage(conn: &'c Connection) -> Result<Self, Error> {
-        let previous: bool = conn.query_row("PRAGMA foreign_keys", (), |row| row.get(0))?;
+        let previous: bool =
+            conn.query_row("PRAGMA foreign_keys", rusqlite::params![], |row| row.get(0))?;
         conn.execute_batch("PRAGMA foreign_keys = OFF")?;
         Ok(ForeignKeysOff { conn, previous })
     }

@@ -112,6 +112,9 @@ mod tests {
         // applied migration of every user as modified, so it must not pass
         // unnoticed.
         assert_eq!(sum("{ Ok(()) }"), "e8ae870249e1161ec42234a7c227d649");
-        assert_eq!(of_text("CREATE TABLE a (x)"), "0fbbc3abe48864c6a7dd1e0b33f56523");
+        assert_eq!(
+            of_text("CREATE TABLE a (x)"),
+            "0fbbc3abe48864c6a7dd1e0b33f56523"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::args::{self, Args, Kind};
 use crate::{checksum, item};
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
@@ -87,7 +87,6 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
             }
         };
     };
-    let _ = Span::call_site();
     quote! {
         #func
         #registration

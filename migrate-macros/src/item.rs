@@ -11,14 +11,12 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
     let item: Item = syn::parse2(input)?;
     let func = match item {
         Item::Fn(func) => func,
-        other => {
-            return Err(syn::Error::new(
-                item_keyword_span(&other),
-                format!(
-                    "#[{attr}] goes on a function: `fn name(tx: &Transaction) -> rusqlite::Result<()>`"
-                ),
-            ))
-        }
+        other => return Err(syn::Error::new(
+            item_keyword_span(&other),
+            format!(
+                "#[{attr}] goes on a function: `fn name(tx: &Transaction) -> rusqlite::Result<()>`"
+            ),
+        )),
     };
     let mut errors: Option<syn::Error> = None;
     let mut fail = |span: proc_macro2::Span, message: String| {
@@ -30,7 +28,10 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
     };
     let sig = &func.sig;
     if let Some(token) = &sig.constness {
-        fail(token.span, format!("#[{attr}] cannot be a `const fn`: migrations run at run time"));
+        fail(
+            token.span,
+            format!("#[{attr}] cannot be a `const fn`: migrations run at run time"),
+        );
     }
     if let Some(token) = &sig.asyncness {
         fail(
@@ -50,10 +51,16 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
     if let Some(variadic) = &sig.variadic {
         fail(variadic.span(), format!("#[{attr}] cannot be variadic"));
     }
-    if let Some(receiver) = sig.inputs.iter().find(|arg| matches!(arg, FnArg::Receiver(_))) {
+    if let Some(receiver) = sig
+        .inputs
+        .iter()
+        .find(|arg| matches!(arg, FnArg::Receiver(_)))
+    {
         fail(
             receiver.span(),
-            format!("#[{attr}] cannot be a method: write a free function `fn name(tx: &Transaction)`"),
+            format!(
+                "#[{attr}] cannot be a method: write a free function `fn name(tx: &Transaction)`"
+            ),
         );
     } else if sig.inputs.len() != 1 {
         let span = if sig.inputs.is_empty() {
@@ -76,7 +83,7 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
 }
 
 fn item_keyword_span(item: &Item) -> proc_macro2::Span {
-    let span = match item {
+    match item {
         Item::Struct(i) => i.struct_token.span,
         Item::Enum(i) => i.enum_token.span,
         Item::Const(i) => i.const_token.span,
@@ -87,7 +94,6 @@ fn item_keyword_span(item: &Item) -> proc_macro2::Span {
         Item::Type(i) => i.type_token.span,
         Item::Use(i) => i.use_token.span,
         Item::Union(i) => i.union_token.span,
-        other => return other.to_token_stream().span(),
-    };
-    span
+        other => other.to_token_stream().span(),
+    }
 }
