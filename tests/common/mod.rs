@@ -1,0 +1,186 @@
+//! Helpers shared by the integration tests: a database file in a temporary
+//! directory, and ways to read back the whole state of a database so that a
+//! test can assert "nothing changed" row for row.
+//!
+//! Every test binary includes this module with `mod common;` and uses a
+//! different subset of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use migrate_core::rusqlite::types::Value;
+use migrate_core::rusqlite::Connection;
+use tempfile::TempDir;
+
+/// A database file in its own temporary directory (removed on drop).
+pub struct TempDb {
+    pub dir: TempDir,
+    pub path: PathBuf,
+}
+
+impl TempDb {
+    pub fn new() -> TempDb {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let path = dir.path().join("test.db");
+        TempDb { dir, path }
+    }
+
+    /// Opens a new connection to the file (creating it if needed).
+    pub fn open(&self) -> Connection {
+        Connection::open(&self.path).expect("open the database file")
+    }
+
+    /// The file's bytes (empty when it does not exist yet).
+    pub fn bytes(&self) -> Vec<u8> {
+        std::fs::read(&self.path).unwrap_or_default()
+    }
+
+    /// Whether the file exists on disk.
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+}
+
+/// The names of the user tables (not `sqlite_*`), sorted.
+pub fn tables(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .unwrap();
+    let names = stmt.query_map([], |row| row.get(0)).unwrap();
+    names.collect::<Result<_, _>>().unwrap()
+}
+
+/// Whether a table of that exact name exists.
+pub fn has_table(conn: &Connection, name: &str) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |row| row.get::<_, i64>(0),
+    )
+    .unwrap()
+        == 1
+}
+
+/// `PRAGMA user_version`.
+pub fn user_version(conn: &Connection) -> i64 {
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap()
+}
+
+/// Quotes an identifier for SQL.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `(id, name)` of every row of a tracking table, in id order.
+pub fn tracking_rows(conn: &Connection, table: &str) -> Vec<(i64, String)> {
+    let sql = format!("SELECT id, name FROM {} ORDER BY id", quote(table));
+    let mut stmt = conn.prepare(&sql).unwrap();
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+/// The ids of a tracking table's rows, in order.
+pub fn tracking_ids(conn: &Connection, table: &str) -> Vec<i64> {
+    tracking_rows(conn, table)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Everything observable about a database: its schema (`sqlite_master`),
+/// every row of every table, and `user_version`.
+#[derive(Debug, PartialEq)]
+pub struct Dump {
+    pub schema: Vec<(String, String, String, Option<String>)>,
+    pub rows: Vec<(String, Vec<Vec<Value>>)>,
+    pub user_version: i64,
+}
+
+pub fn dump(conn: &Connection) -> Dump {
+    let mut stmt = conn
+        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap();
+    let schema: Vec<(String, String, String, Option<String>)> = stmt
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut rows = Vec::new();
+    for (kind, name, ..) in &schema {
+        if kind != "table" {
+            continue;
+        }
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {} ORDER BY 1", quote(name)))
+            .unwrap();
+        let width = stmt.column_count();
+        let table_rows: Vec<Vec<Value>> = stmt
+            .query_map([], |row| (0..width).map(|i| row.get(i)).collect())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.push((name.clone(), table_rows));
+    }
+    Dump {
+        schema,
+        rows,
+        user_version: user_version(conn),
+    }
+}
+
+/// Dumps a database file through a fresh connection.
+pub fn dump_file(path: &Path) -> Dump {
+    dump(&Connection::open(path).unwrap())
+}
+
+/// Asserts the shape `YYYY-MM-DDTHH:MM:SS[.fff]Z` of an RFC 3339 UTC time.
+pub fn assert_rfc3339_utc(text: &str) {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| range.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    assert!(
+        text.len() >= 20
+            && digits(0..4)
+            && b[4] == b'-'
+            && digits(5..7)
+            && b[7] == b'-'
+            && digits(8..10)
+            && b[10] == b'T'
+            && digits(11..13)
+            && b[13] == b':'
+            && digits(14..16)
+            && b[16] == b':'
+            && digits(17..19)
+            && text.ends_with('Z'),
+        "not an RFC 3339 UTC timestamp: {text:?}"
+    );
+    let fraction = &text[19..text.len() - 1];
+    assert!(
+        fraction.is_empty()
+            || (fraction.starts_with('.') && fraction.len() > 1 && fraction[1..].bytes().all(|c| c.is_ascii_digit())),
+        "bad fractional seconds in {text:?}"
+    );
+    let month: u32 = text[5..7].parse().unwrap();
+    let day: u32 = text[8..10].parse().unwrap();
+    let hour: u32 = text[11..13].parse().unwrap();
+    let minute: u32 = text[14..16].parse().unwrap();
+    let second: u32 = text[17..19].parse().unwrap();
+    assert!((1..=12).contains(&month) && (1..=31).contains(&day), "{text:?}");
+    assert!(hour < 24 && minute < 60 && second < 61, "{text:?}");
+}
+
+/// Asserts a checksum is 32 lowercase hex digits.
+pub fn assert_checksum(text: &str) {
+    assert_eq!(text.len(), 32, "checksum {text:?} is not 32 characters");
+    assert!(
+        text.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+        "checksum {text:?} is not lowercase hex"
+    );
+}
