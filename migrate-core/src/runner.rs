@@ -60,6 +60,9 @@ pub(crate) fn run(
     settings: &Settings<'_>,
     goal: Goal,
 ) -> Result<Outcome, Error> {
+    if !conn.is_autocommit() {
+        return Err(Error::InTransaction);
+    }
     let mut outcome = Outcome {
         report: Report::default(),
         removed: Vec::new(),
@@ -86,7 +89,9 @@ pub(crate) fn run(
         let rows = load_for_write(&tx, plan, settings, goal.direction() == Direction::Up)?;
         let todo = steps_to_run(plan, &rows, goal)?;
         let Some(first) = todo.first() else {
-            finish(tx, settings, rows.len())?;
+            // Nothing changed, so user_version is left alone: rewriting it
+            // would turn a read into a write and an fsync.
+            finish(tx, settings, None)?;
             return Ok(outcome);
         };
         if first.1.foreign_keys_off != foreign_keys_off {
@@ -126,7 +131,7 @@ pub(crate) fn run(
                         "ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}"
                     ))?;
                     drop(recorder);
-                    finish(tx, settings, applied)?;
+                    finish(tx, settings, Some(applied))?;
                     return Err(error);
                 }
             };
@@ -162,7 +167,7 @@ pub(crate) fn run(
             done += 1;
         }
         drop(recorder);
-        finish(tx, settings, applied)?;
+        finish(tx, settings, Some(applied))?;
         if done == todo.len() || matches!(goal, Goal::DownLast) {
             return Ok(outcome);
         }
@@ -248,9 +253,13 @@ fn load_for_write(
     }
 }
 
-/// Sets `user_version` and commits.
-fn finish(tx: Transaction<'_>, settings: &Settings<'_>, applied: usize) -> Result<(), Error> {
-    if settings.user_version {
+/// Sets `user_version` to the applied count, if given, and commits.
+fn finish(
+    tx: Transaction<'_>,
+    settings: &Settings<'_>,
+    applied: Option<usize>,
+) -> Result<(), Error> {
+    if let (true, Some(applied)) = (settings.user_version, applied) {
         tx.execute_batch(&format!("PRAGMA user_version = {applied}"))?;
     }
     let start = Instant::now();
@@ -368,7 +377,7 @@ pub(crate) fn baseline(
         recorder.insert(migration.id, &migration.name, &migration.checksum, chain)?;
     }
     drop(recorder);
-    finish(tx, settings, through as usize + 1)
+    finish(tx, settings, Some(through as usize + 1))
 }
 
 /// Sets the connection's busy timeout for one call and restores it after.
