@@ -6,9 +6,20 @@ use std::time::Duration;
 use crate::private::BoxError;
 
 /// Shorthand for `Result<T, migrate_core::Error>`.
+///
+/// ```
+/// fn start() -> migrate_core::Result<()> {
+///     Ok(())
+/// }
+/// assert!(start().is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Whether a step applies a migration or undoes it.
+///
+/// ```
+/// assert_ne!(migrate_core::Direction::Up, migrate_core::Direction::Down);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// Applying a migration.
@@ -28,6 +39,11 @@ impl Direction {
 
 /// Where a migration was defined: the attribute's file and line, or the
 /// caller of [`Migrator::add`](crate::Migrator::add).
+///
+/// ```
+/// let here = migrate_core::Location { file: "src/db.rs", line: 12, runtime: false };
+/// assert_eq!(here.to_string(), "src/db.rs:12");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Location {
     /// Source file, as `file!()` gives it.
@@ -62,6 +78,20 @@ impl fmt::Display for SetName<'_> {
 }
 
 /// One violation of the sequence rule, found before the database is touched.
+///
+/// ```
+/// # use migrate_core::{Error, Migrator, RegistryProblem, rusqlite::Transaction};
+/// let m = Migrator::new().set("docs_problem")
+///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+///     .add(2, "c", |tx: &Transaction| tx.execute_batch("CREATE TABLE c (x)"));
+/// match m.validate() {
+///     Err(Error::InvalidRegistry { problems }) => {
+///         assert!(matches!(problems[0], RegistryProblem::Gap { from: 1, to: 1, .. }));
+///         assert!(problems[0].to_string().contains("migration 1 is missing"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RegistryProblem {
@@ -173,6 +203,24 @@ impl fmt::Display for RegistryProblem {
 }
 
 /// An applied migration whose name or code no longer matches this binary.
+///
+/// ```
+/// # use migrate_core::{Error, Migrator, rusqlite::{Connection, Transaction}};
+/// let mut conn = Connection::open_in_memory()?;
+/// Migrator::new().set("docs_mod")
+///     .add(0, "old_name", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+///     .migrate(&mut conn)?;
+/// let renamed = Migrator::new().set("docs_mod")
+///     .add(0, "new_name", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+/// match renamed.migrate(&mut conn) {
+///     Err(Error::Modified { modifications, .. }) => {
+///         assert_eq!(modifications[0].applied_name, "old_name");
+///         assert_eq!(modifications[0].current_name, "new_name");
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Modification {
     /// The migration id.
@@ -215,6 +263,15 @@ impl fmt::Display for Modification {
 }
 
 /// A row reported by `PRAGMA foreign_key_check`.
+///
+/// ```
+/// let v = migrate_core::ForeignKeyViolation {
+///     table: "child".into(),
+///     rowid: Some(10),
+///     parent: "parent".into(),
+/// };
+/// assert_eq!(v.rowid, Some(10));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignKeyViolation {
     /// The table holding the offending row.
@@ -227,6 +284,17 @@ pub struct ForeignKeyViolation {
 
 /// Everything that can go wrong. Every refusal happens before any change to
 /// the database; a failing step is rolled back whole.
+///
+/// ```
+/// # use migrate_core::{Error, Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_error")
+///     .add(0, "broken", |tx: &Transaction| tx.execute_batch("CREATE TABLE"));
+/// let error = m.migrate(&mut Connection::open_in_memory()?).unwrap_err();
+/// assert!(matches!(error, Error::Failed { id: 0, .. }));
+/// assert!(error.to_string().starts_with("migration 0 `broken` failed"));
+/// assert!(std::error::Error::source(&error).is_some());
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -353,6 +421,8 @@ pub enum Error {
     },
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
+    /// There is work to do, but the connection or the file is read-only.
+    ReadOnly,
     /// Anything else SQLite reported (I/O, read-only file, …).
     Sqlite(rusqlite::Error),
 }
@@ -477,7 +547,17 @@ impl fmt::Display for Error {
                 "the connection is inside a transaction; run migrations outside of it, since each \
                  migration needs a transaction of its own",
             ),
-            Error::Sqlite(error) => write!(f, "SQLite error: {error}"),
+            Error::ReadOnly => f.write_str(
+                "the database is read-only and there are migrations to run: open it read-write, \
+                 and check the permissions of the file and of its directory",
+            ),
+            Error::Sqlite(error) => {
+                write!(f, "SQLite error: {error}")?;
+                match sqlite_hint(error) {
+                    Some(hint) => write!(f, " ({hint})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -496,6 +576,26 @@ impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
         Error::Sqlite(error)
     }
+}
+
+/// What to do about the SQLite failures a migration run meets in practice.
+fn sqlite_hint(error: &rusqlite::Error) -> Option<&'static str> {
+    use rusqlite::ErrorCode;
+    let rusqlite::Error::SqliteFailure(failure, _) = error else {
+        return None;
+    };
+    Some(match failure.code {
+        ErrorCode::ReadOnly => {
+            "the database is read-only: open it read-write, and check the permissions of the file and of its directory"
+        }
+        ErrorCode::CannotOpen => "check that the database's directory exists and is writable",
+        ErrorCode::DiskFull => "the disk is full: nothing of the failed step was kept",
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+            "the file is not a healthy SQLite database: restore it from a backup"
+        }
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => "another connection holds a lock on the database",
+        _ => return None,
+    })
 }
 
 /// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.

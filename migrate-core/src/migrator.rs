@@ -15,6 +15,10 @@ use crate::report::{AppliedMigration, MigrationInfo, MigrationState, MigrationSt
 use crate::runner::{self, Goal, Settings};
 
 /// How long a call waits for another connection's write lock by default.
+///
+/// ```
+/// assert_eq!(migrate_core::DEFAULT_LOCK_TIMEOUT.as_secs(), 120);
+/// ```
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs the migrations of one set against a connection, with its own

@@ -5,6 +5,19 @@ use std::time::Duration;
 use crate::error::{Direction, Location};
 
 /// A row of the tracking table: one applied migration.
+///
+/// ```
+/// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_applied")
+///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"));
+/// let mut conn = Connection::open_in_memory()?;
+/// m.migrate(&mut conn)?;
+/// let row = &m.applied_migrations(&conn)?[0];
+/// assert_eq!((row.id, row.name.as_str()), (0, "init"));
+/// assert!(row.applied_at.ends_with('Z'));
+/// assert_eq!(row.checksum.len(), 32);
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AppliedMigration {
@@ -19,6 +32,17 @@ pub struct AppliedMigration {
 }
 
 /// A migration this binary knows, as `pending_migrations` lists it.
+///
+/// ```
+/// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_info")
+///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"));
+/// let pending = m.pending_migrations(&Connection::open_in_memory()?)?;
+/// assert_eq!(pending[0].name, "init");
+/// assert!(!pending[0].has_rollback);
+/// assert!(pending[0].location.runtime);
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MigrationInfo {
@@ -35,6 +59,17 @@ pub struct MigrationInfo {
 }
 
 /// One step a run performed.
+///
+/// ```
+/// # use migrate_core::{Direction, Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_step")
+///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"));
+/// let report = m.migrate(&mut Connection::open_in_memory()?)?;
+/// let step = &report.steps[0];
+/// assert_eq!((step.id, step.name.as_str(), step.direction), (0, "init", Direction::Up));
+/// println!("took {:?}", step.elapsed);
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StepReport {
@@ -49,6 +84,16 @@ pub struct StepReport {
 }
 
 /// What a call to `migrate`, `migrate_to` or `rollback_to` did.
+///
+/// ```
+/// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_report")
+///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"));
+/// let mut conn = Connection::open_in_memory()?;
+/// assert_eq!(m.migrate(&mut conn)?.ids(), vec![0]);
+/// assert!(m.migrate(&mut conn)?.is_empty());
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Report {
@@ -77,6 +122,19 @@ impl Report {
 }
 
 /// Where one migration stands, as `status` reports it.
+///
+/// ```
+/// use migrate_core::MigrationState;
+/// let state = MigrationState::Pending;
+/// let label = match state {
+///     MigrationState::Applied => "applied",
+///     MigrationState::Pending => "pending",
+///     MigrationState::Modified { .. } => "modified",
+///     MigrationState::Unknown => "unknown",
+///     _ => "?",
+/// };
+/// assert_eq!(label, "pending");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MigrationState {
@@ -96,6 +154,18 @@ pub enum MigrationState {
 }
 
 /// One line of `status`.
+///
+/// ```
+/// # use migrate_core::{Migrator, MigrationState, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_status_line")
+///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"));
+/// let mut conn = Connection::open_in_memory()?;
+/// m.migrate(&mut conn)?;
+/// let line = &m.status(&conn)?[0];
+/// assert_eq!(line.state, MigrationState::Applied);
+/// assert!(line.applied_at.is_some());
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MigrationStatus {

@@ -74,6 +74,7 @@ pub(crate) fn run(
             return Ok(outcome);
         }
     }
+    refuse_read_only(conn)?;
     let _timeout = BusyTimeout::set(conn, settings.lock_timeout)?;
     let mut foreign_keys_off = false;
     loop {
@@ -359,6 +360,7 @@ pub(crate) fn baseline(
             known: plan.len(),
         });
     }
+    refuse_read_only(conn)?;
     let _timeout = BusyTimeout::set(conn, settings.lock_timeout)?;
     let tx = begin_immediate(conn)?;
     match history::load(&tx, settings.table)? {
@@ -378,6 +380,18 @@ pub(crate) fn baseline(
     }
     drop(recorder);
     finish(tx, settings, Some(through as usize + 1))
+}
+
+/// A read-only connection would accept `BEGIN IMMEDIATE` and fail only in
+/// the middle of the first step: refuse it up front, with a clear message.
+fn refuse_read_only(conn: &Connection) -> Result<(), Error> {
+    // SAFETY: a valid handle and a NUL-terminated database name.
+    let read_only = unsafe { rusqlite::ffi::sqlite3_db_readonly(conn.handle(), c"main".as_ptr()) };
+    if read_only == 1 {
+        Err(Error::ReadOnly)
+    } else {
+        Ok(())
+    }
 }
 
 /// Sets the connection's busy timeout for one call and restores it after.
