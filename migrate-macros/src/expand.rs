@@ -2,7 +2,7 @@
 
 use crate::args::{self, Args, Kind};
 use crate::{checksum, item};
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
@@ -66,6 +66,14 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         Kind::Rollback => quote!(#krate::__private::EntryKind::Rollback),
     };
 
+    // `file!()`/`line!()` resolve to the call site of the outermost macro:
+    // spanned on the attribute, that is the `#[migration(…)]` line, the one
+    // registry errors should point at (not the `fn` line below it, which is
+    // further away when doc comments or other attributes sit in between).
+    let here = Span::call_site();
+    let file = quote_spanned!(here=> ::core::file!());
+    let line = quote_spanned!(here=> ::core::line!());
+
     let registration = quote_spanned! {fn_span=>
         #[doc(hidden)]
         const _: () = {
@@ -80,8 +88,8 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
                     id: #id,
                     set: #set,
                     foreign_keys_off: #foreign_keys_off,
-                    file: ::core::file!(),
-                    line: ::core::line!(),
+                    file: #file,
+                    line: #line,
                     body: #krate::__private::Body::Rust(__migrate_core_run),
                 }
             }
