@@ -160,3 +160,31 @@ pub use migrate_macros::migration;
 /// Options: `set = "…"`, `foreign_keys = off` and `crate = path`, as for
 /// [`migration`](macro@migration).
 pub use migrate_macros::rollback;
+
+/// Registers the SQL files of a directory as migrations, at compile time.
+///
+/// ```ignore
+/// migrate_core::embed_migrations!("migrations");                 // the default set
+/// migrate_core::embed_migrations!("db/cache", set = "cache");    // a named set
+/// ```
+///
+/// The directory is relative to the crate's `Cargo.toml`. `NNN_name.sql` is
+/// migration NNN (leading zeros are fine) and `NNN_name.down.sql` its
+/// rollback. SQL files and `#[migration]` functions of one set share one
+/// sequence. A file runs whole, as one batch: several statements, triggers
+/// with `BEGIN … END`, and strings containing `;` are all fine. Its checksum
+/// is taken over its text, so editing an applied file is [`Error::Modified`].
+///
+/// Compile errors name the file: a name of another shape, an unreadable,
+/// non-UTF-8 or empty file, two files with one number, a `.down.sql` without
+/// its migration, and `BEGIN`/`COMMIT`/`END`/`ROLLBACK` in a file (the runner
+/// already wraps each migration in a transaction).
+///
+/// Editing a file rebuilds the crate. **Adding or removing a file does not,
+/// unless the crate has this one-line `build.rs`** (Cargo cannot otherwise
+/// know that a directory matters):
+///
+/// ```ignore
+/// fn main() { println!("cargo:rerun-if-changed=migrations"); }
+/// ```
+pub use migrate_macros::embed_migrations;

@@ -11,8 +11,10 @@
 
 mod args;
 mod checksum;
+mod embed;
 mod expand;
 mod item;
+mod sql;
 
 use proc_macro::TokenStream;
 
@@ -30,4 +32,12 @@ pub fn migration(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn rollback(args: TokenStream, input: TokenStream) -> TokenStream {
     expand::attribute(args.into(), input.into(), args::Kind::Rollback).into()
+}
+
+/// Registers the SQL files of a directory as migrations.
+///
+/// See `migrate_core::embed_migrations` for the full documentation.
+#[proc_macro]
+pub fn embed_migrations(input: TokenStream) -> TokenStream {
+    embed::expand(input.into()).into()
 }
