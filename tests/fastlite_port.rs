@@ -15,11 +15,15 @@ use common::{dump_file, has_table, tables, tracking_ids, user_version, TempDb};
 use migrate_core::rusqlite::{self, Transaction};
 use migrate_core::{Direction, Error, Migrator, RegistryProblem};
 
-fn create(table: &'static str) -> impl Fn(&Transaction<'_>) -> rusqlite::Result<()> + Send + Sync + 'static {
+fn create(
+    table: &'static str,
+) -> impl Fn(&Transaction<'_>) -> rusqlite::Result<()> + Send + Sync + 'static {
     move |tx: &Transaction<'_>| tx.execute_batch(&format!("CREATE TABLE {table} (x)"))
 }
 
-fn drop_table(table: &'static str) -> impl Fn(&Transaction<'_>) -> rusqlite::Result<()> + Send + Sync + 'static {
+fn drop_table(
+    table: &'static str,
+) -> impl Fn(&Transaction<'_>) -> rusqlite::Result<()> + Send + Sync + 'static {
     move |tx: &Transaction<'_>| tx.execute_batch(&format!("DROP TABLE {table}"))
 }
 
@@ -50,7 +54,12 @@ fn ids_0_1_10_fail_validation_listing_the_gap_with_file_and_line() {
     };
     assert_eq!(problems.len(), 1, "{problems:?}");
     match &problems[0] {
-        RegistryProblem::Gap { set, from, to, next } => {
+        RegistryProblem::Gap {
+            set,
+            from,
+            to,
+            next,
+        } => {
             assert_eq!((set.as_str(), *from, *to), ("", 2, 9));
             let (next_id, location) = next.expect("the gap names the next id");
             assert_eq!(next_id, 10);
@@ -91,18 +100,31 @@ fn a_migration_failing_halfway_leaves_nothing_and_stops_the_run() {
     let error = migrator.migrate(&mut conn).unwrap_err();
     match &error {
         Error::Failed {
-            id, name, direction, ..
+            id,
+            name,
+            direction,
+            ..
         } => {
-            assert_eq!((*id, name.as_str(), *direction), (1, "create_b_then_fail", Direction::Up));
+            assert_eq!(
+                (*id, name.as_str(), *direction),
+                (1, "create_b_then_fail", Direction::Up)
+            );
         }
         other => panic!("expected Failed, got {other:?}"),
     }
     let source = std::error::Error::source(&error).expect("the SQLite error is attached");
     assert!(source.to_string().contains("no_such_table"), "{source}");
 
-    assert_eq!(ran_2.load(Ordering::SeqCst), 0, "migration 2 ran after 1 failed");
+    assert_eq!(
+        ran_2.load(Ordering::SeqCst),
+        0,
+        "migration 2 ran after 1 failed"
+    );
     assert!(has_table(&conn, "a"), "migration 0 was undone");
-    assert!(!has_table(&conn, "b"), "the failed migration left its table");
+    assert!(
+        !has_table(&conn, "b"),
+        "the failed migration left its table"
+    );
     assert!(!has_table(&conn, "c"));
     assert_eq!(tracking_ids(&conn, "migrations"), vec![0]);
     assert_eq!(user_version(&conn), 1);
@@ -136,12 +158,20 @@ fn a_rollback_failing_halfway_leaves_the_table_and_the_history_row() {
     let error = migrator.rollback_migration(&mut conn).unwrap_err();
     match &error {
         Error::Failed {
-            id, name, direction, ..
-        } => assert_eq!((*id, name.as_str(), *direction), (1, "create_b", Direction::Down)),
+            id,
+            name,
+            direction,
+            ..
+        } => assert_eq!(
+            (*id, name.as_str(), *direction),
+            (1, "create_b", Direction::Down)
+        ),
         other => panic!("expected Failed, got {other:?}"),
     }
     assert!(has_table(&conn, "b"));
-    let kept: String = conn.query_row("SELECT x FROM b", [], |row| row.get(0)).unwrap();
+    let kept: String = conn
+        .query_row("SELECT x FROM b", [], |row| row.get(0))
+        .unwrap();
     assert_eq!(kept, "kept");
     assert_eq!(tracking_ids(&conn, "migrations"), vec![0, 1]);
     assert_eq!(user_version(&conn), 2);
@@ -171,7 +201,11 @@ fn migrating_twice_applies_nothing_the_second_time() {
     assert_eq!(tracking_ids(&conn, "migrations"), vec![0, 1, 2]);
     assert_eq!(user_version(&conn), 3);
     drop(conn);
-    assert_eq!(db.bytes(), bytes, "a run with nothing to do wrote to the file");
+    assert_eq!(
+        db.bytes(),
+        bytes,
+        "a run with nothing to do wrote to the file"
+    );
 
     // A new connection (a new process, say) finds nothing to do either.
     let mut conn = db.open();
@@ -190,14 +224,23 @@ fn a_rollback_leaves_only_migration_0_applied() {
     migrator.migrate(&mut conn).unwrap();
     assert_eq!(tables(&conn), vec!["a", "b", "migrations"]);
 
-    let undone = migrator.rollback_migration(&mut conn).unwrap().expect("1 was applied");
+    let undone = migrator
+        .rollback_migration(&mut conn)
+        .unwrap()
+        .expect("1 was applied");
     assert_eq!((undone.id, undone.name.as_str()), (1, "create_b"));
     assert_eq!(tables(&conn), vec!["a", "migrations"]);
     assert_eq!(tracking_ids(&conn, "migrations"), vec![0]);
     assert_eq!(user_version(&conn), 1);
     let applied = migrator.applied_migrations(&conn).unwrap();
     assert_eq!(applied.iter().map(|m| m.id).collect::<Vec<_>>(), vec![0]);
-    assert_eq!(migrator.last_applied_migration(&conn).unwrap().map(|m| m.id), Some(0));
+    assert_eq!(
+        migrator
+            .last_applied_migration(&conn)
+            .unwrap()
+            .map(|m| m.id),
+        Some(0)
+    );
     let pending = migrator.pending_migrations(&conn).unwrap();
     assert_eq!(pending.iter().map(|m| m.id).collect::<Vec<_>>(), vec![1]);
 
@@ -226,8 +269,14 @@ fn rollback_without_a_registered_rollback_is_no_rollback_and_changes_nothing() {
     }
     assert!(error.to_string().contains("#[rollback(1)]"), "{error}");
     // rollback_all and rollback_to refuse too, before undoing anything.
-    assert!(matches!(migrator.rollback_all(&mut conn), Err(Error::NoRollback { id: 1, .. })));
-    assert!(matches!(migrator.rollback_to(&mut conn, 0), Err(Error::NoRollback { id: 1, .. })));
+    assert!(matches!(
+        migrator.rollback_all(&mut conn),
+        Err(Error::NoRollback { id: 1, .. })
+    ));
+    assert!(matches!(
+        migrator.rollback_to(&mut conn, 0),
+        Err(Error::NoRollback { id: 1, .. })
+    ));
     assert_eq!(tables(&conn), vec!["a", "b", "migrations"]);
     assert_eq!(tracking_ids(&conn, "migrations"), vec![0, 1]);
     assert!(conn.is_autocommit());
@@ -243,7 +292,13 @@ fn rollback_with_nothing_applied_is_none() {
         .add_rollback(0, drop_table("a"));
     let mut conn = db.open();
     migrator.migrate(&mut conn).unwrap();
-    assert_eq!(migrator.rollback_migration(&mut conn).unwrap().map(|m| m.id), Some(0));
+    assert_eq!(
+        migrator
+            .rollback_migration(&mut conn)
+            .unwrap()
+            .map(|m| m.id),
+        Some(0)
+    );
     assert_eq!(migrator.rollback_migration(&mut conn).unwrap(), None);
     assert_eq!(tables(&conn), vec!["migrations"]);
     assert!(tracking_ids(&conn, "migrations").is_empty());

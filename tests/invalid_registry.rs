@@ -103,11 +103,19 @@ fn assert_the_four_problems(problems: &[RegistryProblem], message: &str) {
     let mut two = 0;
     for problem in problems {
         match problem {
-            RegistryProblem::Gap { set, from, to, next } if set == "gappy" => {
+            RegistryProblem::Gap {
+                set,
+                from,
+                to,
+                next,
+            } if set == "gappy" => {
                 assert_eq!((*from, *to), (2, 3));
                 let (id, location) = next.expect("the gap names the next id");
                 assert_eq!(id, 4);
-                assert!(location.file.ends_with("invalid_registry.rs"), "{location:?}");
+                assert!(
+                    location.file.ends_with("invalid_registry.rs"),
+                    "{location:?}"
+                );
                 assert_eq!(location.line, L_GAPPY_4, "{location:?}");
                 assert!(!location.runtime);
                 gap += 1;
@@ -147,7 +155,10 @@ fn assert_the_four_problems(problems: &[RegistryProblem], message: &str) {
         assert!(message.contains(&at), "{at} missing from:\n{message}");
     }
     for set in ["gappy", "dup", "orphan", "two_rollbacks"] {
-        assert!(message.contains(&format!("set \"{set}\"")), "{set} missing from:\n{message}");
+        assert!(
+            message.contains(&format!("set \"{set}\"")),
+            "{set} missing from:\n{message}"
+        );
     }
     assert!(message.contains("2 to 3"), "{message}");
 }
@@ -195,7 +206,12 @@ fn a_runtime_migration_is_located_at_its_call() {
         .find(|p| p.set() == "nothing")
         .expect("the set added to is checked");
     match gap {
-        RegistryProblem::Gap { from: 0, to: 0, next: Some((1, location)), .. } => {
+        RegistryProblem::Gap {
+            from: 0,
+            to: 0,
+            next: Some((1, location)),
+            ..
+        } => {
             assert!(location.runtime);
             assert_eq!(location.line, line);
         }

@@ -28,7 +28,10 @@ fn the_linked_crates_migrations_are_found() {
         .collect();
     assert_eq!(
         found,
-        vec![(0, "create_linked_items", false), (1, "add_linked_tags", true)]
+        vec![
+            (0, "create_linked_items", false),
+            (1, "add_linked_tags", true)
+        ]
     );
     for info in &pending {
         let file = info.location.file.replace('\\', "/");
@@ -80,5 +83,8 @@ fn the_linked_crate_adds_nothing_to_the_default_set() {
         ),
         other => panic!("expected InvalidRegistry, got {other:?}"),
     }
-    assert!(error.to_string().contains("use that_crate as _;"), "{error}");
+    assert!(
+        error.to_string().contains("use that_crate as _;"),
+        "{error}"
+    );
 }

@@ -66,15 +66,26 @@ fn each_set_has_its_own_tracking_table() {
     assert_eq!(tables(&conn), vec!["alpha_items", "migrations_alpha"]);
     assert_eq!(
         tracking_rows(&conn, "migrations_alpha"),
-        vec![(0, "create_alpha".to_owned()), (1, "index_alpha".to_owned())]
+        vec![
+            (0, "create_alpha".to_owned()),
+            (1, "index_alpha".to_owned())
+        ]
     );
 
     assert_eq!(beta().migrate(&mut conn).unwrap().ids(), vec![0]);
     assert_eq!(
         tables(&conn),
-        vec!["alpha_items", "beta_items", "migrations_alpha", "migrations_beta"]
+        vec![
+            "alpha_items",
+            "beta_items",
+            "migrations_alpha",
+            "migrations_beta"
+        ]
     );
-    assert_eq!(tracking_rows(&conn, "migrations_beta"), vec![(0, "create_alpha".to_owned())]);
+    assert_eq!(
+        tracking_rows(&conn, "migrations_beta"),
+        vec![(0, "create_alpha".to_owned())]
+    );
     assert_eq!(tracking_ids(&conn, "migrations_alpha"), vec![0, 1]);
 
     // Each set reads only its own history.
@@ -121,7 +132,11 @@ fn the_default_set_mirrors_user_version_only_for_itself() {
     alpha().migrate(&mut conn).unwrap();
     assert_eq!(user_version(&conn), 0);
     conn.migrate().unwrap();
-    assert_eq!(user_version(&conn), 1, "the default set counts its own migrations only");
+    assert_eq!(
+        user_version(&conn),
+        1,
+        "the default set counts its own migrations only"
+    );
     beta().migrate(&mut conn).unwrap();
     assert_eq!(user_version(&conn), 1);
     conn.rollback_migration().unwrap();
@@ -155,7 +170,13 @@ fn an_odd_table_name_is_quoted() {
     assert!(migrator.pending_migrations(&conn).unwrap().is_empty());
     assert_eq!(migrator.status(&conn).unwrap().len(), 2);
     assert!(migrator.migrate(&mut conn).unwrap().is_empty());
-    assert_eq!(migrator.rollback_migration(&mut conn).unwrap().map(|m| m.id), Some(1));
+    assert_eq!(
+        migrator
+            .rollback_migration(&mut conn)
+            .unwrap()
+            .map(|m| m.id),
+        Some(1)
+    );
     assert_eq!(tracking_ids(&conn, odd), vec![0]);
 
     // The default migrator for the set does not see that history.
@@ -199,7 +220,11 @@ fn sets_sharing_a_file_never_trigger_unmanaged_database_for_each_other() {
             let report = Migrator::new().set(set).migrate(&mut conn);
             assert!(report.is_ok(), "order {order:?}, set {set:?}: {report:?}");
             assert!(
-                Migrator::new().set(set).pending_migrations(&conn).unwrap().is_empty(),
+                Migrator::new()
+                    .set(set)
+                    .pending_migrations(&conn)
+                    .unwrap()
+                    .is_empty(),
                 "order {order:?}"
             );
         }
@@ -231,7 +256,9 @@ fn a_hand_built_database_is_unmanaged_for_a_named_set_too() {
 
     let error = alpha().migrate(&mut conn).unwrap_err();
     match &error {
-        Error::UnmanagedDatabase { set, table, tables, .. } => {
+        Error::UnmanagedDatabase {
+            set, table, tables, ..
+        } => {
             assert_eq!(set, "alpha");
             assert_eq!(table, "migrations_alpha");
             assert_eq!(tables, &vec!["legacy".to_owned()]);

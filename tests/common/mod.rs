@@ -144,7 +144,11 @@ pub fn dump_file(path: &Path) -> Dump {
 /// Asserts the shape `YYYY-MM-DDTHH:MM:SS[.fff]Z` of an RFC 3339 UTC time.
 pub fn assert_rfc3339_utc(text: &str) {
     let b = text.as_bytes();
-    let digits = |range: std::ops::Range<usize>| range.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let digits = |range: std::ops::Range<usize>| {
+        range
+            .clone()
+            .all(|i| b.get(i).is_some_and(u8::is_ascii_digit))
+    };
     assert!(
         text.len() >= 20
             && digits(0..4)
@@ -164,7 +168,9 @@ pub fn assert_rfc3339_utc(text: &str) {
     let fraction = &text[19..text.len() - 1];
     assert!(
         fraction.is_empty()
-            || (fraction.starts_with('.') && fraction.len() > 1 && fraction[1..].bytes().all(|c| c.is_ascii_digit())),
+            || (fraction.starts_with('.')
+                && fraction.len() > 1
+                && fraction[1..].bytes().all(|c| c.is_ascii_digit())),
         "bad fractional seconds in {text:?}"
     );
     let month: u32 = text[5..7].parse().unwrap();
@@ -172,7 +178,10 @@ pub fn assert_rfc3339_utc(text: &str) {
     let hour: u32 = text[11..13].parse().unwrap();
     let minute: u32 = text[14..16].parse().unwrap();
     let second: u32 = text[17..19].parse().unwrap();
-    assert!((1..=12).contains(&month) && (1..=31).contains(&day), "{text:?}");
+    assert!(
+        (1..=12).contains(&month) && (1..=31).contains(&day),
+        "{text:?}"
+    );
     assert!(hour < 24 && minute < 60 && second < 61, "{text:?}");
 }
 
@@ -180,7 +189,8 @@ pub fn assert_rfc3339_utc(text: &str) {
 pub fn assert_checksum(text: &str) {
     assert_eq!(text.len(), 32, "checksum {text:?} is not 32 characters");
     assert!(
-        text.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+        text.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
         "checksum {text:?} is not lowercase hex"
     );
 }
