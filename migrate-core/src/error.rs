@@ -419,6 +419,14 @@ pub enum Error {
         /// How many migrations it records.
         applied: u32,
     },
+    /// `Migrator::adopt` found a history that does not line up with this
+    /// set's migrations. Nothing was changed.
+    CannotAdopt {
+        /// What was being adopted.
+        from: String,
+        /// Every mismatch found.
+        problems: Vec<String>,
+    },
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
     /// There is work to do, but the connection or the file is read-only.
@@ -508,7 +516,8 @@ impl fmt::Display for Error {
                 }
                 f.write_str(
                     ". If its schema matches your migrations up to some id N, record them as applied \
-                     with Migrator::baseline(conn, N), then migrate",
+                     with Migrator::baseline(conn, N), then migrate; if a hand-written runner built it \
+                     (PRAGMA user_version or a schema_migrations table), Migrator::adopt maps its history",
                 )
             }
             Error::CorruptHistory { table, problems } => {
@@ -523,7 +532,10 @@ impl fmt::Display for Error {
                 for p in problems {
                     write!(f, "\n  - {p}")?;
                 }
-                f.write_str("\nIf another tool owns it, give this set another table with Migrator::table(…)")
+                f.write_str(
+                    "\nIf fastlite-migrations wrote it, upgrade it with Migrator::adopt(conn, Legacy::Fastlite); \
+                     if another tool owns it, give this set another table with Migrator::table(…)",
+                )
             }
             Error::Locked { waited } => write!(
                 f,
@@ -543,6 +555,13 @@ impl fmt::Display for Error {
                 "baseline refused: the tracking table {table:?} already records {applied} applied migration(s); \
                  baseline is only for a database with no history"
             ),
+            Error::CannotAdopt { from, problems } => {
+                write!(f, "cannot adopt the history in the {from}; nothing was changed:")?;
+                for p in problems {
+                    write!(f, "\n  - {p}")?;
+                }
+                Ok(())
+            }
             Error::InTransaction => f.write_str(
                 "the connection is inside a transaction; run migrations outside of it, since each \
                  migration needs a transaction of its own",

@@ -27,7 +27,7 @@ impl Table {
 }
 
 /// Quotes an identifier for SQL: `my "odd" table` → `"my ""odd"" table"`.
-pub(crate) fn quote_identifier(name: &str) -> String {
+pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -230,7 +230,7 @@ impl<'c> Recorder<'c> {
         Ok(Recorder {
             insert: conn.prepare(&format!(
                 "INSERT INTO {} (id, name, applied_at, checksum, chain) \
-                 VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?3, ?4)",
+                 VALUES (?1, ?2, coalesce(?5, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?3, ?4)",
                 table.quoted
             ))?,
             delete: conn.prepare(&format!("DELETE FROM {} WHERE id = ?1", table.quoted))?,
@@ -245,7 +245,21 @@ impl<'c> Recorder<'c> {
         checksum: &str,
         chain: &str,
     ) -> Result<(), Error> {
-        self.insert.execute(params![id, name, checksum, chain])?;
+        self.insert_at(id, name, checksum, chain, None)
+    }
+
+    /// Records a migration as applied at a given time (adopted history);
+    /// `None` means now.
+    pub fn insert_at(
+        &mut self,
+        id: u32,
+        name: &str,
+        checksum: &str,
+        chain: &str,
+        applied_at: Option<&str>,
+    ) -> Result<(), Error> {
+        self.insert
+            .execute(params![id, name, checksum, chain, applied_at])?;
         Ok(())
     }
 

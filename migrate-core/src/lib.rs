@@ -78,6 +78,7 @@
 
 #![warn(missing_docs)]
 
+mod adopt;
 mod error;
 mod guard;
 mod hash;
@@ -94,6 +95,7 @@ pub mod __private;
 
 pub(crate) use __private as private;
 
+pub use adopt::Legacy;
 pub use error::{
     Direction, Error, ForeignKeyViolation, Location, Modification, RegistryProblem, Result,
 };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, Transaction};
 
+use crate::adopt::{self, Legacy};
 use crate::error::{Error, Location, RegistryProblem};
 use crate::hash;
 use crate::history::{self, Table};
@@ -374,6 +375,37 @@ impl Migrator {
     pub fn baseline(&self, conn: &mut Connection, through: u32) -> Result<(), Error> {
         let plan = self.plan()?;
         self.with_settings(|s| runner::baseline(conn, &plan, s, through))
+    }
+
+    /// Adopts a database that another tool built: records its applied
+    /// migrations as ours, mapped and checked as [`Legacy`] describes, in one
+    /// transaction. A count or name that does not line up is
+    /// [`Error::CannotAdopt`], listing every mismatch; nothing is changed then.
+    ///
+    /// ```
+    /// # use migrate_core::{Legacy, Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new()
+    ///     .add(0, "create_users", |tx: &Transaction| tx.execute_batch("CREATE TABLE users (id)"))
+    ///     .add(1, "create_posts", |tx: &Transaction| tx.execute_batch("CREATE TABLE posts (id)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// // A hand-written runner applied its file 1 and set user_version to 1.
+    /// conn.execute_batch("CREATE TABLE users (id); PRAGMA user_version = 1;")?;
+    /// let adopted = m.adopt(&mut conn, Legacy::UserVersion { first_file: 1 })?;
+    /// assert_eq!(adopted.len(), 1);
+    /// assert_eq!(m.migrate(&mut conn)?.ids(), vec![1]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn adopt(
+        &self,
+        conn: &mut Connection,
+        legacy: Legacy,
+    ) -> Result<Vec<AppliedMigration>, Error> {
+        let plan = self.plan()?;
+        self.with_settings(|s| {
+            runner::in_write_transaction(conn, s, |tx| {
+                adopt::adopt(tx, &plan, s.table, s.user_version, &legacy)
+            })
+        })
     }
 
     /// The tracking table's rows, in id order. Empty when there is none yet.

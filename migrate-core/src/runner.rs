@@ -360,26 +360,42 @@ pub(crate) fn baseline(
             known: plan.len(),
         });
     }
+    in_write_transaction(conn, settings, |tx| {
+        match history::load(tx, settings.table)? {
+            Some(rows) if !rows.is_empty() => {
+                return Err(Error::AlreadyHasHistory {
+                    table: settings.table.name.clone(),
+                    applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+                })
+            }
+            Some(_) => {}
+            None => history::create(tx, settings.table)?,
+        }
+        let mut recorder = history::Recorder::new(tx, settings.table)?;
+        for migration in &plan.migrations[..=through as usize] {
+            let chain = &plan.chains[migration.id as usize];
+            recorder.insert(migration.id, &migration.name, &migration.checksum, chain)?;
+        }
+        if settings.user_version {
+            tx.execute_batch(&format!("PRAGMA user_version = {}", through as usize + 1))?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `work` inside one `BEGIN IMMEDIATE` transaction, with the lock
+/// timeout, and commits it if `work` succeeds (rolls back otherwise).
+pub(crate) fn in_write_transaction<T>(
+    conn: &Connection,
+    settings: &Settings<'_>,
+    work: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
     refuse_read_only(conn)?;
     let _timeout = BusyTimeout::set(conn, settings.lock_timeout)?;
     let tx = begin_immediate(conn)?;
-    match history::load(&tx, settings.table)? {
-        Some(rows) if !rows.is_empty() => {
-            return Err(Error::AlreadyHasHistory {
-                table: settings.table.name.clone(),
-                applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
-            })
-        }
-        Some(_) => {}
-        None => history::create(&tx, settings.table)?,
-    }
-    let mut recorder = history::Recorder::new(&tx, settings.table)?;
-    for migration in &plan.migrations[..=through as usize] {
-        let chain = &plan.chains[migration.id as usize];
-        recorder.insert(migration.id, &migration.name, &migration.checksum, chain)?;
-    }
-    drop(recorder);
-    finish(tx, settings, Some(through as usize + 1))
+    let value = work(&tx)?;
+    finish(tx, settings, None)?;
+    Ok(value)
 }
 
 /// A read-only connection would accept `BEGIN IMMEDIATE` and fail only in
