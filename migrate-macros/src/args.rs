@@ -3,7 +3,7 @@
 use proc_macro2::{Span, TokenStream};
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Ident, LitInt, LitStr, Path, Token};
+use syn::{Ident, LitFloat, LitInt, LitStr, Path, Token};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -65,11 +65,24 @@ fn parse_args(input: ParseStream, kind: Kind) -> syn::Result<Args> {
         }
         let key = Ident::parse_any(input)?;
         let key_name = key.to_string();
-        if !kind.options().contains(&key_name.as_str()) {
+        if kind == Kind::Rollback && key_name == "name" {
             return Err(syn::Error::new(
                 key.span(),
                 format!(
-                    "unknown option `{key_name}` for #[{attr}]; expected one of: {}",
+                    "a rollback has no name of its own: it undoes migration {id} and is reported \
+                     under that migration's name; remove `name = …` (or rename the migration)"
+                ),
+            ));
+        }
+        if !kind.options().contains(&key_name.as_str()) {
+            let hint = match closest(&key_name, kind.options()) {
+                Some(option) => format!("did you mean `{option}`? "),
+                None => String::new(),
+            };
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "unknown option `{key_name}` for #[{attr}]; {hint}the options are: {}",
                     kind.options().join(", ")
                 ),
             ));
@@ -77,21 +90,28 @@ fn parse_args(input: ParseStream, kind: Kind) -> syn::Result<Args> {
         if seen.contains(&key_name) {
             return Err(syn::Error::new(
                 key.span(),
-                format!("option `{key_name}` is given twice"),
+                format!("option `{key_name}` is given twice; keep one"),
             ));
         }
         seen.push(key_name.clone());
+        if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("option `{key_name}` needs a value: {}", example(&key_name)),
+            ));
+        }
         input.parse::<Token![=]>()?;
         match key_name.as_str() {
             "name" => args.name = Some(parse_non_empty_str(input, "name")?),
-            "set" => args.set = Some(input.parse()?),
+            "set" => args.set = Some(parse_str(input, "set")?),
             "crate" => args.krate = Some(Path::parse_mod_style(input)?),
             "foreign_keys" => {
-                let value: Ident = input.parse()?;
-                if value != "off" {
+                let value: proc_macro2::TokenTree = input.parse()?;
+                if value.to_string() != "off" {
                     return Err(syn::Error::new(
                         value.span(),
-                        "`foreign_keys` only takes `off` (foreign keys are left as they are by default)",
+                        "`foreign_keys` only takes `off`: write `foreign_keys = off`, or leave the \
+                         option out to run with foreign keys as the connection has them",
                     ));
                 }
                 args.foreign_keys_off = true;
@@ -110,12 +130,37 @@ fn parse_id(input: ParseStream, attr: &str) -> syn::Result<u32> {
             format!("migration ids are non-negative: write #[{attr}(0)], #[{attr}(1)], …"),
         ));
     }
+    if input.peek(LitFloat) {
+        let lit: LitFloat = input.parse()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "migration ids are whole numbers, not `{lit}`: ids run 0, 1, 2, …; give a new \
+                 migration the next free id"
+            ),
+        ));
+    }
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        let value = lit.value();
+        let hint = match value.trim().parse::<u32>() {
+            Ok(n) => format!("write #[{attr}({n})] without the quotes"),
+            Err(_) => format!("write #[{attr}(0)], #[{attr}(1)], …"),
+        };
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("the migration id is an integer literal, not a string: {hint}"),
+        ));
+    }
     if !input.peek(LitInt) {
         let token: proc_macro2::TokenTree = input.parse()?;
-        return Err(syn::Error::new(
-            token.span(),
-            format!("expected a migration id, an integer literal such as #[{attr}(0)]"),
-        ));
+        let message = match &token {
+            proc_macro2::TokenTree::Ident(ident) if input.peek(Token![=]) => {
+                format!("the migration id comes first: write #[{attr}(0, {ident} = …)]")
+            }
+            _ => format!("expected a migration id, an integer literal such as #[{attr}(0)]"),
+        };
+        return Err(syn::Error::new(token.span(), message));
     }
     let lit: LitInt = input.parse()?;
     if !matches!(lit.suffix(), "" | "u32") {
@@ -132,13 +177,96 @@ fn parse_id(input: ParseStream, attr: &str) -> syn::Result<u32> {
     })
 }
 
+/// A string literal, or an error that shows how to write one.
+fn parse_str(input: ParseStream, what: &str) -> syn::Result<LitStr> {
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    let token: proc_macro2::TokenTree = input.parse().map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("option `{what}` needs a value: {}", example(what)),
+        )
+    })?;
+    let hint = match &token {
+        proc_macro2::TokenTree::Ident(ident) => format!("write `{what} = \"{ident}\"`"),
+        _ => example(what),
+    };
+    Err(syn::Error::new(
+        token.span(),
+        format!("`{what}` takes a string literal: {hint}"),
+    ))
+}
+
 fn parse_non_empty_str(input: ParseStream, what: &str) -> syn::Result<LitStr> {
-    let lit: LitStr = input.parse()?;
+    let lit = parse_str(input, what)?;
     if lit.value().trim().is_empty() {
         return Err(syn::Error::new(
             lit.span(),
-            format!("`{what}` must not be empty"),
+            format!("`{what}` must not be empty; leave the option out to use the function's name"),
         ));
     }
     Ok(lit)
+}
+
+/// How an option is written, for error messages.
+fn example(option: &str) -> String {
+    match option {
+        "name" => "`name = \"create_users\"`".to_owned(),
+        "set" => "`set = \"cache\"`".to_owned(),
+        "foreign_keys" => "`foreign_keys = off`".to_owned(),
+        "crate" => "`crate = my_reexport::migrate_core`".to_owned(),
+        other => format!("`{other} = …`"),
+    }
+}
+
+/// The option closest to a misspelt one, if any is close enough.
+fn closest(word: &str, options: &[&'static str]) -> Option<&'static str> {
+    options
+        .iter()
+        .map(|option| (distance(word, option), *option))
+        .filter(|(d, option)| *d <= option.len().max(3) / 3 + 1)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, option)| option)
+}
+
+/// Levenshtein distance, with a transposition counting as one edit.
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_options_only() {
+        let options = Kind::Migration.options();
+        assert_eq!(closest("nmae", options), Some("name"));
+        assert_eq!(closest("sets", options), Some("set"));
+        assert_eq!(closest("foreign_key", options), Some("foreign_keys"));
+        assert_eq!(closest("krate", options), Some("crate"));
+        assert_eq!(closest("timeout", options), None);
+    }
 }

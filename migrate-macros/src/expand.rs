@@ -50,8 +50,13 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         ReturnType::Default => func.sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
     };
+    // The result is bound first and converted through a variable spanned on
+    // the return type: an unsupported return type is then reported there,
+    // not on the function's name.
+    let out = syn::Ident::new("__migrate_core_out", output_span);
     let convert = quote_spanned! {output_span=>
-        #krate::__private::IntoOutcome::into_outcome(#call)
+        let #out = #call;
+        #krate::__private::IntoOutcome::into_outcome(#out)
     };
 
     let entry_kind = match kind {
@@ -77,6 +82,8 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
     let registration = quote_spanned! {fn_span=>
         #[doc(hidden)]
         const _: () = {
+            // `let_unit_value`: the binding above for an explicit `-> ()`.
+            #[allow(clippy::let_unit_value)]
             fn __migrate_core_run(
                 __migrate_core_tx: &#krate::rusqlite::Transaction<'_>,
             ) -> #krate::__private::Outcome {

@@ -11,12 +11,14 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
     let item: Item = syn::parse2(input)?;
     let func = match item {
         Item::Fn(func) => func,
-        other => return Err(syn::Error::new(
-            item_keyword_span(&other),
-            format!(
+        other => {
+            return Err(syn::Error::new(
+                item_keyword_span(&other),
+                format!(
                 "#[{attr}] goes on a function: `fn name(tx: &Transaction) -> rusqlite::Result<()>`"
             ),
-        )),
+            ))
+        }
     };
     let mut errors: Option<syn::Error> = None;
     let mut fail = |span: proc_macro2::Span, message: String| {
@@ -30,48 +32,63 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
     if let Some(token) = &sig.constness {
         fail(
             token.span,
-            format!("#[{attr}] cannot be a `const fn`: migrations run at run time"),
+            format!("#[{attr}] cannot be a `const fn`: migrations run at run time; remove `const`"),
         );
     }
     if let Some(token) = &sig.asyncness {
         fail(
             token.span,
-            format!("#[{attr}] cannot be an `async fn`: migrations run synchronously inside a SQLite transaction"),
+            format!(
+                "#[{attr}] cannot be an `async fn`: migrations run synchronously inside a SQLite \
+                 transaction; remove `async`"
+            ),
         );
     }
     if let Some(token) = &sig.unsafety {
-        fail(token.span, format!("#[{attr}] cannot be an `unsafe fn`"));
+        fail(
+            token.span,
+            format!(
+                "#[{attr}] cannot be an `unsafe fn`: the runner calls it as a safe function; \
+                 remove `unsafe` and use an `unsafe` block inside"
+            ),
+        );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         fail(
             sig.generics.span(),
-            format!("#[{attr}] cannot be generic: the registry needs one concrete function"),
+            format!(
+                "#[{attr}] cannot be generic: the registry needs one concrete function; remove \
+                 the generic parameters"
+            ),
         );
     }
     if let Some(variadic) = &sig.variadic {
         fail(variadic.span(), format!("#[{attr}] cannot be variadic"));
     }
-    if let Some(receiver) = sig
-        .inputs
-        .iter()
-        .find(|arg| matches!(arg, FnArg::Receiver(_)))
-    {
+    let receiver = sig.inputs.iter().find_map(|arg| match arg {
+        FnArg::Receiver(receiver) => Some(receiver),
+        FnArg::Typed(_) => None,
+    });
+    if let Some(receiver) = receiver {
         fail(
-            receiver.span(),
+            receiver.self_token.span,
             format!(
-                "#[{attr}] cannot be a method: write a free function `fn name(tx: &Transaction)`"
+                "#[{attr}] cannot be a method: write a free function `fn name(tx: &Transaction)` \
+                 outside the `impl` block"
             ),
         );
     } else if sig.inputs.len() != 1 {
-        let span = if sig.inputs.is_empty() {
-            sig.paren_token.span.join()
-        } else {
-            sig.inputs.span()
+        // No parameter: point at the empty `()`. Too many: at the first
+        // extra one, the one to remove.
+        let span = match sig.inputs.iter().nth(1) {
+            None => sig.paren_token.span.join(),
+            Some(extra) => extra.span(),
         };
         fail(
             span,
             format!(
-                "#[{attr}] functions take exactly one parameter, `tx: &Transaction` (or `&Connection`); found {}",
+                "#[{attr}] functions take exactly one parameter, `tx: &Transaction` (or \
+                 `&Connection`); found {}",
                 sig.inputs.len()
             ),
         );

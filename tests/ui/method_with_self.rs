@@ -1,0 +1,13 @@
+use migrate_core::migration;
+use migrate_core::rusqlite::{self, Transaction};
+
+struct Schema;
+
+impl Schema {
+    #[migration(0)]
+    fn create_cats(&self, tx: &Transaction) -> rusqlite::Result<()> {
+        tx.execute_batch("CREATE TABLE cats (name TEXT)")
+    }
+}
+
+fn main() {}

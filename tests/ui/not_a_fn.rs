@@ -1,0 +1,8 @@
+use migrate_core::migration;
+
+#[migration(0)]
+struct CreateCats {
+    sql: &'static str,
+}
+
+fn main() {}

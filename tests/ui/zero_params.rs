@@ -1,0 +1,6 @@
+use migrate_core::migration;
+
+#[migration(0)]
+fn create_cats() {}
+
+fn main() {}
