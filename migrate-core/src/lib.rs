@@ -85,6 +85,7 @@ mod hash;
 mod history;
 mod migrate;
 mod migrator;
+mod rebuild;
 mod registry;
 mod report;
 mod runner;
@@ -101,6 +102,7 @@ pub use error::{
 };
 pub use migrate::Migrate;
 pub use migrator::{Migrator, DEFAULT_LOCK_TIMEOUT};
+pub use rebuild::{RebuildReport, TableRebuild};
 pub use report::{
     AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report, StepReport,
 };
