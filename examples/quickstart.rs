@@ -6,8 +6,13 @@
 //! cargo run --example quickstart -- --db /tmp/x.db
 //! ```
 
+use std::io::Write;
+
 use migrate_core::rusqlite::{Connection, Transaction};
-use migrate_core::{migration, rollback, Migrate, MigrationState, Migrator};
+use migrate_core::{migration, rollback, Migrate, Migrator};
+
+#[path = "common/status.rs"]
+mod status;
 
 #[migration(0)]
 fn create_cats(tx: &Transaction) -> migrate_core::rusqlite::Result<()> {
@@ -37,23 +42,17 @@ fn drop_cats_born_index(tx: &Transaction) -> migrate_core::rusqlite::Result<()> 
     tx.execute_batch("DROP INDEX cats_born")
 }
 
-fn main() {
-    if let Err(error) = run() {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// Runs the example with `args` (without the program name).
+pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
     let mut path = String::from("quickstart.db");
     let mut rollback = false;
-    let mut args = std::env::args().skip(1);
+    let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--rollback" => rollback = true,
-            "--db" => path = args.next().ok_or("--db needs a path")?,
+            "--db" => path = args.next().ok_or("--db needs a path")?.clone(),
             "-h" | "--help" => {
-                println!("usage: quickstart [--db PATH] [--rollback]");
+                writeln!(out, "usage: quickstart [--db PATH] [--rollback]")?;
                 return Ok(());
             }
             other => return Err(format!("unknown argument {other:?}; try --help").into()),
@@ -63,50 +62,32 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut db = Connection::open(&path)?;
     if rollback {
         match db.rollback_migration()? {
-            Some(undone) => println!("rolled back {} {}", undone.id, undone.name),
-            None => println!("nothing to roll back"),
+            Some(undone) => writeln!(out, "rolled back {} {}", undone.id, undone.name)?,
+            None => writeln!(out, "nothing to roll back")?,
         }
     } else {
         let report = db.migrate()?;
         if report.is_empty() {
-            println!("{path} is up to date");
+            writeln!(out, "{path} is up to date")?;
         }
         for step in &report.steps {
-            println!(
+            writeln!(
+                out,
                 "applied {} {} ({:.1} ms)",
                 step.id,
                 step.name,
                 step.elapsed.as_secs_f64() * 1e3
-            );
+            )?;
         }
     }
-    print_status(&db, &path)
+    status::print(out, &db, &Migrator::new(), &path)
 }
 
-fn print_status(db: &Connection, path: &str) -> Result<(), Box<dyn std::error::Error>> {
-    println!("\n{path}:");
-    println!(
-        "{:>3}  {:<24} {:<9} {:<8} applied at",
-        "id", "name", "state", "rollback"
-    );
-    for line in Migrator::new().status(db)? {
-        let state = match line.state {
-            MigrationState::Applied => "applied",
-            MigrationState::Pending => "pending",
-            MigrationState::Modified { .. } => "MODIFIED",
-            MigrationState::Unknown => "UNKNOWN",
-            _ => "?",
-        };
-        println!(
-            "{:>3}  {:<24} {:<9} {:<8} {}",
-            line.id,
-            line.name,
-            state,
-            if line.has_rollback { "yes" } else { "no" },
-            line.applied_at.as_deref().unwrap_or("-")
-        );
+#[allow(dead_code)] // also compiled into tests/examples.rs, which calls `run`
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(error) = run(&args, &mut std::io::stdout()) {
+        eprintln!("error: {error}");
+        std::process::exit(1);
     }
-    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    println!("PRAGMA user_version = {version}");
-    Ok(())
 }

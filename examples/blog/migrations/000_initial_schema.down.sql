@@ -1,0 +1,2 @@
+DROP TABLE tags;
+DROP TABLE posts;

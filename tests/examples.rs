@@ -1,0 +1,125 @@
+//! The examples, run end to end on real files: each is compiled into this
+//! test binary (with its migrations) and driven through its `run` function.
+
+#[allow(dead_code)]
+#[path = "../examples/blog.rs"]
+mod blog;
+
+#[allow(dead_code)]
+#[path = "../examples/quickstart.rs"]
+mod quickstart;
+
+use migrate_core::rusqlite::Connection;
+use tempfile::TempDir;
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn run_blog(db: &str, extra: &[&str]) -> String {
+    let mut all = vec!["--db", db];
+    all.extend_from_slice(extra);
+    let mut out = Vec::new();
+    blog::run(&args(&all), &mut out).expect("blog runs");
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn tables(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'posts_fts_%' ORDER BY name")
+        .expect("prepare");
+    let rows = stmt.query_map([], |r| r.get(0)).expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+#[test]
+fn blog_migrates_a_real_file_and_walks_back_down() {
+    let dir = TempDir::new().expect("tempdir");
+    let path = dir.path().join("blog.db");
+    let db = path.to_str().expect("utf-8 path");
+
+    let out = run_blog(db, &["--search", "rust"]);
+    assert!(out.contains("applied 7 published_at_as_unix_time"), "{out}");
+    assert!(out.contains("found: Migrations in Rust"), "{out}");
+
+    let conn = Connection::open(&path).expect("open");
+    let (published, kind, slug): (i64, String, String) = conn
+        .query_row(
+            "SELECT published_at, typeof(published_at), slug FROM posts WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("post 1");
+    assert_eq!(
+        (published, kind.as_str(), slug.as_str()),
+        (1_705_309_200, "integer", "hello-world")
+    );
+    let children: (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM tags), (SELECT count(*) FROM comments)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("children");
+    assert_eq!(children, (3, 1), "the rebuild lost no tag and no comment");
+    assert!(run_blog(db, &[]).contains("is up to date"));
+
+    // Walk back down one step at a time, checking the schema on the way.
+    let expected_removed = [
+        (7, "published_at_as_unix_time"),
+        (6, "backfill_post_slugs"),
+        (5, "comments_admin_flag"),
+        (4, "comments"),
+        (3, "posts_summary"),
+        (2, "posts_search"),
+        (1, "unique_post_tags"),
+        (0, "initial_schema"),
+    ];
+    for (id, name) in expected_removed {
+        let out = run_blog(db, &["--rollback"]);
+        assert!(out.contains(&format!("rolled back {id} {name}")), "{out}");
+        if id == 7 {
+            let kind: String = conn
+                .query_row(
+                    "SELECT typeof(published_at) FROM posts WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("post 1");
+            assert_eq!(kind, "text");
+            assert_eq!(
+                conn.query_row("SELECT count(*) FROM tags", [], |r| r.get::<_, i64>(0))
+                    .expect("tags"),
+                3
+            );
+        }
+        if id == 4 {
+            assert!(!tables(&conn).contains(&"comments".to_owned()));
+        }
+    }
+    assert_eq!(tables(&conn), vec!["migrations_blog"]);
+    assert!(run_blog(db, &["--rollback"]).contains("nothing to roll back"));
+
+    // And up again: the history is reversible end to end.
+    assert!(run_blog(db, &[]).contains("applied 7"));
+}
+
+#[test]
+fn quickstart_migrates_and_rolls_back() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    let db = db.to_str().expect("utf-8 path");
+    let mut out = Vec::new();
+    quickstart::run(&args(&["--db", db]), &mut out).expect("quickstart runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(out.contains("applied 2 index_cats_by_birthday"), "{out}");
+    assert!(out.contains("PRAGMA user_version = 3"), "{out}");
+    let mut out = Vec::new();
+    quickstart::run(&args(&["--db", db, "--rollback"]), &mut out).expect("rollback runs");
+    let out = String::from_utf8(out).expect("utf-8");
+    assert!(
+        out.contains("rolled back 2 index_cats_by_birthday"),
+        "{out}"
+    );
+    assert!(out.contains("PRAGMA user_version = 2"), "{out}");
+}
