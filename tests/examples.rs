@@ -1,6 +1,9 @@
 //! The examples, run end to end on real files: each is compiled into this
 //! test binary (with its migrations) and driven through its `run` function.
 
+// Each example includes the shared status printer itself; here both do.
+#![allow(clippy::duplicate_mod)]
+
 #[allow(dead_code)]
 #[path = "../examples/blog.rs"]
 mod blog;
