@@ -1,0 +1,408 @@
+//! Model-based property test: random sequences of migrate, migrate_to(k),
+//! rollback_migration, rollback_to(k), rollback_all, runs where one migration
+//! or rollback fails (returns an error, panics, or tries to end the
+//! transaction it runs in) and reopening the connection, checked after every
+//! operation against a model that is just "how many migrations are applied".
+//! After each operation: the call's result is the one the model predicts, the
+//! tracking rows are exactly 0..applied, `user_version` equals applied, each
+//! migration's table exists iff it is applied, `pending_migrations` agrees,
+//! and the connection is back in autocommit mode.
+//!
+//! The default is 64 cases so that CI stays fast. `PROPTEST_CASES` (read by
+//! proptest) overrides it, e.g. 10 000 cases outside CI:
+//!
+//! ```text
+//! cargo test --test model_proptest                                # 64 cases
+//! PROPTEST_CASES=10000 cargo test --release --test model_proptest # 10 000 cases
+//! ```
+
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Once};
+
+use migrate_core::rusqlite::{self, Connection, Transaction};
+use migrate_core::{Direction, Error, Migrator};
+use proptest::prelude::*;
+
+/// Migrations in the set.
+const N: u32 = 6;
+const NONE: u32 = u32::MAX;
+
+/// How an injected fault behaves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fault {
+    /// The step does its work, then returns an error.
+    Return,
+    /// The step does its work, then panics.
+    Panic,
+    /// The step does its work, then runs this statement, ignores the
+    /// refusal and returns Ok.
+    TxControl(&'static str),
+}
+
+const TX_STATEMENTS: [&str; 5] = ["COMMIT", "ROLLBACK", "END", "BEGIN", "COMMIT TRANSACTION"];
+
+/// Faults shared between the test and the migration closures.
+#[derive(Default)]
+struct Faults {
+    /// Id of the migration whose `up` fails, or `NONE`.
+    up: AtomicU32,
+    /// Id of the migration whose rollback fails, or `NONE`.
+    down: AtomicU32,
+    /// 0 = Return, 1 = Panic, 2 + i = TxControl(TX_STATEMENTS[i]).
+    kind: AtomicU8,
+}
+
+impl Faults {
+    fn new() -> Arc<Faults> {
+        let f = Faults::default();
+        f.up.store(NONE, Ordering::SeqCst);
+        f.down.store(NONE, Ordering::SeqCst);
+        Arc::new(f)
+    }
+
+    fn set(&self, direction: Direction, id: u32, fault: Fault) {
+        let kind = match fault {
+            Fault::Return => 0,
+            Fault::Panic => 1,
+            Fault::TxControl(sql) => {
+                2 + TX_STATEMENTS.iter().position(|s| *s == sql).unwrap() as u8
+            }
+        };
+        self.kind.store(kind, Ordering::SeqCst);
+        match direction {
+            Direction::Up => self.up.store(id, Ordering::SeqCst),
+            Direction::Down => self.down.store(id, Ordering::SeqCst),
+        }
+    }
+
+    fn clear(&self) {
+        self.up.store(NONE, Ordering::SeqCst);
+        self.down.store(NONE, Ordering::SeqCst);
+    }
+
+    /// Called by a step after its work: fails it if a fault is armed for it.
+    fn strike(&self, tx: &Transaction, direction: Direction, id: u32) -> rusqlite::Result<()> {
+        let armed = match direction {
+            Direction::Up => self.up.load(Ordering::SeqCst),
+            Direction::Down => self.down.load(Ordering::SeqCst),
+        };
+        if armed != id {
+            return Ok(());
+        }
+        match self.kind.load(Ordering::SeqCst) {
+            0 => Err(rusqlite::Error::InvalidQuery),
+            1 => panic!("model: deliberate panic in {direction:?} {id}"),
+            n => {
+                // Refused by the runner's guard; the step ignores the error.
+                let _ = tx.execute_batch(TX_STATEMENTS[usize::from(n - 2)]);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Panics injected on purpose are expected: keep them out of the output.
+fn quiet_deliberate_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.starts_with("model: deliberate panic") {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// N migrations; migration k creates table `t{k}` (inside a savepoint of its
+/// own, which the guard allows) and its rollback drops it. `irreversible`
+/// has no rollback.
+fn migrator(faults: &Arc<Faults>, irreversible: Option<u32>) -> Migrator {
+    let mut m = Migrator::new();
+    for id in 0..N {
+        let f = faults.clone();
+        m = m.add(id, format!("create_t{id}"), move |tx: &Transaction| {
+            tx.execute_batch(&format!(
+                "SAVEPOINT user_savepoint;
+                 CREATE TABLE t{id} (x INTEGER NOT NULL);
+                 INSERT INTO t{id} VALUES ({id});
+                 RELEASE user_savepoint;"
+            ))?;
+            f.strike(tx, Direction::Up, id)
+        });
+        if irreversible != Some(id) {
+            let f = faults.clone();
+            m = m.add_rollback(id, move |tx: &Transaction| {
+                tx.execute_batch(&format!("DROP TABLE t{id}"))?;
+                f.strike(tx, Direction::Down, id)
+            });
+        }
+    }
+    m
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Migrate,
+    MigrateTo(u32),
+    RollbackOne,
+    RollbackTo(u32),
+    RollbackAll,
+    /// `migrate()` with migration `id`'s code failing.
+    FailingMigrate(u32, Fault),
+    /// `rollback_all()` with the rollback of `id` failing.
+    FailingRollbackAll(u32, Fault),
+    /// `rollback_migration()` with the rollback of `id` failing.
+    FailingRollbackOne(u32, Fault),
+    Reopen,
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        Just(Fault::Return),
+        Just(Fault::Panic),
+        prop::sample::select(TX_STATEMENTS.to_vec()).prop_map(Fault::TxControl),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::Migrate),
+        3 => (0..N).prop_map(Op::MigrateTo),
+        3 => Just(Op::RollbackOne),
+        2 => (0..N).prop_map(Op::RollbackTo),
+        1 => Just(Op::RollbackAll),
+        2 => ((0..N), fault()).prop_map(|(id, f)| Op::FailingMigrate(id, f)),
+        1 => ((0..N), fault()).prop_map(|(id, f)| Op::FailingRollbackAll(id, f)),
+        1 => ((0..N), fault()).prop_map(|(id, f)| Op::FailingRollbackOne(id, f)),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+/// What the model predicts for one call.
+#[derive(Debug, PartialEq)]
+enum Expect {
+    /// Ok, having run these ids in this order.
+    Ran(Vec<u32>),
+    /// This error (checked by kind, id and direction).
+    Failed(Fault, u32, Direction),
+    NoRollback(u32),
+}
+
+/// The model: `applied` migrations are applied; `irreversible` has no
+/// rollback. Returns the prediction and updates the model.
+fn step_model(applied: &mut u32, irreversible: Option<u32>, op: &Op) -> Option<Expect> {
+    let a = *applied;
+    // Rolling back to `keep` applied migrations: every one undone must have a
+    // rollback (checked before anything runs), newest first.
+    let down = |keep: u32, fail: Option<(u32, Fault)>, applied: &mut u32| -> Expect {
+        if let Some(i) = irreversible.filter(|i| (keep..a).contains(i)) {
+            return Expect::NoRollback(i);
+        }
+        if let Some((id, fault)) = fail.filter(|(id, _)| (keep..a).contains(id)) {
+            *applied = id + 1;
+            return Expect::Failed(fault, id, Direction::Down);
+        }
+        *applied = keep;
+        Expect::Ran((keep..a).rev().collect())
+    };
+    Some(match *op {
+        Op::Migrate => {
+            *applied = N;
+            Expect::Ran((a..N).collect())
+        }
+        Op::MigrateTo(k) => {
+            *applied = a.max(k + 1);
+            Expect::Ran((a..=k).collect())
+        }
+        Op::RollbackOne => down(a.saturating_sub(1), None, applied),
+        Op::RollbackTo(k) => down((k + 1).min(a), None, applied),
+        Op::RollbackAll => down(0, None, applied),
+        Op::FailingMigrate(id, fault) => {
+            if id >= a {
+                *applied = id;
+                Expect::Failed(fault, id, Direction::Up)
+            } else {
+                *applied = N;
+                Expect::Ran((a..N).collect())
+            }
+        }
+        Op::FailingRollbackAll(id, fault) => down(0, Some((id, fault)), applied),
+        Op::FailingRollbackOne(id, fault) => down(a.saturating_sub(1), Some((id, fault)), applied),
+        Op::Reopen => return None,
+    })
+}
+
+fn open(path: &std::path::Path) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    // The property is about logic, not durability: skip the fsyncs.
+    conn.execute_batch("PRAGMA synchronous = OFF").unwrap();
+    conn
+}
+
+fn table_exists(conn: &Connection, name: &str) -> bool {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Compares a call's result with the prediction.
+fn check_result(expect: &Expect, result: Result<Vec<u32>, Error>) -> Result<(), TestCaseError> {
+    match (expect, result) {
+        (Expect::Ran(ids), Ok(ran)) => prop_assert_eq!(ids, &ran),
+        (Expect::Failed(fault, id, direction), Err(error)) => {
+            let ok = match (fault, &error) {
+                (
+                    Fault::Return,
+                    Error::Failed {
+                        id: i,
+                        direction: d,
+                        ..
+                    },
+                )
+                | (
+                    Fault::Panic,
+                    Error::Panicked {
+                        id: i,
+                        direction: d,
+                        ..
+                    },
+                )
+                | (
+                    Fault::TxControl(_),
+                    Error::TransactionControl {
+                        id: i,
+                        direction: d,
+                        ..
+                    },
+                ) => i == id && d == direction,
+                _ => false,
+            };
+            prop_assert!(
+                ok,
+                "expected {:?} of {:?} {}, got {:?}",
+                fault,
+                direction,
+                id,
+                error
+            );
+        }
+        (Expect::NoRollback(id), Err(Error::NoRollback { id: i, .. })) => prop_assert_eq!(*id, i),
+        (expect, got) => prop_assert!(false, "expected {:?}, got {:?}", expect, got),
+    }
+    Ok(())
+}
+
+/// The database agrees with the model.
+fn check_state(m: &Migrator, conn: &Connection, applied: u32) -> Result<(), TestCaseError> {
+    prop_assert!(conn.is_autocommit(), "connection left inside a transaction");
+    let ids: Vec<u32> = m
+        .applied_migrations(conn)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    prop_assert_eq!(ids, (0..applied).collect::<Vec<_>>(), "tracking rows");
+    let user_version: u32 = conn
+        .query_row("PRAGMA user_version", (), |r| r.get(0))
+        .unwrap();
+    prop_assert_eq!(user_version, applied, "user_version");
+    for id in 0..N {
+        prop_assert_eq!(
+            table_exists(conn, &format!("t{id}")),
+            id < applied,
+            "table t{}",
+            id
+        );
+    }
+    prop_assert_eq!(
+        m.pending_migrations(conn).unwrap().len() as u32,
+        N - applied
+    );
+    Ok(())
+}
+
+fn config() -> ProptestConfig {
+    // `ProptestConfig::default()` reads PROPTEST_CASES; without it, 64.
+    let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
+        ProptestConfig::default().cases
+    } else {
+        64
+    };
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn every_operation_sequence_matches_the_model(
+        wal in any::<bool>(),
+        irreversible in prop::option::weighted(0.25, 0..N),
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
+        quiet_deliberate_panics();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.db");
+        let mut conn = open(&path);
+        let mode: String = conn
+            .query_row(if wal { "PRAGMA journal_mode = WAL" } else { "PRAGMA journal_mode = DELETE" }, (), |r| r.get(0))
+            .unwrap();
+        prop_assert_eq!(mode, if wal { "wal" } else { "delete" });
+        let faults = Faults::new();
+        let m = migrator(&faults, irreversible);
+        let mut applied = 0u32;
+        check_state(&m, &conn, applied)?;
+        for op in &ops {
+            let expect = step_model(&mut applied, irreversible, op);
+            let result: Option<Result<Vec<u32>, Error>> = match *op {
+                Op::Migrate => Some(m.migrate(&mut conn).map(|r| r.ids())),
+                Op::MigrateTo(k) => Some(m.migrate_to(&mut conn, k).map(|r| r.ids())),
+                Op::RollbackOne => Some(m.rollback_migration(&mut conn).map(|r| r.map(|r| r.id).into_iter().collect())),
+                Op::RollbackTo(k) => Some(m.rollback_to(&mut conn, k).map(|r| r.ids())),
+                Op::RollbackAll => Some(m.rollback_all(&mut conn).map(|r| r.ids())),
+                Op::FailingMigrate(id, fault) => {
+                    faults.set(Direction::Up, id, fault);
+                    let r = m.migrate(&mut conn).map(|r| r.ids());
+                    faults.clear();
+                    Some(r)
+                }
+                Op::FailingRollbackAll(id, fault) => {
+                    faults.set(Direction::Down, id, fault);
+                    let r = m.rollback_all(&mut conn).map(|r| r.ids());
+                    faults.clear();
+                    Some(r)
+                }
+                Op::FailingRollbackOne(id, fault) => {
+                    faults.set(Direction::Down, id, fault);
+                    let r = m.rollback_migration(&mut conn).map(|r| r.map(|r| r.id).into_iter().collect());
+                    faults.clear();
+                    Some(r)
+                }
+                Op::Reopen => {
+                    drop(conn);
+                    conn = open(&path);
+                    None
+                }
+            };
+            if let (Some(expect), Some(result)) = (expect, result) {
+                check_result(&expect, result).map_err(|e| TestCaseError::fail(format!("{op:?}: {e}")))?;
+            }
+            check_state(&m, &conn, applied).map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
+        }
+        let integrity: String = conn.query_row("PRAGMA integrity_check", (), |r| r.get(0)).unwrap();
+        prop_assert_eq!(integrity, "ok");
+    }
+}
