@@ -187,16 +187,21 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// The newest row's id and chain, read with one statement; `None` when the
-/// table is missing, empty or unreadable (the full check then explains why).
-pub(crate) fn newest(conn: &Connection, table: &Table) -> Option<(i64, String)> {
+/// The newest row's id, the number of rows, and the newest chain, read with
+/// one statement; `None` when the table is missing, empty or unreadable (the
+/// full check then explains why).
+pub(crate) fn newest(conn: &Connection, table: &Table) -> Option<(i64, i64, String)> {
     let sql = format!(
-        "SELECT id, chain FROM {} ORDER BY id DESC LIMIT 1",
+        "SELECT id, (SELECT count(*) FROM {0}), chain FROM {0} ORDER BY id DESC LIMIT 1",
         table.quoted
     );
     let mut stmt = conn.prepare(&sql).ok()?;
     stmt.query_row(params![], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+        ))
     })
     .optional()
     .ok()

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, Statement, Transaction, TransactionBehavior};
 
 use crate::error::{is_busy, Direction, Error, ForeignKeyViolation};
 use crate::guard::{self, StepFailure, STEP_SAVEPOINT};
@@ -104,34 +104,53 @@ pub(crate) fn run(
         let mut applied = rows.len();
         let mut previous_chain = rows.last().map(|row| row.chain.clone()).unwrap_or_default();
         let mut done = 0;
-        let mut recorder = history::Recorder::new(&tx, settings.table)?;
+        let mut statements = StepStatements::new(&tx, settings.table)?;
         for (migration, step) in &todo {
             if step.foreign_keys_off != foreign_keys_off || (foreign_keys_off && done > 0) {
                 break;
             }
             let direction = goal.direction();
-            tx.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
+            statements.savepoint.execute(params![])?;
             let result = guard::run_step(&tx, &step.action)
-                .map_err(|failure| step_error(failure, migration, direction));
-            let result = result.and_then(|elapsed| {
-                if foreign_keys_off {
-                    check_foreign_keys(&tx, migration, direction)?;
-                }
-                Ok(elapsed)
-            });
+                .map_err(|failure| step_error(failure, migration, direction))
+                .and_then(|elapsed| {
+                    if tx.is_autocommit() {
+                        // The step ended the whole transaction in a way the
+                        // guard cannot see (`INSERT OR ROLLBACK`, a trigger's
+                        // `RAISE(ROLLBACK)`) and returned Ok all the same.
+                        return Err(step_error(
+                            StepFailure::TransactionControl,
+                            migration,
+                            direction,
+                        ));
+                    }
+                    if foreign_keys_off {
+                        check_foreign_keys(&tx, migration, direction)?;
+                    }
+                    Ok(elapsed)
+                });
             let elapsed = match result {
                 Ok(elapsed) => elapsed,
                 Err(error) => {
                     if tx.is_autocommit() {
-                        // SQLite itself rolled the whole transaction back (it
-                        // does on some I/O and memory errors): nothing of this
-                        // run persists, and the history still says so.
+                        // The transaction is gone, and with it the steps this
+                        // run had done before this one (SQLite also does this
+                        // itself on some I/O and memory errors). Do them again
+                        // so that they stay applied, as a failing step promises.
+                        drop(statements);
+                        drop(tx);
+                        if done > 0 {
+                            let redo = match direction {
+                                Direction::Up => Goal::UpTo(migration.id - 1),
+                                Direction::Down => Goal::DownTo(Some(migration.id)),
+                            };
+                            run(conn, plan, settings, redo)?;
+                        }
                         return Err(error);
                     }
-                    tx.execute_batch(&format!(
-                        "ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}"
-                    ))?;
-                    drop(recorder);
+                    statements.rollback_to.execute(params![])?;
+                    statements.release.execute(params![])?;
+                    drop(statements);
                     finish(tx, settings, Some(applied))?;
                     return Err(error);
                 }
@@ -148,17 +167,22 @@ pub(crate) fn run(
                             &migration.checksum,
                         )
                     };
-                    recorder.insert(migration.id, &migration.name, &migration.checksum, &chain)?;
+                    statements.recorder.insert(
+                        migration.id,
+                        &migration.name,
+                        &migration.checksum,
+                        &chain,
+                    )?;
                     previous_chain = chain;
                     applied += 1;
                 }
                 Direction::Down => {
-                    recorder.delete(migration.id)?;
+                    statements.recorder.delete(migration.id)?;
                     applied -= 1;
                     outcome.removed.push(rows[applied].applied.clone());
                 }
             }
-            tx.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}"))?;
+            statements.release.execute(params![])?;
             outcome.report.steps.push(StepReport {
                 id: migration.id,
                 name: migration.name.clone(),
@@ -167,7 +191,7 @@ pub(crate) fn run(
             });
             done += 1;
         }
-        drop(recorder);
+        drop(statements);
         finish(tx, settings, Some(applied))?;
         if done == todo.len() || matches!(goal, Goal::DownLast) {
             return Ok(outcome);
@@ -176,13 +200,35 @@ pub(crate) fn run(
     }
 }
 
+/// The statements every step of a transaction runs, prepared once per
+/// transaction rather than once per step.
+struct StepStatements<'c> {
+    savepoint: Statement<'c>,
+    release: Statement<'c>,
+    rollback_to: Statement<'c>,
+    recorder: history::Recorder<'c>,
+}
+
+impl<'c> StepStatements<'c> {
+    fn new(conn: &'c Connection, table: &Table) -> Result<Self, Error> {
+        Ok(StepStatements {
+            savepoint: conn.prepare(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?,
+            release: conn.prepare(&format!("RELEASE {STEP_SAVEPOINT}"))?,
+            rollback_to: conn.prepare(&format!("ROLLBACK TO {STEP_SAVEPOINT}"))?,
+            recorder: history::Recorder::new(conn, table)?,
+        })
+    }
+}
+
 /// True when the newest history row is `last` or later and its chain matches
 /// this binary's migrations, which means nothing is pending up to `last` and
 /// nothing applied was edited.
 fn is_up_to_date(conn: &Connection, plan: &Plan, table: &Table, last: u32) -> bool {
     match history::newest(conn, table) {
-        Some((newest, chain)) => {
-            newest >= i64::from(last)
+        Some((newest, count, chain)) => {
+            // A row deleted by hand leaves fewer rows than the newest id says.
+            count == newest + 1
+                && newest >= i64::from(last)
                 && usize::try_from(newest)
                     .ok()
                     .and_then(|index| plan.chains.get(index))
