@@ -161,7 +161,12 @@ fn join_locations(locations: &[Location]) -> String {
 impl fmt::Display for RegistryProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RegistryProblem::Gap { set, from, to, next } => {
+            RegistryProblem::Gap {
+                set,
+                from,
+                to,
+                next,
+            } => {
                 let set = SetName(set);
                 if from == to {
                     write!(f, "{set}: migration {from} is missing")?;
@@ -192,12 +197,18 @@ impl fmt::Display for RegistryProblem {
                 locations.len(),
                 join_locations(locations)
             ),
-            RegistryProblem::EmptySet { set } => write!(
-                f,
-                "{}: no migrations are registered; add one with #[migration(0)]. If they live in a \
-                 library crate, that crate must be linked: add `use that_crate as _;` to the binary",
-                SetName(set)
-            ),
+            RegistryProblem::EmptySet { set } => {
+                write!(
+                    f,
+                    "{}: no migrations are registered; add one with #[migration(0)]. If they live in a \
+                     library crate, that crate must be linked: add `use that_crate as _;` to the binary",
+                    SetName(set)
+                )?;
+                if crate::private::BACKEND == "inventory" {
+                    f.write_str(" (with the inventory backend, a platform without life-before-main support registers nothing)")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -3,8 +3,6 @@
 
 use rusqlite::Transaction;
 
-pub use linkme;
-
 /// The error type a migration body is converted into.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -73,13 +71,31 @@ pub struct Entry {
     pub body: Body,
 }
 
+// The registry backend. `linkme` (the default) gathers entries at link time
+// at no run-time cost, on Linux, macOS, Windows, the BSDs and illumos.
+// `inventory` registers them before `main` and also works where linkme does
+// not (wasm). The features are additive: when both are on, inventory wins.
+#[cfg(not(any(feature = "linkme", feature = "inventory")))]
+compile_error!("migrate-core needs a registry backend: enable the `linkme` (default) or the `inventory` feature");
+
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
+pub use linkme;
+
+#[cfg(feature = "inventory")]
+pub use inventory;
+
 /// The link-time registry. The name is long and versioned on purpose: two
 /// linkme slices of the same name in one binary collide at run time.
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[linkme::distributed_slice]
 pub static MIGRATE_CORE_REGISTRY_V1: [Entry];
 
+#[cfg(feature = "inventory")]
+inventory::collect!(Entry);
+
 /// Places one [`Entry`] in the registry. Generated code calls this instead of
-/// naming linkme itself, so that the backend is chosen here, in one place.
+/// naming the backend itself, so that the backend is chosen here, in one place.
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __migrate_core_register {
@@ -90,9 +106,33 @@ macro_rules! __migrate_core_register {
     };
 }
 
+/// Places one [`Entry`] in the registry (inventory backend).
+#[cfg(feature = "inventory")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __migrate_core_register {
+    ($entry:expr) => {
+        $crate::__private::inventory::submit! { $entry }
+    };
+}
+
 pub use crate::__migrate_core_register as register;
 
 /// Every entry linked into this binary, in no particular order.
-pub(crate) fn entries() -> &'static [Entry] {
-    &MIGRATE_CORE_REGISTRY_V1
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
+pub(crate) fn entries() -> impl Iterator<Item = &'static Entry> {
+    MIGRATE_CORE_REGISTRY_V1.iter()
 }
+
+/// Every entry registered in this binary, in no particular order.
+#[cfg(feature = "inventory")]
+pub(crate) fn entries() -> impl Iterator<Item = &'static Entry> {
+    inventory::iter::<Entry>.into_iter()
+}
+
+/// Which backend this build uses, for messages.
+pub(crate) const BACKEND: &str = if cfg!(feature = "inventory") {
+    "inventory"
+} else {
+    "linkme"
+};
