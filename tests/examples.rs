@@ -126,3 +126,17 @@ fn quickstart_migrates_and_rolls_back() {
     );
     assert!(out.contains("PRAGMA user_version = 2"), "{out}");
 }
+
+#[test]
+fn every_rollback_of_both_examples_restores_the_schema() {
+    let checked = migrate_core::testing::check_reversible(&blog::migrator())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(checked, (0..=7).collect::<Vec<u32>>());
+    let checked = migrate_core::testing::check_reversible(&migrate_core::Migrator::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        checked,
+        vec![1, 2],
+        "quickstart: migration 0 has no rollback"
+    );
+}

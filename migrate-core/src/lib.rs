@@ -89,6 +89,8 @@ mod rebuild;
 mod registry;
 mod report;
 mod runner;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 #[doc(hidden)]
 #[path = "private.rs"]
