@@ -85,6 +85,7 @@ mod hash;
 mod history;
 mod migrate;
 mod migrator;
+mod observe;
 mod rebuild;
 mod registry;
 mod report;
@@ -104,6 +105,7 @@ pub use error::{
 };
 pub use migrate::Migrate;
 pub use migrator::{Migrator, DEFAULT_LOCK_TIMEOUT};
+pub use observe::Event;
 pub use rebuild::{RebuildReport, TableRebuild};
 pub use report::{
     AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report, StepReport,

@@ -10,6 +10,7 @@ use crate::adopt::{self, Legacy};
 use crate::error::{Error, Location, RegistryProblem};
 use crate::hash;
 use crate::history::{self, Table};
+use crate::observe::{Event, Observer};
 use crate::private::IntoOutcome;
 use crate::registry::{self, Action, Candidate, Plan, Step};
 use crate::report::{AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report};
@@ -56,6 +57,7 @@ pub struct Migrator {
     lock_timeout: Duration,
     verify_applied: bool,
     extra: Vec<Candidate>,
+    observer: Option<Observer>,
     plan: OnceLock<Result<Arc<Plan>, Vec<RegistryProblem>>>,
 }
 
@@ -93,6 +95,7 @@ impl Migrator {
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             verify_applied: true,
             extra: Vec::new(),
+            observer: None,
             plan: OnceLock::new(),
         }
     }
@@ -161,6 +164,34 @@ impl Migrator {
     /// ```
     pub fn verify_applied(mut self, verify: bool) -> Self {
         self.verify_applied = verify;
+        self
+    }
+
+    /// Calls `observer` with an [`Event`] as each step starts, finishes or
+    /// fails, to drive a progress bar or logs. (With the `tracing` feature,
+    /// each step is also a `migration` span with its id, name, direction and
+    /// duration.)
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use migrate_core::{Event, Migrator, rusqlite::{Connection, Transaction}};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let m = Migrator::new()
+    ///     .set("docs_observer")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .observer(move |event: &Event| {
+    ///         if let Event::Finished { id, .. } = event {
+    ///             log.lock().unwrap().push(*id);
+    ///         }
+    ///     });
+    /// m.migrate(&mut Connection::open_in_memory()?)?;
+    /// assert_eq!(*seen.lock().unwrap(), vec![0]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn observer(mut self, observer: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -240,6 +271,7 @@ impl Migrator {
             user_version: self.user_version && self.set.is_empty(),
             lock_timeout: self.lock_timeout,
             verify_applied: self.verify_applied,
+            observer: self.observer.as_ref(),
         };
         f(&settings)
     }

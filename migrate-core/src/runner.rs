@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, Statement, Transaction, TransactionBehavior};
 use crate::error::{is_busy, Direction, Error, ForeignKeyViolation};
 use crate::guard::{self, StepFailure, STEP_SAVEPOINT};
 use crate::history::{self, Row, Table};
+use crate::observe::{Observer, StepWatch};
 use crate::registry::{Migration, Plan, Step};
 use crate::report::{AppliedMigration, Report, StepReport};
 
@@ -24,6 +25,7 @@ pub(crate) struct Settings<'a> {
     pub lock_timeout: Duration,
     /// Refuse renamed or edited applied migrations.
     pub verify_applied: bool,
+    pub observer: Option<&'a Observer>,
 }
 
 /// Where a run should leave the database.
@@ -110,6 +112,8 @@ pub(crate) fn run(
                 break;
             }
             let direction = goal.direction();
+            let watch =
+                StepWatch::start(settings.observer, migration.id, &migration.name, direction);
             statements.savepoint.execute(params![])?;
             let result = guard::run_step(&tx, &step.action)
                 .map_err(|failure| step_error(failure, migration, direction))
@@ -132,6 +136,7 @@ pub(crate) fn run(
             let elapsed = match result {
                 Ok(elapsed) => elapsed,
                 Err(error) => {
+                    watch.failed(&error);
                     if tx.is_autocommit() {
                         // The transaction is gone, and with it the steps this
                         // run had done before this one (SQLite also does this
@@ -183,6 +188,7 @@ pub(crate) fn run(
                 }
             }
             statements.release.execute(params![])?;
+            watch.finished();
             outcome.report.steps.push(StepReport {
                 id: migration.id,
                 name: migration.name.clone(),
