@@ -94,7 +94,9 @@ fn index_posts_slowly(tx: &Transaction) -> rusqlite::Result<()> {
     step(tx, 3)
 }
 
-#[migration(4)]
+// `foreign_keys = off` runs in a transaction of its own, so a run of this set
+// is three transactions (0..=3, 4, 5): more points where processes interleave.
+#[migration(4, foreign_keys = off)]
 fn create_tags(tx: &Transaction) -> rusqlite::Result<()> {
     step(tx, 4)
 }
@@ -147,6 +149,31 @@ fn plain_migrator() -> Migrator {
     }
     m
 }
+
+/// A reversible run-time set for the mixed test: migration k creates table
+/// `m{k}` and logs +1 in `events`; its rollback drops it and logs -1.
+fn mixed_migrator() -> Migrator {
+    let mut m = Migrator::new().set("mixed");
+    for id in 0..MIXED_COUNT {
+        m = m
+            .add(id, format!("mixed_{id}"), move |tx: &Transaction| {
+                tx.execute_batch(&format!(
+                    "CREATE TABLE IF NOT EXISTS events (id INTEGER NOT NULL, delta INTEGER NOT NULL, pid INTEGER NOT NULL);
+                     CREATE TABLE m{id} (x)"
+                ))?;
+                tx.execute("INSERT INTO events VALUES (?1, 1, ?2)", (id, std::process::id()))?;
+                Ok::<(), rusqlite::Error>(())
+            })
+            .add_rollback(id, move |tx: &Transaction| {
+                tx.execute_batch(&format!("DROP TABLE m{id}"))?;
+                tx.execute("INSERT INTO events VALUES (?1, -1, ?2)", (id, std::process::id()))?;
+                Ok::<(), rusqlite::Error>(())
+            });
+    }
+    m
+}
+
+const MIXED_COUNT: u32 = 5;
 
 // ---------------------------------------------------------------------------
 // The child side.
@@ -214,6 +241,35 @@ fn child_process_entry() {
                 }
                 Err(e) => report(&format!("err {e}")),
             }
+        }
+        "mixed" => {
+            // A small deterministic generator, seeded per child.
+            let mut seed: u64 = env("MIGRATE_SEED").parse().unwrap();
+            let mut next = move |n: u32| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((seed >> 33) % u64::from(n)) as u32
+            };
+            process::touch(Path::new(&env("MIGRATE_READY")));
+            process::block_until_exists(Path::new(&env("MIGRATE_GO")), Duration::from_secs(120));
+            let m = mixed_migrator();
+            let ops: u32 = env("MIGRATE_OPS").parse().unwrap();
+            for _ in 0..ops {
+                let result = match next(5) {
+                    0 => m.migrate(&mut conn).map(drop),
+                    1 => m.migrate_to(&mut conn, next(MIXED_COUNT)).map(drop),
+                    2 => m.rollback_migration(&mut conn).map(drop),
+                    3 => m.rollback_to(&mut conn, next(MIXED_COUNT)).map(drop),
+                    _ => m.rollback_all(&mut conn).map(drop),
+                };
+                if let Err(e) = result {
+                    report(&format!("err {e}"));
+                    return;
+                }
+                assert!(conn.is_autocommit());
+            }
+            report("ok");
         }
         other => panic!("child: unknown role {other:?}"),
     }
@@ -715,5 +771,82 @@ fn threads_with_their_own_connections_apply_each_migration_exactly_once() {
         );
         // One process: `ran` holds one pid, so count rows per id instead.
         assert!(ran_rows(&conn).values().all(|pids| pids.len() == 1));
+    }
+}
+
+/// Processes migrating and rolling back the same file at random: every call
+/// succeeds, and at the end the history is contiguous, agrees with the tables
+/// present and with `events` (each applied migration's +1 and -1 balance to
+/// exactly 1, each unapplied one's to 0): no step was lost or doubled.
+#[test]
+fn processes_migrating_and_rolling_back_at_random_keep_history_and_schema_in_step() {
+    let rounds = if process::long_run() { 40 } else { 4 };
+    let children = 4;
+    let ops = 25;
+    for round in 0..rounds {
+        let wal = round % 2 == 0;
+        let dir = tempfile::tempdir().unwrap();
+        let db = new_db(dir.path(), wal);
+        let go = dir.path().join("go");
+        let mut spawned = Vec::new();
+        for i in 0..children {
+            let ready = dir.path().join(format!("ready-{i}"));
+            let child = child_command("mixed")
+                .env("MIGRATE_DB", &db)
+                .env("MIGRATE_READY", &ready)
+                .env("MIGRATE_GO", &go)
+                .env("MIGRATE_OPS", ops.to_string())
+                .env("MIGRATE_SEED", (round * 1000 + i + 1).to_string())
+                .spawn()
+                .unwrap();
+            spawned.push((ready, child));
+        }
+        for (ready, child) in &mut spawned {
+            process::wait_for_file(
+                ready,
+                child,
+                Duration::from_secs(120),
+                Duration::from_millis(1),
+            )
+            .unwrap();
+        }
+        process::touch(&go);
+        for (_, child) in spawned {
+            let finished = wait_with_timeout(child, Duration::from_secs(300));
+            assert_eq!(
+                finished.result(),
+                "ok",
+                "round {round}: {}",
+                finished.describe()
+            );
+        }
+        let conn = Connection::open(&db).unwrap();
+        integrity_ok(&conn);
+        let applied = tracking_ids(&conn, "migrations_mixed");
+        let a = applied.len() as u32;
+        assert_eq!(
+            applied,
+            (0..a).collect::<Vec<_>>(),
+            "round {round}: history not contiguous"
+        );
+        for id in 0..MIXED_COUNT {
+            assert_eq!(
+                table_exists(&conn, &format!("m{id}")),
+                id < a,
+                "round {round}: table m{id}"
+            );
+            let balance: i64 = conn
+                .query_row(
+                    "SELECT coalesce(sum(delta), 0) FROM events WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0);
+            assert_eq!(
+                balance,
+                i64::from(id < a),
+                "round {round}: events of migration {id}"
+            );
+        }
     }
 }
