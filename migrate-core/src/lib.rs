@@ -67,6 +67,20 @@
 //! use my_migrations as _;
 //! ```
 //!
+//! # Async code and connection pools
+//! Migrations are synchronous and need a connection to themselves for the
+//! duration: run them once at start-up, before the application hands
+//! connections out. With `tokio-rusqlite`, inside `call`:
+//!
+//! ```ignore
+//! let conn = tokio_rusqlite::Connection::open("app.db").await?;
+//! conn.call(|conn| conn.migrate().map_err(|e| tokio_rusqlite::Error::Other(Box::new(e)))).await?;
+//! ```
+//!
+//! With a pool (r2d2, deadpool, …), migrate one plain connection first and
+//! build the pool after. Processes starting at once are safe: one migrates,
+//! the others wait for its lock and find nothing to do.
+//!
 //! # The tracking table
 //! `migrations` for the default set, `migrations_<set>` for a named set, or
 //! what [`Migrator::table`] says, with the columns `id INTEGER PRIMARY KEY,
@@ -76,7 +90,7 @@
 //! `PRAGMA user_version` mirrors the number of applied migrations of the
 //! default set (see [`Migrator::user_version`]).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod adopt;
 mod error;

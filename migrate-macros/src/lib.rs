@@ -9,6 +9,8 @@
 //! function unchanged next to a `compile_error!`, so the user sees the one
 //! error that matters and not a cascade of "unused function" warnings.
 
+#![deny(missing_docs)]
+
 mod args;
 mod checksum;
 mod embed;
