@@ -37,6 +37,11 @@ enum Fault {
     /// The step does its work, then runs this statement, ignores the
     /// refusal and returns Ok.
     TxControl(&'static str),
+    /// The step ends the whole transaction in a way the guard cannot refuse
+    /// (`INSERT OR ROLLBACK` hitting a conflict), then ignores the error and
+    /// returns Ok (`false`) or returns the error (`true`). The steps done
+    /// earlier in the same run must stay applied all the same.
+    SneakyRollback(bool),
 }
 
 const TX_STATEMENTS: [&str; 5] = ["COMMIT", "ROLLBACK", "END", "BEGIN", "COMMIT TRANSACTION"];
@@ -48,7 +53,8 @@ struct Faults {
     up: AtomicU32,
     /// Id of the migration whose rollback fails, or `NONE`.
     down: AtomicU32,
-    /// 0 = Return, 1 = Panic, 2 + i = TxControl(TX_STATEMENTS[i]).
+    /// 0 = Return, 1 = Panic, 2 / 3 = SneakyRollback(false / true),
+    /// 4 + i = TxControl(TX_STATEMENTS[i]).
     kind: AtomicU8,
 }
 
@@ -64,8 +70,9 @@ impl Faults {
         let kind = match fault {
             Fault::Return => 0,
             Fault::Panic => 1,
+            Fault::SneakyRollback(returned) => 2 + u8::from(returned),
             Fault::TxControl(sql) => {
-                2 + TX_STATEMENTS.iter().position(|s| *s == sql).unwrap() as u8
+                4 + TX_STATEMENTS.iter().position(|s| *s == sql).unwrap() as u8
             }
         };
         self.kind.store(kind, Ordering::SeqCst);
@@ -92,9 +99,26 @@ impl Faults {
         match self.kind.load(Ordering::SeqCst) {
             0 => Err(rusqlite::Error::InvalidQuery),
             1 => panic!("model: deliberate panic in {direction:?} {id}"),
+            n @ (2 | 3) => {
+                let result = tx.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS sneaky (x INTEGER PRIMARY KEY);
+                     INSERT OR REPLACE INTO sneaky VALUES (1);
+                     INSERT OR ROLLBACK INTO sneaky VALUES (1);",
+                );
+                assert!(result.is_err(), "INSERT OR ROLLBACK did not conflict");
+                assert!(
+                    tx.is_autocommit(),
+                    "INSERT OR ROLLBACK did not end the transaction"
+                );
+                if n == 3 {
+                    result
+                } else {
+                    Ok(())
+                }
+            }
             n => {
                 // Refused by the runner's guard; the step ignores the error.
-                let _ = tx.execute_batch(TX_STATEMENTS[usize::from(n - 2)]);
+                let _ = tx.execute_batch(TX_STATEMENTS[usize::from(n - 4)]);
                 Ok(())
             }
         }
@@ -168,6 +192,7 @@ fn fault() -> impl Strategy<Value = Fault> {
         Just(Fault::Return),
         Just(Fault::Panic),
         prop::sample::select(TX_STATEMENTS.to_vec()).prop_map(Fault::TxControl),
+        any::<bool>().prop_map(Fault::SneakyRollback),
     ]
 }
 
@@ -262,7 +287,7 @@ fn check_result(expect: &Expect, result: Result<Vec<u32>, Error>) -> Result<(), 
         (Expect::Failed(fault, id, direction), Err(error)) => {
             let ok = match (fault, &error) {
                 (
-                    Fault::Return,
+                    Fault::Return | Fault::SneakyRollback(true),
                     Error::Failed {
                         id: i,
                         direction: d,
@@ -278,7 +303,7 @@ fn check_result(expect: &Expect, result: Result<Vec<u32>, Error>) -> Result<(), 
                     },
                 )
                 | (
-                    Fault::TxControl(_),
+                    Fault::TxControl(_) | Fault::SneakyRollback(false),
                     Error::TransactionControl {
                         id: i,
                         direction: d,
