@@ -271,6 +271,21 @@ fn child_process_entry() {
             }
             report("ok");
         }
+        "reader" => {
+            // Holds a read transaction (a SHARED lock in rollback-journal
+            // mode) until the parent releases it.
+            conn.execute_batch("BEGIN").unwrap();
+            let n: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", (), |r| r.get(0))
+                .unwrap();
+            process::touch(Path::new(&env("MIGRATE_HOLDING")));
+            process::block_until_exists(
+                Path::new(&env("MIGRATE_RELEASE")),
+                Duration::from_secs(60),
+            );
+            conn.execute_batch("COMMIT").unwrap();
+            report(&format!("ok {n}"));
+        }
         other => panic!("child: unknown role {other:?}"),
     }
 }
@@ -849,4 +864,134 @@ fn processes_migrating_and_rolling_back_at_random_keep_history_and_schema_in_ste
             );
         }
     }
+}
+
+/// Rollback-journal mode: a reader in another process holds its read lock, so
+/// the migrator can take the write lock and run, but not commit. After the
+/// lock timeout it fails with `Error::Locked`, the whole run is rolled back,
+/// the connection is usable, and once the reader is gone migrate works.
+#[test]
+fn a_reader_blocking_the_commit_gives_locked_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_db(dir.path(), false);
+    let m = plain_migrator();
+    let mut conn = Connection::open(&db).unwrap();
+    assert_eq!(m.migrate_to(&mut conn, 1).unwrap().ids(), vec![0, 1]);
+    let before = snapshot(&conn);
+
+    let holding = dir.path().join("holding");
+    let release = dir.path().join("release");
+    let mut reader = child_command("reader")
+        .env("MIGRATE_DB", &db)
+        .env("MIGRATE_HOLDING", &holding)
+        .env("MIGRATE_RELEASE", &release)
+        .spawn()
+        .unwrap();
+    process::wait_for_file(
+        &holding,
+        &mut reader,
+        Duration::from_secs(60),
+        Duration::from_millis(1),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let result = plain_migrator()
+        .lock_timeout(Duration::from_millis(300))
+        .migrate(&mut conn);
+    match &result {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("expected Error::Locked when a reader blocks the commit, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    assert!(result
+        .unwrap_err()
+        .to_string()
+        .contains("locked by another migrator"));
+    assert!(conn.is_autocommit(), "connection left inside a transaction");
+    assert_eq!(
+        snapshot(&conn),
+        before,
+        "a run that could not commit changed the database"
+    );
+
+    process::touch(&release);
+    let finished = wait_with_timeout(reader, Duration::from_secs(60));
+    assert!(
+        finished.result().starts_with("ok "),
+        "{}",
+        finished.describe()
+    );
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![2, 3]);
+    integrity_ok(&conn);
+    assert_eq!(tracking_ids(&conn, "migrations_plain"), vec![0, 1, 2, 3]);
+    assert!(ran_rows(&conn).values().all(|pids| pids.len() == 1));
+}
+
+/// Rollback-journal mode with a small page cache: a big migration would need
+/// to spill pages to the file before it commits, which needs the exclusive
+/// lock that a reader in another process is blocking. SQLite then keeps the
+/// pages in memory (or fails the statement with SQLITE_BUSY), and the commit
+/// cannot happen within the lock timeout: the run stops with `Locked` (or
+/// `Failed` with the busy error as source), nothing of it persists, the
+/// connection is usable, and the next run works.
+#[test]
+fn a_reader_blocking_a_cache_spill_inside_a_migration_fails_it_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_db(dir.path(), false);
+    let spill = || {
+        Migrator::new()
+            .set("spill")
+            .add(0, "small", |tx: &Transaction| {
+                tx.execute_batch("CREATE TABLE small (x)")
+            })
+            .add(1, "big", |tx: &Transaction| {
+                tx.execute_batch(
+                    "CREATE TABLE big (id INTEGER PRIMARY KEY, payload TEXT);
+                     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
+                     INSERT INTO big SELECT i, printf('%0100d', i) FROM n;",
+                )
+            })
+    };
+    let mut conn = Connection::open(&db).unwrap();
+    conn.execute_batch("PRAGMA cache_size = 20").unwrap();
+    assert_eq!(spill().migrate_to(&mut conn, 0).unwrap().ids(), vec![0]);
+    let holding = dir.path().join("holding");
+    let release = dir.path().join("release");
+    let mut reader = child_command("reader")
+        .env("MIGRATE_DB", &db)
+        .env("MIGRATE_HOLDING", &holding)
+        .env("MIGRATE_RELEASE", &release)
+        .spawn()
+        .unwrap();
+    process::wait_for_file(
+        &holding,
+        &mut reader,
+        Duration::from_secs(60),
+        Duration::from_millis(1),
+    )
+    .unwrap();
+    let result = spill()
+        .lock_timeout(Duration::from_millis(300))
+        .migrate(&mut conn);
+    match &result {
+        Err(Error::Locked { .. }) => {}
+        Err(Error::Failed { source, .. })
+            if source.to_string().contains("locked") || source.to_string().contains("busy") => {}
+        other => panic!("expected Locked (or Failed with SQLITE_BUSY), got {other:?}"),
+    }
+    assert!(conn.is_autocommit(), "connection left inside a transaction");
+    process::touch(&release);
+    wait_with_timeout(reader, Duration::from_secs(60));
+    integrity_ok(&conn);
+    assert!(table_exists(&conn, "small"));
+    assert!(!table_exists(&conn, "big"));
+    assert_eq!(tracking_ids(&conn, "migrations_spill"), vec![0]);
+    assert_eq!(spill().migrate(&mut conn).unwrap().ids(), vec![1]);
+    assert_eq!(tracking_ids(&conn, "migrations_spill"), vec![0, 1]);
+    integrity_ok(&conn);
 }
