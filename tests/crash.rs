@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use migrate_core::rusqlite::{self, Connection, Transaction};
-use migrate_core::Migrator;
+use migrate_core::{migration, Migrator};
 
 use process::{child_command, child_role, env, report};
 
@@ -178,6 +178,14 @@ const NAMES: [&str; COUNT] = ["create_big", "copy_and_index", "add_flag", "small
 #[test]
 fn child_process_entry() {
     let Some(role) = child_role() else { return };
+    if role == "crash-fk" {
+        let mut conn = Connection::open(env("MIGRATE_DB")).unwrap();
+        match fk_migrator().migrate(&mut conn) {
+            Ok(_) => report("finished"),
+            Err(e) => report(&format!("err {e}")),
+        }
+        return;
+    }
     assert_eq!(role, "crash");
     let rows: i64 = env("MIGRATE_ROWS").parse().unwrap();
     let pre: u32 = env("MIGRATE_PRE").parse().unwrap();
@@ -690,4 +698,191 @@ fn the_uninterrupted_run_reaches_the_same_state() {
         vec![0, 1, 2, 3, 4]
     );
     assert_eq!(check_consistent(&conn, rows, "after migrating"), COUNT);
+}
+
+// ---------------------------------------------------------------------------
+// A run split into several transactions: `foreign_keys = off` steps run in a
+// transaction of their own, so migrations 0 and 1 commit before migration 2
+// (a table rebuild with foreign keys off) starts, and 3 runs after it.
+
+const FK_PARENTS: i64 = 20_000;
+
+fn fk_migrator() -> Migrator {
+    Migrator::new().set("fk")
+}
+
+#[migration(0, set = "fk")]
+fn fk_create(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE child (id INTEGER PRIMARY KEY,
+                             parent INTEGER NOT NULL REFERENCES parent (id) ON DELETE CASCADE);",
+    )?;
+    tx.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO parent SELECT i, 'p' || i FROM n",
+        [FK_PARENTS],
+    )?;
+    tx.execute_batch("INSERT INTO child (parent) SELECT id FROM parent")?;
+    checkpoint("fk0:end");
+    Ok(())
+}
+
+#[migration(1, set = "fk")]
+fn fk_index(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE INDEX child_parent ON child (parent)")?;
+    checkpoint("fk1:end");
+    Ok(())
+}
+
+/// SQLite's table-rebuild procedure: with foreign keys on, dropping `parent`
+/// would cascade to every child row.
+#[migration(2, set = "fk", foreign_keys = off)]
+fn fk_rebuild_parent(tx: &Transaction) -> rusqlite::Result<()> {
+    checkpoint("fk2:start");
+    tx.execute_batch(
+        "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT NOT NULL, extra INTEGER NOT NULL DEFAULT 7);
+         INSERT INTO parent_new (id, name) SELECT id, name FROM parent;",
+    )?;
+    checkpoint("fk2:copied");
+    tx.execute_batch("DROP TABLE parent")?;
+    checkpoint("fk2:dropped");
+    tx.execute_batch("ALTER TABLE parent_new RENAME TO parent")?;
+    checkpoint("fk2:end");
+    Ok(())
+}
+
+#[migration(3, set = "fk")]
+fn fk_after(tx: &Transaction) -> rusqlite::Result<()> {
+    checkpoint("fk3:start");
+    tx.execute_batch("CREATE TABLE after_rebuild (x)")?;
+    checkpoint("fk3:end");
+    Ok(())
+}
+
+const FK_NAMES: [&str; 4] = ["fk_create", "fk_index", "fk_rebuild_parent", "fk_after"];
+
+/// How many of the fk set's migrations are fully present.
+fn fk_observe(conn: &Connection) -> Result<usize, String> {
+    let count = |table: &str| -> i64 {
+        if exists(conn, "table", table) {
+            query_i64(conn, &format!("SELECT count(*) FROM {table}"))
+        } else {
+            -1
+        }
+    };
+    let (parents, children) = (count("parent"), count("child"));
+    let created = match (parents, children) {
+        (-1, -1) => false,
+        (p, c) if p == FK_PARENTS && c == FK_PARENTS => true,
+        other => {
+            return Err(format!(
+                "migration 0 is partial: (parents, children) = {other:?}"
+            ))
+        }
+    };
+    let indexed = exists(conn, "index", "child_parent");
+    let leftover = exists(conn, "table", "parent_new");
+    let rebuilt = created && has_column(conn, "parent", "extra");
+    if leftover {
+        return Err("migration 2 is partial: parent_new exists".to_owned());
+    }
+    if rebuilt && query_i64(conn, "SELECT count(*) FROM parent WHERE extra IS NOT 7") != 0 {
+        return Err("migration 2 is partial: some parents lack `extra`".to_owned());
+    }
+    let after = exists(conn, "table", "after_rebuild");
+    let found = [created, indexed, rebuilt, after];
+    let k = found.iter().take_while(|f| **f).count();
+    if found[k..].iter().any(|f| *f) {
+        return Err(format!("applied migrations are not a prefix: {found:?}"));
+    }
+    Ok(k)
+}
+
+fn fk_check_consistent(conn: &Connection, context: &str) -> usize {
+    assert_eq!(
+        integrity(conn),
+        vec!["ok".to_owned()],
+        "{context}: integrity_check"
+    );
+    let k = fk_observe(conn).unwrap_or_else(|e| panic!("{context}: {e}"));
+    let history: Vec<(i64, String)> = if exists(conn, "table", "migrations_fk") {
+        conn.prepare("SELECT id, name FROM migrations_fk ORDER BY id")
+            .unwrap()
+            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    } else {
+        Vec::new()
+    };
+    let expected: Vec<(i64, String)> = (0..k)
+        .map(|id| (id as i64, FK_NAMES[id].to_owned()))
+        .collect();
+    assert_eq!(history, expected, "{context}: history vs what is present");
+    let violations: i64 = query_i64(conn, "SELECT count(*) FROM pragma_foreign_key_check");
+    assert_eq!(violations, 0, "{context}: foreign key violations");
+    k
+}
+
+/// Kills inside each transaction of a run split by a `foreign_keys = off`
+/// step: what the earlier transactions committed stays, the killed one
+/// leaves nothing, the rebuild never loses child rows, and migrate finishes.
+#[test]
+fn sigkill_around_a_foreign_keys_off_step_keeps_each_transaction_atomic() {
+    // (label, migrations committed before the killed transaction)
+    let points = [
+        ("fk0:end", 0),
+        ("fk1:end", 0),
+        ("fk2:start", 2),
+        ("fk2:copied", 2),
+        ("fk2:dropped", 2),
+        ("fk2:end", 2),
+        ("fk3:start", 3),
+        ("fk3:end", 3),
+    ];
+    for (n, (label, expected)) in points.into_iter().enumerate() {
+        for wal in [true, false] {
+            let context = format!(
+                "fk kill point {label} ({})",
+                if wal { "WAL" } else { "rollback journal" }
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let db = new_db(dir.path(), wal);
+            let marker = dir.path().join("marker");
+            let mut child = child_command("crash-fk")
+                .env("MIGRATE_DB", &db)
+                .env("MIGRATE_KILL_AT", label)
+                .env("MIGRATE_MARKER", &marker)
+                .spawn()
+                .unwrap();
+            process::wait_for_file(
+                &marker,
+                &mut child,
+                Duration::from_secs(120),
+                Duration::from_millis(2),
+            )
+            .unwrap_or_else(|e| panic!("{context}: {e}"));
+            let finished = process::kill(child);
+            assert!(
+                !finished.status.success(),
+                "{context}: not killed: {}",
+                finished.describe()
+            );
+
+            let mut conn = Connection::open(&db).unwrap();
+            conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+            let k = fk_check_consistent(&conn, &context);
+            assert_eq!(k, expected, "{context} (point {n})");
+            let report = fk_migrator()
+                .migrate(&mut conn)
+                .unwrap_or_else(|e| panic!("{context}: {e}"));
+            assert_eq!(report.ids(), (k as u32..4).collect::<Vec<_>>(), "{context}");
+            assert_eq!(fk_check_consistent(&conn, &context), 4);
+            let on: bool = conn
+                .query_row("PRAGMA foreign_keys", (), |r| r.get(0))
+                .unwrap();
+            assert!(on, "{context}: foreign_keys was not restored");
+        }
+    }
 }
