@@ -5,18 +5,18 @@
 //!
 //! ```text
 //! cargo run --example blog                      # migrate ./blog.db, print the status
-//! cargo run --example blog -- --search rust     # full-text search over the posts
-//! cargo run --example blog -- --rollback        # undo the newest migration (repeat to walk down)
-//! cargo run --example blog -- --rollback-all    # undo every migration
+//! cargo run --example blog -- --search rust     # … and search the posts' full-text index
+//! cargo run --example blog -- down              # undo the newest migration (repeat to walk down)
+//! cargo run --example blog -- down --all        # undo every migration
+//! cargo run --example blog -- --help            # status, up, down, plan, verify, dry-run, backup, …
 //! ```
 
 use std::io::Write;
 
+use clap::Parser;
+use migrate_core::cli::Command;
 use migrate_core::rusqlite::{params, Connection, Transaction};
 use migrate_core::{embed_migrations, migration, rollback, Migrator, TableRebuild};
-
-#[path = "common/status.rs"]
-mod status;
 
 // Migrations 0 to 5 are SQL files. The root package's build.rs reruns when
 // a file is added to this directory.
@@ -88,75 +88,91 @@ pub fn migrator() -> Migrator {
     Migrator::new().set("blog")
 }
 
-/// Runs the example with `args` (without the program name).
-pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
-    let mut path = String::from("blog.db");
-    let mut action = "migrate";
-    let mut search = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--db" => path = args.next().ok_or("--db needs a path")?.clone(),
-            "--rollback" => action = "rollback",
-            "--rollback-all" => action = "rollback-all",
-            "--search" => search = Some(args.next().ok_or("--search needs a word")?.clone()),
-            "-h" | "--help" => {
-                writeln!(
-                    out,
-                    "usage: blog [--db PATH] [--rollback | --rollback-all] [--search WORD]"
-                )?;
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}; try --help").into()),
+/// A small blog engine's database. Without a command: apply what is
+/// pending, then show the status.
+#[derive(Parser)]
+struct Args {
+    /// The database file.
+    #[arg(long, default_value = "blog.db")]
+    db: String,
+    /// Search the posts' full-text index for a word, after the command.
+    #[arg(long, value_name = "WORD")]
+    search: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Runs the example with `args` (the program name first); returns the exit code.
+pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool) -> u8 {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(usage) => {
+            let _ = write!(err, "{usage}");
+            return if usage.use_stderr() { 2 } else { 0 };
         }
-    }
-    let mut db = Connection::open(&path)?;
-    db.execute_batch("PRAGMA foreign_keys = ON")?;
+    };
+    let mut db = match Connection::open(&args.db)
+        .and_then(|db| db.execute_batch("PRAGMA foreign_keys = ON").map(|()| db))
+    {
+        Ok(db) => db,
+        Err(error) => {
+            let _ = writeln!(
+                err,
+                "error: cannot open {}: {}",
+                args.db,
+                migrate_core::Error::from(error)
+            );
+            return 1;
+        }
+    };
     let m = migrator();
-    match action {
-        "rollback" => match m.rollback_migration(&mut db)? {
-            Some(undone) => writeln!(out, "rolled back {} {}", undone.id, undone.name)?,
-            None => writeln!(out, "nothing to roll back")?,
+    let code = match args.command {
+        Some(command) => command.run_with(&mut db, &m, out, err, color),
+        None => match (Command::Up {
+            to: None,
+            backup: None,
+        })
+        .run_with(&mut db, &m, out, err, color)
+        {
+            0 => Command::Status.run_with(&mut db, &m, out, err, color),
+            failed => failed,
         },
-        "rollback-all" => {
-            for step in m.rollback_all(&mut db)?.steps {
-                writeln!(out, "rolled back {} {}", step.id, step.name)?;
-            }
-        }
-        _ => {
-            let report = m.migrate(&mut db)?;
-            if report.is_empty() {
-                writeln!(out, "{path} is up to date")?;
-            }
-            for step in &report.steps {
-                writeln!(
-                    out,
-                    "applied {} {} ({:.1} ms)",
-                    step.id,
-                    step.name,
-                    step.elapsed.as_secs_f64() * 1e3
-                )?;
-            }
+    };
+    if let (0, Some(word)) = (code, args.search) {
+        if let Err(error) = search(&db, &word, out) {
+            let _ = writeln!(err, "error: search failed: {error}");
+            return 1;
         }
     }
-    if let Some(word) = search {
-        let mut stmt =
-            db.prepare("SELECT title FROM posts_fts WHERE posts_fts MATCH ?1 ORDER BY rank")?;
-        let titles = stmt.query_map([&word], |r| r.get::<_, String>(0))?;
-        for title in titles {
-            writeln!(out, "found: {}", title?)?;
-        }
+    code
+}
+
+fn search(
+    db: &Connection,
+    word: &str,
+    out: &mut dyn Write,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut stmt =
+        db.prepare("SELECT title FROM posts_fts WHERE posts_fts MATCH ?1 ORDER BY rank")?;
+    let titles = stmt.query_map([word], |r| r.get::<_, String>(0))?;
+    for title in titles {
+        writeln!(out, "found: {}", title?)?;
     }
-    status::print(out, &db, &m, &path)
+    Ok(())
 }
 
 #[allow(dead_code)] // also compiled into tests/examples.rs, which calls `run`
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(error) = run(&args, &mut std::io::stdout()) {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    use std::io::IsTerminal;
+    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let color = std::io::stdout().is_terminal();
+    std::process::ExitCode::from(run(
+        &args,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+        color,
+    ))
 }
 
 #[cfg(test)]

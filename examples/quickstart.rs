@@ -1,18 +1,18 @@
 //! Quickstart: migrate a real database file and show where it stands.
 //!
 //! ```text
-//! cargo run --example quickstart                 # migrate ./quickstart.db, print the status
-//! cargo run --example quickstart -- --rollback   # undo the newest migration
-//! cargo run --example quickstart -- --db /tmp/x.db
+//! cargo run --example quickstart                  # migrate ./quickstart.db, print the status
+//! cargo run --example quickstart -- down          # undo the newest migration
+//! cargo run --example quickstart -- --help        # every subcommand (status, up, down, plan, …)
+//! cargo run --example quickstart -- --db /tmp/x.db status
 //! ```
 
 use std::io::Write;
 
+use clap::Parser;
+use migrate_core::cli::Command;
 use migrate_core::rusqlite::{Connection, Transaction};
-use migrate_core::{migration, rollback, Migrate, Migrator};
-
-#[path = "common/status.rs"]
-mod status;
+use migrate_core::{migration, rollback, Migrator};
 
 #[migration(0)]
 fn create_cats(tx: &Transaction) -> migrate_core::rusqlite::Result<()> {
@@ -42,52 +42,64 @@ fn drop_cats_born_index(tx: &Transaction) -> migrate_core::rusqlite::Result<()> 
     tx.execute_batch("DROP INDEX cats_born")
 }
 
-/// Runs the example with `args` (without the program name).
-pub fn run(args: &[String], out: &mut dyn Write) -> Result<(), Box<dyn std::error::Error>> {
-    let mut path = String::from("quickstart.db");
-    let mut rollback = false;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--rollback" => rollback = true,
-            "--db" => path = args.next().ok_or("--db needs a path")?.clone(),
-            "-h" | "--help" => {
-                writeln!(out, "usage: quickstart [--db PATH] [--rollback]")?;
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument {other:?}; try --help").into()),
-        }
-    }
+/// Migrates a real SQLite file. Without a command: apply what is pending,
+/// then show the status.
+#[derive(Parser)]
+struct Args {
+    /// The database file.
+    #[arg(long, default_value = "quickstart.db")]
+    db: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-    let mut db = Connection::open(&path)?;
-    if rollback {
-        match db.rollback_migration()? {
-            Some(undone) => writeln!(out, "rolled back {} {}", undone.id, undone.name)?,
-            None => writeln!(out, "nothing to roll back")?,
+/// Runs the example with `args` (the program name first); returns the exit code.
+pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool) -> u8 {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(usage) => {
+            let _ = write!(err, "{usage}");
+            return if usage.use_stderr() { 2 } else { 0 };
         }
-    } else {
-        let report = db.migrate()?;
-        if report.is_empty() {
-            writeln!(out, "{path} is up to date")?;
+    };
+    let mut db = match Connection::open(&args.db) {
+        Ok(db) => db,
+        Err(error) => {
+            let _ = writeln!(
+                err,
+                "error: cannot open {}: {}",
+                args.db,
+                migrate_core::Error::from(error)
+            );
+            return 1;
         }
-        for step in &report.steps {
-            writeln!(
-                out,
-                "applied {} {} ({:.1} ms)",
-                step.id,
-                step.name,
-                step.elapsed.as_secs_f64() * 1e3
-            )?;
+    };
+    let migrator = Migrator::new();
+    match args.command {
+        Some(command) => command.run_with(&mut db, &migrator, out, err, color),
+        None => {
+            let up = Command::Up {
+                to: None,
+                backup: None,
+            };
+            match up.run_with(&mut db, &migrator, out, err, color) {
+                0 => Command::Status.run_with(&mut db, &migrator, out, err, color),
+                failed => failed,
+            }
         }
     }
-    status::print(out, &db, &Migrator::new(), &path)
 }
 
 #[allow(dead_code)] // also compiled into tests/examples.rs, which calls `run`
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(error) = run(&args, &mut std::io::stdout()) {
-        eprintln!("error: {error}");
-        std::process::exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    use std::io::IsTerminal;
+    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let color = std::io::stdout().is_terminal();
+    std::process::ExitCode::from(run(
+        &args,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+        color,
+    ))
 }

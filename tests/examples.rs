@@ -1,9 +1,6 @@
 //! The examples, run end to end on real files: each is compiled into this
 //! test binary (with its migrations) and driven through its `run` function.
 
-// Each example includes the shared status printer itself; here both do.
-#![allow(clippy::duplicate_mod)]
-
 #[allow(dead_code)]
 #[path = "../examples/blog.rs"]
 mod blog;
@@ -15,15 +12,12 @@ mod quickstart;
 use migrate_core::rusqlite::Connection;
 use tempfile::TempDir;
 
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
 fn run_blog(db: &str, extra: &[&str]) -> String {
-    let mut all = vec!["--db", db];
+    let mut all = vec!["blog", "--db", db];
     all.extend_from_slice(extra);
-    let mut out = Vec::new();
-    blog::run(&args(&all), &mut out).expect("blog runs");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = blog::run(&all, &mut out, &mut err, false);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     String::from_utf8(out).expect("utf-8")
 }
 
@@ -42,7 +36,8 @@ fn blog_migrates_a_real_file_and_walks_back_down() {
     let db = path.to_str().expect("utf-8 path");
 
     let out = run_blog(db, &["--search", "rust"]);
-    assert!(out.contains("applied 7 published_at_as_unix_time"), "{out}");
+    assert!(out.contains("7 published_at_as_unix_time"), "{out}");
+    assert!(out.contains("applied 8 migration(s)"), "{out}");
     assert!(out.contains("found: Migrations in Rust"), "{out}");
 
     let conn = Connection::open(&path).expect("open");
@@ -65,7 +60,7 @@ fn blog_migrates_a_real_file_and_walks_back_down() {
         )
         .expect("children");
     assert_eq!(children, (3, 1), "the rebuild lost no tag and no comment");
-    assert!(run_blog(db, &[]).contains("is up to date"));
+    assert!(run_blog(db, &[]).contains("nothing to do"));
 
     // Walk back down one step at a time, checking the schema on the way.
     let expected_removed = [
@@ -79,8 +74,11 @@ fn blog_migrates_a_real_file_and_walks_back_down() {
         (0, "initial_schema"),
     ];
     for (id, name) in expected_removed {
-        let out = run_blog(db, &["--rollback"]);
-        assert!(out.contains(&format!("rolled back {id} {name}")), "{out}");
+        let out = run_blog(db, &["down"]);
+        assert!(
+            out.contains(&format!("rolled back {id:>4} {name}")),
+            "{out}"
+        );
         if id == 7 {
             let kind: String = conn
                 .query_row(
@@ -101,10 +99,10 @@ fn blog_migrates_a_real_file_and_walks_back_down() {
         }
     }
     assert_eq!(tables(&conn), vec!["migrations_blog"]);
-    assert!(run_blog(db, &["--rollback"]).contains("nothing to roll back"));
+    assert!(run_blog(db, &["down"]).contains("nothing to do"));
 
     // And up again: the history is reversible end to end.
-    assert!(run_blog(db, &[]).contains("applied 7"));
+    assert!(run_blog(db, &[]).contains("applied 8 migration(s)"));
 }
 
 #[test]
@@ -112,19 +110,33 @@ fn quickstart_migrates_and_rolls_back() {
     let dir = TempDir::new().expect("tempdir");
     let db = dir.path().join("q.db");
     let db = db.to_str().expect("utf-8 path");
-    let mut out = Vec::new();
-    quickstart::run(&args(&["--db", db]), &mut out).expect("quickstart runs");
-    let out = String::from_utf8(out).expect("utf-8");
-    assert!(out.contains("applied 2 index_cats_by_birthday"), "{out}");
-    assert!(out.contains("PRAGMA user_version = 3"), "{out}");
-    let mut out = Vec::new();
-    quickstart::run(&args(&["--db", db, "--rollback"]), &mut out).expect("rollback runs");
-    let out = String::from_utf8(out).expect("utf-8");
+    let run = |extra: &[&str]| {
+        let mut all = vec!["quickstart", "--db", db];
+        all.extend_from_slice(extra);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = quickstart::run(&all, &mut out, &mut err, false);
+        (
+            code,
+            String::from_utf8(out).expect("utf-8"),
+            String::from_utf8(err).expect("utf-8"),
+        )
+    };
+    let (code, out, _) = run(&[]);
+    assert_eq!(code, 0);
     assert!(
-        out.contains("rolled back 2 index_cats_by_birthday"),
+        out.contains("2 index_cats_by_birthday") && out.contains("applied 3 migration(s)"),
         "{out}"
     );
-    assert!(out.contains("PRAGMA user_version = 2"), "{out}");
+    let (code, out, _) = run(&["down"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("rolled back    2 index_cats_by_birthday"),
+        "{out}"
+    );
+    let version: i64 = Connection::open(db)
+        .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+        .expect("user_version");
+    assert_eq!(version, 2);
 }
 
 #[test]

@@ -93,6 +93,8 @@
 #![deny(missing_docs)]
 
 mod adopt;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod error;
 mod guard;
 mod hash;

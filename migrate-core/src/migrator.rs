@@ -13,7 +13,9 @@ use crate::history::{self, Table};
 use crate::observe::{Event, Observer};
 use crate::private::IntoOutcome;
 use crate::registry::{self, Action, Candidate, Plan, Step};
-use crate::report::{AppliedMigration, MigrationInfo, MigrationState, MigrationStatus, Report};
+use crate::report::{
+    AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report,
+};
 use crate::runner::{self, Goal, Settings};
 
 /// How long a call waits for another connection's write lock by default.
@@ -50,6 +52,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// assert!(migrator.applied_migrations(&conn)?.is_empty());
 /// # Ok::<(), migrate_core::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Migrator {
     set: String,
     table: Option<String>,
@@ -272,6 +275,7 @@ impl Migrator {
             lock_timeout: self.lock_timeout,
             verify_applied: self.verify_applied,
             observer: self.observer.as_ref(),
+            dry_run: false,
         };
         f(&settings)
     }
@@ -303,6 +307,41 @@ impl Migrator {
         let last = plan.len() - 1;
         self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(last)))
             .map(|o| o.report)
+    }
+
+    /// Applies every pending migration inside one transaction, then rolls it
+    /// all back: what `migrate` would do, whether it would succeed, and how
+    /// long each step takes, with nothing kept. A `foreign_keys = off`
+    /// migration needs a transaction of its own, so the dry run stops before
+    /// the first one that is not first ([`DryRun::stopped_before`]).
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_dry_run")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"))
+    ///     .add(1, "b", |tx: &Transaction| tx.execute_batch("CREATE TABLE oops"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// let dry = m.dry_run(&mut conn)?;
+    /// assert_eq!(dry.steps.len(), 1);
+    /// assert!(matches!(dry.failure, Some(migrate_core::Error::Failed { id: 1, .. })));
+    /// assert!(m.applied_migrations(&conn)?.is_empty(), "nothing was kept");
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn dry_run(&self, conn: &mut Connection) -> Result<DryRun, Error> {
+        let plan = self.plan()?;
+        let last = plan.len() - 1;
+        let outcome = self.with_settings(|s| {
+            let settings = Settings {
+                dry_run: true,
+                ..*s
+            };
+            runner::run(conn, &plan, &settings, Goal::UpTo(last))
+        })?;
+        Ok(DryRun {
+            steps: outcome.report.steps,
+            failure: outcome.failure,
+            stopped_before: outcome.stopped_before,
+        })
     }
 
     /// Applies pending migrations up to and including `target`. It never

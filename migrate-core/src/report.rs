@@ -83,6 +83,24 @@ pub struct StepReport {
     pub elapsed: Duration,
 }
 
+impl StepReport {
+    /// A step report, for code that builds its own (such as the CLI).
+    ///
+    /// ```
+    /// use migrate_core::{Direction, StepReport};
+    /// let step = StepReport::new(3, "add_tags".into(), Direction::Up, std::time::Duration::ZERO);
+    /// assert_eq!(step.id, 3);
+    /// ```
+    pub fn new(id: u32, name: String, direction: Direction, elapsed: Duration) -> Self {
+        StepReport {
+            id,
+            name,
+            direction,
+            elapsed,
+        }
+    }
+}
+
 /// What a call to `migrate`, `migrate_to` or `rollback_to` did.
 ///
 /// ```
@@ -179,4 +197,28 @@ pub struct MigrationStatus {
     pub applied_at: Option<String>,
     /// Whether this binary has a rollback for it.
     pub has_rollback: bool,
+}
+
+/// What [`Migrator::dry_run`](crate::Migrator::dry_run) found. Nothing of it
+/// was kept.
+///
+/// ```
+/// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_dry_run_report")
+///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+/// let dry = m.dry_run(&mut Connection::open_in_memory()?)?;
+/// assert!(dry.failure.is_none() && dry.stopped_before.is_none());
+/// assert_eq!(dry.steps[0].name, "a");
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DryRun {
+    /// The steps that succeeded, with their timings.
+    pub steps: Vec<StepReport>,
+    /// The step that failed, if one did.
+    pub failure: Option<crate::Error>,
+    /// The first pending migration the dry run could not reach: a
+    /// `foreign_keys = off` migration needs a transaction of its own.
+    pub stopped_before: Option<u32>,
 }

@@ -26,6 +26,8 @@ pub(crate) struct Settings<'a> {
     /// Refuse renamed or edited applied migrations.
     pub verify_applied: bool,
     pub observer: Option<&'a Observer>,
+    /// Roll everything back at the end instead of committing.
+    pub dry_run: bool,
 }
 
 /// Where a run should leave the database.
@@ -53,6 +55,11 @@ pub(crate) struct Outcome {
     pub report: Report,
     /// The rows deleted by rollbacks, in the order they were undone.
     pub removed: Vec<AppliedMigration>,
+    /// Dry run only: the step that failed (everything was rolled back).
+    pub failure: Option<Error>,
+    /// Dry run only: the first pending step it could not reach, because a
+    /// `foreign_keys = off` step needs a transaction of its own.
+    pub stopped_before: Option<u32>,
 }
 
 /// Moves the database towards `goal`.
@@ -68,6 +75,8 @@ pub(crate) fn run(
     let mut outcome = Outcome {
         report: Report::default(),
         removed: Vec::new(),
+        failure: None,
+        stopped_before: None,
     };
     if let Goal::UpTo(last) = goal {
         // Most calls find nothing to do: answer them with one read and
@@ -137,6 +146,11 @@ pub(crate) fn run(
                 Ok(elapsed) => elapsed,
                 Err(error) => {
                     watch.failed(&error);
+                    if settings.dry_run {
+                        // Everything is rolled back when `tx` drops.
+                        outcome.failure = Some(error);
+                        return Ok(outcome);
+                    }
                     if tx.is_autocommit() {
                         // The transaction is gone, and with it the steps this
                         // run had done before this one (SQLite also does this
@@ -198,6 +212,11 @@ pub(crate) fn run(
             done += 1;
         }
         drop(statements);
+        if settings.dry_run {
+            // Nothing of a dry run is kept: `tx` rolls back as it drops.
+            outcome.stopped_before = todo.get(done).map(|(migration, _)| migration.id);
+            return Ok(outcome);
+        }
         finish(tx, settings, Some(applied))?;
         if done == todo.len() || matches!(goal, Goal::DownLast) {
             return Ok(outcome);

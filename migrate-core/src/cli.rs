@@ -1,0 +1,546 @@
+//! An embeddable command line (feature `cli`): mount
+//! [`Command`] as a subcommand of your application's own clap parser.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use migrate_core::rusqlite::Connection;
+//! use migrate_core::Migrator;
+//!
+//! #[derive(Parser)]
+//! enum App {
+//!     /// Database migrations: `myapp db status`, `myapp db up`, …
+//!     #[command(subcommand)]
+//!     Db(migrate_core::cli::Command),
+//!     Serve,
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     match App::parse() {
+//!         App::Db(command) => {
+//!             let mut conn = Connection::open("app.db").expect("open the database");
+//!             command.run(&mut conn, &Migrator::new())
+//!         }
+//!         App::Serve => std::process::ExitCode::SUCCESS,
+//!     }
+//! }
+//! ```
+//!
+//! # Exit codes
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success (`verify`: no problem found) |
+//! | 1 | the command failed: a migration or rollback failed, or the database or registry was refused |
+//! | 2 | usage error (reported by clap) |
+//! | 3 | `verify` found problems |
+//! | 4 | `dry-run`: a pending migration would fail |
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use crate::error::{Direction, Error};
+use crate::migrator::Migrator;
+use crate::observe::Event;
+use crate::report::{MigrationState, StepReport};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: the command failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: `verify` found problems.
+pub const EXIT_PROBLEMS: u8 = 3;
+/// Exit code: `dry-run` found a migration that would fail.
+pub const EXIT_DRY_RUN_FAILED: u8 = 4;
+
+/// The migration subcommands.
+///
+/// ```
+/// use clap::Parser;
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(subcommand)]
+///     command: migrate_core::cli::Command,
+/// }
+/// let cli = Cli::parse_from(["app", "up", "--to", "3"]);
+/// assert!(matches!(cli.command, migrate_core::cli::Command::Up { to: Some(3), .. }));
+/// ```
+#[derive(Debug, Clone, clap::Subcommand)]
+#[non_exhaustive]
+pub enum Command {
+    /// Show every migration with its state and when it was applied.
+    Status,
+    /// Apply pending migrations.
+    Up {
+        /// Stop after this migration id.
+        #[arg(long, value_name = "ID")]
+        to: Option<u32>,
+        /// Back the database up to this file first (SQLite's online backup).
+        #[arg(long, value_name = "PATH")]
+        backup: Option<PathBuf>,
+    },
+    /// Roll back the newest migration, or down to an id, or all.
+    Down {
+        /// Roll back until this id is the newest applied one.
+        #[arg(long, value_name = "ID", conflicts_with = "all")]
+        to: Option<u32>,
+        /// Roll back every applied migration.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List what `up` would apply, without applying it.
+    Plan,
+    /// Check the registry, the history and the checksums.
+    Verify,
+    /// Record migrations 0..=THROUGH as applied without running them.
+    Baseline {
+        /// The last migration id the database already has.
+        through: u32,
+    },
+    /// Apply everything pending inside a transaction, report, then roll back.
+    DryRun,
+    /// Back the database up to a file with SQLite's online backup API.
+    Backup {
+        /// Where to write the copy.
+        path: PathBuf,
+    },
+}
+
+impl Command {
+    /// Runs the command, printing to stdout and stderr (in colour on a
+    /// terminal), and returns the exit code.
+    pub fn run(&self, conn: &mut Connection, migrator: &Migrator) -> ExitCode {
+        let color = std::io::stdout().is_terminal();
+        let code = self.run_with(
+            conn,
+            migrator,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+            color,
+        );
+        ExitCode::from(code)
+    }
+
+    /// Runs the command with the given output streams; returns the exit code.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_cli")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// let (mut out, mut err) = (Vec::new(), Vec::new());
+    /// let code = migrate_core::cli::Command::Up { to: None, backup: None }
+    ///     .run_with(&mut conn, &m, &mut out, &mut err, false);
+    /// assert_eq!(code, migrate_core::cli::EXIT_OK);
+    /// assert!(String::from_utf8(out).unwrap().contains("applied 1 migration"));
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn run_with(
+        &self,
+        conn: &mut Connection,
+        migrator: &Migrator,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        color: bool,
+    ) -> u8 {
+        let paint = Paint(color);
+        match self.execute(conn, migrator, out, paint) {
+            Ok(code) => code,
+            Err(failure) => {
+                let _ = writeln!(err, "{}: {failure}", paint.red("error"));
+                EXIT_FAILED
+            }
+        }
+    }
+
+    fn execute(
+        &self,
+        conn: &mut Connection,
+        migrator: &Migrator,
+        out: &mut dyn Write,
+        paint: Paint,
+    ) -> Result<u8, Failure> {
+        match self {
+            Command::Status => {
+                status(conn, migrator, out, paint)?;
+                Ok(EXIT_OK)
+            }
+            Command::Up {
+                to,
+                backup: backup_path,
+            } => {
+                if let Some(path) = backup_path {
+                    backup(conn, path, out)?;
+                }
+                let start = Instant::now();
+                let progress = progress_migrator(migrator, paint);
+                let report = match to {
+                    Some(target) => progress.migrator.migrate_to(conn, *target),
+                    None => progress.migrator.migrate(conn),
+                };
+                progress.flush(out)?;
+                let report = report?;
+                summary(out, "applied", &report.steps, start.elapsed())?;
+                Ok(EXIT_OK)
+            }
+            Command::Down { to, all } => {
+                let start = Instant::now();
+                let progress = progress_migrator(migrator, paint);
+                let steps = match (to, all) {
+                    (_, true) => progress.migrator.rollback_all(conn).map(|r| r.steps),
+                    (Some(target), false) => progress
+                        .migrator
+                        .rollback_to(conn, *target)
+                        .map(|r| r.steps),
+                    (None, false) => progress.migrator.rollback_migration(conn).map(|undone| {
+                        undone
+                            .map(|row| {
+                                StepReport::new(row.id, row.name, Direction::Down, Duration::ZERO)
+                            })
+                            .into_iter()
+                            .collect()
+                    }),
+                };
+                progress.flush(out)?;
+                summary(out, "rolled back", &steps?, start.elapsed())?;
+                Ok(EXIT_OK)
+            }
+            Command::Plan => {
+                let pending = migrator.pending_migrations(conn)?;
+                if pending.is_empty() {
+                    writeln!(out, "nothing to apply")?;
+                }
+                for m in pending {
+                    writeln!(out, "{:>4}  {:<32} {}", m.id, m.name, m.location)?;
+                }
+                Ok(EXIT_OK)
+            }
+            Command::Verify => verify(conn, migrator, out, paint),
+            Command::Baseline { through } => {
+                migrator.baseline(conn, *through)?;
+                writeln!(
+                    out,
+                    "recorded migrations 0 to {through} as applied (without running them)"
+                )?;
+                Ok(EXIT_OK)
+            }
+            Command::DryRun => {
+                let dry = migrator.dry_run(conn)?;
+                for step in &dry.steps {
+                    writeln!(
+                        out,
+                        "{} {:>4} {:<32} {:>9.1} ms",
+                        paint.green("ok"),
+                        step.id,
+                        step.name,
+                        ms(step.elapsed)
+                    )?;
+                }
+                let code = match &dry.failure {
+                    Some(error) => {
+                        writeln!(out, "{} {error}", paint.red("FAILED"))?;
+                        EXIT_DRY_RUN_FAILED
+                    }
+                    None => EXIT_OK,
+                };
+                if let Some(id) = dry.stopped_before {
+                    writeln!(
+                        out,
+                        "stopped before migration {id}: it runs with foreign_keys = off, in a transaction of its own"
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "dry run: {} migration(s) succeeded; everything was rolled back",
+                    dry.steps.len()
+                )?;
+                Ok(code)
+            }
+            Command::Backup { path } => {
+                backup(conn, path, out)?;
+                Ok(EXIT_OK)
+            }
+        }
+    }
+}
+
+/// A failure of a command: the library's or the output's.
+enum Failure {
+    Migrate(Error),
+    Output(std::io::Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Migrate(error) => write!(f, "{error}"),
+            Failure::Output(error) => write!(f, "cannot write the output: {error}"),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::Migrate(error)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Failure::Output(error)
+    }
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(error: rusqlite::Error) -> Self {
+        Failure::Migrate(Error::Sqlite(error))
+    }
+}
+
+/// ANSI colours, only when writing to a terminal.
+#[derive(Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn green(self, text: &str) -> String {
+        self.wrap("32", text)
+    }
+    fn yellow(self, text: &str) -> String {
+        self.wrap("33", text)
+    }
+    fn red(self, text: &str) -> String {
+        self.wrap("31", text)
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+/// A clone of the migrator whose observer collects progress lines, printed
+/// as each step ends (the observer cannot borrow `out` itself).
+struct Progress {
+    migrator: Migrator,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Progress {
+    fn flush(&self, out: &mut dyn Write) -> Result<(), Failure> {
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()));
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn progress_migrator(migrator: &Migrator, paint: Paint) -> Progress {
+    let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let sink = std::sync::Arc::clone(&lines);
+    let migrator = migrator.clone().observer(move |event: &Event| {
+        let line = match event {
+            Event::Finished {
+                id,
+                name,
+                direction,
+                elapsed,
+            } => {
+                let verb = if *direction == Direction::Up {
+                    "applied"
+                } else {
+                    "rolled back"
+                };
+                format!(
+                    "{} {id:>4} {name:<32} {:>9.1} ms",
+                    paint.green(verb),
+                    ms(*elapsed)
+                )
+            }
+            Event::Failed {
+                id, name, elapsed, ..
+            } => {
+                format!(
+                    "{} {id:>4} {name:<32} {:>9.1} ms",
+                    paint.red("FAILED"),
+                    ms(*elapsed)
+                )
+            }
+            _ => return,
+        };
+        // Printed at once on a terminal, so a long migration shows progress.
+        if paint.0 {
+            println!("{line}");
+        } else {
+            sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        }
+    });
+    Progress { migrator, lines }
+}
+
+fn summary(
+    out: &mut dyn Write,
+    verb: &str,
+    steps: &[StepReport],
+    elapsed: Duration,
+) -> Result<(), Failure> {
+    if steps.is_empty() {
+        writeln!(out, "nothing to do")?;
+    } else {
+        writeln!(
+            out,
+            "{verb} {} migration(s) in {:.1} ms",
+            steps.len(),
+            ms(elapsed)
+        )?;
+    }
+    Ok(())
+}
+
+fn status(
+    conn: &Connection,
+    migrator: &Migrator,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<(), Failure> {
+    writeln!(out, "{:>4}  {:<32} {:<9} applied at", "id", "name", "state")?;
+    for line in migrator.status(conn)? {
+        let (state, note) = match &line.state {
+            MigrationState::Applied => (paint.green("applied  "), String::new()),
+            MigrationState::Pending => (paint.yellow("pending  "), String::new()),
+            MigrationState::Modified {
+                applied_name,
+                applied_checksum,
+            } => (
+                paint.red("MODIFIED "),
+                format!("  (applied as `{applied_name}`, checksum {applied_checksum})"),
+            ),
+            MigrationState::Unknown => {
+                (paint.red("UNKNOWN  "), "  (not in this binary)".to_owned())
+            }
+        };
+        writeln!(
+            out,
+            "{:>4}  {:<32} {state} {}{note}",
+            line.id,
+            line.name,
+            line.applied_at.as_deref().unwrap_or("-")
+        )?;
+    }
+    Ok(())
+}
+
+fn verify(
+    conn: &Connection,
+    migrator: &Migrator,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<u8, Failure> {
+    let mut problems = Vec::new();
+    match migrator.validate() {
+        Err(error) => problems.push(error.to_string()),
+        Ok(()) => match migrator.status(conn) {
+            Err(error) => problems.push(error.to_string()),
+            Ok(lines) => {
+                for line in lines {
+                    match line.state {
+                        MigrationState::Modified { applied_name, applied_checksum } => problems.push(format!(
+                            "migration {} `{}` was applied as `{applied_name}` with checksum {applied_checksum}: it was edited or renamed since",
+                            line.id, line.name
+                        )),
+                        MigrationState::Unknown => problems.push(format!(
+                            "migration {} `{}` is applied but unknown to this binary",
+                            line.id, line.name
+                        )),
+                        _ => {}
+                    }
+                }
+            }
+        },
+    }
+    if problems.is_empty() {
+        if let Err(error) = migrator.pending_migrations(conn) {
+            problems.push(error.to_string());
+        }
+    }
+    if problems.is_empty() {
+        writeln!(
+            out,
+            "{}: the registry, the history and the checksums agree",
+            paint.green("ok")
+        )?;
+        Ok(EXIT_OK)
+    } else {
+        for problem in &problems {
+            writeln!(out, "{} {problem}", paint.red("problem:"))?;
+        }
+        Ok(EXIT_PROBLEMS)
+    }
+}
+
+fn backup(conn: &Connection, path: &std::path::Path, out: &mut dyn Write) -> Result<(), Failure> {
+    let start = Instant::now();
+    online_backup(conn, path)?;
+    writeln!(
+        out,
+        "backed up to {} in {:.1} ms",
+        path.display(),
+        ms(start.elapsed())
+    )?;
+    Ok(())
+}
+
+/// SQLite's online backup API, through the C interface: rusqlite's wrapper
+/// changed shape across the versions this crate supports.
+fn online_backup(conn: &Connection, path: &std::path::Path) -> Result<(), rusqlite::Error> {
+    use rusqlite::ffi;
+    let destination = Connection::open(path)?;
+    let failure = |code: std::ffi::c_int| {
+        // SAFETY: a valid handle; SQLite returns a NUL-terminated message.
+        let message =
+            unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(destination.handle())) };
+        rusqlite::Error::SqliteFailure(
+            ffi::Error::new(code),
+            Some(message.to_string_lossy().into_owned()),
+        )
+    };
+    // SAFETY: both handles are valid for the whole function; the backup
+    // object is finished on every path before they can go away.
+    unsafe {
+        let backup = ffi::sqlite3_backup_init(
+            destination.handle(),
+            c"main".as_ptr(),
+            conn.handle(),
+            c"main".as_ptr(),
+        );
+        if backup.is_null() {
+            return Err(failure(ffi::sqlite3_errcode(destination.handle())));
+        }
+        loop {
+            match ffi::sqlite3_backup_step(backup, 1024) {
+                ffi::SQLITE_DONE => break,
+                ffi::SQLITE_OK => {}
+                // Another connection holds a lock: wait and go on.
+                ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                code => {
+                    ffi::sqlite3_backup_finish(backup);
+                    return Err(failure(code));
+                }
+            }
+        }
+        match ffi::sqlite3_backup_finish(backup) {
+            ffi::SQLITE_OK => Ok(()),
+            code => Err(failure(code)),
+        }
+    }
+}
