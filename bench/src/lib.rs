@@ -1,16 +1,18 @@
 //! Benchmark of migrate-core against two hand-written floors, rusqlite_migration
 //! and refinery, in one process run (see `docs/performance.md`).
 //!
-//! Every repetition runs every contender once, in an order rotated by the
-//! repetition number, so that slow drifts of the machine (other builds, page
-//! cache, thermal) spread over all contenders instead of landing on one. One
-//! contender's cycle on a fresh database in a temporary directory is:
+//! Every repetition runs every contender, each on a fresh database in its own
+//! temporary directory, in phases; within a phase the contenders take turns in
+//! an order rotated by the repetition (and the round), so that slow drifts of
+//! the machine (other builds, page cache, CPU steal) spread over all
+//! contenders instead of landing on one:
 //!
 //! 1. **apply** N migrations (timed), then the result is verified;
-//! 2. **up-to-date**: reopen the connection (not timed) and time the check
-//!    that finds nothing to do;
-//! 3. **first call**: spawn this binary as a child process that opens the
-//!    database, builds its migrations (not timed) and times its first call;
+//! 2. **up-to-date**, `check_rounds` times: reopen the connection (not timed)
+//!    and time the call that finds nothing to do;
+//! 3. **first call**, `child_rounds` times: spawn this binary as a child
+//!    process that builds its migrations and opens the database (not timed)
+//!    and times its first call with `Instant`, printing nanoseconds;
 //! 4. **rollback all** (timed) where supported, then verified.
 //!
 //! Correctness is verified after every step (N tables, N tracking rows, 0
@@ -192,21 +194,29 @@ pub struct Options {
     pub per_commit_reps: fn(usize) -> Option<usize>,
     /// Only these contenders (all when empty).
     pub only: Vec<Contender>,
+    /// Up-to-date checks per contender and repetition (each on a reopened
+    /// connection, contenders interleaved round by round).
+    pub check_rounds: usize,
+    /// First-call child processes per contender and repetition.
+    pub child_rounds: usize,
 }
 
 impl Options {
-    /// The default run: N = 200, 1,000 and 10,000 with 7, 5 and 3 repetitions.
+    /// The default run: N = 200, 1,000 and 10,000 with 15, 11 and 3
+    /// repetitions (the contenders committing per migration: 5, 2 and 0).
     pub fn full(exe: PathBuf) -> Options {
         Options {
-            sizes: vec![(200, 7), (1_000, 5), (10_000, 3)],
+            sizes: vec![(200, 15), (1_000, 11), (10_000, 3)],
             exe,
             quick: false,
             per_commit_reps: |n| match n {
-                0..=500 => None,
+                0..=500 => Some(5),
                 501..=5_000 => Some(2),
                 _ => Some(0),
             },
             only: Vec::new(),
+            check_rounds: 5,
+            child_rounds: 3,
         }
     }
 
@@ -218,6 +228,8 @@ impl Options {
             quick: true,
             per_commit_reps: |_| None,
             only: Vec::new(),
+            check_rounds: 1,
+            child_rounds: 1,
         }
     }
 }
@@ -555,47 +567,65 @@ impl Samples {
     }
 }
 
-/// One contender's cycle on a fresh database: apply, check, first call in a
-/// child process, rollback, each verified.
-fn cycle(
+/// One contender's database during a repetition.
+struct Subject<'w> {
     contender: Contender,
-    work: &Workset,
-    options: &Options,
+    prepared: Prepared<'w>,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Phase 1: a fresh database, apply (timed), verify.
+fn apply_phase<'w>(
+    contender: Contender,
+    work: &'w Workset,
     samples: &mut Samples,
-) -> Result<()> {
+) -> Result<Subject<'w>> {
     let n = work.len();
     let dir = tempfile::Builder::new().prefix("migrate-bench").tempdir()?;
     let path = dir.path().join("bench.db");
     let prepared = Prepared::new(contender, work)?;
-
     let mut conn = open_fresh(&path)?;
     let time = timed(|| prepared.apply(&mut conn, work))?;
     drop(conn);
     samples.push(Workload::Apply, n, contender, time);
     verify(&path, contender, n)?;
+    Ok(Subject {
+        contender,
+        prepared,
+        path,
+        _dir: dir,
+    })
+}
 
-    if contender.runs(Workload::UpToDate) {
-        let mut conn = open_for_check(&path)?;
-        let time = timed(|| prepared.check(&mut conn, work))?;
-        drop(conn);
-        samples.push(Workload::UpToDate, n, contender, time);
-        verify(&path, contender, n)?;
-    }
+/// Phase 2: reopen (not timed) and time the check that finds nothing to do.
+fn check_phase(subject: &Subject<'_>, work: &Workset, samples: &mut Samples) -> Result<()> {
+    let mut conn = open_for_check(&subject.path)?;
+    let time = timed(|| subject.prepared.check(&mut conn, work))?;
+    drop(conn);
+    samples.push(Workload::UpToDate, work.len(), subject.contender, time);
+    verify(&subject.path, subject.contender, work.len())
+}
 
-    if contender.runs(Workload::FirstCall) {
-        let time = first_call_in_child(&options.exe, contender, &path, n)?;
-        samples.push(Workload::FirstCall, n, contender, time);
-        verify(&path, contender, n)?;
-    }
+/// Phase 3: the first call of a child process.
+fn first_call_phase(
+    subject: &Subject<'_>,
+    work: &Workset,
+    options: &Options,
+    samples: &mut Samples,
+) -> Result<()> {
+    let time = first_call_in_child(&options.exe, subject.contender, &subject.path, work.len())?;
+    samples.push(Workload::FirstCall, work.len(), subject.contender, time);
+    verify(&subject.path, subject.contender, work.len())
+}
 
-    if contender.runs(Workload::RollbackAll) {
-        let mut conn = open_for_write(&path)?;
-        let time = timed(|| prepared.rollback_all(&mut conn, work))?;
-        drop(conn);
-        samples.push(Workload::RollbackAll, n, contender, time);
-        verify(&path, contender, 0)?;
-    }
-    Ok(())
+/// Phase 4: roll everything back (timed), verify nothing is left.
+fn rollback_phase(subject: &Subject<'_>, work: &Workset, samples: &mut Samples) -> Result<()> {
+    let mut conn = open_for_write(&subject.path)?;
+    let time = timed(|| subject.prepared.rollback_all(&mut conn, work))?;
+    drop(conn);
+    samples.push(Workload::RollbackAll, work.len(), subject.contender, time);
+    verify(&subject.path, subject.contender, 0)
 }
 
 const CHILD_FLAG: &str = "--child-first-call";
@@ -645,8 +675,14 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
         let work = Workset::new(n);
         let started = Instant::now();
         for rep in 0..reps {
+            let context = |contender: Contender, phase: &'static str| {
+                move |e: BoxError| -> BoxError {
+                    format!("N={n} rep {rep} {} {phase}: {e}", contender.key()).into()
+                }
+            };
             let mut order = Contender::ALL;
             order.rotate_left(rep % Contender::ALL.len());
+            let mut subjects = Vec::new();
             for contender in order {
                 if !options.only.is_empty() && !options.only.contains(&contender) {
                     continue;
@@ -656,8 +692,32 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
                 {
                     continue;
                 }
-                cycle(contender, &work, options, &mut samples)
-                    .map_err(|e| format!("N={n} rep {rep} {}: {e}", contender.key()))?;
+                subjects.push(
+                    apply_phase(contender, &work, &mut samples)
+                        .map_err(context(contender, "apply"))?,
+                );
+            }
+            for round in 0..options.check_rounds {
+                for subject in rotated(&subjects, round) {
+                    if subject.contender.runs(Workload::UpToDate) {
+                        check_phase(subject, &work, &mut samples)
+                            .map_err(context(subject.contender, "up-to-date"))?;
+                    }
+                }
+            }
+            for round in 0..options.child_rounds {
+                for subject in rotated(&subjects, round) {
+                    if subject.contender.runs(Workload::FirstCall) {
+                        first_call_phase(subject, &work, options, &mut samples)
+                            .map_err(context(subject.contender, "first call"))?;
+                    }
+                }
+            }
+            for subject in &subjects {
+                if subject.contender.runs(Workload::RollbackAll) {
+                    rollback_phase(subject, &work, &mut samples)
+                        .map_err(context(subject.contender, "rollback"))?;
+                }
             }
         }
         progress(&format!(
@@ -666,6 +726,16 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
         ));
     }
     Ok(samples)
+}
+
+/// `items` starting at `by` (modulo their count), wrapping around.
+fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
+    let split = if items.is_empty() {
+        0
+    } else {
+        by % items.len()
+    };
+    items[split..].iter().chain(&items[..split])
 }
 
 /// The results as a table (Markdown-compatible plain text).
@@ -838,8 +908,9 @@ pub fn environment() -> Result<String> {
 }
 
 /// Runs migrate-core alone, for profilers: `apply` N migrations `iterations`
-/// times on fresh databases, or the `up-to-date` check `iterations` times on
-/// one migrated database (reopened each time).
+/// times on fresh databases, or the `up-to-date` check (one Migrator) or the
+/// `first-call` (a fresh Migrator each time) `iterations` times on one
+/// migrated database, reopened each time. Returns the timed total.
 pub fn profile(workload: &str, n: usize, iterations: usize) -> Result<Duration> {
     let work = Workset::new(n);
     let dir = tempfile::Builder::new().prefix("migrate-prof").tempdir()?;
@@ -862,6 +933,17 @@ pub fn profile(workload: &str, n: usize, iterations: usize) -> Result<Duration> 
                 total += timed(|| prepared.check(&mut conn, &work))?;
             }
         }
+        "first-call" => {
+            // What the child process does, minus starting the process: a
+            // fresh Migrator (not timed) and its first call.
+            let path = dir.path().join("check.db");
+            Prepared::new(Contender::MigrateCore, &work)?.apply(&mut open_fresh(&path)?, &work)?;
+            for _ in 0..iterations {
+                let prepared = Prepared::new(Contender::MigrateCore, &work)?;
+                let mut conn = open_for_check(&path)?;
+                total += timed(|| prepared.check(&mut conn, &work))?;
+            }
+        }
         other => return Err(format!("unknown profile workload {other}").into()),
     }
     Ok(total)
@@ -874,9 +956,22 @@ pub fn main_with_args(args: &[String]) -> Result<()> {
             println!("{}", child_first_call(&args[1..])?);
             Ok(())
         }
+        Some("--apply-only") => {
+            // Leaves a migrated database behind, e.g. to profile the child:
+            // `bench --apply-only migrate-core /tmp/x.db 10000` then
+            // `perf record bench --child-first-call migrate-core /tmp/x.db 10000`.
+            let [key, db, n] = &args[1..] else {
+                return Err("usage: --apply-only CONTENDER DB N".into());
+            };
+            let contender =
+                Contender::from_key(key).ok_or_else(|| format!("unknown contender {key}"))?;
+            let work = Workset::new(n.parse()?);
+            Prepared::new(contender, &work)?.apply(&mut open_fresh(Path::new(db))?, &work)?;
+            verify(Path::new(db), contender, work.len())
+        }
         Some("--profile") => {
             let [workload, n, iterations] = &args[1..] else {
-                return Err("usage: --profile apply|up-to-date N ITERATIONS".into());
+                return Err("usage: --profile apply|up-to-date|first-call N ITERATIONS".into());
             };
             let total = profile(workload, n.parse()?, iterations.parse()?)?;
             println!("{workload}: {:.3} ms total", total.as_secs_f64() * 1e3);
@@ -885,7 +980,7 @@ pub fn main_with_args(args: &[String]) -> Result<()> {
         Some("--help" | "-h") => {
             println!("usage: bench [--quick] [--size N:REPS]... [--only KEY,..] [--per-commit-reps all|1]\n\
                  contenders: floor-a floor-b rusqlite_migration refinery refinery-grouped migrate-core\n\
-                 internal: --child-first-call KEY DB N, --profile apply|up-to-date N ITERATIONS\n\
+                 internal: --child-first-call KEY DB N, --apply-only KEY DB N, --profile apply|up-to-date|first-call N ITERATIONS\n\
                  (see docs/performance.md)");
             Ok(())
         }
