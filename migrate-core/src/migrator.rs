@@ -313,7 +313,7 @@ impl Migrator {
     /// all back: what `migrate` would do, whether it would succeed, and how
     /// long each step takes, with nothing kept. A `foreign_keys = off`
     /// migration needs a transaction of its own, so the dry run stops before
-    /// the first one that is not first ([`DryRun::stopped_before`]).
+    /// the first one that is not first ([`DryRun::stopped_before`](crate::DryRun::stopped_before)).
     ///
     /// ```
     /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
