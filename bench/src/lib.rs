@@ -215,8 +215,8 @@ impl Options {
                 _ => Some(0),
             },
             only: Vec::new(),
-            check_rounds: 5,
-            child_rounds: 3,
+            check_rounds: 15,
+            child_rounds: 5,
         }
     }
 
@@ -740,10 +740,11 @@ fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
 
 /// The results as a table (Markdown-compatible plain text).
 pub fn table(samples: &Samples, options: &Options) -> String {
-    let mut rows: Vec<[String; 6]> = vec![[
+    let mut rows: Vec<[String; 7]> = vec![[
         "workload".into(),
         "N".into(),
         "contender".into(),
+        "samples".into(),
         "median ms".into(),
         "floor".into(),
         "ratio".into(),
@@ -758,6 +759,7 @@ pub fn table(samples: &Samples, options: &Options) -> String {
                             workload.label().into(),
                             n.to_string(),
                             contender.label(workload).into(),
+                            "0".into(),
                             "n/a".into(),
                             "-".into(),
                             "no rollback in refinery".into(),
@@ -771,6 +773,7 @@ pub fn table(samples: &Samples, options: &Options) -> String {
                             workload.label().into(),
                             n.to_string(),
                             contender.label(workload).into(),
+                            "0".into(),
                             "skipped".into(),
                             "-".into(),
                             format!("{n} commits (fsyncs)"),
@@ -796,6 +799,7 @@ pub fn table(samples: &Samples, options: &Options) -> String {
                     workload.label().into(),
                     n.to_string(),
                     contender.label(workload).into(),
+                    samples.times[&(workload, n, contender)].len().to_string(),
                     format_ms(median),
                     floor_name.into(),
                     ratio,
@@ -803,7 +807,7 @@ pub fn table(samples: &Samples, options: &Options) -> String {
             }
         }
     }
-    let mut widths = [0; 6];
+    let mut widths = [0; 7];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -814,7 +818,7 @@ pub fn table(samples: &Samples, options: &Options) -> String {
         out.push('|');
         for (column, (w, cell)) in widths.iter().zip(row).enumerate() {
             // Numbers right-aligned.
-            if matches!(column, 1 | 3 | 5) && index > 0 {
+            if matches!(column, 1 | 3 | 4 | 6) && index > 0 {
                 let _ = write!(out, " {cell:>w$} |");
             } else {
                 let _ = write!(out, " {cell:<w$} |");
@@ -825,7 +829,7 @@ pub fn table(samples: &Samples, options: &Options) -> String {
             out.push('|');
             for (column, w) in widths.iter().enumerate() {
                 let dashes = "-".repeat(*w);
-                if matches!(column, 1 | 3 | 5) {
+                if matches!(column, 1 | 3 | 4 | 6) {
                     let _ = write!(out, "{dashes}-:|");
                 } else {
                     let _ = write!(out, "-{dashes}-|");
