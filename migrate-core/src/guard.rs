@@ -22,29 +22,79 @@ pub(crate) enum StepFailure {
     TransactionControl,
 }
 
-/// Runs one step's code with the transaction guard installed, catching panics.
-pub(crate) fn run_step(tx: &Transaction<'_>, action: &Action) -> Result<Duration, StepFailure> {
-    let refused = AtomicBool::new(false);
-    let start = Instant::now();
-    let result = {
-        let _guard = TransactionGuard::install(tx, &refused);
-        catch_unwind(AssertUnwindSafe(|| match action {
+/// The authorizer's state: armed while user code runs; `refused` records
+/// that a statement was denied.
+#[derive(Default)]
+struct GuardState {
+    armed: AtomicBool,
+    refused: AtomicBool,
+}
+
+/// An SQLite authorizer that refuses transaction control while user code
+/// runs. It is installed once per transaction and armed only around user
+/// code: installing or removing an authorizer expires every prepared
+/// statement of the connection, which would re-prepare the runner's own
+/// statements at every step.
+///
+/// It goes through the C API rather than rusqlite's `hooks` feature, whose
+/// signature changed across the rusqlite versions this crate supports. An
+/// authorizer the application installed itself is replaced for the duration
+/// of the run and not restored.
+pub(crate) struct Guard<'c> {
+    conn: &'c Connection,
+    // Boxed: SQLite holds a pointer to it until `drop` removes the authorizer.
+    state: Box<GuardState>,
+}
+
+impl<'c> Guard<'c> {
+    pub fn install(conn: &'c Connection) -> Self {
+        let state = Box::<GuardState>::default();
+        // SAFETY: the handle is valid while `conn` is borrowed; the state is
+        // boxed, so its address is stable, and it outlives the authorizer,
+        // which `drop` removes before the box is freed.
+        unsafe {
+            ffi::sqlite3_set_authorizer(
+                conn.handle(),
+                Some(authorize),
+                &*state as *const GuardState as *mut c_void,
+            );
+        }
+        Guard { conn, state }
+    }
+
+    /// Runs one step's code with the guard armed, catching panics.
+    pub fn run_step(&self, tx: &Transaction<'_>, action: &Action) -> Result<Duration, StepFailure> {
+        self.state.refused.store(false, Ordering::Relaxed);
+        let start = Instant::now();
+        self.state.armed.store(true, Ordering::Relaxed);
+        let result = catch_unwind(AssertUnwindSafe(|| match action {
             Action::Static(Body::Rust(run)) => run(tx),
             Action::Static(Body::Sql(sql)) => {
                 tx.execute_batch(sql).map_err(|e| Box::new(e) as BoxError)
             }
             Action::Dynamic(run) => run(tx),
-        }))
-    };
-    let elapsed = start.elapsed();
-    // A refused statement counts even when the step swallowed its error.
-    if refused.load(Ordering::Relaxed) {
-        return Err(StepFailure::TransactionControl);
+        }));
+        self.state.armed.store(false, Ordering::Relaxed);
+        let elapsed = start.elapsed();
+        // A refused statement counts even when the step swallowed its error.
+        if self.state.refused.load(Ordering::Relaxed) {
+            return Err(StepFailure::TransactionControl);
+        }
+        match result {
+            Ok(Ok(())) => Ok(elapsed),
+            Ok(Err(error)) => Err(StepFailure::Returned(error)),
+            Err(payload) => Err(StepFailure::Panicked(panic_message(payload.as_ref()))),
+        }
     }
-    match result {
-        Ok(Ok(())) => Ok(elapsed),
-        Ok(Err(error)) => Err(StepFailure::Returned(error)),
-        Err(payload) => Err(StepFailure::Panicked(panic_message(payload.as_ref()))),
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: removing the authorizer on a valid handle, before `state`
+        // is freed.
+        unsafe {
+            ffi::sqlite3_set_authorizer(self.conn.handle(), None, std::ptr::null_mut());
+        }
     }
 }
 
@@ -58,50 +108,20 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// An SQLite authorizer that refuses transaction control while user code
-/// runs. It goes through the C API rather than rusqlite's `hooks` feature,
-/// whose signature changed across the rusqlite versions we support.
-///
-/// An authorizer the application installed itself is replaced for the
-/// duration of the migration run and not restored.
-struct TransactionGuard<'a> {
-    conn: &'a Connection,
-}
-
-impl<'a> TransactionGuard<'a> {
-    fn install(conn: &'a Connection, refused: &'a AtomicBool) -> Self {
-        // SAFETY: the handle is valid while `conn` is borrowed; the user-data
-        // pointer outlives the authorizer, which `drop` removes before
-        // `refused` goes out of scope (the guard borrows it for 'a).
-        unsafe {
-            ffi::sqlite3_set_authorizer(
-                conn.handle(),
-                Some(authorize),
-                refused as *const AtomicBool as *mut c_void,
-            );
-        }
-        TransactionGuard { conn }
-    }
-}
-
-impl Drop for TransactionGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: removing the authorizer on a valid handle.
-        unsafe {
-            ffi::sqlite3_set_authorizer(self.conn.handle(), None, std::ptr::null_mut());
-        }
-    }
-}
-
 /// SQLite calls this while it prepares each statement of the step.
 unsafe extern "C" fn authorize(
-    refused: *mut c_void,
+    state: *mut c_void,
     action: c_int,
     _arg1: *const c_char,
     arg2: *const c_char,
     _database: *const c_char,
     _trigger: *const c_char,
 ) -> c_int {
+    // SAFETY: `state` is the GuardState installed with this callback.
+    let state = unsafe { &*(state as *const GuardState) };
+    if !state.armed.load(Ordering::Relaxed) {
+        return ffi::SQLITE_OK;
+    }
     let deny = match action {
         ffi::SQLITE_TRANSACTION => true,
         // arg2 names the savepoint; only ours is off limits.
@@ -115,8 +135,7 @@ unsafe extern "C" fn authorize(
         _ => false,
     };
     if deny {
-        // SAFETY: `refused` is the AtomicBool installed with this callback.
-        unsafe { &*(refused as *const AtomicBool) }.store(true, Ordering::Relaxed);
+        state.refused.store(true, Ordering::Relaxed);
         ffi::SQLITE_DENY
     } else {
         ffi::SQLITE_OK

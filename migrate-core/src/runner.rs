@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, Statement, Transaction, TransactionBehavior};
 
 use crate::error::{is_busy, Direction, Error, ForeignKeyViolation};
-use crate::guard::{self, StepFailure, STEP_SAVEPOINT};
+use crate::guard::{Guard, StepFailure, STEP_SAVEPOINT};
 use crate::history::{self, Row, Table};
 use crate::observe::{Observer, StepWatch};
 use crate::registry::{Migration, Plan, Step};
@@ -124,7 +124,9 @@ pub(crate) fn run(
             let watch =
                 StepWatch::start(settings.observer, migration.id, &migration.name, direction);
             statements.savepoint.execute(params![])?;
-            let result = guard::run_step(&tx, &step.action)
+            let result = statements
+                .guard
+                .run_step(&tx, &step.action)
                 .map_err(|failure| step_error(failure, migration, direction))
                 .and_then(|elapsed| {
                     if tx.is_autocommit() {
@@ -228,6 +230,9 @@ pub(crate) fn run(
 /// The statements every step of a transaction runs, prepared once per
 /// transaction rather than once per step.
 struct StepStatements<'c> {
+    // First, so that it is installed before the statements are prepared
+    // (installing an authorizer expires prepared statements).
+    guard: Guard<'c>,
     savepoint: Statement<'c>,
     release: Statement<'c>,
     rollback_to: Statement<'c>,
@@ -236,7 +241,9 @@ struct StepStatements<'c> {
 
 impl<'c> StepStatements<'c> {
     fn new(conn: &'c Connection, table: &Table) -> Result<Self, Error> {
+        let guard = Guard::install(conn);
         Ok(StepStatements {
+            guard,
             savepoint: conn.prepare(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?,
             release: conn.prepare(&format!("RELEASE {STEP_SAVEPOINT}"))?,
             rollback_to: conn.prepare(&format!("ROLLBACK TO {STEP_SAVEPOINT}"))?,
