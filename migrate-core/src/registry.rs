@@ -111,7 +111,8 @@ fn static_registry() -> &'static StaticRegistry {
         }
         let mut problems = BTreeMap::new();
         for (set, candidates) in &sets {
-            if let Err(found) = check(set, candidates, false) {
+            let borrowed: Vec<&Candidate> = candidates.iter().collect();
+            if let Err(found) = check(set, &borrowed, false) {
                 problems.insert(*set, found);
             }
         }
@@ -125,8 +126,14 @@ fn static_registry() -> &'static StaticRegistry {
 /// anywhere is a bug in this binary, and every problem is reported at once.
 pub(crate) fn plan(set: &str, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
     let registry = static_registry();
-    let mut candidates: Vec<Candidate> = registry.sets.get(set).cloned().unwrap_or_default();
-    candidates.extend(extra.iter().cloned());
+    // Borrowed, not cloned: only the checked plan owns copies.
+    let candidates: Vec<&Candidate> = registry
+        .sets
+        .get(set)
+        .into_iter()
+        .flatten()
+        .chain(extra)
+        .collect();
 
     let mut problems: Vec<RegistryProblem> = Vec::new();
     for (other, found) in &registry.problems {
@@ -147,7 +154,7 @@ pub(crate) fn plan(set: &str, extra: &[Candidate]) -> Result<Plan, Vec<RegistryP
 /// Checks the sequence rule for one set.
 fn check(
     set: &str,
-    candidates: &[Candidate],
+    candidates: &[&Candidate],
     require_nonempty: bool,
 ) -> Result<(), Vec<RegistryProblem>> {
     let mut ups: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
@@ -219,9 +226,9 @@ fn first_location(locations: &[Location]) -> Location {
 
 /// Orders checked candidates into a plan. Only called when `check` passed,
 /// so ids are exactly `0..n` with at most one rollback each.
-fn assemble(set: &str, candidates: Vec<Candidate>) -> Plan {
+fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
     let mut ups = Vec::new();
-    let mut downs: BTreeMap<u32, Step> = BTreeMap::new();
+    let mut downs: BTreeMap<u32, &Step> = BTreeMap::new();
     for candidate in candidates {
         match candidate {
             Candidate::Up {
@@ -229,9 +236,9 @@ fn assemble(set: &str, candidates: Vec<Candidate>) -> Plan {
                 name,
                 checksum,
                 step,
-            } => ups.push((id, name, checksum, step)),
+            } => ups.push((*id, name, checksum, step)),
             Candidate::Down { id, step } => {
-                downs.insert(id, step);
+                downs.insert(*id, step);
             }
         }
     }
@@ -240,14 +247,14 @@ fn assemble(set: &str, candidates: Vec<Candidate>) -> Plan {
     let mut migrations = Vec::with_capacity(ups.len());
     for (id, name, checksum, up) in ups {
         let previous = chains.last().map_or("", String::as_str);
-        let link = hash::chain(previous, id, &name, &checksum);
+        let link = hash::chain(previous, id, name, checksum);
         chains.push(link);
         migrations.push(Migration {
             id,
-            down: downs.remove(&id),
-            name,
-            checksum,
-            up,
+            down: downs.remove(&id).cloned(),
+            name: name.clone(),
+            checksum: checksum.clone(),
+            up: up.clone(),
         });
     }
     Plan {
