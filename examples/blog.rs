@@ -126,18 +126,8 @@ pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool)
         }
     };
     let m = migrator();
-    let code = match args.command {
-        Some(command) => command.run_with(&mut db, &m, out, err, color),
-        None => match (Command::Up {
-            to: None,
-            backup: None,
-        })
-        .run_with(&mut db, &m, out, err, color)
-        {
-            0 => Command::Status.run_with(&mut db, &m, out, err, color),
-            failed => failed,
-        },
-    };
+    let code =
+        migrate_core::cli::run_or_migrate(args.command.as_ref(), &mut db, &m, out, err, color);
     if let (0, Some(word)) = (code, args.search) {
         if let Err(error) = search(&db, &word, out) {
             let _ = writeln!(err, "error: search failed: {error}");

@@ -75,19 +75,7 @@ pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool)
         }
     };
     let migrator = Migrator::new();
-    match args.command {
-        Some(command) => command.run_with(&mut db, &migrator, out, err, color),
-        None => {
-            let up = Command::Up {
-                to: None,
-                backup: None,
-            };
-            match up.run_with(&mut db, &migrator, out, err, color) {
-                0 => Command::Status.run_with(&mut db, &migrator, out, err, color),
-                failed => failed,
-            }
-        }
-    }
+    migrate_core::cli::run_or_migrate(args.command.as_ref(), &mut db, &migrator, out, err, color)
 }
 
 #[allow(dead_code)] // also compiled into tests/examples.rs, which calls `run`

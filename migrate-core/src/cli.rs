@@ -108,6 +108,44 @@ pub enum Command {
     },
 }
 
+/// Runs `command`, or without one (an application run with no
+/// subcommand) applies what is pending and then prints the status; returns
+/// the exit code.
+///
+/// ```
+/// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+/// let m = Migrator::new().set("docs_cli_default")
+///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+/// let mut conn = Connection::open_in_memory()?;
+/// let (mut out, mut err) = (Vec::new(), Vec::new());
+/// let code = migrate_core::cli::run_or_migrate(None, &mut conn, &m, &mut out, &mut err, false);
+/// assert_eq!(code, migrate_core::cli::EXIT_OK);
+/// let out = String::from_utf8(out).unwrap();
+/// assert!(out.contains("applied 1 migration") && out.contains("state"));
+/// # Ok::<(), migrate_core::Error>(())
+/// ```
+pub fn run_or_migrate(
+    command: Option<&Command>,
+    conn: &mut Connection,
+    migrator: &Migrator,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    color: bool,
+) -> u8 {
+    match command {
+        Some(command) => command.run_with(conn, migrator, out, err, color),
+        None => match (Command::Up {
+            to: None,
+            backup: None,
+        })
+        .run_with(conn, migrator, out, err, color)
+        {
+            EXIT_OK => Command::Status.run_with(conn, migrator, out, err, color),
+            failed => failed,
+        },
+    }
+}
+
 impl Command {
     /// Runs the command, printing to stdout and stderr (in colour on a
     /// terminal), and returns the exit code.
