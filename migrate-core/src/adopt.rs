@@ -81,14 +81,9 @@ pub(crate) fn adopt(
 ) -> Result<Vec<AppliedMigration>, Error> {
     let fastlite_in_place = matches!(legacy, Legacy::Fastlite) && table.name == "migrations";
     if !fastlite_in_place {
-        if let Some(rows) = history::load(conn, table)? {
-            if !rows.is_empty() {
-                return Err(Error::AlreadyHasHistory {
-                    table: table.name.clone(),
-                    applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
-                });
-            }
-        }
+        // Refused before anything else is read; the whole call is one
+        // transaction, so a later refusal leaves no table behind.
+        history::create_empty(conn, table)?;
     }
     let found = match legacy {
         Legacy::UserVersion { first_file } => read_user_version(conn, *first_file, legacy)?,
@@ -100,12 +95,9 @@ pub(crate) fn adopt(
     if fastlite_in_place {
         // Same name as ours: move theirs aside, then build ours in its place.
         conn.execute_batch("ALTER TABLE \"migrations\" RENAME TO \"migrations_fastlite_adopted\"")?;
-    }
-    if history::load(conn, table)?.is_none() {
         history::create(conn, table)?;
     }
     let mut recorder = Recorder::new(conn, table)?;
-    let mut adopted = Vec::with_capacity(found.len());
     for item in &found {
         let migration = &plan.migrations[item.id as usize];
         let applied_at = item.applied_at.as_deref().map(to_rfc3339);
@@ -118,7 +110,7 @@ pub(crate) fn adopt(
         )?;
     }
     drop(recorder);
-    if fastlite_in_place || matches!(legacy, Legacy::Fastlite) {
+    if matches!(legacy, Legacy::Fastlite) {
         let old = if fastlite_in_place {
             "migrations_fastlite_adopted"
         } else {
@@ -129,10 +121,8 @@ pub(crate) fn adopt(
     if mirror_user_version {
         conn.execute_batch(&format!("PRAGMA user_version = {}", found.len()))?;
     }
-    for row in history::load(conn, table)?.unwrap_or_default() {
-        adopted.push(row.applied);
-    }
-    Ok(adopted)
+    let adopted = history::load(conn, table)?.unwrap_or_default();
+    Ok(adopted.into_iter().map(|row| row.applied).collect())
 }
 
 fn check(plan: &Plan, found: &[Found], legacy: &Legacy) -> Result<(), Error> {

@@ -223,6 +223,19 @@ pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
     Ok(())
 }
 
+/// Makes sure the table exists and holds no history, for `baseline` and
+/// `adopt`, which may only write a history where there is none.
+pub(crate) fn create_empty(conn: &Connection, table: &Table) -> Result<(), Error> {
+    match load(conn, table)? {
+        Some(rows) if !rows.is_empty() => Err(Error::AlreadyHasHistory {
+            table: table.name.clone(),
+            applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        }),
+        Some(_) => Ok(()),
+        None => create(conn, table),
+    }
+}
+
 /// Writes tracking rows during one transaction, with its statement prepared
 /// once rather than once per migration.
 pub(crate) struct Recorder<'c> {

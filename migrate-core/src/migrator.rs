@@ -359,7 +359,7 @@ impl Migrator {
     /// ```
     pub fn migrate_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
         let plan = self.plan()?;
-        check_target(&plan, target)?;
+        plan.check_target(target)?;
         self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(target)))
             .map(|o| o.report)
     }
@@ -404,7 +404,7 @@ impl Migrator {
     /// ```
     pub fn rollback_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
         let plan = self.plan()?;
-        check_target(&plan, target)?;
+        plan.check_target(target)?;
         self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownTo(Some(target))))
             .map(|o| o.report)
     }
@@ -600,18 +600,6 @@ impl Migrator {
             });
         }
         Ok(lines)
-    }
-}
-
-fn check_target(plan: &Plan, target: u32) -> Result<(), Error> {
-    if target < plan.len() {
-        Ok(())
-    } else {
-        Err(Error::InvalidTarget {
-            set: plan.set.clone(),
-            target,
-            known: plan.len(),
-        })
     }
 }
 

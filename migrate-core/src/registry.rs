@@ -47,6 +47,19 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// `InvalidTarget` unless the set has a migration `target`.
+    pub fn check_target(&self, target: u32) -> Result<(), crate::error::Error> {
+        if target < self.len() {
+            Ok(())
+        } else {
+            Err(crate::error::Error::InvalidTarget {
+                set: self.set.clone(),
+                target,
+                known: self.len(),
+            })
+        }
+    }
+
     pub fn len(&self) -> u32 {
         // The sequence rule keeps ids within u32, so the count fits too
         // unless all 2^32 ids are used, which memory rules out.

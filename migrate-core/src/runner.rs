@@ -342,15 +342,18 @@ fn finish(
         tx.execute_batch(&format!("PRAGMA user_version = {applied}"))?;
     }
     let start = Instant::now();
-    tx.commit().map_err(|error| {
-        if is_busy(&error) {
-            Error::Locked {
-                waited: start.elapsed(),
-            }
-        } else {
-            Error::Sqlite(error)
+    tx.commit().map_err(|error| locked_or_sqlite(error, start))
+}
+
+/// A busy error after waiting since `start` is another writer's lock.
+fn locked_or_sqlite(error: rusqlite::Error, start: Instant) -> Error {
+    if is_busy(&error) {
+        Error::Locked {
+            waited: start.elapsed(),
         }
-    })
+    } else {
+        Error::Sqlite(error)
+    }
 }
 
 /// `BEGIN IMMEDIATE`: takes the write lock now, so that the history read next
@@ -360,15 +363,8 @@ pub(crate) fn begin_immediate(conn: &Connection) -> Result<Transaction<'_>, Erro
         return Err(Error::InTransaction);
     }
     let start = Instant::now();
-    Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|error| {
-        if is_busy(&error) {
-            Error::Locked {
-                waited: start.elapsed(),
-            }
-        } else {
-            Error::Sqlite(error)
-        }
-    })
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .map_err(|error| locked_or_sqlite(error, start))
 }
 
 fn step_error(failure: StepFailure, migration: &Migration, direction: Direction) -> Error {
@@ -431,24 +427,9 @@ pub(crate) fn baseline(
     settings: &Settings<'_>,
     through: u32,
 ) -> Result<(), Error> {
-    if through >= plan.len() {
-        return Err(Error::InvalidTarget {
-            set: plan.set.clone(),
-            target: through,
-            known: plan.len(),
-        });
-    }
+    plan.check_target(through)?;
     in_write_transaction(conn, settings, |tx| {
-        match history::load(tx, settings.table)? {
-            Some(rows) if !rows.is_empty() => {
-                return Err(Error::AlreadyHasHistory {
-                    table: settings.table.name.clone(),
-                    applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
-                })
-            }
-            Some(_) => {}
-            None => history::create(tx, settings.table)?,
-        }
+        history::create_empty(tx, settings.table)?;
         let mut recorder = history::Recorder::new(tx, settings.table)?;
         for migration in &plan.migrations[..=through as usize] {
             let chain = &plan.chains[migration.id as usize];
