@@ -60,7 +60,11 @@ fn sql_and_rust_share_one_sequence() {
         names(&conn, "table"),
         vec!["audit", "migrations_blog", "posts", "tags"]
     );
-    assert_eq!(names(&conn, "trigger"), vec!["posts_audit"]);
+    // Besides the tracking table's own edit trigger.
+    assert_eq!(
+        names(&conn, "trigger"),
+        vec!["migrate_core_edit_migrations_blog", "posts_audit"]
+    );
     assert_eq!(names(&conn, "index"), vec!["tags_unique"]);
 
     // The string literal's `;` did not split the insert, and the trigger's

@@ -187,7 +187,7 @@ impl Command {
         match self.execute(conn, migrator, out, paint) {
             Ok(code) => code,
             Err(failure) => {
-                let _ = writeln!(err, "{}: {failure}", paint.red("error"));
+                let _ = writeln!(err, "{}: {failure:#}", paint.red("error"));
                 EXIT_FAILED
             }
         }
@@ -278,7 +278,7 @@ impl Command {
                 }
                 let code = match &dry.failure {
                     Some(error) => {
-                        writeln!(out, "{} {error}", paint.red("FAILED"))?;
+                        writeln!(out, "{} {error:#}", paint.red("FAILED"))?;
                         EXIT_DRY_RUN_FAILED
                     }
                     None => EXIT_OK,
@@ -313,6 +313,7 @@ enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Failure::Migrate(error) if f.alternate() => write!(f, "{error:#}"),
             Failure::Migrate(error) => write!(f, "{error}"),
             Failure::Output(error) => write!(f, "cannot write the output: {error}"),
         }

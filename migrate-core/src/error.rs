@@ -283,7 +283,7 @@ impl fmt::Display for Modification {
 /// };
 /// assert_eq!(v.rowid, Some(10));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ForeignKeyViolation {
     /// The table holding the offending row.
     pub table: String,
@@ -438,6 +438,57 @@ pub enum Error {
         /// Every mismatch found.
         problems: Vec<String>,
     },
+    /// A migration or rollback ran a statement the runner forbids while user
+    /// code runs: a write to a tracking table (its own set's or another's),
+    /// or a pragma that cannot work inside a transaction. It was rolled back.
+    Forbidden {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// What the statement did, and what to do instead.
+        reason: String,
+    },
+    /// Recording a step in the tracking table failed (a constraint, a
+    /// trigger or a column added to the table by hand). The step was rolled
+    /// back; the steps before it in the same run stay applied. The SQLite
+    /// error is the [`source`](std::error::Error::source).
+    Recording {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// The tracking table.
+        table: String,
+        /// What SQLite reported.
+        source: rusqlite::Error,
+    },
+    /// The transaction holding these steps could not be committed (a full
+    /// disk, an I/O error), so none of them was kept. The SQLite error is the
+    /// [`source`](std::error::Error::source).
+    CommitFailed {
+        /// The migrations whose steps were lost, in the order they ran.
+        ids: Vec<u32>,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// What SQLite reported.
+        source: rusqlite::Error,
+    },
+    /// Two sets' tracking tables differ only in letter case, which SQLite
+    /// ignores: they would share one history.
+    TableNameClash {
+        /// The tracking table this set names.
+        table: String,
+        /// The table of that name the database already has.
+        existing: String,
+    },
+    /// The connection's `journal_mode` is `OFF`, so a failed step could not
+    /// be rolled back. Nothing was changed.
+    NoJournal,
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
     /// There is work to do, but the connection or the file is read-only.
@@ -446,8 +497,23 @@ pub enum Error {
     Sqlite(rusqlite::Error),
 }
 
+/// `{}` is the message; `{:#}` adds each source in turn, `: `-separated.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.message(f)?;
+        if f.alternate() {
+            let mut source = std::error::Error::source(self);
+            while let Some(error) = source {
+                write!(f, ": {error}")?;
+                source = error.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Error {
+    fn message(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidRegistry { problems } => {
                 write!(f, "the registered migrations are invalid ({} problem", problems.len())?;
@@ -460,8 +526,8 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Failed { id, name, direction, source } => {
-                write!(f, "{} {id} `{name}` failed and was rolled back: {source}", direction.noun())
+            Error::Failed { id, name, direction, .. } => {
+                write!(f, "{} {id} `{name}` failed and was rolled back", direction.noun())
             }
             Error::Panicked { id, name, direction, message } => write!(
                 f,
@@ -581,6 +647,46 @@ impl fmt::Display for Error {
                 "the database is read-only and there are migrations to run: open it read-write, \
                  and check the permissions of the file and of its directory",
             ),
+            Error::Forbidden { id, name, direction, reason } => write!(
+                f,
+                "{} {id} `{name}` was rolled back: {reason}",
+                direction.noun()
+            ),
+            Error::Recording { id, name, direction, table, .. } => write!(
+                f,
+                "{} {id} `{name}` ran, but recording it in the tracking table {table:?} failed, so \
+                 it was rolled back (the steps before it in this run stay applied); was the table \
+                 changed by hand (a trigger, a constraint, a column)? Restore its definition",
+                direction.noun()
+            ),
+            Error::CommitFailed { ids, direction, source } => {
+                let what = match direction {
+                    Direction::Up => "applying",
+                    Direction::Down => "rolling back",
+                };
+                let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "the transaction {what} migration(s) {} could not be committed, so none of them \
+                     was kept: the database is as it was before them",
+                    list.join(", ")
+                )?;
+                match sqlite_hint(source) {
+                    Some(hint) => write!(f, " ({hint})"),
+                    None => Ok(()),
+                }
+            }
+            Error::TableNameClash { table, existing } => write!(
+                f,
+                "the tracking table {table:?} is the existing table {existing:?}: SQLite table names \
+                 ignore letter case, so two sets would share one history. Give this set another \
+                 table with Migrator::table(…); if it is the same set and only the spelling \
+                 changed, use {existing:?}"
+            ),
+            Error::NoJournal => f.write_str(
+                "the connection's journal_mode is OFF, so a failed migration could not be rolled \
+                 back: set PRAGMA journal_mode to DELETE, WAL or MEMORY before migrating",
+            ),
             Error::Sqlite(error) => {
                 write!(f, "SQLite error: {error}")?;
                 match sqlite_hint(error) {
@@ -592,11 +698,17 @@ impl fmt::Display for Error {
     }
 }
 
+/// A message either includes its source's text or returns it from
+/// `source()`, never both (the Rust API guidelines): `Failed`, `Recording`
+/// and `CommitFailed` return theirs; `Sqlite` is transparent, showing the
+/// SQLite error's text and returning that error's own source. The alternate
+/// form (`{:#}`) prints the whole chain on one line.
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Failed { source, .. } => Some(source.as_ref()),
-            Error::Sqlite(error) => Some(error),
+            Error::Recording { source, .. } | Error::CommitFailed { source, .. } => Some(source),
+            Error::Sqlite(error) => std::error::Error::source(error),
             _ => None,
         }
     }
@@ -619,25 +731,11 @@ fn sqlite_hint(error: &rusqlite::Error) -> Option<&'static str> {
             "the database is read-only: open it read-write, and check the permissions of the file and of its directory"
         }
         ErrorCode::CannotOpen => "check that the database's directory exists and is writable",
-        ErrorCode::DiskFull => "the disk is full: nothing of the failed step was kept",
+        ErrorCode::DiskFull => "the disk is full: free some space and run it again",
         ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
             "the file is not a healthy SQLite database: restore it from a backup"
         }
         ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => "another connection holds a lock on the database",
         _ => return None,
     })
-}
-
-/// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.
-pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
-    matches!(
-        error,
-        rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error {
-                code: rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
-                ..
-            },
-            _
-        )
-    )
 }

@@ -96,7 +96,6 @@ mod adopt;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
-mod guard;
 mod hash;
 mod history;
 mod migrate;
@@ -106,6 +105,7 @@ mod rebuild;
 mod registry;
 mod report;
 mod runner;
+mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -223,6 +223,7 @@ impl Migrator {
             id,
             name,
             checksum,
+            former_checksums: &[],
             step: runtime_step(run, CallerLocation::caller()),
         });
         self.changed()
@@ -526,11 +527,8 @@ impl Migrator {
     pub fn pending_migrations(&self, conn: &Connection) -> Result<Vec<MigrationInfo>, Error> {
         let plan = self.plan()?;
         let applied = self.with_settings(|s| -> Result<usize, Error> {
-            match history::load(conn, s.table)? {
-                Some(rows) => {
-                    history::verify(&rows, &plan, s.verify_applied)?;
-                    Ok(rows.len())
-                }
+            match history::checked(conn, &plan, s.table, s.verify_applied, false)? {
+                Some(history) => Ok(history.applied),
                 None => {
                     history::check_managed(conn, &plan.set, s.table)?;
                     Ok(0)
@@ -566,20 +564,19 @@ impl Migrator {
     /// ```
     pub fn status(&self, conn: &Connection) -> Result<Vec<MigrationStatus>, Error> {
         let plan = self.plan()?;
-        let rows = self
-            .with_settings(|s| history::load(conn, s.table))?
-            .unwrap_or_default();
+        let (rows, vouched) =
+            self.with_settings(|s| history::for_report(conn, &plan, s.table, s.verify_applied))?;
         let mut lines = Vec::with_capacity(plan.migrations.len().max(rows.len()));
         for (index, migration) in plan.migrations.iter().enumerate() {
             let row = rows.get(index).map(|row| &row.applied);
-            let state = match row {
+            let state = match rows.get(index) {
                 None => MigrationState::Pending,
-                Some(row) if row.name == migration.name && row.checksum == migration.checksum => {
+                Some(stored) if vouched || history::matches_plan(stored, migration) => {
                     MigrationState::Applied
                 }
-                Some(row) => MigrationState::Modified {
-                    applied_name: row.name.clone(),
-                    applied_checksum: row.checksum.clone(),
+                Some(stored) => MigrationState::Modified {
+                    applied_name: stored.applied.name.clone(),
+                    applied_checksum: stored.applied.checksum.clone(),
                 },
             };
             lines.push(MigrationStatus {

@@ -20,6 +20,17 @@ pub(crate) enum Action {
     Dynamic(DynStep),
 }
 
+impl Action {
+    /// Runs the step's code in the runner's transaction.
+    pub fn run(&self, tx: &Transaction<'_>) -> Outcome {
+        match self {
+            Action::Static(Body::Rust(run)) => run(tx),
+            Action::Static(Body::Sql(sql)) => tx.execute_batch(sql).map_err(|e| Box::new(e) as _),
+            Action::Dynamic(run) => run(tx),
+        }
+    }
+}
+
 /// One direction of one migration.
 #[derive(Clone)]
 pub(crate) struct Step {
@@ -34,6 +45,9 @@ pub(crate) struct Migration {
     pub id: u32,
     pub name: String,
     pub checksum: String,
+    /// Its checksums under earlier canonical forms, accepted in a history
+    /// (and rewritten to `checksum` at the next write).
+    pub former_checksums: &'static [&'static str],
     pub up: Step,
     pub down: Option<Step>,
 }
@@ -75,6 +89,7 @@ pub(crate) enum Candidate {
         id: u32,
         name: String,
         checksum: String,
+        former_checksums: &'static [&'static str],
         step: Step,
     },
     Down {
@@ -99,6 +114,7 @@ impl Candidate {
                 id: entry.id,
                 name: name.to_owned(),
                 checksum: checksum.to_owned(),
+                former_checksums: &[],
                 step,
             },
             EntryKind::Rollback => Candidate::Down { id: entry.id, step },
@@ -248,8 +264,9 @@ fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
                 id,
                 name,
                 checksum,
+                former_checksums,
                 step,
-            } => ups.push((*id, name, checksum, step)),
+            } => ups.push((*id, name, checksum, *former_checksums, step)),
             Candidate::Down { id, step } => {
                 downs.insert(*id, step);
             }
@@ -258,7 +275,7 @@ fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
     ups.sort_by_key(|(id, ..)| *id);
     let mut chains = Vec::with_capacity(ups.len());
     let mut migrations = Vec::with_capacity(ups.len());
-    for (id, name, checksum, up) in ups {
+    for (id, name, checksum, former_checksums, up) in ups {
         let previous = chains.last().map_or("", String::as_str);
         let link = hash::chain(previous, id, name, checksum);
         chains.push(link);
@@ -267,6 +284,7 @@ fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
             down: downs.remove(&id).cloned(),
             name: name.clone(),
             checksum: checksum.clone(),
+            former_checksums,
             up: up.clone(),
         });
     }

@@ -143,7 +143,7 @@ fn schema(conn: &Connection) -> Result<Vec<Object>, Error> {
     let mut stmt = conn.prepare(
         "SELECT type, name, coalesce(sql, '') FROM sqlite_master \
          WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
-         AND NOT (type = 'table' AND instr(coalesce(sql, ''), 'migrate-core tracking table') > 0) \
+         AND instr(coalesce(sql, ''), 'migrate-core tracking table') = 0 \
          ORDER BY type, name",
     )?;
     let rows = stmt.query_map(rusqlite::params![], |r| {

@@ -1,0 +1,646 @@
+//! The tracking table: its shape, the one path that reads and checks it,
+//! and the writes that keep it.
+//!
+//! The table always lives in the `main` schema and every statement names it
+//! `main."…"`, so a TEMP table or an ATTACHed database with the same name is
+//! never read or written as a history.
+//!
+//! Every read goes through [`checked`]: first the O(1) check of the newest
+//! row (its `chain` hashes the whole history as written), and only when that
+//! does not vouch for the history, the full read of every row. A trigger on
+//! the table (see [`EDIT_TRIGGER`]) turns any hand edit of a row into a
+//! failed O(1) check, so that both paths reach the same verdict.
+
+mod verify;
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Statement};
+
+use crate::error::Error;
+use crate::registry::Plan;
+use crate::report::AppliedMigration;
+pub(crate) use crate::sqlite::quote_identifier;
+use crate::sqlite::same_identifier;
+
+pub(crate) use verify::{matches_plan, repair_chains, verify};
+
+/// Marks our tracking tables (and their edit trigger) in
+/// `sqlite_master.sql`, so that a database that holds another set's table is
+/// recognised as ours (see `check_managed`), and so is our trigger.
+pub(crate) const MARKER: &str = "migrate-core tracking table";
+
+/// The chain value the edit trigger writes into the newest row when any row
+/// is updated by hand: it matches no plan, so the next read checks every row.
+const EDITED: &str = "edited by hand";
+
+/// A tracking table, by name.
+pub(crate) struct Table {
+    pub name: String,
+    /// `main."name"`.
+    qualified: String,
+    /// The name of its edit trigger, quoted.
+    trigger: String,
+}
+
+impl Table {
+    pub fn new(name: &str) -> Table {
+        Table {
+            name: name.to_owned(),
+            qualified: format!("main.{}", quote_identifier(name)),
+            trigger: quote_identifier(&trigger_name(name)),
+        }
+    }
+}
+
+fn trigger_name(table: &str) -> String {
+    format!("migrate_core_edit_{table}")
+}
+
+/// A row as stored, with the chain value kept out of the public type.
+pub(crate) struct Row {
+    pub applied: AppliedMigration,
+    pub chain: String,
+}
+
+/// What the tracking table says, checked against a plan.
+pub(crate) struct History {
+    /// How many migrations are applied: rows `0..applied`.
+    pub applied: usize,
+    /// The rows, when they were read (always after a full read; after the
+    /// O(1) check only when asked for).
+    pub rows: Vec<Row>,
+    /// The newest row's chain (empty without rows).
+    pub newest_chain: String,
+    /// The newest chain is the plan's: nothing to rewrite.
+    pub chain_current: bool,
+}
+
+impl History {
+    fn empty() -> History {
+        History {
+            applied: 0,
+            rows: Vec::new(),
+            newest_chain: String::new(),
+            chain_current: true,
+        }
+    }
+}
+
+/// The one read path: `None` when the table does not exist. Unknown
+/// applied migrations are `DatabaseAhead`; edited ones `Modified` (when
+/// `verify_applied`); a table that is not ours, or rows we did not write,
+/// are errors. `want_rows` reads the rows even when the O(1) check vouches
+/// for them.
+pub(crate) fn checked(
+    conn: &Connection,
+    plan: &Plan,
+    table: &Table,
+    verify_applied: bool,
+    want_rows: bool,
+) -> Result<Option<History>, Error> {
+    if let Some((applied, newest_chain)) = vouched(conn, plan, table, verify_applied)? {
+        let rows = if want_rows {
+            read_rows(conn, table)?
+        } else {
+            Vec::new()
+        };
+        return Ok(Some(History {
+            applied,
+            rows,
+            newest_chain,
+            chain_current: true,
+        }));
+    }
+    let Some(rows) = load(conn, table)? else {
+        return Ok(None);
+    };
+    verify(&rows, plan, verify_applied)?;
+    let newest_chain = rows.last().map(|row| row.chain.clone()).unwrap_or_default();
+    let chain_current = !verify_applied
+        || rows.last().map_or(true, |row| {
+            plan.chains.get(row.applied.id as usize) == Some(&row.chain)
+        });
+    Ok(Some(History {
+        applied: rows.len(),
+        rows,
+        newest_chain,
+        chain_current,
+    }))
+}
+
+/// The rows for a report that shows edited and unknown migrations rather
+/// than refusing them, and whether the O(1) check vouched for them all.
+pub(crate) fn for_report(
+    conn: &Connection,
+    plan: &Plan,
+    table: &Table,
+    verify_applied: bool,
+) -> Result<(Vec<Row>, bool), Error> {
+    if vouched(conn, plan, table, verify_applied)?.is_some() {
+        return Ok((read_rows(conn, table)?, true));
+    }
+    Ok((load(conn, table)?.unwrap_or_default(), false))
+}
+
+/// The read at the start of a write transaction: the one path, plus what a
+/// writer must make sure of first (the table is ours, with its edit
+/// trigger, and no other trigger), creating the table when `create` and it
+/// is missing, and rewriting stale chains.
+pub(crate) fn for_write(
+    conn: &Connection,
+    plan: &Plan,
+    table: &Table,
+    verify_applied: bool,
+    want_rows: bool,
+    create_missing: bool,
+) -> Result<History, Error> {
+    if !check_object(conn, table)? {
+        if create_missing {
+            check_managed(conn, &plan.set, table)?;
+            create(conn, table)?;
+        }
+        return Ok(History::empty());
+    }
+    let Some(mut history) = checked(conn, plan, table, verify_applied, want_rows)? else {
+        return Ok(History::empty());
+    };
+    ensure_edit_trigger(conn, table)?;
+    if !history.chain_current {
+        repair_chains(conn, table, plan, &history.rows)?;
+        history =
+            checked(conn, plan, table, verify_applied, want_rows)?.unwrap_or_else(History::empty);
+    }
+    Ok(history)
+}
+
+/// The O(1) check: the number of applied migrations (and the newest
+/// chain) when the newest row
+/// vouches for the whole history (its chain is the plan's, and no row is
+/// missing), `None` when the full read must decide (no table, an edited or
+/// unknown history, an unreadable row). Only a lock held elsewhere past the
+/// deadline is an error here.
+fn vouched(
+    conn: &Connection,
+    plan: &Plan,
+    table: &Table,
+    verify_applied: bool,
+) -> Result<Option<(usize, String)>, Error> {
+    let sql = format!(
+        "SELECT id, (SELECT count(*) FROM {0}), chain FROM {0} ORDER BY id DESC LIMIT 1",
+        table.qualified
+    );
+    let newest = conn.prepare(&sql).and_then(|mut stmt| {
+        stmt.query_row(params![], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .optional()
+    });
+    let (newest, count, chain) = match newest {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
+        Err(error) if crate::sqlite::is_busy(&error) => return Err(Error::Sqlite(error)),
+        Err(_) => return Ok(None),
+    };
+    let Ok(index) = usize::try_from(newest) else {
+        return Ok(None);
+    };
+    // A row deleted by hand leaves fewer rows than the newest id says.
+    let contiguous = count == newest + 1;
+    let vouched = contiguous
+        && index < plan.migrations.len()
+        && (!verify_applied || plan.chains[index] == chain);
+    Ok(vouched.then_some((index + 1, chain)))
+}
+
+/// Reads every row, or `None` when the table does not exist. A table that is
+/// not ours or a row we could not have written is an error.
+pub(crate) fn load(conn: &Connection, table: &Table) -> Result<Option<Vec<Row>>, Error> {
+    if !check_object(conn, table)? {
+        return Ok(None);
+    }
+    check_shape(conn, table)?;
+    read_rows(conn, table).map(Some)
+}
+
+/// `false` when no object of that name exists in `main`. The object must be
+/// a table of exactly that name (SQLite table names ignore letter case, so
+/// `History` and `history` are one table: two sets must not share it) with
+/// no trigger but ours.
+fn check_object(conn: &Connection, table: &Table) -> Result<bool, Error> {
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT type, name FROM main.sqlite_master \
+             WHERE type IN ('table', 'view', 'index') AND lower(name) = lower(?1)",
+            [&table.name],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((kind, name)) = found else {
+        return Ok(false);
+    };
+    if kind != "table" {
+        return Err(Error::IncompatibleTrackingTable {
+            table: table.name.clone(),
+            problems: vec![format!(
+                "it is {} {kind}, not a table",
+                if kind == "index" { "an" } else { "a" }
+            )],
+        });
+    }
+    if name != table.name {
+        return Err(Error::TableNameClash {
+            table: table.name.clone(),
+            existing: name,
+        });
+    }
+    let ours = trigger_name(&table.name);
+    let mut problems = Vec::new();
+    let mut stmt = conn.prepare(
+        "SELECT name, coalesce(sql, '') FROM main.sqlite_master \
+         WHERE type = 'trigger' AND lower(tbl_name) = lower(?1) ORDER BY name",
+    )?;
+    let triggers = stmt.query_map([&table.name], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    for trigger in triggers {
+        let (name, sql) = trigger?;
+        if !(same_identifier(&name, &ours) && sql.contains(MARKER)) {
+            problems.push(format!("trigger {name:?} fires on it"));
+        }
+    }
+    // A TEMP trigger may name a main table too (unless a TEMP table of the
+    // same name is what it fires on).
+    let temp_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM temp.sqlite_master WHERE type = 'table' AND lower(name) = lower(?1))",
+        [&table.name],
+        |row| row.get(0),
+    )?;
+    if !temp_table {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM temp.sqlite_master \
+             WHERE type = 'trigger' AND lower(tbl_name) = lower(?1) ORDER BY name",
+        )?;
+        for name in stmt.query_map([&table.name], |row| row.get::<_, String>(0))? {
+            problems.push(format!("TEMP trigger {:?} fires on it", name?));
+        }
+    }
+    if problems.is_empty() {
+        Ok(true)
+    } else {
+        problems.push(
+            "migrate-core must be the only writer of its tracking table: drop the trigger(s)"
+                .to_owned(),
+        );
+        Err(Error::IncompatibleTrackingTable {
+            table: table.name.clone(),
+            problems,
+        })
+    }
+}
+
+/// The columns we write, with the declared type each must have.
+const COLUMNS: [(&str, &str, bool); 5] = [
+    ("id", "INTEGER", false),
+    ("name", "TEXT", true),
+    ("applied_at", "TEXT", true),
+    ("checksum", "TEXT", true),
+    ("chain", "TEXT", true),
+];
+
+/// An error unless the table has our columns, with our types.
+fn check_shape(conn: &Connection, table: &Table) -> Result<(), Error> {
+    let mut stmt = conn.prepare(
+        "SELECT name, upper(type), \"notnull\", pk, dflt_value IS NOT NULL \
+         FROM pragma_table_info(?1, 'main')",
+    )?;
+    let found: Vec<(String, String, bool, i64, bool)> = stmt
+        .query_map([&table.name], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut problems = Vec::new();
+    for (column, ty, not_null) in COLUMNS {
+        match found
+            .iter()
+            .find(|(name, ..)| name.eq_ignore_ascii_case(column))
+        {
+            None => problems.push(format!("it has no column `{column}`")),
+            Some((_, found_ty, found_not_null, pk, _)) => {
+                if found_ty != ty {
+                    problems.push(format!(
+                        "column `{column}` is declared {found_ty:?}, expected {ty}"
+                    ));
+                }
+                if column == "id" && *pk != 1 {
+                    problems.push("column `id` is not the INTEGER PRIMARY KEY".to_owned());
+                }
+                if not_null && !found_not_null {
+                    problems.push(format!("column `{column}` allows NULL, expected NOT NULL"));
+                }
+            }
+        }
+    }
+    // A column we do not write must accept what an insert leaves in it.
+    for (name, _, not_null, _, has_default) in &found {
+        let ours = COLUMNS.iter().any(|(c, ..)| name.eq_ignore_ascii_case(c));
+        if !ours && *not_null && !has_default {
+            problems.push(format!(
+                "column `{name}` is NOT NULL without a default, so migrate-core cannot insert rows"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let columns: Vec<String> = found
+            .iter()
+            .map(|(name, ty, ..)| format!("{name} {ty}"))
+            .collect();
+        problems.push(format!("its columns are: {}", columns.join(", ")));
+        Err(Error::IncompatibleTrackingTable {
+            table: table.name.clone(),
+            problems,
+        })
+    }
+}
+
+fn read_rows(conn: &Connection, table: &Table) -> Result<Vec<Row>, Error> {
+    let sql = format!(
+        "SELECT id, name, applied_at, checksum, chain FROM {} ORDER BY id",
+        table.qualified
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params![])?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values: [Value; 5] = [
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        ];
+        match parse_row(&values) {
+            Ok(parsed) => out.push(parsed),
+            Err(problem) => problems.push(problem),
+        }
+        if problems.len() >= 20 {
+            problems.push("… (stopped after 20 problems)".to_owned());
+            break;
+        }
+    }
+    for (position, row) in out.iter().enumerate() {
+        if problems.len() >= 20 {
+            break;
+        }
+        if u64::from(row.applied.id) != position as u64 {
+            problems.push(format!(
+                "ids are not contiguous: expected {position}, found {} (were rows deleted by hand?)",
+                row.applied.id
+            ));
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::CorruptHistory {
+            table: table.name.clone(),
+            problems,
+        })
+    }
+}
+
+fn parse_row(values: &[Value; 5]) -> Result<Row, String> {
+    let id = match &values[0] {
+        Value::Integer(id) => u32::try_from(*id)
+            .map_err(|_| format!("row with id {id}: ids run from 0 to 4294967295"))?,
+        other => return Err(format!("a row has id {other:?}, expected an integer")),
+    };
+    let text = |index: usize, column: &str| match &values[index] {
+        Value::Text(text) => Ok(text.clone()),
+        Value::Null => Err(format!("row {id}: `{column}` is NULL")),
+        other => Err(format!(
+            "row {id}: `{column}` is {}, expected text",
+            type_name(other)
+        )),
+    };
+    Ok(Row {
+        applied: AppliedMigration {
+            id,
+            name: text(1, "name")?,
+            applied_at: text(2, "applied_at")?,
+            checksum: text(3, "checksum")?,
+        },
+        chain: text(4, "chain")?,
+    })
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NULL",
+        Value::Integer(_) => "an integer",
+        Value::Real(_) => "a real",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "a blob",
+    }
+}
+
+/// Creates the table and its edit trigger.
+pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE {} ( -- {MARKER}: written by migrate-core, do not edit by hand\n\
+         \x20   id INTEGER PRIMARY KEY,\n\
+         \x20   name TEXT NOT NULL,\n\
+         \x20   applied_at TEXT NOT NULL,\n\
+         \x20   checksum TEXT NOT NULL,\n\
+         \x20   chain TEXT NOT NULL\n\
+         )",
+        table.qualified
+    ))?;
+    ensure_edit_trigger(conn, table)
+}
+
+/// The edit trigger: any `UPDATE` of a row that leaves its chain as it was
+/// (a hand edit of an id, name, checksum or timestamp) marks the newest row
+/// [`EDITED`], so that the O(1) check fails and the full read judges the
+/// rows. migrate-core itself only inserts and deletes rows, and its chain
+/// rewrites change the chain. Created with the table, and added to tables
+/// created by older versions at their next write.
+pub(crate) fn ensure_edit_trigger(conn: &Connection, table: &Table) -> Result<(), Error> {
+    let bare = quote_identifier(&table.name);
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER IF NOT EXISTS main.{trigger} AFTER UPDATE ON {bare} \
+         WHEN NEW.chain IS OLD.chain BEGIN\n\
+         \x20   -- {MARKER}: a hand edit sends the next read to the full check\n\
+         \x20   UPDATE {bare} SET chain = '{EDITED}'\n\
+         \x20   WHERE id = (SELECT max(id) FROM {bare}) AND chain IS NOT '{EDITED}';\n\
+         END",
+        trigger = table.trigger,
+    ))?;
+    Ok(())
+}
+
+/// Makes sure the table exists and holds no history, for `baseline` and
+/// `adopt`, which may only write a history where there is none.
+pub(crate) fn create_empty(conn: &Connection, table: &Table) -> Result<(), Error> {
+    match load(conn, table)? {
+        Some(rows) if !rows.is_empty() => Err(Error::AlreadyHasHistory {
+            table: table.name.clone(),
+            applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        }),
+        Some(_) => ensure_edit_trigger(conn, table),
+        None => create(conn, table),
+    }
+}
+
+/// The names of every tracking table of this library in `main`, for the
+/// guard (user code may write none of them).
+pub(crate) fn tracking_tables(conn: &Connection) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table' AND instr(sql, ?1) > 0",
+    )?;
+    let names = stmt.query_map([MARKER], |row| row.get(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
+}
+
+/// Writes tracking rows during one transaction, with its statements prepared
+/// once rather than once per migration. Every write must change exactly one
+/// row: anything else means something on the table interferes.
+pub(crate) struct Recorder<'c> {
+    table: &'c Table,
+    insert: Statement<'c>,
+    delete: Statement<'c>,
+}
+
+impl<'c> Recorder<'c> {
+    pub fn new(conn: &'c Connection, table: &'c Table) -> Result<Self, Error> {
+        Ok(Recorder {
+            table,
+            insert: conn.prepare(&format!(
+                "INSERT INTO {} (id, name, applied_at, checksum, chain) \
+                 VALUES (?1, ?2, coalesce(?5, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?3, ?4)",
+                table.qualified
+            ))?,
+            delete: conn.prepare(&format!("DELETE FROM {} WHERE id = ?1", table.qualified))?,
+        })
+    }
+
+    /// Records a migration as applied.
+    pub fn insert(
+        &mut self,
+        id: u32,
+        name: &str,
+        checksum: &str,
+        chain: &str,
+    ) -> Result<(), Error> {
+        self.insert_at(id, name, checksum, chain, None)
+    }
+
+    /// Records a migration as applied at a given time (adopted history);
+    /// `None` means now.
+    pub fn insert_at(
+        &mut self,
+        id: u32,
+        name: &str,
+        checksum: &str,
+        chain: &str,
+        applied_at: Option<&str>,
+    ) -> Result<(), Error> {
+        let changed = self
+            .insert
+            .execute(params![id, name, checksum, chain, applied_at])?;
+        self.exactly_one(changed, "recording", id)
+    }
+
+    /// Removes a migration's row after its rollback ran.
+    pub fn delete(&mut self, id: u32) -> Result<(), Error> {
+        let changed = self.delete.execute([id])?;
+        self.exactly_one(changed, "removing the row of", id)
+    }
+
+    fn exactly_one(&self, changed: usize, what: &str, id: u32) -> Result<(), Error> {
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(Error::IncompatibleTrackingTable {
+                table: self.table.name.clone(),
+                problems: vec![format!(
+                    "{what} migration {id} changed {changed} rows instead of 1: something on the \
+                     table (a trigger with RAISE(IGNORE), a rule of another tool) interferes"
+                )],
+            })
+        }
+    }
+}
+
+/// Refuses a database that something else built: user tables, or for the
+/// default set a non-zero `user_version`, but none of our tracking tables.
+/// Called only when this set's table is missing.
+pub(crate) fn check_managed(conn: &Connection, set: &str, table: &Table) -> Result<(), Error> {
+    if !tracking_tables(conn)?.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
+         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 11",
+    )?;
+    let mut tables: Vec<String> = stmt
+        .query_map(params![], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if tables.len() > 10 {
+        tables.truncate(10);
+        tables.push("…".to_owned());
+    }
+    let user_version = if set.is_empty() {
+        crate::sqlite::user_version(conn)?
+    } else {
+        0
+    };
+    if tables.is_empty() && user_version == 0 {
+        return Ok(());
+    }
+    Err(Error::UnmanagedDatabase {
+        set: set.to_owned(),
+        table: table.name.clone(),
+        tables,
+        user_version,
+    })
+}
+
+/// Rewrites a row's checksum and chain in place (see [`repair_chains`]).
+fn rewrite_row(
+    conn: &Connection,
+    table: &Table,
+    id: u32,
+    checksum: &str,
+    chain: &str,
+) -> Result<(), Error> {
+    let changed = conn
+        .prepare(&format!(
+            "UPDATE {} SET checksum = ?2, chain = ?3 WHERE id = ?1",
+            table.qualified
+        ))?
+        .execute(params![id, checksum, chain])?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(Error::IncompatibleTrackingTable {
+            table: table.name.clone(),
+            problems: vec![format!(
+                "rewriting the row of migration {id} changed {changed} rows instead of 1"
+            )],
+        })
+    }
+}

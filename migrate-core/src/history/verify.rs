@@ -1,0 +1,91 @@
+//! Comparing the rows with the plan, and bringing stale chains up to date.
+
+use rusqlite::Connection;
+
+use super::{rewrite_row, Row, Table};
+use crate::error::{Error, Modification};
+use crate::registry::{Migration, Plan};
+
+/// Compares the rows with the plan: unknown applied migrations are
+/// `DatabaseAhead`; renamed or edited ones are `Modified` (unless `strict`
+/// is off).
+pub(crate) fn verify(rows: &[Row], plan: &Plan, strict: bool) -> Result<(), Error> {
+    let known = plan.len();
+    let unknown: Vec<(u32, String)> = rows
+        .iter()
+        .filter(|row| row.applied.id >= known)
+        .map(|row| (row.applied.id, row.applied.name.clone()))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::DatabaseAhead {
+            set: plan.set.clone(),
+            known,
+            unknown,
+        });
+    }
+    if !strict {
+        return Ok(());
+    }
+    let modifications = modifications(rows, plan);
+    if modifications.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Modified {
+            set: plan.set.clone(),
+            modifications,
+        })
+    }
+}
+
+/// Whether a row records this migration: the same name, and its checksum
+/// under the current canonical form or an earlier one.
+pub(crate) fn matches_plan(row: &Row, migration: &Migration) -> bool {
+    let stored = row.applied.checksum.as_str();
+    migration.name == row.applied.name
+        && (migration.checksum == stored || migration.former_checksums.contains(&stored))
+}
+
+/// Every applied migration whose name or checksum differs from the plan's.
+pub(crate) fn modifications(rows: &[Row], plan: &Plan) -> Vec<Modification> {
+    rows.iter()
+        .filter_map(|row| {
+            let migration = plan.migrations.get(row.applied.id as usize)?;
+            if matches_plan(row, migration) {
+                return None;
+            }
+            Some(Modification {
+                id: row.applied.id,
+                applied_name: row.applied.name.clone(),
+                current_name: migration.name.clone(),
+                applied_checksum: row.applied.checksum.clone(),
+                current_checksum: migration.checksum.clone(),
+                location: migration.up.location,
+            })
+        })
+        .collect()
+}
+
+/// Rewrites the checksums and chains of verified rows that are stale: a
+/// checksum stored under an earlier canonical form, or a chain marked by a
+/// hand edit that changed nothing the plan checks (a timestamp). Runs in
+/// the caller's write transaction; afterwards the O(1) check vouches for the
+/// history again. Rows are rewritten oldest first, and each rewrite changes
+/// the row's chain, so the edit trigger does not fire.
+pub(crate) fn repair_chains(
+    conn: &Connection,
+    table: &Table,
+    plan: &Plan,
+    rows: &[Row],
+) -> Result<(), Error> {
+    for row in rows {
+        let index = row.applied.id as usize;
+        let (Some(migration), Some(chain)) = (plan.migrations.get(index), plan.chains.get(index))
+        else {
+            continue;
+        };
+        if row.chain != *chain || row.applied.checksum != migration.checksum {
+            rewrite_row(conn, table, row.applied.id, &migration.checksum, chain)?;
+        }
+    }
+    Ok(())
+}

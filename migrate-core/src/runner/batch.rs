@@ -1,0 +1,438 @@
+//! One transaction of a run: it owns the `BEGIN IMMEDIATE` transaction, the
+//! guard, each step's savepoint and the tracking rows it writes.
+//!
+//! A step is: savepoint, user code under the guard, the foreign-key check,
+//! its tracking row, release. If any of it fails, the step is rolled back to
+//! its savepoint, or, when SQLite has already ended the whole transaction
+//! (`INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`, an interrupt, some I/O
+//! errors), the failure says so (`lost`), and the run does the batch's
+//! earlier steps again.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, Statement, Transaction};
+
+use super::guard::{Guard, Refusal, Rules, StepFailure, STEP_SAVEPOINT};
+use super::{begin_immediate, Outcome, Settings};
+use crate::error::{Direction, Error, ForeignKeyViolation};
+use crate::history::{self, Recorder, Row};
+use crate::observe::StepWatch;
+use crate::registry::{Migration, Plan, Step};
+use crate::report::{AppliedMigration, StepReport};
+use crate::sqlite::{self, LockWait};
+
+/// A step that failed, and was rolled back.
+pub(super) struct StepFailed {
+    pub error: Error,
+    /// SQLite ended the whole transaction: the batch's earlier steps are
+    /// gone too.
+    pub lost: bool,
+}
+
+pub(super) struct Batch<'c> {
+    conn: &'c Connection,
+    plan: &'c Plan,
+    settings: &'c Settings<'c>,
+    lock: &'c LockWait<'c>,
+    // Declared before `tx`, so that the statements are finalized and the
+    // guard removed before the transaction ends. `None` when there is no
+    // tracking table, and so nothing to undo.
+    statements: Option<StepStatements<'c>>,
+    tx: Transaction<'c>,
+    foreign_keys_on: bool,
+    applied: usize,
+    /// The newest row's chain (for histories not verified against the plan).
+    newest_chain: String,
+    rows: Vec<Row>,
+    steps: Vec<StepReport>,
+    removed: Vec<AppliedMigration>,
+}
+
+/// The statements every step of a transaction runs, prepared once per
+/// transaction rather than once per step.
+struct StepStatements<'c> {
+    // First, so that it is installed before the statements are prepared
+    // (installing an authorizer expires prepared statements).
+    guard: Guard<'c>,
+    savepoint: Statement<'c>,
+    release: Statement<'c>,
+    rollback_to: Statement<'c>,
+    recorder: Recorder<'c>,
+}
+
+impl<'c> Batch<'c> {
+    /// Opens the transaction and reads the history inside the write lock
+    /// (another process may have moved on), creating the tracking table for
+    /// a run that applies migrations.
+    pub fn begin(
+        conn: &'c Connection,
+        plan: &'c Plan,
+        settings: &'c Settings<'c>,
+        lock: &'c LockWait<'c>,
+        direction: Direction,
+    ) -> Result<Self, Error> {
+        let tx = begin_immediate(conn, lock)?;
+        let table = settings.table;
+        let history = history::for_write(
+            &tx,
+            plan,
+            table,
+            settings.verify_applied,
+            direction == Direction::Down,
+            direction == Direction::Up,
+        )?;
+        let tracking_tables = history::tracking_tables(&tx)?;
+        let foreign_keys_on = sqlite::foreign_keys_on(&tx)?;
+        let statements = if tracking_tables.iter().any(|name| *name == table.name) {
+            let guard = Guard::install(conn, Rules { tracking_tables });
+            Some(StepStatements {
+                guard,
+                savepoint: conn.prepare(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?,
+                release: conn.prepare(&format!("RELEASE {STEP_SAVEPOINT}"))?,
+                rollback_to: conn.prepare(&format!("ROLLBACK TO {STEP_SAVEPOINT}"))?,
+                recorder: Recorder::new(conn, table)?,
+            })
+        } else {
+            None
+        };
+        Ok(Batch {
+            conn,
+            plan,
+            settings,
+            lock,
+            statements,
+            tx,
+            foreign_keys_on,
+            applied: history.applied,
+            newest_chain: history.newest_chain,
+            rows: history.rows,
+            steps: Vec::new(),
+            removed: Vec::new(),
+        })
+    }
+
+    /// How many migrations are applied, counting this batch's steps.
+    pub fn applied(&self) -> usize {
+        self.applied
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The steps run so far (for a dry run, which keeps none of them).
+    pub fn into_steps(self) -> Vec<StepReport> {
+        self.steps
+    }
+
+    /// Runs one step with its bookkeeping, atomically.
+    pub fn step(
+        &mut self,
+        migration: &Migration,
+        step: &Step,
+        direction: Direction,
+    ) -> Result<(), StepFailed> {
+        let watch = StepWatch::start(
+            self.settings.observer,
+            migration.id,
+            &migration.name,
+            direction,
+        );
+        match self.try_step(migration, step, direction) {
+            Ok(elapsed) => {
+                watch.finished();
+                self.steps.push(StepReport::new(
+                    migration.id,
+                    migration.name.clone(),
+                    direction,
+                    elapsed,
+                ));
+                Ok(())
+            }
+            Err(error) => {
+                let lost = self.undo_step();
+                watch.failed(&error);
+                Err(StepFailed { error, lost })
+            }
+        }
+    }
+
+    fn try_step(
+        &mut self,
+        migration: &Migration,
+        step: &Step,
+        direction: Direction,
+    ) -> Result<Duration, Error> {
+        let conn = self.conn;
+        let settings = self.settings;
+        let recording = |error: Error| match error {
+            Error::Sqlite(source) => Error::Recording {
+                id: migration.id,
+                name: migration.name.clone(),
+                direction,
+                table: settings.table.name.clone(),
+                source,
+            },
+            other => other,
+        };
+        // With foreign keys off, SQLite checks nothing: compare the
+        // violations after the step with those before it.
+        let before = if step.foreign_keys_off {
+            Some(foreign_key_violations(conn)?)
+        } else {
+            None
+        };
+        let Some(statements) = self.statements.as_mut() else {
+            // Only a batch without a tracking table has no statements, and
+            // it has nothing to run.
+            return Err(Error::InvalidTarget {
+                set: self.plan.set.clone(),
+                target: migration.id,
+                known: self.plan.len(),
+            });
+        };
+        statements
+            .savepoint
+            .execute(params![])
+            .map_err(|e| recording(e.into()))?;
+        let tx = &self.tx;
+        let elapsed = statements
+            .guard
+            .run(step.foreign_keys_off, || step.action.run(tx))
+            .map_err(|failure| step_error(failure, migration, direction))?;
+        if conn.is_autocommit() {
+            // The step ended the transaction in a way no statement of it
+            // reported (a trigger's `RAISE(ROLLBACK)` as its last statement)
+            // and returned Ok all the same.
+            return Err(step_error(
+                StepFailure::Refused(Refusal::TransactionLost),
+                migration,
+                direction,
+            ));
+        }
+        self.check_foreign_keys(migration, direction, before)?;
+        let Some(statements) = self.statements.as_mut() else {
+            return Ok(elapsed);
+        };
+        let index = migration.id as usize;
+        let chain = match direction {
+            Direction::Up => {
+                let chain = if self.settings.verify_applied {
+                    self.plan.chains[index].clone()
+                } else {
+                    crate::hash::chain(
+                        &self.newest_chain,
+                        migration.id,
+                        &migration.name,
+                        &migration.checksum,
+                    )
+                };
+                statements
+                    .recorder
+                    .insert(migration.id, &migration.name, &migration.checksum, &chain)
+                    .map_err(recording)?;
+                chain
+            }
+            Direction::Down => {
+                statements
+                    .recorder
+                    .delete(migration.id)
+                    .map_err(recording)?;
+                index
+                    .checked_sub(1)
+                    .and_then(|previous| self.rows.get(previous))
+                    .map(|row| row.chain.clone())
+                    .unwrap_or_default()
+            }
+        };
+        statements
+            .release
+            .execute(params![])
+            .map_err(|e| recording(e.into()))?;
+        match direction {
+            Direction::Up => self.applied += 1,
+            Direction::Down => {
+                self.applied -= 1;
+                if let Some(row) = self.rows.get(index) {
+                    self.removed.push(row.applied.clone());
+                }
+            }
+        }
+        self.newest_chain = chain;
+        Ok(elapsed)
+    }
+
+    /// Rolls a failed step back to its savepoint. Returns whether the whole
+    /// transaction is gone instead (SQLite ended it, or the rollback to the
+    /// savepoint failed and the transaction had to be abandoned).
+    fn undo_step(&mut self) -> bool {
+        if self.conn.is_autocommit() {
+            return true;
+        }
+        let undone = self.statements.as_mut().is_some_and(|statements| {
+            statements.rollback_to.execute(params![]).is_ok()
+                && statements.release.execute(params![]).is_ok()
+        });
+        if !undone {
+            sqlite::roll_back_open_transaction(self.conn);
+        }
+        !undone
+    }
+
+    /// Fails the step if it left foreign-key violations behind: after a
+    /// `foreign_keys = off` step, any violation that was not there before
+    /// it; with foreign keys on, the deferred ones SQLite would refuse at
+    /// COMMIT (it counts them, so the common case costs nothing).
+    fn check_foreign_keys(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+        before: Option<Vec<ForeignKeyViolation>>,
+    ) -> Result<(), Error> {
+        let conn = self.conn;
+        let violations = match before {
+            Some(before) => new_violations(&before, foreign_key_violations(conn)?),
+            None if self.foreign_keys_on && sqlite::deferred_foreign_key_violations(conn) => {
+                let after = foreign_key_violations(conn)?;
+                // The step fails either way: undo it to see what was there
+                // before it, and list only what it added.
+                if let Some(statements) = self.statements.as_mut() {
+                    statements.rollback_to.execute(params![])?;
+                }
+                let before = foreign_key_violations(conn)?;
+                let new = new_violations(&before, after.clone());
+                if new.is_empty() {
+                    after
+                } else {
+                    new
+                }
+            }
+            None => return Ok(()),
+        };
+        if violations.is_empty() {
+            return Ok(());
+        }
+        Err(Error::ForeignKeyViolations {
+            id: migration.id,
+            name: migration.name.clone(),
+            direction,
+            violations: violations.into_iter().take(100).collect(),
+        })
+    }
+
+    /// Commits the batch: sets `user_version` if steps ran, then COMMIT.
+    /// Its steps join `outcome` only once committed.
+    pub fn commit(self, outcome: &mut Outcome) -> Result<(), Error> {
+        let Batch {
+            conn,
+            plan,
+            settings,
+            lock,
+            statements,
+            tx,
+            applied,
+            steps,
+            removed,
+            ..
+        } = self;
+        drop(statements);
+        let ids: Vec<u32> = steps.iter().map(|step| step.id).collect();
+        let direction = steps.first().map_or(Direction::Up, |step| step.direction);
+        let committed = (|| {
+            if settings.user_version && !steps.is_empty() {
+                sqlite::set_user_version(&tx, applied)?;
+            }
+            tx.commit()
+        })();
+        if let Err(error) = committed {
+            sqlite::roll_back_open_transaction(conn);
+            if !committed_anyway(conn, plan, settings, applied, &steps) {
+                return Err(match lock.locked(Error::Sqlite(error)) {
+                    Error::Sqlite(source) if !ids.is_empty() => Error::CommitFailed {
+                        ids,
+                        direction,
+                        source,
+                    },
+                    other => other,
+                });
+            }
+        }
+        outcome.report.steps.extend(steps);
+        outcome.removed.extend(removed);
+        Ok(())
+    }
+}
+
+/// An interrupt can land after COMMIT took effect, and SQLite still reports
+/// it: read the history back to tell a failed commit from a done one.
+fn committed_anyway(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    applied: usize,
+    steps: &[StepReport],
+) -> bool {
+    if steps.is_empty() {
+        return false;
+    }
+    let history = history::checked(conn, plan, settings.table, settings.verify_applied, false);
+    matches!(history, Ok(Some(history)) if history.applied == applied)
+}
+
+/// `PRAGMA foreign_key_check`, every row.
+fn foreign_key_violations(conn: &Connection) -> Result<Vec<ForeignKeyViolation>, Error> {
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let violations = stmt.query_map(params![], |row| {
+        Ok(ForeignKeyViolation {
+            table: row.get(0)?,
+            rowid: row.get(1)?,
+            parent: row.get(2)?,
+        })
+    })?;
+    Ok(violations.collect::<Result<_, _>>()?)
+}
+
+/// The violations of `after` that were not already in `before`.
+fn new_violations(
+    before: &[ForeignKeyViolation],
+    after: Vec<ForeignKeyViolation>,
+) -> Vec<ForeignKeyViolation> {
+    let known: HashSet<&ForeignKeyViolation> = before.iter().collect();
+    after
+        .into_iter()
+        .filter(|violation| !known.contains(violation))
+        .collect()
+}
+
+fn step_error(failure: StepFailure, migration: &Migration, direction: Direction) -> Error {
+    let id = migration.id;
+    let name = migration.name.clone();
+    match failure {
+        StepFailure::Returned(source) => Error::Failed {
+            id,
+            name,
+            direction,
+            source,
+        },
+        StepFailure::Panicked(message) => Error::Panicked {
+            id,
+            name,
+            direction,
+            message,
+        },
+        StepFailure::Refused(Refusal::TransactionControl | Refusal::TransactionLost) => {
+            Error::TransactionControl {
+                id,
+                name,
+                direction,
+            }
+        }
+        StepFailure::Refused(Refusal::Forbidden(reason)) => Error::Forbidden {
+            id,
+            name,
+            direction,
+            reason,
+        },
+    }
+}

@@ -1,0 +1,343 @@
+//! Running user code under watch: what a step may not do, and what happens
+//! when it panics. The guard runs a closure; it does not know how
+//! migrations are represented.
+//!
+//! Two SQLite callbacks enforce the rules, both installed once per
+//! transaction and armed only while user code runs:
+//! - the authorizer, consulted as each statement is prepared, refuses
+//!   transaction control, writes to any set's tracking table, pragmas that
+//!   cannot work inside a transaction, and, once SQLite has ended the
+//!   transaction behind the runner's back, every further statement;
+//! - the commit hook vetoes any commit while user code runs, so that a
+//!   statement prepared before the transaction was lost, and then stepped
+//!   in autocommit mode, is rolled back instead of committed.
+//!
+//! Installing an authorizer expires every prepared statement of the
+//! connection, which is why it is installed once per transaction, not per
+//! step. An authorizer or commit hook the application installed itself is
+//! replaced for the duration of the transaction and not restored: SQLite
+//! cannot report them (documented on `Migrator`).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rusqlite::{ffi, Connection};
+
+use crate::private::BoxError;
+use crate::sqlite::same_identifier;
+
+/// The savepoint each step runs in. User code may not release or roll back
+/// to it: that would end the step's atomicity behind the runner's back.
+pub(crate) const STEP_SAVEPOINT: &str = "migrate_core_step";
+
+/// Why a step did not succeed.
+pub(crate) enum StepFailure {
+    Returned(BoxError),
+    Panicked(String),
+    Refused(Refusal),
+}
+
+/// A statement the guard refused (the first one, if several were).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `BEGIN`, `COMMIT`, `END`, `ROLLBACK`, or the step's own savepoint.
+    TransactionControl,
+    /// SQLite ended the transaction (`INSERT OR ROLLBACK`, `RAISE(ROLLBACK)`,
+    /// an interrupt) and the step went on.
+    TransactionLost,
+    /// Anything else the rules forbid, with what to do instead.
+    Forbidden(String),
+}
+
+/// What user code may not touch while it runs.
+pub(crate) struct Rules {
+    /// The tracking tables of every set in the `main` database.
+    pub tracking_tables: Vec<String>,
+}
+
+struct GuardState {
+    db: *mut ffi::sqlite3,
+    armed: AtomicBool,
+    foreign_keys_off_step: AtomicBool,
+    rules: Rules,
+    refusal: Mutex<Option<Refusal>>,
+}
+
+impl GuardState {
+    fn refuse(&self, refusal: Refusal) {
+        if let Ok(mut slot) = self.refusal.lock() {
+            slot.get_or_insert(refusal);
+        }
+    }
+}
+
+/// The authorizer and commit hook of one transaction.
+pub(crate) struct Guard<'c> {
+    conn: &'c Connection,
+    // Boxed: SQLite holds a pointer to it until `drop` removes the callbacks.
+    state: Box<GuardState>,
+}
+
+impl<'c> Guard<'c> {
+    pub fn install(conn: &'c Connection, rules: Rules) -> Self {
+        // SAFETY: reading the handle of a live connection.
+        let db = unsafe { conn.handle() };
+        let state = Box::new(GuardState {
+            db,
+            armed: AtomicBool::new(false),
+            foreign_keys_off_step: AtomicBool::new(false),
+            rules,
+            refusal: Mutex::new(None),
+        });
+        let pointer = &*state as *const GuardState as *mut c_void;
+        // SAFETY: the handle is valid while `conn` is borrowed; the state is
+        // boxed, so its address is stable, and it outlives both callbacks,
+        // which `drop` removes before the box is freed.
+        unsafe {
+            ffi::sqlite3_set_authorizer(db, Some(authorize), pointer);
+            ffi::sqlite3_commit_hook(db, Some(veto_commit), pointer);
+        }
+        Guard { conn, state }
+    }
+
+    /// Runs user code with the guard armed, catching panics. A refused
+    /// statement fails the step even when the code swallowed its error.
+    pub fn run(
+        &self,
+        foreign_keys_off_step: bool,
+        user_code: impl FnOnce() -> Result<(), BoxError>,
+    ) -> Result<Duration, StepFailure> {
+        if let Ok(mut slot) = self.state.refusal.lock() {
+            *slot = None;
+        }
+        self.state
+            .foreign_keys_off_step
+            .store(foreign_keys_off_step, Ordering::Relaxed);
+        let start = Instant::now();
+        self.state.armed.store(true, Ordering::Relaxed);
+        let result = catch_unwind(AssertUnwindSafe(user_code));
+        self.state.armed.store(false, Ordering::Relaxed);
+        let elapsed = start.elapsed();
+        let refusal = self
+            .state
+            .refusal
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(refusal) = refusal {
+            return Err(StepFailure::Refused(refusal));
+        }
+        match result {
+            Ok(Ok(())) => Ok(elapsed),
+            Ok(Err(error)) => Err(StepFailure::Returned(error)),
+            Err(payload) => Err(StepFailure::Panicked(panic_message(payload.as_ref()))),
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: removing both callbacks on a valid handle, before `state`
+        // is freed.
+        unsafe {
+            ffi::sqlite3_set_authorizer(self.conn.handle(), None, std::ptr::null_mut());
+            ffi::sqlite3_commit_hook(self.conn.handle(), None, std::ptr::null_mut());
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(a panic with a non-string payload)".to_owned()
+    }
+}
+
+/// SQLite calls this as each statement of a commit is about to commit.
+unsafe extern "C" fn veto_commit(state: *mut c_void) -> c_int {
+    // SAFETY: `state` is the GuardState installed with this callback.
+    let state = unsafe { &*(state as *const GuardState) };
+    if state.armed.load(Ordering::Relaxed) {
+        // Only a statement running in autocommit mode commits while user
+        // code runs: the transaction was lost, and this must not persist.
+        state.refuse(Refusal::TransactionLost);
+        1
+    } else {
+        0
+    }
+}
+
+/// SQLite calls this while it prepares each statement (and each statement
+/// of the triggers it fires).
+unsafe extern "C" fn authorize(
+    state: *mut c_void,
+    action: c_int,
+    arg1: *const c_char,
+    arg2: *const c_char,
+    database: *const c_char,
+    _trigger: *const c_char,
+) -> c_int {
+    // SAFETY: `state` is the GuardState installed with this callback.
+    let state = unsafe { &*(state as *const GuardState) };
+    if !state.armed.load(Ordering::Relaxed) {
+        return ffi::SQLITE_OK;
+    }
+    // SAFETY: SQLite passes NUL-terminated strings or NULL.
+    let [arg1, arg2, database] = [arg1, arg2, database].map(|p| unsafe { text(p) });
+    // SAFETY: a valid handle; reading the autocommit flag is allowed here.
+    let lost = unsafe { ffi::sqlite3_get_autocommit(state.db) } != 0;
+    let refusal = if lost {
+        Some(Refusal::TransactionLost)
+    } else {
+        judge(state, action, arg1, arg2, database)
+    };
+    match refusal {
+        Some(refusal) => {
+            state.refuse(refusal);
+            ffi::SQLITE_DENY
+        }
+        None => ffi::SQLITE_OK,
+    }
+}
+
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that outlives the callback.
+unsafe fn text<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: as the caller promises.
+        unsafe { CStr::from_ptr(p) }.to_str().ok()
+    }
+}
+
+/// The rules, one statement action at a time.
+fn judge(
+    state: &GuardState,
+    action: c_int,
+    arg1: Option<&str>,
+    arg2: Option<&str>,
+    database: Option<&str>,
+) -> Option<Refusal> {
+    let in_main = database.map_or(true, |db| same_identifier(db, "main"));
+    let tracking = |table: Option<&str>| -> Option<String> {
+        let table = table?;
+        state
+            .rules
+            .tracking_tables
+            .iter()
+            .find(|ours| same_identifier(ours, table))
+            .cloned()
+    };
+    let writes_tracking = |table: Option<&str>, how: &str| {
+        tracking(table).map(|table| {
+            Refusal::Forbidden(format!(
+                "it {how} the tracking table {table:?}, which only migrate-core may change"
+            ))
+        })
+    };
+    match action {
+        ffi::SQLITE_TRANSACTION => Some(Refusal::TransactionControl),
+        // arg1 is the operation, arg2 the savepoint's name; only ours is off limits.
+        ffi::SQLITE_SAVEPOINT => arg2
+            .is_some_and(|name| same_identifier(name, STEP_SAVEPOINT))
+            .then_some(Refusal::TransactionControl),
+        ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE if in_main => {
+            writes_tracking(arg1, "writes")
+        }
+        ffi::SQLITE_DROP_TABLE if in_main => writes_tracking(arg1, "drops"),
+        // arg1 is the database, arg2 the table.
+        ffi::SQLITE_ALTER_TABLE if arg1.map_or(true, |db| same_identifier(db, "main")) => {
+            writes_tracking(arg2, "alters")
+        }
+        // A trigger on the tracking table would write it behind the runner's
+        // back; so could an index (a UNIQUE one refuses rows), and dropping
+        // ours removes its tamper check. A TEMP trigger may name a main table.
+        ffi::SQLITE_CREATE_TRIGGER
+        | ffi::SQLITE_CREATE_TEMP_TRIGGER
+        | ffi::SQLITE_DROP_TRIGGER
+        | ffi::SQLITE_DROP_TEMP_TRIGGER => writes_tracking(arg2, "adds or drops a trigger on"),
+        ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX if in_main => {
+            writes_tracking(arg2, "adds or drops an index on")
+        }
+        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Some(Refusal::Forbidden(
+            "it runs ATTACH or DETACH, which cannot run inside a transaction: attach the \
+             database on the connection before migrating"
+                .to_owned(),
+        )),
+        ffi::SQLITE_PRAGMA => arg1.and_then(|pragma| {
+            judge_pragma(
+                pragma,
+                arg2.is_some(),
+                state.foreign_keys_off_step.load(Ordering::Relaxed),
+            )
+        }),
+        _ => None,
+    }
+}
+
+/// Pragmas that SQLite ignores or refuses inside a transaction, or that
+/// would corrupt the schema, are refused with what to do instead. Reading
+/// any pragma is fine.
+fn judge_pragma(pragma: &str, sets_value: bool, foreign_keys_off_step: bool) -> Option<Refusal> {
+    if !sets_value {
+        return None;
+    }
+    let advice = match pragma.to_ascii_lowercase().as_str() {
+        "journal_mode" => {
+            "it sets PRAGMA journal_mode, which cannot change inside a transaction: set it on \
+             the connection before migrating"
+        }
+        // A `foreign_keys = off` step already runs with them off, and the
+        // runner restores them after: setting them there is harmless.
+        "foreign_keys" if foreign_keys_off_step => return None,
+        "foreign_keys" => {
+            "it sets PRAGMA foreign_keys, which SQLite ignores inside a transaction: declare the \
+             migration #[migration(n, foreign_keys = off)] so the runner turns them off before \
+             its transaction and checks them before committing"
+        }
+        "page_size" | "auto_vacuum" => {
+            "it sets PRAGMA page_size or auto_vacuum, which take effect only after a VACUUM, and \
+             VACUUM cannot run inside a transaction: change them outside migrations"
+        }
+        "schema_version" => {
+            "it sets PRAGMA schema_version, which corrupts the schema cache of every connection: \
+             remove it"
+        }
+        _ => return None,
+    };
+    Some(Refusal::Forbidden(advice.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::judge_pragma;
+
+    #[test]
+    fn reading_pragmas_is_always_fine() {
+        assert!(judge_pragma("journal_mode", false, false).is_none());
+        assert!(judge_pragma("foreign_keys", false, false).is_none());
+    }
+
+    #[test]
+    fn pragmas_that_cannot_work_in_a_transaction_are_refused() {
+        for pragma in [
+            "journal_mode",
+            "Journal_Mode",
+            "foreign_keys",
+            "page_size",
+            "auto_vacuum",
+        ] {
+            assert!(judge_pragma(pragma, true, false).is_some(), "{pragma}");
+        }
+        assert!(judge_pragma("foreign_keys", true, true).is_none());
+        assert!(judge_pragma("user_version", true, false).is_none());
+        assert!(judge_pragma("defer_foreign_keys", true, false).is_none());
+    }
+}

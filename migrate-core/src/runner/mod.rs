@@ -1,0 +1,294 @@
+//! Applying and undoing migrations.
+//!
+//! A call first answers from one read when nothing is to be done. Otherwise
+//! it runs in batches: a batch is one `BEGIN IMMEDIATE` transaction (one
+//! commit, so one fsync) in which each step runs inside its own savepoint
+//! together with its tracking row (see [`batch`]). A `foreign_keys = off`
+//! step gets a batch of its own, because `PRAGMA foreign_keys` cannot change
+//! inside a transaction. A failing step is rolled back and the steps before
+//! it are committed; if SQLite itself ended the transaction, they are done
+//! again in a new one, so that a failure never loses what came before it.
+//!
+//! Whatever happens, the connection is handed back as the caller left it:
+//! no transaction open, the same busy timeout, `foreign_keys`, `query_only`,
+//! `writable_schema` and attached databases (see [`crate::sqlite`]).
+
+mod batch;
+mod guard;
+
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{Direction, Error};
+use crate::history::{self, Table};
+use crate::observe::Observer;
+use crate::registry::{Migration, Plan, Step};
+use crate::report::{AppliedMigration, Report};
+use crate::sqlite::{self, ConnectionState, ForeignKeysOff, LockWait};
+use batch::Batch;
+
+/// The configuration one call runs with.
+pub(crate) struct Settings<'a> {
+    pub table: &'a Table,
+    /// Mirror the applied count into `PRAGMA user_version`.
+    pub user_version: bool,
+    pub lock_timeout: Duration,
+    /// Refuse renamed or edited applied migrations.
+    pub verify_applied: bool,
+    pub observer: Option<&'a Observer>,
+    /// Roll everything back at the end instead of committing.
+    pub dry_run: bool,
+}
+
+/// Where a run should leave the database.
+#[derive(Clone, Copy)]
+pub(crate) enum Goal {
+    /// Apply pending migrations up to and including this id.
+    UpTo(u32),
+    /// Undo the newest applied migration.
+    DownLast,
+    /// Undo applied migrations until this id is the newest (`None`: all).
+    DownTo(Option<u32>),
+}
+
+impl Goal {
+    fn direction(self) -> Direction {
+        match self {
+            Goal::UpTo(_) => Direction::Up,
+            Goal::DownLast | Goal::DownTo(_) => Direction::Down,
+        }
+    }
+
+    /// The same goal, stopping short of migration `id`.
+    fn short_of(self, id: u32) -> Goal {
+        match self {
+            // Only called when steps before `id` ran, so `id` > 0 here.
+            Goal::UpTo(_) => Goal::UpTo(id.saturating_sub(1)),
+            Goal::DownLast | Goal::DownTo(_) => Goal::DownTo(Some(id)),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub report: Report,
+    /// The rows deleted by rollbacks, in the order they were undone.
+    pub removed: Vec<AppliedMigration>,
+    /// Dry run only: the step that failed (everything was rolled back).
+    pub failure: Option<Error>,
+    /// Dry run only: the first pending step it could not reach, because a
+    /// `foreign_keys = off` step needs a transaction of its own.
+    pub stopped_before: Option<u32>,
+}
+
+/// Moves the database towards `goal`.
+pub(crate) fn run(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    goal: Goal,
+) -> Result<Outcome, Error> {
+    if !conn.is_autocommit() {
+        return Err(Error::InTransaction);
+    }
+    let lock = LockWait::install(conn, settings.lock_timeout)?;
+    if let Goal::UpTo(last) = goal {
+        if nothing_to_do(conn, plan, settings, last).map_err(|error| lock.locked(error))? {
+            return Ok(Outcome::default());
+        }
+    }
+    sqlite::check_writable(conn)?;
+    let _restore = ConnectionState::capture(conn)?;
+    let mut outcome = Outcome::default();
+    let mut goal = goal;
+    // A failure whose transaction SQLite ended: the steps before it are
+    // being done again, and then it is returned.
+    let mut lost_failure: Option<Error> = None;
+    let mut foreign_keys_off = false;
+    'batches: loop {
+        // Declared before the batch so that it is restored after the
+        // transaction ends, whichever way it ends.
+        let _foreign_keys = if foreign_keys_off {
+            Some(ForeignKeysOff::engage(conn)?)
+        } else {
+            None
+        };
+        let mut batch = Batch::begin(conn, plan, settings, &lock, goal.direction())?;
+        let todo = steps_to_run(plan, batch.applied(), goal)?;
+        let Some(first) = todo.first() else {
+            // Nothing to run; commit what the batch may have repaired.
+            if !settings.dry_run {
+                batch.commit(&mut outcome)?;
+            }
+            return finish(outcome, lost_failure);
+        };
+        if first.1.foreign_keys_off != foreign_keys_off {
+            // Nothing was written; end this transaction and switch modes.
+            drop(batch);
+            foreign_keys_off = first.1.foreign_keys_off;
+            continue;
+        }
+        let in_this_batch = if foreign_keys_off {
+            1
+        } else {
+            todo.iter()
+                .take_while(|(_, step)| !step.foreign_keys_off)
+                .count()
+        };
+        for &(migration, step) in &todo[..in_this_batch] {
+            let Err(failed) = batch.step(migration, step, goal.direction()) else {
+                continue;
+            };
+            if settings.dry_run {
+                // Nothing of a dry run is kept: the batch rolls back as it drops.
+                outcome.report.steps.extend(batch.into_steps());
+                outcome.failure = Some(failed.error);
+                return Ok(outcome);
+            }
+            if !failed.lost {
+                batch.commit(&mut outcome)?;
+                return Err(failed.error);
+            }
+            if batch.steps_done() == 0 || lost_failure.is_some() {
+                return Err(failed.error);
+            }
+            // The transaction is gone, and with it this batch's earlier
+            // steps: do them again, then report the failure.
+            drop(batch);
+            goal = goal.short_of(migration.id);
+            lost_failure = Some(failed.error);
+            continue 'batches;
+        }
+        if settings.dry_run {
+            outcome.stopped_before = todo.get(in_this_batch).map(|(m, _)| m.id);
+            outcome.report.steps.extend(batch.into_steps());
+            return Ok(outcome);
+        }
+        batch.commit(&mut outcome)?;
+        if in_this_batch == todo.len() || matches!(goal, Goal::DownLast) {
+            return finish(outcome, lost_failure);
+        }
+        foreign_keys_off = todo[in_this_batch].1.foreign_keys_off;
+    }
+}
+
+fn finish(outcome: Outcome, lost_failure: Option<Error>) -> Result<Outcome, Error> {
+    match lost_failure {
+        Some(error) => Err(error),
+        None => Ok(outcome),
+    }
+}
+
+/// True when every migration up to `last` is applied, decided by the one
+/// history read path without taking the write lock. A history whose chains
+/// are stale (checksums of an earlier canonical form) also counts as
+/// nothing to do when the connection cannot write to bring them up to date.
+fn nothing_to_do(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    last: u32,
+) -> Result<bool, Error> {
+    let history = history::checked(conn, plan, settings.table, settings.verify_applied, false)?;
+    Ok(match history {
+        Some(history) if history.applied > last as usize => {
+            history.chain_current || sqlite::check_writable(conn).is_err()
+        }
+        _ => false,
+    })
+}
+
+/// The migrations to run for `goal`, in order, with the step to run for each.
+fn steps_to_run(
+    plan: &Plan,
+    applied: usize,
+    goal: Goal,
+) -> Result<Vec<(&Migration, &Step)>, Error> {
+    match goal {
+        Goal::UpTo(last) => Ok(plan
+            .migrations
+            .iter()
+            .skip(applied)
+            .take_while(|m| m.id <= last)
+            .map(|m| (m, &m.up))
+            .collect()),
+        Goal::DownLast | Goal::DownTo(_) => {
+            let keep = match goal {
+                Goal::DownLast => applied.saturating_sub(1),
+                Goal::DownTo(Some(target)) => (target as usize + 1).min(applied),
+                _ => 0,
+            };
+            // Every step must be undoable before the first one runs.
+            let mut todo = Vec::new();
+            for migration in plan.migrations[keep..applied].iter().rev() {
+                match &migration.down {
+                    Some(step) => todo.push((migration, step)),
+                    None => {
+                        return Err(Error::NoRollback {
+                            id: migration.id,
+                            name: migration.name.clone(),
+                        })
+                    }
+                }
+            }
+            Ok(todo)
+        }
+    }
+}
+
+/// `BEGIN IMMEDIATE`: takes the write lock now, so that the history read
+/// next cannot go stale before this run writes. An interrupted `BEGIN` can
+/// take effect and still fail: the transaction is then rolled back here.
+fn begin_immediate<'c>(
+    conn: &'c Connection,
+    lock: &LockWait<'_>,
+) -> Result<Transaction<'c>, Error> {
+    Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|error| {
+        sqlite::roll_back_open_transaction(conn);
+        lock.locked(Error::Sqlite(error))
+    })
+}
+
+/// Records migrations `0..=through` as applied without running them.
+pub(crate) fn baseline(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    through: u32,
+) -> Result<(), Error> {
+    plan.check_target(through)?;
+    in_write_transaction(conn, settings, |tx| {
+        history::create_empty(tx, settings.table)?;
+        let mut recorder = history::Recorder::new(tx, settings.table)?;
+        for migration in &plan.migrations[..=through as usize] {
+            let chain = &plan.chains[migration.id as usize];
+            recorder.insert(migration.id, &migration.name, &migration.checksum, chain)?;
+        }
+        if settings.user_version {
+            sqlite::set_user_version(tx, through as usize + 1)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs `work` inside one `BEGIN IMMEDIATE` transaction, within the lock
+/// timeout, and commits it if `work` succeeds (rolls back otherwise).
+pub(crate) fn in_write_transaction<T>(
+    conn: &Connection,
+    settings: &Settings<'_>,
+    work: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if !conn.is_autocommit() {
+        return Err(Error::InTransaction);
+    }
+    let lock = LockWait::install(conn, settings.lock_timeout)?;
+    sqlite::check_writable(conn)?;
+    let _restore = ConnectionState::capture(conn)?;
+    let tx = begin_immediate(conn, &lock)?;
+    let value = work(&tx)?;
+    tx.commit()
+        .map_err(|error| lock.locked(Error::Sqlite(error)))?;
+    Ok(value)
+}

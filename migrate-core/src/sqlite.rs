@@ -1,0 +1,305 @@
+//! SQLite plumbing: identifier quoting, the lock budget of a call, the
+//! connection state the runner must hand back as it found it, and the
+//! pragmas it reads and writes.
+//!
+//! Everything here goes through the C API or plain SQL rather than
+//! rusqlite's optional features, whose shapes changed across the rusqlite
+//! versions this crate supports.
+
+use std::ffi::{c_int, c_void};
+use std::time::{Duration, Instant};
+
+use rusqlite::{ffi, params, Connection};
+
+use crate::error::Error;
+
+/// Quotes an identifier for SQL: `my "odd" table` → `"my ""odd"" table"`.
+pub(crate) fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// SQLite compares identifiers without regard to ASCII letter case.
+pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(
+            ffi::Error {
+                code: rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
+                ..
+            },
+            _
+        )
+    )
+}
+
+/// How many times a restoring statement is retried when the application's
+/// progress handler interrupts it. A handler that interrupts every time wins
+/// in the end; one that interrupts now and then (a deadline, a shutdown
+/// request) does not leave the connection half restored.
+const RESTORE_ATTEMPTS: usize = 8;
+
+/// The lock budget of one call. SQLite waits for other connections' locks
+/// through the busy handler; this one gives up at a deadline measured from
+/// the start of the call, so that `lock_timeout` bounds the whole call
+/// (the up-to-date read, `BEGIN IMMEDIATE` and `COMMIT` together) whatever
+/// the connection's own busy timeout is. Any `Duration` is accepted; one too
+/// long to represent waits forever.
+///
+/// Dropping it restores the connection's busy timeout. A custom busy handler
+/// the application installed (`Connection::busy_handler`) cannot be read
+/// back from SQLite, so it is removed rather than restored (documented on
+/// `Migrator`).
+pub(crate) struct LockWait<'c> {
+    conn: &'c Connection,
+    previous_ms: c_int,
+    // Boxed: SQLite holds a pointer to it until `drop` replaces the handler.
+    state: Box<WaitState>,
+}
+
+struct WaitState {
+    start: Instant,
+    deadline: Option<Instant>,
+}
+
+impl<'c> LockWait<'c> {
+    pub fn install(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
+        let start = Instant::now();
+        let previous: i64 = conn
+            .prepare("PRAGMA busy_timeout")?
+            .query_row(params![], |row| row.get(0))?;
+        let state = Box::new(WaitState {
+            start,
+            deadline: start.checked_add(timeout),
+        });
+        // SAFETY: a valid handle; the state is boxed, so its address is
+        // stable, and it outlives the handler, which `drop` replaces before
+        // the box is freed.
+        unsafe {
+            ffi::sqlite3_busy_handler(
+                conn.handle(),
+                Some(wait_for_lock),
+                &*state as *const WaitState as *mut c_void,
+            );
+        }
+        Ok(LockWait {
+            conn,
+            previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
+            state,
+        })
+    }
+
+    /// How long the call has run, which bounds how long it has waited.
+    pub fn waited(&self) -> Duration {
+        self.state.start.elapsed()
+    }
+
+    /// A busy error is another connection's lock held past the deadline.
+    pub fn locked(&self, error: Error) -> Error {
+        match error {
+            Error::Sqlite(error) if is_busy(&error) => Error::Locked {
+                waited: self.waited(),
+            },
+            other => other,
+        }
+    }
+}
+
+impl Drop for LockWait<'_> {
+    fn drop(&mut self) {
+        // SAFETY: a valid handle; this replaces the handler that points at
+        // `state` before the box is freed.
+        unsafe {
+            if self.previous_ms > 0 {
+                ffi::sqlite3_busy_timeout(self.conn.handle(), self.previous_ms);
+            } else {
+                ffi::sqlite3_busy_handler(self.conn.handle(), None, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// The busy handler: sleeps as SQLite's own busy timeout does (short waits
+/// first, then 100 ms), never past the deadline.
+unsafe extern "C" fn wait_for_lock(state: *mut c_void, count: c_int) -> c_int {
+    const DELAYS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
+    // SAFETY: `state` is the WaitState installed with this handler.
+    let state = unsafe { &*(state as *const WaitState) };
+    let delay = Duration::from_millis(
+        usize::try_from(count)
+            .ok()
+            .and_then(|i| DELAYS_MS.get(i))
+            .copied()
+            .unwrap_or(100),
+    );
+    let delay = match state.deadline {
+        None => delay,
+        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => delay.min(left),
+            _ => return 0,
+        },
+    };
+    std::thread::sleep(delay);
+    1
+}
+
+/// Refuses a connection that cannot run migrations safely, before any
+/// change: a read-only file or connection (`Error::ReadOnly`), and a journal
+/// that cannot roll back (`journal_mode = OFF`: a failed step would stay
+/// half applied).
+pub(crate) fn check_writable(conn: &Connection) -> Result<(), Error> {
+    // SAFETY: a valid handle and a NUL-terminated database name.
+    let read_only = unsafe { ffi::sqlite3_db_readonly(conn.handle(), c"main".as_ptr()) };
+    if read_only == 1 || pragma_flag(conn, "query_only")? {
+        return Err(Error::ReadOnly);
+    }
+    let journal: String =
+        conn.query_row("PRAGMA main.journal_mode", params![], |row| row.get(0))?;
+    if journal.eq_ignore_ascii_case("off") {
+        return Err(Error::NoJournal);
+    }
+    Ok(())
+}
+
+fn pragma_flag(conn: &Connection, pragma: &str) -> Result<bool, Error> {
+    Ok(conn.query_row(&format!("PRAGMA {pragma}"), params![], |row| row.get(0))?)
+}
+
+/// Runs `sql` (a pragma or `ROLLBACK`) until `done` says it took effect,
+/// retrying when the application's progress handler interrupts it.
+fn settle(conn: &Connection, sql: &str, done: impl Fn(&Connection) -> bool) {
+    for _ in 0..RESTORE_ATTEMPTS {
+        if done(conn) {
+            return;
+        }
+        let _ = conn.execute_batch(sql);
+    }
+}
+
+/// Ends whatever transaction is open on the connection: the runner's own,
+/// or one a statement opened and failed to report (an interrupted
+/// `BEGIN IMMEDIATE` can take effect and still return an error).
+pub(crate) fn roll_back_open_transaction(conn: &Connection) {
+    settle(conn, "ROLLBACK", Connection::is_autocommit);
+}
+
+/// What a migration may change on the connection and the runner puts back
+/// after the call, whatever happened: the transaction (none open), the
+/// pragmas a step can set inside a transaction (`query_only`,
+/// `writable_schema`), `foreign_keys`, and the attached databases.
+pub(crate) struct ConnectionState<'c> {
+    conn: &'c Connection,
+    foreign_keys: bool,
+    query_only: bool,
+    writable_schema: bool,
+    databases: Vec<String>,
+}
+
+impl<'c> ConnectionState<'c> {
+    pub fn capture(conn: &'c Connection) -> Result<Self, Error> {
+        Ok(ConnectionState {
+            conn,
+            foreign_keys: pragma_flag(conn, "foreign_keys")?,
+            query_only: pragma_flag(conn, "query_only")?,
+            writable_schema: pragma_flag(conn, "writable_schema")?,
+            databases: databases(conn)?,
+        })
+    }
+}
+
+impl Drop for ConnectionState<'_> {
+    fn drop(&mut self) {
+        let conn = self.conn;
+        roll_back_open_transaction(conn);
+        for (pragma, value) in [
+            ("query_only", self.query_only),
+            ("writable_schema", self.writable_schema),
+            ("foreign_keys", self.foreign_keys),
+        ] {
+            settle(
+                conn,
+                &format!("PRAGMA {pragma} = {}", u8::from(value)),
+                |c| pragma_flag(c, pragma).ok() == Some(value),
+            );
+        }
+        if let Ok(now) = databases(conn) {
+            for name in now.iter().filter(|name| !self.databases.contains(name)) {
+                let gone = |c: &Connection| databases(c).is_ok_and(|list| !list.contains(name));
+                settle(conn, &format!("DETACH {}", quote_identifier(name)), gone);
+            }
+        }
+    }
+}
+
+fn databases(conn: &Connection) -> Result<Vec<String>, Error> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_database_list")?;
+    let names = stmt.query_map(params![], |row| row.get(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
+}
+
+/// Turns `PRAGMA foreign_keys` off outside any transaction and restores the
+/// previous setting when dropped, whatever happened in between (the guard
+/// exists before the pragma runs, because an interrupted pragma can take
+/// effect and still return an error).
+pub(crate) struct ForeignKeysOff<'c> {
+    conn: &'c Connection,
+    previous: bool,
+}
+
+impl<'c> ForeignKeysOff<'c> {
+    pub fn engage(conn: &'c Connection) -> Result<Self, Error> {
+        let guard = ForeignKeysOff {
+            conn,
+            previous: pragma_flag(conn, "foreign_keys")?,
+        };
+        conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        Ok(guard)
+    }
+}
+
+impl Drop for ForeignKeysOff<'_> {
+    fn drop(&mut self) {
+        if self.previous {
+            settle(self.conn, "PRAGMA foreign_keys = ON", |c| {
+                pragma_flag(c, "foreign_keys").ok() == Some(true)
+            });
+        }
+    }
+}
+
+/// Whether `PRAGMA foreign_keys` is on.
+pub(crate) fn foreign_keys_on(conn: &Connection) -> Result<bool, Error> {
+    pragma_flag(conn, "foreign_keys")
+}
+
+/// Whether the open transaction holds foreign-key violations that SQLite
+/// will refuse at COMMIT (deferred constraints, `PRAGMA defer_foreign_keys`).
+/// O(1): SQLite keeps the count.
+pub(crate) fn deferred_foreign_key_violations(conn: &Connection) -> bool {
+    let (mut current, mut highwater): (c_int, c_int) = (0, 0);
+    // SAFETY: a valid handle and two valid out-pointers.
+    let rc = unsafe {
+        ffi::sqlite3_db_status(
+            conn.handle(),
+            ffi::SQLITE_DBSTATUS_DEFERRED_FKS,
+            &mut current,
+            &mut highwater,
+            0,
+        )
+    };
+    rc == ffi::SQLITE_OK && current > 0
+}
+
+/// `PRAGMA user_version`.
+pub(crate) fn user_version(conn: &Connection) -> Result<i64, Error> {
+    Ok(conn.query_row("PRAGMA main.user_version", params![], |row| row.get(0))?)
+}
+
+/// Sets `PRAGMA user_version`.
+pub(crate) fn set_user_version(conn: &Connection, value: usize) -> Result<(), rusqlite::Error> {
+    conn.execute_batch(&format!("PRAGMA main.user_version = {value}"))
+}
