@@ -296,14 +296,20 @@ pub struct ForeignKeyViolation {
 /// Everything that can go wrong. Every refusal happens before any change to
 /// the database; a failing step is rolled back whole.
 ///
+/// `{}` prints the message; where a cause is attached it is the
+/// [`source`](std::error::Error::source), and `{:#}` prints the message and
+/// every cause on one line (what the CLI shows).
+///
 /// ```
 /// # use migrate_core::{Error, Migrator, rusqlite::{Connection, Transaction}};
 /// let m = Migrator::new().set("docs_error")
 ///     .add(0, "broken", |tx: &Transaction| tx.execute_batch("CREATE TABLE"));
 /// let error = m.migrate(&mut Connection::open_in_memory()?).unwrap_err();
 /// assert!(matches!(error, Error::Failed { id: 0, .. }));
-/// assert!(error.to_string().starts_with("migration 0 `broken` failed"));
+/// assert_eq!(error.to_string(), "migration 0 `broken` failed and was rolled back");
+/// // The cause is the source, not repeated in the message; `{:#}` shows the chain.
 /// assert!(std::error::Error::source(&error).is_some());
+/// assert!(format!("{error:#}").starts_with("migration 0 `broken` failed and was rolled back: "));
 /// # Ok::<(), migrate_core::Error>(())
 /// ```
 #[derive(Debug)]
@@ -504,6 +510,12 @@ impl fmt::Display for Error {
         if f.alternate() {
             let mut source = std::error::Error::source(self);
             while let Some(error) = source {
+                // rusqlite's innermost error only names the generic result
+                // code ("Error code 19: constraint failed"), which the
+                // message before it already says better.
+                if error.is::<rusqlite::ffi::Error>() {
+                    break;
+                }
                 write!(f, ": {error}")?;
                 source = error.source();
             }
@@ -629,8 +641,8 @@ impl Error {
             }
             Error::AlreadyHasHistory { table, applied } => write!(
                 f,
-                "baseline refused: the tracking table {table:?} already records {applied} applied migration(s); \
-                 baseline is only for a database with no history"
+                "the tracking table {table:?} already records {applied} applied migration(s): baseline \
+                 and adopt only write a history where there is none"
             ),
             Error::CannotAdopt { from, problems } => {
                 write!(f, "cannot adopt the history in the {from}; nothing was changed:")?;

@@ -32,6 +32,26 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// defaults: the default set, the `migrations` table, `user_version`
 /// mirroring on, a lock timeout of two minutes, edited migrations refused.
 ///
+/// # What a call does to the connection
+/// Every call hands the connection back as it found it, whether it succeeds
+/// or fails: no transaction open, the same busy timeout, `foreign_keys`,
+/// `query_only` and `writable_schema`, and the same attached databases.
+/// Three things SQLite cannot report, so they cannot be put back:
+/// - a custom busy handler (`Connection::busy_handler`): for the call, the
+///   runner waits through a busy handler of its own, bounded by
+///   [`lock_timeout`](Self::lock_timeout); afterwards a plain busy timeout
+///   is restored, a custom handler is removed. Install it again after
+///   migrating, or use `Connection::busy_timeout`, which is restored;
+/// - an authorizer (`Connection::authorizer`) and a commit hook
+///   (`Connection::commit_hook`): while a migration runs, the runner's own
+///   enforce what a migration may not do, and they are removed afterwards;
+/// - a progress handler is left in place: if it interrupts the call, the
+///   call fails cleanly (the step is rolled back, the connection restored).
+///
+/// A connection inside a transaction is refused ([`Error::InTransaction`]),
+/// as are a read-only one ([`Error::ReadOnly`]) and one whose
+/// `journal_mode` is `OFF` ([`Error::NoJournal`]) when there is work to do.
+///
 /// ```
 /// use migrate_core::Migrator;
 /// use migrate_core::rusqlite::{Connection, Transaction};

@@ -24,7 +24,7 @@ use crate::sqlite::{self, LockWait};
 
 /// A step that failed, and was rolled back.
 pub(super) struct StepFailed {
-    pub error: Error,
+    pub error: Box<Error>,
     /// SQLite ended the whole transaction: the batch's earlier steps are
     /// gone too.
     pub lost: bool,
@@ -84,7 +84,7 @@ impl<'c> Batch<'c> {
         )?;
         let tracking_tables = history::tracking_tables(&tx)?;
         let foreign_keys_on = sqlite::foreign_keys_on(&tx)?;
-        let statements = if tracking_tables.iter().any(|name| *name == table.name) {
+        let statements = if tracking_tables.contains(&table.name) {
             let guard = Guard::install(conn, Rules { tracking_tables });
             Some(StepStatements {
                 guard,
@@ -153,7 +153,10 @@ impl<'c> Batch<'c> {
             Err(error) => {
                 let lost = self.undo_step();
                 watch.failed(&error);
-                Err(StepFailed { error, lost })
+                Err(StepFailed {
+                    error: Box::new(error),
+                    lost,
+                })
             }
         }
     }
@@ -409,6 +412,16 @@ fn step_error(failure: StepFailure, migration: &Migration, direction: Direction)
     let id = migration.id;
     let name = migration.name.clone();
     match failure {
+        StepFailure::Returned(source) if is_vacuum_in_transaction(source.as_ref()) => {
+            Error::Forbidden {
+                id,
+                name,
+                direction,
+                reason: "it runs VACUUM, which cannot run inside a transaction: run it on the \
+                         connection after migrating"
+                    .to_owned(),
+            }
+        }
         StepFailure::Returned(source) => Error::Failed {
             id,
             name,
@@ -435,4 +448,14 @@ fn step_error(failure: StepFailure, migration: &Migration, direction: Direction)
             reason,
         },
     }
+}
+
+/// SQLite refuses VACUUM inside a transaction at run time; there is no
+/// authorizer action for it, so the refusal is recognised by its message.
+fn is_vacuum_in_transaction(error: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<rusqlite::Error>(),
+        Some(rusqlite::Error::SqliteFailure(_, Some(message)))
+            if message.contains("cannot VACUUM from within a transaction")
+    )
 }

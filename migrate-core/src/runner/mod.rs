@@ -144,21 +144,21 @@ pub(crate) fn run(
             if settings.dry_run {
                 // Nothing of a dry run is kept: the batch rolls back as it drops.
                 outcome.report.steps.extend(batch.into_steps());
-                outcome.failure = Some(failed.error);
+                outcome.failure = Some(*failed.error);
                 return Ok(outcome);
             }
             if !failed.lost {
                 batch.commit(&mut outcome)?;
-                return Err(failed.error);
+                return Err(*failed.error);
             }
             if batch.steps_done() == 0 || lost_failure.is_some() {
-                return Err(failed.error);
+                return Err(*failed.error);
             }
             // The transaction is gone, and with it this batch's earlier
             // steps: do them again, then report the failure.
             drop(batch);
             goal = goal.short_of(migration.id);
-            lost_failure = Some(failed.error);
+            lost_failure = Some(*failed.error);
             continue 'batches;
         }
         if settings.dry_run {
