@@ -269,6 +269,27 @@ pub fn tamper(db: &TempDb, sql: &str) {
     conn.execute_batch(sql).unwrap();
 }
 
+/// Keeps panics injected on purpose (their message starts with `prefix`)
+/// out of the test output; every other panic is reported as usual. One
+/// prefix per test binary: the hook is installed once.
+pub fn quiet_panics_starting_with(prefix: &'static str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.starts_with(prefix) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// The run-time set that `tests/observe.rs` and `tests/tracing_spans.rs`
 /// watch: two steps that work (the second with a rollback) and a third that
 /// fails.
