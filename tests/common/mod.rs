@@ -4,8 +4,13 @@
 //!
 //! Every test binary includes this module with `mod common;` and uses a
 //! different subset of it. Helpers that more than one test file needs live
-//! here, once.
+//! here, once. `faults` (fault injection) and `state` (the connection and the
+//! file are as they must be) are the harness of `tests/hostile.rs`, for other
+//! tests to extend.
 #![allow(dead_code)]
+
+pub mod faults;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 
