@@ -2,6 +2,9 @@
 //! `schema_migrations` tables, and fastlite-migrations. Each mapping is
 //! checked, and a mismatch changes nothing.
 
+mod common;
+
+use common::{read_bytes, user_version};
 use migrate_core::rusqlite::{Connection, Transaction};
 use migrate_core::{Error, Legacy, Migrator};
 use tempfile::TempDir;
@@ -26,15 +29,6 @@ fn ours() -> Migrator {
 fn open(dir: &TempDir) -> (Connection, std::path::PathBuf) {
     let path = dir.path().join("legacy.db");
     (Connection::open(&path).expect("open"), path)
-}
-
-fn user_version(conn: &Connection) -> i64 {
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-        .expect("user_version")
-}
-
-fn bytes(path: &std::path::Path) -> Vec<u8> {
-    std::fs::read(path).expect("read db")
 }
 
 fn assert_refused(result: Result<Vec<migrate_core::AppliedMigration>, Error>, needle: &str) {
@@ -83,12 +77,12 @@ fn user_version_beyond_our_migrations_is_refused() {
     let (mut conn, path) = open(&dir);
     conn.execute_batch("CREATE TABLE users (id); PRAGMA user_version = 7;")
         .expect("legacy");
-    let before = bytes(&path);
+    let before = read_bytes(&path);
     assert_refused(
         ours().adopt(&mut conn, Legacy::UserVersion { first_file: 1 }),
         "has only 4",
     );
-    assert_eq!(bytes(&path), before);
+    assert_eq!(read_bytes(&path), before);
 }
 
 #[test]
@@ -97,12 +91,12 @@ fn user_version_zero_has_nothing_to_adopt() {
     let (mut conn, path) = open(&dir);
     conn.execute_batch("CREATE TABLE users (id);")
         .expect("legacy");
-    let before = bytes(&path);
+    let before = read_bytes(&path);
     assert_refused(
         ours().adopt(&mut conn, Legacy::UserVersion { first_file: 1 }),
         "nothing to adopt",
     );
-    assert_eq!(bytes(&path), before);
+    assert_eq!(read_bytes(&path), before);
 }
 
 const SCHEMA_MIGRATIONS_DB: &str = "
@@ -157,12 +151,12 @@ fn schema_migrations_with_other_names_is_refused() {
         [],
     )
     .expect("rename");
-    let before = bytes(&path);
+    let before = read_bytes(&path);
     assert_refused(
         ours().adopt(&mut conn, schema_migrations()),
         "`make_posts` there but `create_posts` here",
     );
-    assert_eq!(bytes(&path), before);
+    assert_eq!(read_bytes(&path), before);
 }
 
 #[test]
@@ -175,20 +169,20 @@ fn schema_migrations_with_a_gap_or_no_bootstrap_is_refused() {
         [],
     )
     .expect("gap");
-    let before = bytes(&path);
+    let before = read_bytes(&path);
     assert_refused(
         ours().adopt(&mut conn, schema_migrations()),
         "expected 002, found 003",
     );
     conn.execute("DELETE FROM schema_migrations WHERE version = '000'", [])
         .expect("no bootstrap");
-    let before_bootstrap = bytes(&path);
+    let before_bootstrap = read_bytes(&path);
     assert_ne!(before, before_bootstrap);
     assert_refused(
         ours().adopt(&mut conn, schema_migrations()),
         "no bootstrap row",
     );
-    assert_eq!(bytes(&path), before_bootstrap);
+    assert_eq!(read_bytes(&path), before_bootstrap);
 }
 
 // What fastlite-migrations (Python) leaves behind.
@@ -259,21 +253,21 @@ fn fastlite_with_other_names_or_gaps_is_refused() {
     conn.execute_batch(FASTLITE_DB).expect("legacy");
     conn.execute("UPDATE migrations SET name = 'users' WHERE id = 0", [])
         .expect("rename");
-    let before = bytes(&path);
+    let before = read_bytes(&path);
     assert_refused(
         ours().adopt(&mut conn, Legacy::Fastlite),
         "`users` there but `create_users` here",
     );
-    assert_eq!(bytes(&path), before);
+    assert_eq!(read_bytes(&path), before);
 
     conn.execute(
         "UPDATE migrations SET name = 'create_users', id = 5 WHERE id = 0",
         [],
     )
     .expect("gap");
-    let before = bytes(&path);
+    let before = read_bytes(&path);
     assert_refused(ours().adopt(&mut conn, Legacy::Fastlite), "not contiguous");
-    assert_eq!(bytes(&path), before);
+    assert_eq!(read_bytes(&path), before);
 }
 
 #[test]

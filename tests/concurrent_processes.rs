@@ -15,6 +15,7 @@
 //! MIGRATE_ROUNDS=1000 cargo test --test concurrent_processes
 //! ```
 
+mod common;
 #[path = "support/process.rs"]
 mod process;
 
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{migration, Error, Migrate, Migrator};
 
+use common::{dump, has_table, integrity_ok, new_db, tracking_ids_or_empty, user_version};
 use process::{child_command, child_role, env, report, wait_with_timeout};
 
 const CHILDREN: usize = 8;
@@ -307,42 +309,10 @@ fn split(ids: &str) -> Vec<u32> {
 // ---------------------------------------------------------------------------
 // Inspecting a database from the parent.
 
-fn integrity_ok(conn: &Connection) {
-    let rows: Vec<String> = conn
-        .prepare("PRAGMA integrity_check")
-        .unwrap()
-        .query_map((), |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(rows, vec!["ok".to_owned()], "integrity_check");
-}
-
-fn table_exists(conn: &Connection, name: &str) -> bool {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [name],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
-fn tracking_ids(conn: &Connection, table: &str) -> Vec<u32> {
-    if !table_exists(conn, table) {
-        return Vec::new();
-    }
-    conn.prepare(&format!("SELECT id FROM \"{table}\" ORDER BY id"))
-        .unwrap()
-        .query_map((), |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
 /// `ran` as (id → pids that applied it).
 fn ran_rows(conn: &Connection) -> BTreeMap<u32, Vec<u32>> {
     let mut out: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    if !table_exists(conn, "ran") {
+    if !has_table(conn, "ran") {
         return out;
     }
     let mut stmt = conn
@@ -356,28 +326,6 @@ fn ran_rows(conn: &Connection) -> BTreeMap<u32, Vec<u32>> {
         out.entry(id).or_default().push(pid);
     }
     out
-}
-
-fn user_version(conn: &Connection) -> i64 {
-    conn.query_row("PRAGMA user_version", (), |r| r.get(0))
-        .unwrap()
-}
-
-fn new_db(dir: &Path, wal: bool) -> std::path::PathBuf {
-    let path = dir.join("app.db");
-    let conn = Connection::open(&path).unwrap();
-    let mode: String = conn
-        .query_row(
-            &format!(
-                "PRAGMA journal_mode = {}",
-                if wal { "WAL" } else { "DELETE" }
-            ),
-            (),
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(mode, if wal { "wal" } else { "delete" });
-    path
 }
 
 fn mode_name(wal: bool) -> &'static str {
@@ -418,7 +366,7 @@ fn eight_processes_racing_apply_each_migration_exactly_once() {
         let wal = round % 2 == 0;
         let static_set = (round / 2) % 2 == 0;
         let dir = tempfile::tempdir().unwrap();
-        let db = new_db(dir.path(), wal);
+        let db = new_db(dir.path(), "app.db", wal);
         let go = dir.path().join("go");
         let mut children = Vec::new();
         for i in 0..CHILDREN {
@@ -505,7 +453,7 @@ fn eight_processes_racing_apply_each_migration_exactly_once() {
             "migrations_rt"
         };
         assert_eq!(
-            tracking_ids(&conn, table),
+            tracking_ids_or_empty(&conn, table),
             expected,
             "round {round}: tracking rows"
         );
@@ -559,7 +507,7 @@ fn eight_processes_racing_apply_each_migration_exactly_once() {
 fn a_process_waiting_longer_than_its_lock_timeout_gets_locked_and_changes_nothing() {
     for wal in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let db = new_db(dir.path(), wal);
+        let db = new_db(dir.path(), "app.db", wal);
         let holding = dir.path().join("holding");
         let release = dir.path().join("release");
 
@@ -620,7 +568,7 @@ fn a_process_waiting_longer_than_its_lock_timeout_gets_locked_and_changes_nothin
 
         // Not half-run: nothing of the holder's run and nothing of the
         // impatient ones is visible while the holder still holds the lock.
-        assert!(tracking_ids(&conn, "migrations_hold").is_empty());
+        assert!(tracking_ids_or_empty(&conn, "migrations_hold").is_empty());
         assert!(ran_rows(&conn).is_empty());
         assert_eq!(user_version(&conn), 0);
 
@@ -629,7 +577,10 @@ fn a_process_waiting_longer_than_its_lock_timeout_gets_locked_and_changes_nothin
         assert_eq!(finished.result(), "ok 0,1,2", "{}", finished.describe());
 
         integrity_ok(&conn);
-        assert_eq!(tracking_ids(&conn, "migrations_hold"), vec![0, 1, 2]);
+        assert_eq!(
+            tracking_ids_or_empty(&conn, "migrations_hold"),
+            vec![0, 1, 2]
+        );
         let ran = ran_rows(&conn);
         assert_eq!(ran.len(), 3);
         assert!(
@@ -650,38 +601,6 @@ fn a_process_waiting_longer_than_its_lock_timeout_gets_locked_and_changes_nothin
     }
 }
 
-/// Snapshot of everything a migration run could change.
-#[derive(Debug, PartialEq)]
-struct Snapshot {
-    schema: Vec<(String, String)>,
-    tracking: Vec<(u32, String, String)>,
-    ran: BTreeMap<u32, Vec<u32>>,
-    user_version: i64,
-}
-
-fn snapshot(conn: &Connection) -> Snapshot {
-    let schema = conn
-        .prepare("SELECT name, coalesce(sql, '') FROM sqlite_master ORDER BY name")
-        .unwrap()
-        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let tracking = conn
-        .prepare("SELECT id, name, applied_at FROM migrations_plain ORDER BY id")
-        .unwrap()
-        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    Snapshot {
-        schema,
-        tracking,
-        ran: ran_rows(conn),
-        user_version: user_version(conn),
-    }
-}
-
 /// An ordinary writer (no migrator) holds `BEGIN EXCLUSIVE`: `migrate()` in
 /// another process with a short lock timeout fails with `Error::Locked`, and
 /// nothing in the file changed; once the writer is done, migrate works.
@@ -689,13 +608,13 @@ fn snapshot(conn: &Connection) -> Snapshot {
 fn a_foreign_exclusive_writer_makes_migrate_fail_with_locked_and_nothing_changes() {
     for wal in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let db = new_db(dir.path(), wal);
+        let db = new_db(dir.path(), "app.db", wal);
         let m = plain_migrator();
         let mut conn = Connection::open(&db).unwrap();
         assert_eq!(m.migrate_to(&mut conn, 1).unwrap().ids(), vec![0, 1]);
         conn.execute_batch("CREATE TABLE notes (body TEXT)")
             .unwrap();
-        let before = snapshot(&conn);
+        let before = dump(&conn);
 
         let writer = Connection::open(&db).unwrap();
         writer
@@ -732,7 +651,7 @@ fn a_foreign_exclusive_writer_makes_migrate_fail_with_locked_and_nothing_changes
 
         writer.execute_batch("ROLLBACK").unwrap();
         drop(writer);
-        let after = snapshot(&conn);
+        let after = dump(&conn);
         assert_eq!(
             before,
             after,
@@ -742,7 +661,10 @@ fn a_foreign_exclusive_writer_makes_migrate_fail_with_locked_and_nothing_changes
         integrity_ok(&conn);
 
         assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![2, 3]);
-        assert_eq!(tracking_ids(&conn, "migrations_plain"), vec![0, 1, 2, 3]);
+        assert_eq!(
+            tracking_ids_or_empty(&conn, "migrations_plain"),
+            vec![0, 1, 2, 3]
+        );
         assert!(ran_rows(&conn).values().all(|pids| pids.len() == 1));
     }
 }
@@ -755,7 +677,7 @@ fn threads_with_their_own_connections_apply_each_migration_exactly_once() {
     for round in 0..rounds {
         let wal = round % 2 == 0;
         let dir = tempfile::tempdir().unwrap();
-        let db = new_db(dir.path(), wal);
+        let db = new_db(dir.path(), "app.db", wal);
         let migrator = Arc::new(runtime_migrator("threads"));
         let barrier = Arc::new(std::sync::Barrier::new(CHILDREN));
         let handles: Vec<_> = (0..CHILDREN)
@@ -781,7 +703,7 @@ fn threads_with_their_own_connections_apply_each_migration_exactly_once() {
         let conn = Connection::open(&db).unwrap();
         integrity_ok(&conn);
         assert_eq!(
-            tracking_ids(&conn, "migrations_threads"),
+            tracking_ids_or_empty(&conn, "migrations_threads"),
             (0..COUNT).collect::<Vec<_>>()
         );
         // One process: `ran` holds one pid, so count rows per id instead.
@@ -801,7 +723,7 @@ fn processes_migrating_and_rolling_back_at_random_keep_history_and_schema_in_ste
     for round in 0..rounds {
         let wal = round % 2 == 0;
         let dir = tempfile::tempdir().unwrap();
-        let db = new_db(dir.path(), wal);
+        let db = new_db(dir.path(), "app.db", wal);
         let go = dir.path().join("go");
         let mut spawned = Vec::new();
         for i in 0..children {
@@ -837,7 +759,7 @@ fn processes_migrating_and_rolling_back_at_random_keep_history_and_schema_in_ste
         }
         let conn = Connection::open(&db).unwrap();
         integrity_ok(&conn);
-        let applied = tracking_ids(&conn, "migrations_mixed");
+        let applied = tracking_ids_or_empty(&conn, "migrations_mixed");
         let a = applied.len() as u32;
         assert_eq!(
             applied,
@@ -846,7 +768,7 @@ fn processes_migrating_and_rolling_back_at_random_keep_history_and_schema_in_ste
         );
         for id in 0..MIXED_COUNT {
             assert_eq!(
-                table_exists(&conn, &format!("m{id}")),
+                has_table(&conn, &format!("m{id}")),
                 id < a,
                 "round {round}: table m{id}"
             );
@@ -873,11 +795,11 @@ fn processes_migrating_and_rolling_back_at_random_keep_history_and_schema_in_ste
 #[test]
 fn a_reader_blocking_the_commit_gives_locked_and_nothing_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let db = new_db(dir.path(), false);
+    let db = new_db(dir.path(), "app.db", false);
     let m = plain_migrator();
     let mut conn = Connection::open(&db).unwrap();
     assert_eq!(m.migrate_to(&mut conn, 1).unwrap().ids(), vec![0, 1]);
-    let before = snapshot(&conn);
+    let before = dump(&conn);
 
     let holding = dir.path().join("holding");
     let release = dir.path().join("release");
@@ -914,7 +836,7 @@ fn a_reader_blocking_the_commit_gives_locked_and_nothing_changes() {
         .contains("locked by another migrator"));
     assert!(conn.is_autocommit(), "connection left inside a transaction");
     assert_eq!(
-        snapshot(&conn),
+        dump(&conn),
         before,
         "a run that could not commit changed the database"
     );
@@ -928,7 +850,10 @@ fn a_reader_blocking_the_commit_gives_locked_and_nothing_changes() {
     );
     assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![2, 3]);
     integrity_ok(&conn);
-    assert_eq!(tracking_ids(&conn, "migrations_plain"), vec![0, 1, 2, 3]);
+    assert_eq!(
+        tracking_ids_or_empty(&conn, "migrations_plain"),
+        vec![0, 1, 2, 3]
+    );
     assert!(ran_rows(&conn).values().all(|pids| pids.len() == 1));
 }
 
@@ -942,7 +867,7 @@ fn a_reader_blocking_the_commit_gives_locked_and_nothing_changes() {
 #[test]
 fn a_reader_blocking_a_cache_spill_inside_a_migration_fails_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let db = new_db(dir.path(), false);
+    let db = new_db(dir.path(), "app.db", false);
     let spill = || {
         Migrator::new()
             .set("spill")
@@ -988,10 +913,10 @@ fn a_reader_blocking_a_cache_spill_inside_a_migration_fails_it_cleanly() {
     process::touch(&release);
     wait_with_timeout(reader, Duration::from_secs(60));
     integrity_ok(&conn);
-    assert!(table_exists(&conn, "small"));
-    assert!(!table_exists(&conn, "big"));
-    assert_eq!(tracking_ids(&conn, "migrations_spill"), vec![0]);
+    assert!(has_table(&conn, "small"));
+    assert!(!has_table(&conn, "big"));
+    assert_eq!(tracking_ids_or_empty(&conn, "migrations_spill"), vec![0]);
     assert_eq!(spill().migrate(&mut conn).unwrap().ids(), vec![1]);
-    assert_eq!(tracking_ids(&conn, "migrations_spill"), vec![0, 1]);
+    assert_eq!(tracking_ids_or_empty(&conn, "migrations_spill"), vec![0, 1]);
     integrity_ok(&conn);
 }

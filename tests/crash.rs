@@ -25,6 +25,7 @@
 //! MIGRATE_CRASH_ROWS=50000 cargo test --test crash
 //! ```
 
+mod common;
 #[path = "support/process.rs"]
 mod process;
 
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{migration, Migrator};
 
+use common::{has_object, integrity, new_db, query_i64, tracking_rows_or_empty};
 use process::{child_command, child_role, env, report};
 
 /// Migrations in the set.
@@ -223,20 +225,6 @@ fn child_process_entry() {
 // ---------------------------------------------------------------------------
 // Reading the state back.
 
-fn query_i64(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, (), |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn exists(conn: &Connection, kind: &str, name: &str) -> bool {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)",
-        [kind, name],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
 fn has_column(conn: &Connection, table: &str, column: &str) -> bool {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
@@ -267,7 +255,7 @@ fn presence(conn: &Connection, id: usize, rows: i64) -> Presence {
     };
     match id {
         0 => {
-            if !exists(conn, "table", "big") {
+            if !has_object(conn, "table", "big") {
                 return Presence::Absent;
             }
             let (count, sum, wrong): (i64, i64, i64) = conn
@@ -286,9 +274,9 @@ fn presence(conn: &Connection, id: usize, rows: i64) -> Presence {
             }
         }
         1 => {
-            let second = exists(conn, "table", "second");
+            let second = has_object(conn, "table", "second");
             let full_copy = second && query_i64(conn, "SELECT count(*) FROM second") == rows;
-            let meta = exists(conn, "table", "meta")
+            let meta = has_object(conn, "table", "meta")
                 && query_i64(
                     conn,
                     "SELECT count(*) FROM meta WHERE k = 'copied' AND v = 'yes'",
@@ -296,22 +284,25 @@ fn presence(conn: &Connection, id: usize, rows: i64) -> Presence {
             verdict(&[
                 ("table second", second),
                 ("second fully copied", full_copy),
-                ("index big_payload", exists(conn, "index", "big_payload")),
+                (
+                    "index big_payload",
+                    has_object(conn, "index", "big_payload"),
+                ),
                 ("table meta with its row", meta),
             ])
         }
         2 => {
-            let column = exists(conn, "table", "big") && has_column(conn, "big", "flag");
+            let column = has_object(conn, "table", "big") && has_column(conn, "big", "flag");
             let all_set =
                 column && query_i64(conn, "SELECT count(*) FROM big WHERE flag IS NOT id % 7") == 0;
             verdict(&[("column big.flag", column), ("every flag set", all_set)])
         }
         3 => {
-            let table = exists(conn, "table", "small");
+            let table = has_object(conn, "table", "small");
             let full = table && query_i64(conn, "SELECT count(*) FROM small") == 3;
             verdict(&[("table small", table), ("its 3 rows", full)])
         }
-        4 => verdict(&[("table last", exists(conn, "table", "last"))]),
+        4 => verdict(&[("table last", has_object(conn, "table", "last"))]),
         _ => unreachable!(),
     }
 }
@@ -332,28 +323,6 @@ fn observe(conn: &Connection, rows: i64) -> Result<usize, String> {
     Ok(k)
 }
 
-fn integrity(conn: &Connection) -> Vec<String> {
-    conn.prepare("PRAGMA integrity_check")
-        .unwrap()
-        .query_map((), |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
-/// The tracking table's (id, name) rows; empty when it does not exist.
-fn history(conn: &Connection) -> Vec<(i64, String)> {
-    if !exists(conn, "table", "migrations") {
-        return Vec::new();
-    }
-    conn.prepare("SELECT id, name FROM migrations ORDER BY id")
-        .unwrap()
-        .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
-
 /// Asserts a consistent state and returns how many migrations it holds.
 fn check_consistent(conn: &Connection, rows: i64, context: &str) -> usize {
     assert_eq!(
@@ -364,7 +333,7 @@ fn check_consistent(conn: &Connection, rows: i64, context: &str) -> usize {
     let k = observe(conn, rows).unwrap_or_else(|e| panic!("{context}: {e}"));
     let expected: Vec<(i64, String)> = (0..k).map(|id| (id as i64, NAMES[id].to_owned())).collect();
     assert_eq!(
-        history(conn),
+        tracking_rows_or_empty(conn, "migrations"),
         expected,
         "{context}: the history does not match the {k} migration(s) whose effects are present"
     );
@@ -536,23 +505,6 @@ fn long_points() -> Vec<KillPoint> {
     points
 }
 
-fn new_db(dir: &Path, wal: bool) -> std::path::PathBuf {
-    let path = dir.join("crash.db");
-    let conn = Connection::open(&path).unwrap();
-    let mode: String = conn
-        .query_row(
-            &format!(
-                "PRAGMA journal_mode = {}",
-                if wal { "WAL" } else { "DELETE" }
-            ),
-            (),
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(mode, if wal { "wal" } else { "delete" });
-    path
-}
-
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -583,7 +535,7 @@ fn sigkill_at_any_point_leaves_a_consistent_database_that_migrate_completes() {
         );
         let t_point = Instant::now();
         let dir = tempfile::tempdir().unwrap();
-        let db = new_db(dir.path(), point.wal);
+        let db = new_db(dir.path(), "crash.db", point.wal);
         let marker = dir.path().join("marker");
         let op = match point.op {
             Op::Up => "up",
@@ -679,7 +631,7 @@ fn sigkill_at_any_point_leaves_a_consistent_database_that_migrate_completes() {
 #[test]
 fn the_uninterrupted_run_reaches_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
-    let db = new_db(dir.path(), true);
+    let db = new_db(dir.path(), "crash.db", true);
     let rows = 3_000;
     let child = child_command("crash")
         .env("MIGRATE_DB", &db)
@@ -767,7 +719,7 @@ const FK_NAMES: [&str; 4] = ["fk_create", "fk_index", "fk_rebuild_parent", "fk_a
 /// How many of the fk set's migrations are fully present.
 fn fk_observe(conn: &Connection) -> Result<usize, String> {
     let count = |table: &str| -> i64 {
-        if exists(conn, "table", table) {
+        if has_object(conn, "table", table) {
             query_i64(conn, &format!("SELECT count(*) FROM {table}"))
         } else {
             -1
@@ -783,8 +735,8 @@ fn fk_observe(conn: &Connection) -> Result<usize, String> {
             ))
         }
     };
-    let indexed = exists(conn, "index", "child_parent");
-    let leftover = exists(conn, "table", "parent_new");
+    let indexed = has_object(conn, "index", "child_parent");
+    let leftover = has_object(conn, "table", "parent_new");
     let rebuilt = created && has_column(conn, "parent", "extra");
     if leftover {
         return Err("migration 2 is partial: parent_new exists".to_owned());
@@ -792,7 +744,7 @@ fn fk_observe(conn: &Connection) -> Result<usize, String> {
     if rebuilt && query_i64(conn, "SELECT count(*) FROM parent WHERE extra IS NOT 7") != 0 {
         return Err("migration 2 is partial: some parents lack `extra`".to_owned());
     }
-    let after = exists(conn, "table", "after_rebuild");
+    let after = has_object(conn, "table", "after_rebuild");
     let found = [created, indexed, rebuilt, after];
     let k = found.iter().take_while(|f| **f).count();
     if found[k..].iter().any(|f| *f) {
@@ -808,16 +760,7 @@ fn fk_check_consistent(conn: &Connection, context: &str) -> usize {
         "{context}: integrity_check"
     );
     let k = fk_observe(conn).unwrap_or_else(|e| panic!("{context}: {e}"));
-    let history: Vec<(i64, String)> = if exists(conn, "table", "migrations_fk") {
-        conn.prepare("SELECT id, name FROM migrations_fk ORDER BY id")
-            .unwrap()
-            .query_map((), |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    } else {
-        Vec::new()
-    };
+    let history = tracking_rows_or_empty(conn, "migrations_fk");
     let expected: Vec<(i64, String)> = (0..k)
         .map(|id| (id as i64, FK_NAMES[id].to_owned()))
         .collect();
@@ -850,7 +793,7 @@ fn sigkill_around_a_foreign_keys_off_step_keeps_each_transaction_atomic() {
                 if wal { "WAL" } else { "rollback journal" }
             );
             let dir = tempfile::tempdir().unwrap();
-            let db = new_db(dir.path(), wal);
+            let db = new_db(dir.path(), "crash.db", wal);
             let marker = dir.path().join("marker");
             let mut child = child_command("crash-fk")
                 .env("MIGRATE_DB", &db)

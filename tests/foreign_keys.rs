@@ -2,6 +2,9 @@
 //! `ON DELETE CASCADE` children, must refuse leftover violations, and must
 //! restore the connection's setting whatever happens.
 
+mod common;
+
+use common::{count, foreign_keys_on};
 use migrate_core::rusqlite::{Connection, Transaction};
 use migrate_core::{migration, rollback, Error, Migrator};
 use tempfile::TempDir;
@@ -89,18 +92,6 @@ fn open(dir: &TempDir, foreign_keys: bool) -> Connection {
     conn.execute_batch(&format!("PRAGMA foreign_keys = {pragma}"))
         .expect("pragma");
     conn
-}
-
-fn count(conn: &Connection, table: &str) -> i64 {
-    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-        row.get(0)
-    })
-    .expect("count")
-}
-
-fn foreign_keys_on(conn: &Connection) -> bool {
-    conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))
-        .expect("pragma")
 }
 
 fn parent_sql(conn: &Connection) -> String {

@@ -16,8 +16,10 @@
 //! PROPTEST_CASES=10000 cargo test --release --test model_proptest # 10 000 cases
 //! ```
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{Direction, Error, Migrator};
@@ -123,25 +125,6 @@ impl Faults {
             }
         }
     }
-}
-
-/// Panics injected on purpose are expected: keep them out of the output.
-fn quiet_deliberate_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let text = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !text.starts_with("model: deliberate panic") {
-                previous(info);
-            }
-        }));
-    });
 }
 
 /// N migrations; migration k creates table `t{k}` (inside a savepoint of its
@@ -271,15 +254,6 @@ fn open(path: &std::path::Path) -> Connection {
     conn
 }
 
-fn table_exists(conn: &Connection, name: &str) -> bool {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        [name],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
 /// Compares a call's result with the prediction.
 fn check_result(expect: &Expect, result: Result<Vec<u32>, Error>) -> Result<(), TestCaseError> {
     match (expect, result) {
@@ -343,7 +317,7 @@ fn check_state(m: &Migrator, conn: &Connection, applied: u32) -> Result<(), Test
     prop_assert_eq!(user_version, applied, "user_version");
     for id in 0..N {
         prop_assert_eq!(
-            table_exists(conn, &format!("t{id}")),
+            common::has_table(conn, &format!("t{id}")),
             id < applied,
             "table t{}",
             id
@@ -378,7 +352,7 @@ proptest! {
         irreversible in prop::option::weighted(0.25, 0..N),
         ops in prop::collection::vec(op(), 1..40),
     ) {
-        quiet_deliberate_panics();
+        common::quiet_panics_starting_with("model: deliberate panic");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("model.db");
         let mut conn = open(&path);

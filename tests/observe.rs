@@ -2,29 +2,16 @@
 
 use std::sync::{Arc, Mutex};
 
-use migrate_core::rusqlite::{Connection, Transaction};
-use migrate_core::{Event, Migrator};
+mod common;
 
-fn migrator() -> Migrator {
-    Migrator::new()
-        .set("observed")
-        .add(0, "create_a", |tx: &Transaction| {
-            tx.execute_batch("CREATE TABLE a (x)")
-        })
-        .add(1, "create_b", |tx: &Transaction| {
-            tx.execute_batch("CREATE TABLE b (x)")
-        })
-        .add(2, "broken", |tx: &Transaction| {
-            tx.execute_batch("CREATE TABLE")
-        })
-        .add_rollback(1, |tx: &Transaction| tx.execute_batch("DROP TABLE b"))
-}
+use migrate_core::rusqlite::Connection;
+use migrate_core::Event;
 
 #[test]
 fn the_observer_sees_every_step() {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = Arc::clone(&seen);
-    let m = migrator().observer(move |event: &Event| {
+    let m = common::observed_migrator("observed").observer(move |event: &Event| {
         let line = match event {
             Event::Started {
                 id,

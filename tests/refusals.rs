@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{
-    dump, dump_file, has_table, tables, tracking_ids, tracking_rows, user_version, Dump, TempDb,
+    assert_untouched, dump, dump_file, has_table, snapshot, tables, tamper, tracking_ids,
+    tracking_rows, user_version, TempDb,
 };
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{Direction, Error, Migrator};
@@ -31,38 +32,6 @@ fn tables_migrator(set: &str, n: u32) -> Migrator {
             });
     }
     migrator
-}
-
-/// The file's bytes and its full dump.
-struct Snapshot {
-    bytes: Vec<u8>,
-    dump: Dump,
-}
-
-fn snapshot(db: &TempDb) -> Snapshot {
-    Snapshot {
-        bytes: db.bytes(),
-        dump: dump_file(&db.path),
-    }
-}
-
-#[track_caller]
-fn assert_untouched(db: &TempDb, before: &Snapshot) {
-    assert_eq!(
-        dump_file(&db.path),
-        before.dump,
-        "the database's content changed"
-    );
-    assert!(
-        db.bytes() == before.bytes,
-        "the database file was written to"
-    );
-}
-
-/// Runs SQL on the file through a connection of its own.
-fn tamper(db: &TempDb, sql: &str) {
-    let conn = db.open();
-    conn.execute_batch(sql).unwrap();
 }
 
 // ---------------------------------------------------------------- DatabaseAhead

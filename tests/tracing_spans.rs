@@ -3,29 +3,15 @@
 //! per-callsite interest, and a test emitting concurrently without a
 //! subscriber could make this one miss events.)
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use migrate_core::rusqlite::{Connection, Transaction};
-use migrate_core::Migrator;
+use migrate_core::rusqlite::Connection;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Metadata, Subscriber};
-
-fn migrator() -> Migrator {
-    Migrator::new()
-        .set("traced")
-        .add(0, "create_a", |tx: &Transaction| {
-            tx.execute_batch("CREATE TABLE a (x)")
-        })
-        .add(1, "create_b", |tx: &Transaction| {
-            tx.execute_batch("CREATE TABLE b (x)")
-        })
-        .add(2, "broken", |tx: &Transaction| {
-            tx.execute_batch("CREATE TABLE")
-        })
-        .add_rollback(1, |tx: &Transaction| tx.execute_batch("DROP TABLE b"))
-}
 
 /// A span's or event's fields, by name.
 type Fields = BTreeMap<String, String>;
@@ -84,8 +70,12 @@ fn each_step_is_a_tracing_span_with_id_name_direction_and_duration() {
     let collector = Collector::default();
     let mut conn = Connection::open_in_memory().expect("open");
     tracing::subscriber::with_default(collector.clone(), || {
-        assert!(migrator().migrate(&mut conn).is_err());
-        migrator().rollback_migration(&mut conn).expect("rollback");
+        assert!(common::observed_migrator("traced")
+            .migrate(&mut conn)
+            .is_err());
+        common::observed_migrator("traced")
+            .rollback_migration(&mut conn)
+            .expect("rollback");
     });
     let spans = collector
         .spans

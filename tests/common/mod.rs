@@ -3,13 +3,20 @@
 //! test can assert "nothing changed" row for row.
 //!
 //! Every test binary includes this module with `mod common;` and uses a
-//! different subset of it.
+//! different subset of it. Helpers that more than one test file needs live
+//! here, once. `faults` (fault injection) and `state` (the connection and the
+//! file are as they must be) are the harness of `tests/hostile.rs`, for other
+//! tests to extend.
 #![allow(dead_code)]
+
+pub mod faults;
+pub mod state;
 
 use std::path::{Path, PathBuf};
 
 use migrate_core::rusqlite::types::Value;
-use migrate_core::rusqlite::Connection;
+use migrate_core::rusqlite::{Connection, Transaction};
+use migrate_core::Migrator;
 use tempfile::TempDir;
 
 /// A database file in its own temporary directory (removed on drop).
@@ -64,10 +71,81 @@ pub fn has_table(conn: &Connection, name: &str) -> bool {
         == 1
 }
 
+/// Whether a schema object of that kind (`table`, `index`, `trigger`,
+/// `view`) and exact name exists.
+pub fn has_object(conn: &Connection, kind: &str, name: &str) -> bool {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = ?1 AND name = ?2)",
+        [kind, name],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
 /// `PRAGMA user_version`.
 pub fn user_version(conn: &Connection) -> i64 {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap()
+}
+
+/// `PRAGMA foreign_keys`.
+pub fn foreign_keys_on(conn: &Connection) -> bool {
+    conn.query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+        .expect("pragma")
+}
+
+/// One integer from a query, with the query in the panic message.
+pub fn query_i64(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, (), |row| row.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The number of rows of a table.
+pub fn count(conn: &Connection, table: &str) -> i64 {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })
+    .expect("count")
+}
+
+/// `PRAGMA integrity_check`'s lines (`["ok"]` for a healthy file).
+pub fn integrity(conn: &Connection) -> Vec<String> {
+    conn.prepare("PRAGMA integrity_check")
+        .unwrap()
+        .query_map((), |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Asserts that the file passes `PRAGMA integrity_check`.
+#[track_caller]
+pub fn integrity_ok(conn: &Connection) {
+    assert_eq!(integrity(conn), vec!["ok".to_owned()], "integrity_check");
+}
+
+/// Creates `dir/file` in WAL or rollback-journal (`DELETE`) mode and returns
+/// its path.
+pub fn new_db(dir: &Path, file: &str, wal: bool) -> PathBuf {
+    let path = dir.join(file);
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row(
+            &format!(
+                "PRAGMA journal_mode = {}",
+                if wal { "WAL" } else { "DELETE" }
+            ),
+            (),
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(mode, if wal { "wal" } else { "delete" });
+    path
+}
+
+/// A file's bytes; panics when it cannot be read.
+pub fn read_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read db")
 }
 
 /// Quotes an identifier for SQL.
@@ -90,6 +168,25 @@ pub fn tracking_ids(conn: &Connection, table: &str) -> Vec<i64> {
     tracking_rows(conn, table)
         .into_iter()
         .map(|(id, _)| id)
+        .collect()
+}
+
+/// `(id, name)` of every row of a tracking table, in id order; empty when
+/// the table does not exist (yet).
+pub fn tracking_rows_or_empty(conn: &Connection, table: &str) -> Vec<(i64, String)> {
+    if has_table(conn, table) {
+        tracking_rows(conn, table)
+    } else {
+        Vec::new()
+    }
+}
+
+/// The ids of a tracking table's rows, in order; empty when the table does
+/// not exist (yet).
+pub fn tracking_ids_or_empty(conn: &Connection, table: &str) -> Vec<u32> {
+    tracking_rows_or_empty(conn, table)
+        .into_iter()
+        .map(|(id, _)| u32::try_from(id).expect("a tracking id fits u32"))
         .collect()
 }
 
@@ -139,6 +236,81 @@ pub fn dump(conn: &Connection) -> Dump {
 /// Dumps a database file through a fresh connection.
 pub fn dump_file(path: &Path) -> Dump {
     dump(&Connection::open(path).unwrap())
+}
+
+/// A database file's bytes and its full dump.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub bytes: Vec<u8>,
+    pub dump: Dump,
+}
+
+/// Takes a [`Snapshot`] through a fresh connection.
+pub fn snapshot(db: &TempDb) -> Snapshot {
+    Snapshot {
+        bytes: db.bytes(),
+        dump: dump_file(&db.path),
+    }
+}
+
+/// Asserts that the file is exactly as `before`: same content, and not a
+/// byte written.
+#[track_caller]
+pub fn assert_untouched(db: &TempDb, before: &Snapshot) {
+    assert_eq!(
+        dump_file(&db.path),
+        before.dump,
+        "the database's content changed"
+    );
+    assert!(
+        db.bytes() == before.bytes,
+        "the database file was written to"
+    );
+}
+
+/// Runs SQL on the file through a connection of its own.
+pub fn tamper(db: &TempDb, sql: &str) {
+    let conn = db.open();
+    conn.execute_batch(sql).unwrap();
+}
+
+/// Keeps panics injected on purpose (their message starts with `prefix`)
+/// out of the test output; every other panic is reported as usual. One
+/// prefix per test binary: the hook is installed once.
+pub fn quiet_panics_starting_with(prefix: &'static str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let text = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.starts_with(prefix) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The run-time set that `tests/observe.rs` and `tests/tracing_spans.rs`
+/// watch: two steps that work (the second with a rollback) and a third that
+/// fails.
+pub fn observed_migrator(set: &str) -> Migrator {
+    Migrator::new()
+        .set(set)
+        .add(0, "create_a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        })
+        .add(1, "create_b", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE b (x)")
+        })
+        .add(2, "broken", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE")
+        })
+        .add_rollback(1, |tx: &Transaction| tx.execute_batch("DROP TABLE b"))
 }
 
 /// Asserts the shape `YYYY-MM-DDTHH:MM:SS[.fff]Z` of an RFC 3339 UTC time.

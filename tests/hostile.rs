@@ -1,0 +1,1553 @@
+//! Hostile environments and hostile migrations: what the runner may assume
+//! about its connection, and what it must survive (DESIGN.md, "What the
+//! runner may assume about its connection").
+//!
+//! Every test works on real files in temporary directories and checks what
+//! can be observed: the file through a fresh connection (schema, rows, bytes,
+//! `integrity_check`), and the migrating connection's own state (autocommit,
+//! `foreign_keys`, busy timeout, `query_only`, `writable_schema`, attached
+//! databases). None asserts on error variants beyond "it is an error" and
+//! what its message must name.
+//!
+//! The fault-injection harness (a progress handler interrupting the k-th
+//! tick, a thread holding `BEGIN EXCLUSIVE`, a tiny tmpfs) and the state
+//! checks live in `tests/common/{faults,state}.rs`.
+//!
+//! ```text
+//! cargo test --test hostile                    # interrupt sweeps: every tick, up to 2 000 per call
+//! MIGRATE_LONG=1 cargo test --test hostile     # every tick, however many
+//! ```
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::faults::{self, with_interrupt_at, ExclusiveHolder, SmallTmpfs};
+use common::state::{
+    assert_connection_restored, assert_history_agrees, assert_no_lock_held,
+    history_agrees_with_schema, main_has_table, main_tracking_ids, ran_counts, ConnectionState,
+};
+use common::{assert_untouched, count, dump, dump_file, integrity_ok, snapshot, tamper, TempDb};
+use migrate_core::rusqlite::{self, Connection, OpenFlags, Transaction};
+use migrate_core::{migration, rollback, Error, Migrator};
+
+// ---------------------------------------------------------------- building blocks
+
+/// One step's code, shareable between migrators.
+type Body = Arc<dyn Fn(&Transaction<'_>) -> rusqlite::Result<()> + Send + Sync>;
+
+/// The names of the marker migrations: no digits, so that a message naming
+/// one names it unambiguously.
+const NAMES: [&str; 4] = ["first", "second", "third", "fourth"];
+/// The table migration `i` creates.
+const MARKERS: [&str; 4] = ["t0", "t1", "t2", "t3"];
+
+/// Migration `id`'s ordinary body: logs itself in `ran` (no unique
+/// constraint: a second run would show) and creates `t<id>`.
+fn marker(id: u32) -> Body {
+    Arc::new(move |tx: &Transaction<'_>| {
+        tx.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS ran (id INTEGER NOT NULL);
+             INSERT INTO ran VALUES ({id});
+             CREATE TABLE t{id} (x);"
+        ))
+    })
+}
+
+/// A body from SQL.
+fn sql(text: &'static str) -> Body {
+    Arc::new(move |tx: &Transaction<'_>| tx.execute_batch(text))
+}
+
+/// A migrator of `set` whose migration `i` is named `NAMES[i]` and runs
+/// `bodies[i]`; every migration's rollback drops `t<i>`.
+fn migrator_of(set: &str, bodies: Vec<Body>) -> Migrator {
+    let mut m = Migrator::new().set(set);
+    for (id, body) in bodies.into_iter().enumerate() {
+        let id = id as u32;
+        m = m
+            .add(id, NAMES[id as usize], move |tx: &Transaction<'_>| body(tx))
+            .add_rollback(id, move |tx: &Transaction<'_>| {
+                tx.execute_batch(&format!("DROP TABLE t{id}"))
+            });
+    }
+    m
+}
+
+/// `n` marker migrations of `set`.
+fn markers(set: &str, n: u32) -> Migrator {
+    migrator_of(set, (0..n).map(marker).collect())
+}
+
+/// Marker migrations, with `body` as migration `special`.
+fn markers_with(set: &str, n: u32, special: u32, body: Body) -> Migrator {
+    migrator_of(
+        set,
+        (0..n)
+            .map(|id| {
+                if id == special {
+                    Arc::clone(&body)
+                } else {
+                    marker(id)
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Panics with every collected failure, so that one run reports them all.
+#[track_caller]
+fn assert_no_failures(what: &str, failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{what}: {} failure(s):\n  - {}",
+        failures.len(),
+        failures.join("\n  - ")
+    );
+}
+
+// ---------------------------------------------------------------- 1. lost transaction
+
+/// How a step makes SQLite end the whole transaction behind the runner's
+/// back: no transaction statement is prepared, so an authorizer sees nothing.
+#[derive(Debug, Clone, Copy)]
+enum Loss {
+    /// `INSERT OR ROLLBACK` hitting a UNIQUE conflict.
+    InsertOrRollback,
+    /// A trigger running `RAISE(ROLLBACK, …)`.
+    TriggerRaisesRollback,
+}
+
+/// Migration 0 builds `t` (three rows), `u` (a UNIQUE column holding 1) and
+/// `v` (whose trigger raises ROLLBACK). Migration 1 ends the transaction
+/// that way, ignores the error, goes on with `CREATE TABLE later (x);
+/// DELETE FROM t;` (errors ignored too), then returns Ok, or the original
+/// error when `return_error`. Migration 2 creates `t2`.
+fn lost_transaction(loss: Loss, return_error: bool) -> Migrator {
+    let setup = sql("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);
+         CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1);
+         CREATE TABLE v (x);
+         CREATE TRIGGER v_refuses BEFORE INSERT ON v BEGIN SELECT RAISE(ROLLBACK, 'v refuses'); END;
+         CREATE TABLE t0 (x);");
+    let hostile: Body = Arc::new(move |tx: &Transaction<'_>| {
+        let lost = match loss {
+            Loss::InsertOrRollback => tx.execute("INSERT OR ROLLBACK INTO u VALUES (1)", []),
+            Loss::TriggerRaisesRollback => tx.execute("INSERT INTO v VALUES (1)", []),
+        };
+        let _ = tx.execute_batch("CREATE TABLE later (x)");
+        let _ = tx.execute_batch("DELETE FROM t");
+        match lost {
+            Err(error) if return_error => Err(error),
+            _ => Ok(()),
+        }
+    });
+    migrator_of("", vec![setup, hostile, marker(2)])
+}
+
+const LOSSES: [(Loss, bool); 4] = [
+    (Loss::InsertOrRollback, false),
+    (Loss::InsertOrRollback, true),
+    (Loss::TriggerRaisesRollback, false),
+    (Loss::TriggerRaisesRollback, true),
+];
+
+/// What must hold on disk after the lost step: migration 0 applied, nothing
+/// of migration 1.
+fn check_nothing_of_the_lost_step(db: &TempDb, context: &str, failures: &mut Vec<String>) {
+    let conn = db.open();
+    if main_has_table(&conn, "later") {
+        failures.push(format!(
+            "{context}: table `later`, created after the transaction was lost, is on disk"
+        ));
+    }
+    let rows = count(&conn, "t");
+    if rows != 3 {
+        failures.push(format!(
+            "{context}: `t` has {rows} rows on disk instead of 3 (the DELETE after the loss was committed)"
+        ));
+    }
+    let ids = main_tracking_ids(&conn, "migrations");
+    if ids != vec![0] {
+        failures.push(format!("{context}: the history is {ids:?}, expected [0]"));
+    }
+    if main_has_table(&conn, "t2") {
+        failures.push(format!("{context}: migration 2 ran after the failure"));
+    }
+}
+
+#[test]
+fn a_lost_transaction_commits_nothing_of_the_step() {
+    let mut failures = Vec::new();
+    for (loss, return_error) in LOSSES {
+        let context = format!("{loss:?}, error returned: {return_error}");
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = lost_transaction(loss, return_error);
+        m.migrate_to(&mut conn, 0).unwrap();
+        let result = m.migrate(&mut conn);
+        if result.is_ok() {
+            failures.push(format!("{context}: migrate() returned Ok"));
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{context}: left inside a transaction"));
+        }
+        drop(conn);
+        check_nothing_of_the_lost_step(&db, &context, &mut failures);
+    }
+    assert_no_failures("a step whose transaction SQLite ended", &failures);
+}
+
+#[test]
+fn a_lost_transaction_keeps_the_earlier_steps_of_the_run() {
+    let mut failures = Vec::new();
+    for (loss, return_error) in LOSSES {
+        let context = format!("{loss:?}, error returned: {return_error}, one run from scratch");
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let result = lost_transaction(loss, return_error).migrate(&mut conn);
+        if result.is_ok() {
+            failures.push(format!("{context}: migrate() returned Ok"));
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{context}: left inside a transaction"));
+        }
+        drop(conn);
+        let conn = db.open();
+        if !main_has_table(&conn, "t") || !main_has_table(&conn, "t0") {
+            failures.push(format!(
+                "{context}: migration 0, which ran before the failing step, is not on disk"
+            ));
+            continue;
+        }
+        drop(conn);
+        check_nothing_of_the_lost_step(&db, &context, &mut failures);
+    }
+    assert_no_failures(
+        "a lost transaction after a successful step of the same run",
+        &failures,
+    );
+}
+
+#[test]
+fn a_lost_transaction_in_a_dry_run_commits_nothing() {
+    let mut failures = Vec::new();
+    for (loss, return_error) in LOSSES {
+        for applied_first in [false, true] {
+            let context = format!(
+                "dry run, {loss:?}, error returned: {return_error}, migration 0 applied before: {applied_first}"
+            );
+            let db = TempDb::new();
+            let mut conn = db.open();
+            let m = lost_transaction(loss, return_error);
+            if applied_first {
+                m.migrate_to(&mut conn, 0).unwrap();
+            }
+            let before = snapshot(&db);
+            let result = m.dry_run(&mut conn);
+            if !conn.is_autocommit() {
+                failures.push(format!("{context}: left inside a transaction"));
+            }
+            drop(conn);
+            let after = dump_file(&db.path);
+            if after != before.dump {
+                let conn = db.open();
+                failures.push(format!(
+                    "{context}: the dry run committed something (later on disk: {}, rows of t: {:?}, history: {:?}); it returned {:?}",
+                    main_has_table(&conn, "later"),
+                    main_has_table(&conn, "t").then(|| count(&conn, "t")),
+                    main_tracking_ids(&conn, "migrations"),
+                    result.map(|dry| dry.failure.map(|e| e.to_string()))
+                ));
+            } else if db.bytes() != before.bytes {
+                failures.push(format!("{context}: the dry run wrote to the file"));
+            }
+        }
+    }
+    assert_no_failures("a lost transaction during a dry run", &failures);
+}
+
+// ---------------------------------------------------------------- 2. ATTACHed copies
+
+#[test]
+fn an_attached_migrated_copy_is_never_taken_for_main() {
+    let copy = TempDb::new();
+    let m = markers("", 3);
+    m.migrate(&mut copy.open()).unwrap();
+    let copy_bytes = copy.bytes();
+
+    let db = TempDb::new();
+    let mut conn = db.open();
+    conn.execute("ATTACH DATABASE ?1 AS copy", [copy.path.to_str().unwrap()])
+        .unwrap();
+    let state = ConnectionState::of(&conn);
+
+    let mut failures = Vec::new();
+    match m.applied_migrations(&conn) {
+        Ok(rows) if rows.is_empty() => {}
+        other => failures.push(format!(
+            "applied_migrations() before migrate must read main only (empty), got {:?}",
+            other.map(|rows| rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        )),
+    }
+    match m.pending_migrations(&conn) {
+        Ok(pending) if pending.len() == 3 => {}
+        other => failures.push(format!(
+            "pending_migrations() must list all three, got {:?}",
+            other.map(|p| p.len())
+        )),
+    }
+    match m.migrate(&mut conn) {
+        Ok(report) if report.ids() == vec![0, 1, 2] => {}
+        other => failures.push(format!(
+            "migrate() must apply 0, 1, 2 to main, got {:?}",
+            other.map(|r| r.ids())
+        )),
+    }
+    let ids = main_tracking_ids(&conn, "migrations");
+    if ids != vec![0, 1, 2] {
+        failures.push(format!("main's history is {ids:?}, expected [0, 1, 2]"));
+    }
+    for table in &MARKERS[..3] {
+        if !main_has_table(&conn, table) {
+            failures.push(format!("main has no table {table}"));
+        }
+    }
+    match m.applied_migrations(&conn) {
+        Ok(rows) if rows.len() == 3 => {}
+        other => failures.push(format!(
+            "applied_migrations() after migrate: {:?}",
+            other.map(|r| r.len())
+        )),
+    }
+    if ConnectionState::of(&conn) != state {
+        failures.push("the connection's state changed (the copy is still attached?)".to_owned());
+    }
+    conn.execute_batch("DETACH DATABASE copy").unwrap();
+    drop(conn);
+    if copy.bytes() != copy_bytes {
+        failures.push("the attached database's file was written".to_owned());
+    }
+    assert_no_failures("a migrated copy attached to a fresh main", &failures);
+}
+
+#[test]
+fn a_foreign_migrations_table_in_an_attached_database_does_not_block_main() {
+    let other = TempDb::new();
+    tamper(
+        &other,
+        "CREATE TABLE migrations (version TEXT PRIMARY KEY, run_on TEXT);
+         INSERT INTO migrations VALUES ('20200101_init', '2020-01-01');",
+    );
+    let other_bytes = other.bytes();
+
+    let db = TempDb::new();
+    let mut conn = db.open();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS other",
+        [other.path.to_str().unwrap()],
+    )
+    .unwrap();
+    let m = markers("", 2);
+    let mut failures = Vec::new();
+    match m.applied_migrations(&conn) {
+        Ok(rows) if rows.is_empty() => {}
+        got => failures.push(format!("applied_migrations(): {got:?}")),
+    }
+    match m.migrate(&mut conn) {
+        Ok(report) if report.ids() == vec![0, 1] => {}
+        got => failures.push(format!("migrate(): {:?}", got.map(|r| r.ids()))),
+    }
+    let ids = main_tracking_ids(&conn, "migrations");
+    if ids != vec![0, 1] {
+        failures.push(format!("main's history is {ids:?}"));
+    }
+    conn.execute_batch("DETACH DATABASE other").unwrap();
+    drop(conn);
+    if other.bytes() != other_bytes {
+        failures.push("the attached database's file was written".to_owned());
+    }
+    assert_no_failures("another tool's `migrations` table, attached", &failures);
+}
+
+// ---------------------------------------------------------------- 3. TEMP shadows
+
+#[test]
+fn a_temp_table_named_like_the_tracking_table_is_never_the_history() {
+    let shapes = [
+        (
+            "our columns",
+            "CREATE TEMP TABLE migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+             applied_at TEXT NOT NULL, checksum TEXT NOT NULL, chain TEXT NOT NULL)",
+        ),
+        (
+            "other columns",
+            "CREATE TEMP TABLE migrations (version TEXT PRIMARY KEY); \
+             INSERT INTO temp.migrations VALUES ('temp row');",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (shape, create) in shapes {
+        let db = TempDb::new();
+        let m = markers("", 3);
+        let mut conn = db.open();
+        conn.execute_batch(create).unwrap();
+        let temp_before = dump_temp(&conn);
+        match m.migrate(&mut conn) {
+            Ok(report) if report.ids() == vec![0, 1, 2] => {}
+            other => failures.push(format!(
+                "{shape}: the first migrate() gave {:?}",
+                other.map(|r| r.ids())
+            )),
+        }
+        let ids = main_tracking_ids(&conn, "migrations");
+        if ids != vec![0, 1, 2] {
+            failures.push(format!(
+                "{shape}: main's history is {ids:?}: the rows went elsewhere"
+            ));
+        }
+        if dump_temp(&conn) != temp_before {
+            failures.push(format!("{shape}: the TEMP table was written"));
+        }
+        drop(conn);
+
+        let mut conn = db.open();
+        match m.migrate(&mut conn) {
+            Ok(report) if report.is_empty() => {}
+            other => failures.push(format!(
+                "{shape}: migrate() after reopening gave {:?}",
+                other.map(|r| r.ids())
+            )),
+        }
+        let ran = ran_counts(&conn);
+        if ran != vec![(0, 1), (1, 1), (2, 1)] {
+            failures.push(format!(
+                "{shape}: (migration, times it ran) = {ran:?}, each must run once"
+            ));
+        }
+    }
+    assert_no_failures("a TEMP table `migrations`", &failures);
+}
+
+/// The rows of `temp.migrations`, as text.
+fn dump_temp(conn: &Connection) -> Vec<String> {
+    conn.prepare("SELECT * FROM temp.migrations")
+        .unwrap()
+        .query_map([], |row| {
+            Ok(format!("{:?}", row.get::<_, rusqlite::types::Value>(0)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+// ---------------------------------------------------------------- 4. case-insensitive names
+
+#[test]
+fn tracking_tables_differing_only_in_letter_case_are_refused() {
+    let pairs: [(&str, Migrator, Migrator); 2] = [
+        (
+            "set(\"Cache\") then set(\"cache\")",
+            markers("Cache", 2),
+            // Same ids and names, other code: taking the first set's history
+            // for its own would leave these silently unapplied.
+            migrator_of(
+                "cache",
+                vec![sql("CREATE TABLE b0 (x)"), sql("CREATE TABLE b1 (x)")],
+            ),
+        ),
+        (
+            "table(\"History\") then table(\"history\")",
+            markers("one", 2).table("History"),
+            migrator_of(
+                "two",
+                vec![sql("CREATE TABLE b0 (x)"), sql("CREATE TABLE b1 (x)")],
+            )
+            .table("history"),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, first, second) in pairs {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        first.migrate(&mut conn).unwrap();
+        let before = snapshot(&db);
+        let result = second.migrate(&mut conn);
+        if let Ok(report) = &result {
+            failures.push(format!(
+                "{what}: the second set's migrate() returned Ok (applied {:?}; b0 exists: {})",
+                report.ids(),
+                main_has_table(&conn, "b0")
+            ));
+        }
+        drop(conn);
+        if dump_file(&db.path) != before.dump || db.bytes() != before.bytes {
+            failures.push(format!("{what}: the second call changed the file"));
+        }
+    }
+    assert_no_failures("tracking tables that are one SQLite table", &failures);
+}
+
+// ---------------------------------------------------------------- 6. interrupt sweep
+
+#[migration(0, set = "sweep")]
+fn sweep_create(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY, name TEXT);
+         CREATE TABLE child (id INTEGER PRIMARY KEY,
+                             parent INTEGER NOT NULL REFERENCES parent (id) ON DELETE CASCADE);
+         INSERT INTO parent VALUES (1, 'a'), (2, 'b');
+         INSERT INTO child VALUES (1, 1), (2, 2);
+         CREATE TABLE s0 (x);",
+    )
+}
+
+#[rollback(0, set = "sweep")]
+fn sweep_uncreate(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("DROP TABLE child; DROP TABLE parent; DROP TABLE s0;")
+}
+
+#[migration(1, set = "sweep")]
+fn sweep_fill(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE s1 (x); INSERT INTO s1 SELECT id FROM child; CREATE INDEX s1_x ON s1 (x);",
+    )
+}
+
+#[rollback(1, set = "sweep")]
+fn sweep_unfill(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("DROP TABLE s1")
+}
+
+/// SQLite's table rebuild of the parent: with foreign keys on, dropping the
+/// old parent would cascade-delete every child.
+#[migration(2, set = "sweep", foreign_keys = off)]
+fn sweep_rebuild(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE parent_new (id INTEGER PRIMARY KEY, name TEXT, extra INTEGER NOT NULL DEFAULT 7);
+         INSERT INTO parent_new (id, name) SELECT id, name FROM parent;
+         DROP TABLE parent;
+         ALTER TABLE parent_new RENAME TO parent;
+         CREATE TABLE s2 (x);",
+    )
+}
+
+#[rollback(2, set = "sweep", foreign_keys = off)]
+fn sweep_unrebuild(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE parent_old (id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO parent_old SELECT id, name FROM parent;
+         DROP TABLE parent;
+         ALTER TABLE parent_old RENAME TO parent;
+         DROP TABLE s2;",
+    )
+}
+
+#[migration(3, set = "sweep")]
+fn sweep_last(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE TABLE s3 (x); INSERT INTO s3 SELECT id FROM parent;")
+}
+
+#[rollback(3, set = "sweep")]
+fn sweep_unlast(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("DROP TABLE s3")
+}
+
+const SWEEP_MARKERS: [&str; 4] = ["s0", "s1", "s2", "s3"];
+const SWEEP_TABLE: &str = "migrations_sweep";
+/// At most this many interrupted calls per sweep: every tick of these
+/// calls (about 1 000 to 2 000 ticks, a few milliseconds each), evenly
+/// spread ticks if they grow; every tick under `MIGRATE_LONG=1`.
+const SWEEP_BUDGET: u64 = 2_000;
+
+/// A fresh file and a connection with the application's own settings:
+/// foreign keys on, a busy timeout of 1234 ms.
+fn sweep_connection(db: &TempDb) -> Connection {
+    let conn = db.open();
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = OFF;")
+        .unwrap();
+    conn.busy_timeout(Duration::from_millis(1234)).unwrap();
+    conn
+}
+
+/// Everything that must hold after an interrupted call, whatever it
+/// returned; `finish` is the call without the handler that must then
+/// complete, leaving `expect_after` migrations applied.
+fn check_after_interrupt(
+    db: &TempDb,
+    conn: &mut Connection,
+    before: &ConnectionState,
+    finish: &dyn Fn(&mut Connection) -> Result<(), Error>,
+    expect_after: usize,
+    context: &str,
+) -> Result<(), String> {
+    if !conn.is_autocommit() {
+        return Err(format!("{context}: left inside a transaction"));
+    }
+    let state = ConnectionState::of(conn);
+    if &state != before {
+        return Err(format!(
+            "{context}: connection state {state:?}, expected {before:?}"
+        ));
+    }
+    let other = Connection::open(&db.path).unwrap();
+    other.busy_timeout(Duration::ZERO).unwrap();
+    if let Err(error) = other.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        return Err(format!("{context}: a lock is still held: {error}"));
+    }
+    drop(other);
+    check_sweep_file(conn, context)?;
+    finish(conn)
+        .map_err(|error| format!("{context}: the next call without faults failed: {error}"))?;
+    let k = check_sweep_file(conn, &format!("{context}, after the next call"))?;
+    if k != expect_after {
+        return Err(format!(
+            "{context}: {k} migrations applied after the next call, expected {expect_after}"
+        ));
+    }
+    Ok(())
+}
+
+/// History agrees with schema, no child row lost, no violation; returns the
+/// applied count.
+fn check_sweep_file(conn: &Connection, context: &str) -> Result<usize, String> {
+    let k = history_agrees_with_schema(conn, SWEEP_TABLE, &SWEEP_MARKERS)
+        .map_err(|problem| format!("{context}: {problem}"))?;
+    if k > 0 {
+        let children = count(conn, "child");
+        if children != 2 {
+            return Err(format!("{context}: {children} child rows, expected 2"));
+        }
+    }
+    let violations = common::query_i64(conn, "SELECT count(*) FROM pragma_foreign_key_check");
+    if violations != 0 {
+        return Err(format!("{context}: {violations} foreign key violations"));
+    }
+    Ok(k)
+}
+
+/// One sweep: `prepare` builds the starting state on a fresh file, `call` is
+/// the interrupted call, `finish` the uninterrupted one after it.
+fn run_sweep(
+    what: &str,
+    prepare: &dyn Fn(&mut Connection),
+    call: &dyn Fn(&mut Connection) -> Result<(), Error>,
+    finish: &dyn Fn(&mut Connection) -> Result<(), Error>,
+    expect_after: usize,
+) {
+    let mut failures: Vec<String> = Vec::new();
+    let mut outcomes = [0_usize; 2];
+    let started = Instant::now();
+    let swept = faults::sweep(SWEEP_BUDGET, |fire_at| {
+        let db = TempDb::new();
+        let mut conn = sweep_connection(&db);
+        prepare(&mut conn);
+        let before = ConnectionState::of(&conn);
+        let (result, injection) = with_interrupt_at(&mut conn, fire_at, call);
+        if fire_at.is_none() {
+            result.unwrap_or_else(|e| panic!("{what}: the uninterrupted call failed: {e}"));
+            return injection;
+        }
+        outcomes[usize::from(result.is_ok())] += 1;
+        let context = format!(
+            "{what}, interrupted at tick {} ({})",
+            fire_at.unwrap(),
+            match &result {
+                Ok(()) => "returned Ok".to_owned(),
+                Err(e) => format!("returned {e}"),
+            }
+        );
+        if let Err(problem) =
+            check_after_interrupt(&db, &mut conn, &before, finish, expect_after, &context)
+        {
+            failures.push(problem);
+        }
+        injection
+    });
+    eprintln!(
+        "{what}: {} ticks uninterrupted, swept {} interrupt points (every {} tick(s)) in {:.1?}; \
+         {} calls returned Err, {} Ok; {} interrupt point(s) left a problem",
+        swept.calibrated_ticks,
+        swept.attempts,
+        swept.stride,
+        started.elapsed(),
+        outcomes[0],
+        outcomes[1],
+        failures.len()
+    );
+    let total = failures.len();
+    failures.truncate(12);
+    assert_no_failures(
+        &format!("{what} ({total} interrupt points failed, the first 12 shown)"),
+        &failures,
+    );
+}
+
+fn sweep_migrator() -> Migrator {
+    Migrator::new().set("sweep")
+}
+
+#[test]
+fn an_interrupt_at_any_tick_of_migrate_leaves_connection_and_file_consistent() {
+    run_sweep(
+        "migrate()",
+        &|_| {},
+        &|conn| sweep_migrator().migrate(conn).map(|_| ()),
+        &|conn| sweep_migrator().migrate(conn).map(|_| ()),
+        4,
+    );
+}
+
+#[test]
+fn an_interrupt_at_any_tick_of_rollback_to_leaves_connection_and_file_consistent() {
+    run_sweep(
+        "rollback_to(0)",
+        &|conn| {
+            sweep_migrator().migrate(conn).unwrap();
+        },
+        &|conn| sweep_migrator().rollback_to(conn, 0).map(|_| ()),
+        &|conn| sweep_migrator().rollback_to(conn, 0).map(|_| ()),
+        1,
+    );
+}
+
+#[test]
+fn an_interrupt_at_any_tick_of_rollback_all_leaves_connection_and_file_consistent() {
+    run_sweep(
+        "rollback_all()",
+        &|conn| {
+            sweep_migrator().migrate(conn).unwrap();
+        },
+        &|conn| sweep_migrator().rollback_all(conn).map(|_| ()),
+        &|conn| sweep_migrator().rollback_all(conn).map(|_| ()),
+        0,
+    );
+}
+
+// ---------------------------------------------------------------- 8. huge lock timeouts
+
+#[test]
+fn any_lock_timeout_is_accepted() {
+    let mut failures = Vec::new();
+    for timeout in [Duration::MAX, Duration::from_secs(30 * 24 * 3600)] {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = markers("", 2).lock_timeout(timeout);
+        match catch_unwind(AssertUnwindSafe(|| m.migrate(&mut conn))) {
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                failures.push(format!(
+                    "lock_timeout({timeout:?}): migrate() panicked: {message}"
+                ));
+            }
+            Ok(Err(error)) => failures.push(format!(
+                "lock_timeout({timeout:?}): migrate() failed: {error}"
+            )),
+            Ok(Ok(report)) => {
+                if report.ids() != vec![0, 1] {
+                    failures.push(format!(
+                        "lock_timeout({timeout:?}): applied {:?}",
+                        report.ids()
+                    ));
+                }
+            }
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!(
+                "lock_timeout({timeout:?}): left inside a transaction"
+            ));
+        }
+    }
+    assert_no_failures("huge lock timeouts", &failures);
+}
+
+// ---------------------------------------------------------------- 9. journal modes
+
+/// Migration 0 works, migration 1 creates `t1` and then fails.
+fn second_fails() -> Migrator {
+    markers_with(
+        "",
+        3,
+        1,
+        sql("CREATE TABLE t1 (x); INSERT INTO t1 VALUES (1); SELECT no_such_function();"),
+    )
+}
+
+#[test]
+fn a_connection_without_a_rollback_journal_is_refused_before_any_change() {
+    let mut failures = Vec::new();
+    for applied_first in [false, true] {
+        let context = format!("journal_mode = OFF, migration 0 applied before: {applied_first}");
+        let db = TempDb::new();
+        if applied_first {
+            second_fails().migrate_to(&mut db.open(), 0).unwrap();
+        }
+        let mut conn = db.open();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = OFF", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "off");
+        let before = snapshot(&db);
+        let had_history = main_has_table(&conn, "migrations");
+        let result = second_fails().migrate(&mut conn);
+        if let Ok(report) = &result {
+            failures.push(format!("{context}: returned Ok ({:?})", report.ids()));
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{context}: left inside a transaction"));
+        }
+        if !had_history && main_has_table(&conn, "migrations") {
+            failures.push(format!("{context}: a tracking table was created"));
+        }
+        drop(conn);
+        if dump_file(&db.path) != before.dump {
+            let conn = db.open();
+            failures.push(format!(
+                "{context}: the database changed (history {:?}, t0 {}, t1 {}); the call returned {:?}",
+                main_tracking_ids(&conn, "migrations"),
+                main_has_table(&conn, "t0"),
+                main_has_table(&conn, "t1"),
+                result.map(|r| r.ids()).map_err(|e| e.to_string())
+            ));
+        } else if db.bytes() != before.bytes {
+            failures.push(format!("{context}: the file was written"));
+        }
+    }
+    assert_no_failures("journal_mode = OFF", &failures);
+}
+
+#[test]
+fn an_in_memory_journal_works_normally() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = MEMORY", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "memory");
+    let error = second_fails().migrate(&mut conn).unwrap_err();
+    assert!(error.to_string().contains("second"), "{error}");
+    assert!(conn.is_autocommit());
+    assert_eq!(
+        assert_history_agrees(&conn, "migrations", &MARKERS[..3], "MEMORY journal"),
+        1
+    );
+    assert_eq!(markers("", 3).migrate(&mut conn).unwrap().ids(), vec![1, 2]);
+    drop(conn);
+    let conn = db.open();
+    integrity_ok(&conn);
+    assert_eq!(
+        assert_history_agrees(&conn, "migrations", &MARKERS[..3], "MEMORY journal"),
+        3
+    );
+}
+
+// ---------------------------------------------------------------- 10. lock timeout bounds the whole call
+
+#[test]
+fn the_lock_timeout_bounds_the_whole_call_even_with_a_long_busy_timeout() {
+    let mut failures = Vec::new();
+    for pending in [false, true] {
+        let context = if pending {
+            "pending work"
+        } else {
+            "up to date"
+        };
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = markers("", 3);
+        if pending {
+            m.migrate_to(&mut conn, 0).unwrap();
+        } else {
+            m.migrate(&mut conn).unwrap();
+        }
+        conn.busy_timeout(Duration::from_secs(20)).unwrap();
+        // Held for at most 4 s: a call that waits on the 20 s busy timeout
+        // instead of the 300 ms lock timeout ends after about 4 s.
+        let holder = ExclusiveHolder::hold(&db.path, Duration::from_secs(4));
+        let start = Instant::now();
+        let result = m
+            .clone()
+            .lock_timeout(Duration::from_millis(300))
+            .migrate(&mut conn);
+        let elapsed = start.elapsed();
+        holder.release();
+        if result.is_ok() || elapsed >= Duration::from_secs(3) {
+            failures.push(format!(
+                "{context}: returned {:?} after {elapsed:?}; expected an error after about 300 ms",
+                result.map(|r| r.ids()).map_err(|e| e.to_string())
+            ));
+        }
+        let busy: i64 = conn
+            .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+            .unwrap();
+        if busy != 20_000 {
+            failures.push(format!("{context}: busy_timeout is {busy} after the call"));
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{context}: left inside a transaction"));
+        }
+    }
+    assert_no_failures(
+        "lock_timeout(300 ms) against an exclusive writer",
+        &failures,
+    );
+}
+
+// ---------------------------------------------------------------- 11. RAISE(IGNORE) on the tracking table
+
+#[test]
+fn a_tracking_row_swallowed_by_a_trigger_is_never_ok() {
+    let mut failures = Vec::new();
+
+    // Up: the insert of row 1 is ignored.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = markers("", 2);
+    m.migrate_to(&mut conn, 0).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER swallow_insert BEFORE INSERT ON migrations BEGIN SELECT RAISE(IGNORE); END;",
+    )
+    .unwrap();
+    let result = m.migrate(&mut conn);
+    if let Ok(report) = &result {
+        failures.push(format!(
+            "migrate() returned Ok ({:?}) although its tracking row was not written",
+            report.ids()
+        ));
+    }
+    if let Err(problem) = history_agrees_with_schema(&db.open(), "migrations", &MARKERS[..2]) {
+        failures.push(format!("after migrate(): {problem}"));
+    }
+
+    // Down: the delete of row 1 is ignored.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    m.migrate(&mut conn).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER swallow_delete BEFORE DELETE ON migrations BEGIN SELECT RAISE(IGNORE); END;",
+    )
+    .unwrap();
+    let result = m.rollback_migration(&mut conn);
+    if let Ok(undone) = &result {
+        failures.push(format!(
+            "rollback_migration() returned Ok ({:?}) although its tracking row was not deleted",
+            undone.as_ref().map(|r| r.id)
+        ));
+    }
+    if let Err(problem) = history_agrees_with_schema(&db.open(), "migrations", &MARKERS[..2]) {
+        failures.push(format!("after rollback_migration(): {problem}"));
+    }
+    assert_no_failures("RAISE(IGNORE) triggers on the tracking table", &failures);
+}
+
+// ---------------------------------------------------------------- 12. user code writing tracking tables
+
+#[test]
+fn a_migration_cannot_write_any_tracking_table() {
+    let attacks: [(&str, &'static str); 8] = [
+        ("DELETE FROM migrations", "DELETE FROM migrations"),
+        (
+            "INSERT INTO migrations",
+            "INSERT INTO migrations (id, name, applied_at, checksum, chain) \
+             VALUES (7, 'forged', '2000-01-01T00:00:00Z', 'x', 'y')",
+        ),
+        (
+            "UPDATE migrations",
+            "UPDATE migrations SET name = 'renamed' WHERE id = 0",
+        ),
+        ("DROP TABLE migrations", "DROP TABLE migrations"),
+        (
+            "a trigger on a table it created",
+            "CREATE TABLE x (a);
+             CREATE TRIGGER x_wipes AFTER INSERT ON x BEGIN DELETE FROM migrations; END;
+             INSERT INTO x VALUES (1);",
+        ),
+        (
+            "a trigger left on the tracking table",
+            "CREATE TRIGGER forge AFTER INSERT ON migrations BEGIN DELETE FROM migrations WHERE id = 0; END;",
+        ),
+        (
+            "DELETE FROM another set's table",
+            "DELETE FROM migrations_other",
+        ),
+        (
+            "UPDATE another set's table",
+            "UPDATE migrations_other SET checksum = 'x'",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, attack) in attacks {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        migrator_of("other", vec![sql("CREATE TABLE other_0 (x)")])
+            .migrate(&mut conn)
+            .unwrap();
+        let hostile = markers_with(
+            "",
+            3,
+            1,
+            Arc::new(move |tx: &Transaction<'_>| {
+                tx.execute_batch("CREATE TABLE t1 (x)")?;
+                tx.execute_batch(attack)
+            }),
+        );
+        hostile.migrate_to(&mut conn, 0).unwrap();
+        let before = dump(&conn);
+        let result = hostile.migrate(&mut conn);
+        if let Ok(report) = &result {
+            failures.push(format!(
+                "{what}: migrate() returned Ok ({:?})",
+                report.ids()
+            ));
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{what}: left inside a transaction"));
+        }
+        drop(conn);
+        let after = dump_file(&db.path);
+        if after != before {
+            let conn = db.open();
+            failures.push(format!(
+                "{what}: something was committed: history {:?}, other set's history {:?}, t1 {}",
+                main_tracking_ids(&conn, "migrations"),
+                main_tracking_ids(&conn, "migrations_other"),
+                main_has_table(&conn, "t1"),
+            ));
+            continue;
+        }
+        // Not stuck: the corrected code (same ids and names) goes on.
+        let mut conn = db.open();
+        match markers("", 3).migrate(&mut conn) {
+            Ok(report) if report.ids() == vec![1, 2] => {}
+            other => failures.push(format!(
+                "{what}: the corrected migrate() afterwards gave {:?}",
+                other.map(|r| r.ids()).map_err(|e| e.to_string())
+            )),
+        }
+    }
+    assert_no_failures("migrations writing tracking tables", &failures);
+}
+
+// ---------------------------------------------------------------- 13. busy timeout restored
+
+#[test]
+fn the_applications_busy_timeout_is_restored_after_every_kind_of_call() {
+    common::quiet_panics_starting_with("hostile: deliberate panic");
+    let db = TempDb::new();
+    let mut conn = db.open();
+    conn.busy_timeout(Duration::from_millis(4321)).unwrap();
+    let before = ConnectionState::of(&conn);
+    assert_eq!(before.busy_timeout, 4321);
+    let ok = markers("", 2);
+    let failing = markers_with(
+        "",
+        3,
+        2,
+        sql("CREATE TABLE t2 (x); SELECT no_such_function();"),
+    );
+    let panicking = markers_with(
+        "",
+        3,
+        2,
+        Arc::new(|_tx: &Transaction<'_>| -> rusqlite::Result<()> {
+            panic!("hostile: deliberate panic in a migration")
+        }),
+    );
+    let renamed = migrator_of("", vec![marker(0)]).add(1, "renamed", |tx: &Transaction<'_>| {
+        tx.execute_batch("CREATE TABLE t1 (x)")
+    });
+    let short = markers("", 3).lock_timeout(Duration::from_millis(100));
+
+    let mut failures = Vec::new();
+    let mut check = |call: &str, result: String, conn: &Connection| {
+        let now = ConnectionState::of(conn);
+        if now != before {
+            failures.push(format!("{call} ({result}): state {now:?}"));
+        }
+    };
+    macro_rules! call {
+        ($name:expr, $e:expr) => {{
+            let result = format!("{:?}", $e.map(|_| ()).map_err(|e: Error| e.to_string()));
+            check($name, result, &conn);
+        }};
+    }
+    call!("migrate (applies)", ok.migrate(&mut conn));
+    call!("migrate (up to date)", ok.migrate(&mut conn));
+    call!("pending_migrations", ok.pending_migrations(&conn));
+    call!("status", ok.status(&conn));
+    call!("dry_run (a failing step)", failing.dry_run(&mut conn));
+    call!("migrate (a failing step)", failing.migrate(&mut conn));
+    call!("migrate (a panicking step)", panicking.migrate(&mut conn));
+    call!("migrate (Modified)", renamed.migrate(&mut conn));
+    call!("migrate (DatabaseAhead)", markers("", 1).migrate(&mut conn));
+    call!("migrate_to (InvalidTarget)", ok.migrate_to(&mut conn, 9));
+    call!("baseline (AlreadyHasHistory)", ok.baseline(&mut conn, 0));
+    call!("rollback_migration", ok.rollback_migration(&mut conn));
+    call!(
+        "rollback_migration (NoRollback)",
+        Migrator::new()
+            .add(0, "first", |tx: &Transaction<'_>| tx
+                .execute_batch("SELECT 1"))
+            .rollback_migration(&mut conn)
+    );
+    {
+        let holder = ExclusiveHolder::hold(&db.path, Duration::from_secs(10));
+        let result = short.migrate(&mut conn);
+        // Read the state once the lock is free again.
+        holder.release();
+        call!("migrate (Locked)", result);
+    }
+    call!("rollback_all", ok.rollback_all(&mut conn));
+    assert_no_failures("busy timeout 4321 ms", &failures);
+}
+
+// ---------------------------------------------------------------- bookkeeping failures
+
+#[test]
+fn a_bookkeeping_failure_names_the_step_and_keeps_the_earlier_ones() {
+    let rebuild = |extra_column: &str, check: &str| {
+        format!(
+            "CREATE TABLE migrations_new (id INTEGER PRIMARY KEY {check}, name TEXT NOT NULL, \
+             applied_at TEXT NOT NULL, checksum TEXT NOT NULL, chain TEXT NOT NULL{extra_column});
+             INSERT INTO migrations_new SELECT *{} FROM migrations;
+             DROP TABLE migrations;
+             ALTER TABLE migrations_new RENAME TO migrations;",
+            if extra_column.is_empty() {
+                ""
+            } else {
+                ", 'by hand'"
+            }
+        )
+    };
+    let cases: [(&str, String, u32); 3] = [
+        (
+            "an aborting trigger",
+            "CREATE TRIGGER no_row_2 BEFORE INSERT ON migrations WHEN NEW.id = 2 \
+             BEGIN SELECT RAISE(ABORT, 'row 2 refused'); END;"
+                .to_owned(),
+            2,
+        ),
+        ("a CHECK constraint", rebuild("", "CHECK (id < 2)"), 2),
+        (
+            "a NOT NULL column without default",
+            rebuild(", extra TEXT NOT NULL", ""),
+            1,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, sabotage, failing) in cases {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = markers("", 4);
+        m.migrate_to(&mut conn, 0).unwrap();
+        conn.execute_batch(&sabotage).unwrap();
+        let name = NAMES[failing as usize];
+        match m.migrate(&mut conn) {
+            Ok(report) => failures.push(format!("{what}: returned Ok ({:?})", report.ids())),
+            Err(error) => {
+                let message = error.to_string();
+                if !message.contains(name) || !message.contains(&failing.to_string()) {
+                    failures.push(format!(
+                        "{what}: the error does not name migration {failing} `{name}`: {message}"
+                    ));
+                }
+            }
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{what}: left inside a transaction"));
+        }
+        drop(conn);
+        let conn = db.open();
+        match history_agrees_with_schema(&conn, "migrations", &MARKERS) {
+            Ok(k) if k == failing as usize => {}
+            Ok(k) => failures.push(format!(
+                "{what}: {k} migrations applied; the {failing} before the failing step must stay"
+            )),
+            Err(problem) => failures.push(format!("{what}: {problem}")),
+        }
+    }
+    assert_no_failures("tracking rows that cannot be written", &failures);
+}
+
+// ---------------------------------------------------------------- deferred foreign keys
+
+#[test]
+fn a_deferred_foreign_key_violation_names_the_step_and_keeps_the_earlier_ones() {
+    let variants: [(&str, &'static str); 2] = [
+        (
+            "DEFERRABLE INITIALLY DEFERRED",
+            "INSERT INTO deferred_child VALUES (99); CREATE TABLE t2 (x);",
+        ),
+        (
+            "PRAGMA defer_foreign_keys = ON",
+            "PRAGMA defer_foreign_keys = ON; INSERT INTO child VALUES (99); CREATE TABLE t2 (x);",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, orphan) in variants {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let m = migrator_of(
+            "",
+            vec![
+                sql("CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                     CREATE TABLE child (parent INTEGER REFERENCES parent (id));
+                     CREATE TABLE deferred_child (parent INTEGER REFERENCES parent (id)
+                                                  DEFERRABLE INITIALLY DEFERRED);
+                     CREATE TABLE t0 (x);"),
+                marker(1),
+                sql(orphan),
+                marker(3),
+            ],
+        );
+        m.migrate_to(&mut conn, 0).unwrap();
+        let before = ConnectionState::of(&conn);
+        match m.migrate(&mut conn) {
+            Ok(report) => failures.push(format!("{what}: returned Ok ({:?})", report.ids())),
+            Err(error) => {
+                let message = error.to_string();
+                if !message.contains("third") {
+                    failures.push(format!(
+                        "{what}: the error does not name migration 2 `third`: {message}"
+                    ));
+                }
+            }
+        }
+        let now = ConnectionState::of(&conn);
+        if now != before {
+            failures.push(format!("{what}: connection state {now:?}, was {before:?}"));
+        }
+        drop(conn);
+        let conn = db.open();
+        match history_agrees_with_schema(&conn, "migrations", &MARKERS) {
+            Ok(2) => {}
+            Ok(k) => failures.push(format!(
+                "{what}: {k} migrations applied; 0 and 1 must stay, the violating 2 must not"
+            )),
+            Err(problem) => failures.push(format!("{what}: {problem}")),
+        }
+        let orphans = common::query_i64(&conn, "SELECT count(*) FROM pragma_foreign_key_check");
+        if orphans != 0 {
+            failures.push(format!("{what}: {orphans} violations committed"));
+        }
+    }
+    assert_no_failures("deferred foreign key violations", &failures);
+}
+
+// ---------------------------------------------------------------- hand-edited history
+
+#[test]
+fn migrate_and_pending_agree_on_a_hand_edited_history() {
+    let edits: [(&str, &str); 3] = [
+        (
+            "checksum",
+            "UPDATE migrations SET checksum = 'x' WHERE id = 0",
+        ),
+        ("name", "UPDATE migrations SET name = 'edited' WHERE id = 0"),
+        (
+            "renumbering",
+            "UPDATE migrations SET id = 100 WHERE id = 0;
+             UPDATE migrations SET id = 0 WHERE id = 1;
+             UPDATE migrations SET id = 1 WHERE id = 100;",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, edit) in edits {
+        let db = TempDb::new();
+        let m = markers("", 3);
+        m.migrate(&mut db.open()).unwrap();
+        tamper(&db, edit);
+        let mut conn = db.open();
+        let pending = m.pending_migrations(&conn);
+        let migrated = m.migrate(&mut conn);
+        let describe = format!(
+            "pending_migrations() = {:?}, migrate() = {:?}",
+            pending.as_ref().map(|p| p.len()).map_err(|e| e.to_string()),
+            migrated
+                .as_ref()
+                .map(|r| r.ids())
+                .map_err(|e| e.to_string())
+        );
+        match (&pending, &migrated) {
+            (Err(_), Err(_)) => {}
+            (Ok(p), Ok(r)) if p.is_empty() && r.is_empty() => {}
+            _ => failures.push(format!("{what}: they disagree: {describe}")),
+        }
+        if what == "renumbering" && migrated.is_ok() {
+            failures.push(format!(
+                "{what}: migrate() accepted swapped history rows: {describe}"
+            ));
+        }
+    }
+    assert_no_failures("hand-edited history", &failures);
+}
+
+// ---------------------------------------------------------------- the up-to-date check needs no write lock
+
+#[test]
+fn an_up_to_date_database_needs_no_write_lock_even_without_verification() {
+    let original = markers("", 3);
+    // The same migrations, one renamed: verify_applied(false) accepts that,
+    // so the database is up to date for it.
+    let renamed = migrator_of("", vec![marker(0), marker(1)])
+        .add(2, "renamed", |tx: &Transaction<'_>| {
+            tx.execute_batch("CREATE TABLE t2 (x)")
+        })
+        .verify_applied(false);
+    let builds = [
+        (
+            "the same build, verify_applied(false)",
+            original.clone().verify_applied(false),
+        ),
+        ("a renamed build, verify_applied(false)", renamed),
+    ];
+    let mut failures = Vec::new();
+    for (build, m) in &builds {
+        // Read-only (rollback journal).
+        let db = TempDb::new();
+        original.migrate(&mut db.open()).unwrap();
+        let mut conn =
+            Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        match m.migrate(&mut conn) {
+            Ok(report) if report.is_empty() => {}
+            other => failures.push(format!(
+                "{build}, read-only: {:?}",
+                other.map(|r| r.ids()).map_err(|e| e.to_string())
+            )),
+        }
+        drop(conn);
+
+        // Write-locked by another connection (WAL, so that reads still work).
+        let dir = tempfile::tempdir().unwrap();
+        let path = common::new_db(dir.path(), "wal.db", true);
+        let mut conn = Connection::open(&path).unwrap();
+        original.migrate(&mut conn).unwrap();
+        let holder = ExclusiveHolder::hold(&path, Duration::from_secs(10));
+        let start = Instant::now();
+        let result = m
+            .clone()
+            .lock_timeout(Duration::from_millis(500))
+            .migrate(&mut conn);
+        let elapsed = start.elapsed();
+        holder.release();
+        match result {
+            Ok(report) if report.is_empty() => {}
+            other => failures.push(format!(
+                "{build}, write-locked: {:?} after {elapsed:?}",
+                other.map(|r| r.ids()).map_err(|e| e.to_string())
+            )),
+        }
+    }
+    assert_no_failures("the up-to-date check", &failures);
+}
+
+// ---------------------------------------------------------------- statements that cannot run in a transaction
+
+#[test]
+fn a_statement_that_cannot_work_inside_a_transaction_is_an_error() {
+    let statements = [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA foreign_keys = OFF",
+        "VACUUM",
+    ];
+    let mut failures = Vec::new();
+    for statement in statements {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let m = markers_with(
+            "",
+            3,
+            1,
+            Arc::new(move |tx: &Transaction<'_>| {
+                tx.execute_batch("CREATE TABLE t1 (x)")?;
+                tx.execute_batch(statement)
+            }),
+        );
+        m.migrate_to(&mut conn, 0).unwrap();
+        let before_state = ConnectionState::of(&conn);
+        let before = dump(&conn);
+        let result = m.migrate(&mut conn);
+        if let Ok(report) = &result {
+            failures.push(format!(
+                "{statement}: migrate() returned Ok ({:?}); SQLite ignored or refused the statement",
+                report.ids()
+            ));
+        }
+        let now = ConnectionState::of(&conn);
+        if now != before_state {
+            failures.push(format!("{statement}: connection state {now:?}"));
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        if mode != "delete" {
+            failures.push(format!("{statement}: the journal mode is now {mode}"));
+        }
+        drop(conn);
+        if result.is_err() && dump_file(&db.path) != before {
+            failures.push(format!(
+                "{statement}: the call failed but something was committed"
+            ));
+        }
+    }
+    assert_no_failures(
+        "statements SQLite cannot run inside a transaction",
+        &failures,
+    );
+}
+
+// ---------------------------------------------------------------- pragmas a failed step changed
+
+#[test]
+fn pragmas_a_failed_step_changed_are_restored() {
+    let mut failures = Vec::new();
+    for pragma in ["query_only", "writable_schema"] {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = markers_with(
+            "",
+            3,
+            1,
+            Arc::new(move |tx: &Transaction<'_>| {
+                tx.execute_batch(&format!(
+                    "CREATE TABLE t1 (x); PRAGMA {pragma} = ON; SELECT no_such_function();"
+                ))
+            }),
+        );
+        m.migrate_to(&mut conn, 0).unwrap();
+        let before = ConnectionState::of(&conn);
+        let result = m.migrate(&mut conn);
+        if result.is_ok() {
+            failures.push(format!("{pragma}: migrate() returned Ok"));
+        }
+        let now = ConnectionState::of(&conn);
+        if now != before {
+            failures.push(format!(
+                "{pragma}: after the failed step the connection has {now:?}, was {before:?}"
+            ));
+        }
+        // Usable for writes again.
+        conn.execute_batch("PRAGMA query_only = OFF; PRAGMA writable_schema = OFF;")
+            .unwrap();
+        drop(conn);
+        if let Err(problem) = history_agrees_with_schema(&db.open(), "migrations", &MARKERS[..3]) {
+            failures.push(format!("{pragma}: {problem}"));
+        }
+    }
+    assert_no_failures("connection pragmas set by a failed step", &failures);
+}
+
+#[test]
+fn a_query_only_connection_with_pending_work_is_refused_as_read_only() {
+    let db = TempDb::new();
+    markers("", 3).migrate_to(&mut db.open(), 0).unwrap();
+    let before = snapshot(&db);
+    let mut conn = db.open();
+    conn.execute_batch("PRAGMA query_only = ON").unwrap();
+    let state = ConnectionState::of(&conn);
+    let error = markers("", 3).migrate(&mut conn).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("read-only"), "{message}");
+    assert_connection_restored(&conn, &state, "query_only");
+    drop(conn);
+    assert_untouched(&db, &before);
+}
+
+// ---------------------------------------------------------------- pre-existing orphans
+
+#[migration(0, set = "orphans")]
+fn orphans_schema(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (parent INTEGER REFERENCES parent (id));
+         CREATE TABLE other (x);
+         INSERT INTO other VALUES (1), (2);",
+    )
+}
+
+/// Rebuilds `other`, which has nothing to do with `parent` and `child`.
+#[migration(1, set = "orphans", foreign_keys = off)]
+fn orphans_rebuild_other(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE other_new (x, y INTEGER NOT NULL DEFAULT 0);
+         INSERT INTO other_new (x) SELECT x FROM other;
+         DROP TABLE other;
+         ALTER TABLE other_new RENAME TO other;",
+    )
+}
+
+#[test]
+fn pre_existing_orphans_elsewhere_do_not_fail_a_foreign_keys_off_step() {
+    let db = TempDb::new();
+    let m = Migrator::new().set("orphans");
+    m.migrate_to(&mut db.open(), 0).unwrap();
+    // Orphans written long ago, by a connection with foreign keys off.
+    tamper(
+        &db,
+        "PRAGMA foreign_keys = OFF; INSERT INTO child VALUES (42), (43);",
+    );
+    let mut conn = db.open();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    let state = ConnectionState::of(&conn);
+    let result = m.migrate(&mut conn);
+    assert_connection_restored(&conn, &state, "orphans");
+    match result {
+        Ok(report) => assert_eq!(report.ids(), vec![1]),
+        Err(error) => panic!(
+            "a foreign_keys = off step that touched only `other` failed on violations that \
+             existed before it: {error}"
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- disk full
+
+#[test]
+fn a_full_disk_fails_the_step_and_leaves_a_healthy_file() {
+    let Some(fs) = SmallTmpfs::mount(2048) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root and a permissive kernel)");
+        return;
+    };
+    let path = fs.path().join("full.db");
+    let big = sql("CREATE TABLE t1 (x);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150)
+         INSERT INTO t1 SELECT randomblob(4096) FROM n;");
+    let m = markers_with("", 3, 1, big);
+    let mut conn = Connection::open(&path).unwrap();
+    m.migrate_to(&mut conn, 0).unwrap();
+    let before = ConnectionState::of(&conn);
+    let filler = fs.fill();
+
+    let result = m.migrate(&mut conn);
+    assert!(
+        result.is_err(),
+        "a full disk gave {:?}",
+        result.map(|r| r.ids())
+    );
+    assert_connection_restored(&conn, &before, "disk full");
+    std::fs::remove_file(&filler).unwrap();
+    {
+        let fresh = Connection::open(&path).unwrap();
+        integrity_ok(&fresh);
+        assert_eq!(
+            assert_history_agrees(&fresh, "migrations", &MARKERS[..3], "disk full"),
+            1
+        );
+    }
+    // With space again, the same connection goes on.
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![1, 2]);
+    integrity_ok(&conn);
+    assert_eq!(
+        assert_history_agrees(&conn, "migrations", &MARKERS[..3], "after freeing space"),
+        3
+    );
+    drop(conn);
+    assert_no_lock_held(&path, "disk full");
+}
