@@ -150,7 +150,8 @@ impl Migrator {
     /// ```
     pub fn table(mut self, table: impl Into<String>) -> Self {
         self.table = Some(table.into());
-        self
+        // The plan's history chain starts from the table's name.
+        self.changed()
     }
 
     /// Whether `PRAGMA user_version` mirrors the number of applied migrations
@@ -283,7 +284,9 @@ impl Migrator {
     /// The checked plan, computed once per `Migrator`.
     fn plan(&self) -> Result<Arc<Plan>, Error> {
         self.plan
-            .get_or_init(|| registry::plan(&self.set, &self.extra).map(Arc::new))
+            .get_or_init(|| {
+                registry::plan(&self.set, &self.table_name(), &self.extra).map(Arc::new)
+            })
             .clone()
             .map_err(|problems| Error::InvalidRegistry { problems })
     }

@@ -56,6 +56,9 @@ pub(crate) struct Migration {
 pub(crate) struct Plan {
     pub set: String,
     pub migrations: Vec<Migration>,
+    /// What the chain of row 0 starts from: the tracking table's name, so
+    /// that two tables' histories never vouch for each other.
+    pub seed: String,
     /// `chains[i]` is the history chain after migrations `0..=i`.
     pub chains: Vec<String>,
 }
@@ -153,7 +156,11 @@ fn static_registry() -> &'static StaticRegistry {
 ///
 /// The whole link-time registry is checked, not only `set`: a broken set
 /// anywhere is a bug in this binary, and every problem is reported at once.
-pub(crate) fn plan(set: &str, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
+pub(crate) fn plan(
+    set: &str,
+    table: &str,
+    extra: &[Candidate],
+) -> Result<Plan, Vec<RegistryProblem>> {
     let registry = static_registry();
     // Borrowed, not cloned: only the checked plan owns copies.
     let candidates: Vec<&Candidate> = registry
@@ -177,7 +184,7 @@ pub(crate) fn plan(set: &str, extra: &[Candidate]) -> Result<Plan, Vec<RegistryP
         problems.sort_by(|a, b| a.set().cmp(b.set()));
         return Err(problems);
     }
-    Ok(assemble(set, candidates))
+    Ok(assemble(set, table, candidates))
 }
 
 /// Checks the sequence rule for one set.
@@ -255,7 +262,7 @@ fn first_location(locations: &[Location]) -> Location {
 
 /// Orders checked candidates into a plan. Only called when `check` passed,
 /// so ids are exactly `0..n` with at most one rollback each.
-fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
+fn assemble(set: &str, table: &str, candidates: Vec<&Candidate>) -> Plan {
     let mut ups = Vec::new();
     let mut downs: BTreeMap<u32, &Step> = BTreeMap::new();
     for candidate in candidates {
@@ -276,7 +283,7 @@ fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
     let mut chains = Vec::with_capacity(ups.len());
     let mut migrations = Vec::with_capacity(ups.len());
     for (id, name, checksum, former_checksums, up) in ups {
-        let previous = chains.last().map_or("", String::as_str);
+        let previous = chains.last().map_or(table, String::as_str);
         let link = hash::chain(previous, id, name, checksum);
         chains.push(link);
         migrations.push(Migration {
@@ -291,6 +298,7 @@ fn assemble(set: &str, candidates: Vec<&Candidate>) -> Plan {
     Plan {
         set: set.to_owned(),
         migrations,
+        seed: table.to_owned(),
         chains,
     }
 }

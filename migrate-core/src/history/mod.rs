@@ -20,9 +20,8 @@ use crate::error::Error;
 use crate::registry::Plan;
 use crate::report::AppliedMigration;
 pub(crate) use crate::sqlite::quote_identifier;
-use crate::sqlite::same_identifier;
 
-pub(crate) use verify::{matches_plan, repair_chains, verify};
+pub(crate) use verify::{chains_current, matches_plan, repair_chains, verify};
 
 /// Marks our tracking tables (and their edit trigger) in
 /// `sqlite_master.sql`, so that a database that holds another set's table is
@@ -64,6 +63,8 @@ pub(crate) struct Row {
 
 /// What the tracking table says, checked against a plan.
 pub(crate) struct History {
+    /// The tracking table exists.
+    pub exists: bool,
     /// How many migrations are applied: rows `0..applied`.
     pub applied: usize,
     /// The rows, when they were read (always after a full read; after the
@@ -78,6 +79,7 @@ pub(crate) struct History {
 impl History {
     fn empty() -> History {
         History {
+            exists: false,
             applied: 0,
             rows: Vec::new(),
             newest_chain: String::new(),
@@ -105,6 +107,7 @@ pub(crate) fn checked(
             Vec::new()
         };
         return Ok(Some(History {
+            exists: true,
             applied,
             rows,
             newest_chain,
@@ -116,11 +119,9 @@ pub(crate) fn checked(
     };
     verify(&rows, plan, verify_applied)?;
     let newest_chain = rows.last().map(|row| row.chain.clone()).unwrap_or_default();
-    let chain_current = !verify_applied
-        || rows.last().map_or(true, |row| {
-            plan.chains.get(row.applied.id as usize) == Some(&row.chain)
-        });
+    let chain_current = chains_current(&rows, plan);
     Ok(Some(History {
+        exists: true,
         applied: rows.len(),
         rows,
         newest_chain,
@@ -155,15 +156,18 @@ pub(crate) fn for_write(
     create_missing: bool,
 ) -> Result<History, Error> {
     if !check_object(conn, table)? {
+        let mut history = History::empty();
         if create_missing {
             check_managed(conn, &plan.set, table)?;
             create(conn, table)?;
+            history.exists = true;
         }
-        return Ok(History::empty());
+        return Ok(history);
     }
     let Some(mut history) = checked(conn, plan, table, verify_applied, want_rows)? else {
         return Ok(History::empty());
     };
+    history.exists = true;
     ensure_edit_trigger(conn, table)?;
     if !history.chain_current {
         repair_chains(conn, table, plan, &history.rows)?;
@@ -185,21 +189,49 @@ fn vouched(
     table: &Table,
     verify_applied: bool,
 ) -> Result<Option<(usize, String)>, Error> {
-    let sql = format!(
-        "SELECT id, (SELECT count(*) FROM {0}), chain FROM {0} ORDER BY id DESC LIMIT 1",
-        table.qualified
-    );
+    // Unverified histories may differ from the plan, so their chains are
+    // judged against their own rows: row 0's must start from this table's
+    // name, or the history is another table's (letter case!).
+    let (sql, first) = if verify_applied {
+        (
+            format!(
+                "SELECT id, (SELECT count(*) FROM {0}), chain FROM {0} ORDER BY id DESC LIMIT 1",
+                table.qualified
+            ),
+            None,
+        )
+    } else {
+        (
+            format!(
+                "SELECT newest.id, (SELECT count(*) FROM {0}), newest.chain, \
+                 first.name, first.checksum, first.chain \
+                 FROM {0} AS newest, {0} AS first \
+                 WHERE first.id = 0 ORDER BY newest.id DESC LIMIT 1",
+                table.qualified
+            ),
+            Some(()),
+        )
+    };
     let newest = conn.prepare(&sql).and_then(|mut stmt| {
         stmt.query_row(params![], |row| {
+            let seeded = match first {
+                None => true,
+                Some(()) => {
+                    let (name, checksum, chain): (String, String, String) =
+                        (row.get(3)?, row.get(4)?, row.get(5)?);
+                    crate::hash::chain(&plan.seed, 0, &name, &checksum) == chain
+                }
+            };
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, i64>(1)?,
                 row.get::<_, String>(2)?,
+                seeded,
             ))
         })
         .optional()
     });
-    let (newest, count, chain) = match newest {
+    let (newest, count, chain, seeded) = match newest {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
         Err(error) if crate::sqlite::is_busy(&error) => return Err(Error::Sqlite(error)),
@@ -211,6 +243,7 @@ fn vouched(
     // A row deleted by hand leaves fewer rows than the newest id says.
     let contiguous = count == newest + 1;
     let vouched = contiguous
+        && seeded
         && index < plan.migrations.len()
         && (!verify_applied || plan.chains[index] == chain);
     Ok(vouched.then_some((index + 1, chain)))
@@ -228,8 +261,9 @@ pub(crate) fn load(conn: &Connection, table: &Table) -> Result<Option<Vec<Row>>,
 
 /// `false` when no object of that name exists in `main`. The object must be
 /// a table of exactly that name (SQLite table names ignore letter case, so
-/// `History` and `history` are one table: two sets must not share it) with
-/// no trigger but ours.
+/// `History` and `history` are one table: two sets must not share it).
+/// Triggers and constraints on it are not refused here: a write they
+/// interfere with fails its step, naming it (see [`Recorder`]).
 fn check_object(conn: &Connection, table: &Table) -> Result<bool, Error> {
     let found: Option<(String, String)> = conn
         .query_row(
@@ -257,49 +291,7 @@ fn check_object(conn: &Connection, table: &Table) -> Result<bool, Error> {
             existing: name,
         });
     }
-    let ours = trigger_name(&table.name);
-    let mut problems = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT name, coalesce(sql, '') FROM main.sqlite_master \
-         WHERE type = 'trigger' AND lower(tbl_name) = lower(?1) ORDER BY name",
-    )?;
-    let triggers = stmt.query_map([&table.name], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-    })?;
-    for trigger in triggers {
-        let (name, sql) = trigger?;
-        if !(same_identifier(&name, &ours) && sql.contains(MARKER)) {
-            problems.push(format!("trigger {name:?} fires on it"));
-        }
-    }
-    // A TEMP trigger may name a main table too (unless a TEMP table of the
-    // same name is what it fires on).
-    let temp_table: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM temp.sqlite_master WHERE type = 'table' AND lower(name) = lower(?1))",
-        [&table.name],
-        |row| row.get(0),
-    )?;
-    if !temp_table {
-        let mut stmt = conn.prepare(
-            "SELECT name FROM temp.sqlite_master \
-             WHERE type = 'trigger' AND lower(tbl_name) = lower(?1) ORDER BY name",
-        )?;
-        for name in stmt.query_map([&table.name], |row| row.get::<_, String>(0))? {
-            problems.push(format!("TEMP trigger {:?} fires on it", name?));
-        }
-    }
-    if problems.is_empty() {
-        Ok(true)
-    } else {
-        problems.push(
-            "migrate-core must be the only writer of its tracking table: drop the trigger(s)"
-                .to_owned(),
-        );
-        Err(Error::IncompatibleTrackingTable {
-            table: table.name.clone(),
-            problems,
-        })
-    }
+    Ok(true)
 }
 
 /// The columns we write, with the declared type each must have.
@@ -313,19 +305,11 @@ const COLUMNS: [(&str, &str, bool); 5] = [
 
 /// An error unless the table has our columns, with our types.
 fn check_shape(conn: &Connection, table: &Table) -> Result<(), Error> {
-    let mut stmt = conn.prepare(
-        "SELECT name, upper(type), \"notnull\", pk, dflt_value IS NOT NULL \
-         FROM pragma_table_info(?1, 'main')",
-    )?;
-    let found: Vec<(String, String, bool, i64, bool)> = stmt
+    let mut stmt = conn
+        .prepare("SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1, 'main')")?;
+    let found: Vec<(String, String, bool, i64)> = stmt
         .query_map([&table.name], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-            ))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
         })?
         .collect::<Result<_, _>>()?;
     let mut problems = Vec::new();
@@ -335,7 +319,7 @@ fn check_shape(conn: &Connection, table: &Table) -> Result<(), Error> {
             .find(|(name, ..)| name.eq_ignore_ascii_case(column))
         {
             None => problems.push(format!("it has no column `{column}`")),
-            Some((_, found_ty, found_not_null, pk, _)) => {
+            Some((_, found_ty, found_not_null, pk)) => {
                 if found_ty != ty {
                     problems.push(format!(
                         "column `{column}` is declared {found_ty:?}, expected {ty}"
@@ -348,15 +332,6 @@ fn check_shape(conn: &Connection, table: &Table) -> Result<(), Error> {
                     problems.push(format!("column `{column}` allows NULL, expected NOT NULL"));
                 }
             }
-        }
-    }
-    // A column we do not write must accept what an insert leaves in it.
-    for (name, _, not_null, _, has_default) in &found {
-        let ours = COLUMNS.iter().any(|(c, ..)| name.eq_ignore_ascii_case(c));
-        if !ours && *not_null && !has_default {
-            problems.push(format!(
-                "column `{name}` is NOT NULL without a default, so migrate-core cannot insert rows"
-            ));
         }
     }
     if problems.is_empty() {
@@ -517,11 +492,13 @@ pub(crate) fn tracking_tables(conn: &Connection) -> Result<Vec<String>, Error> {
 
 /// Writes tracking rows during one transaction, with its statements prepared
 /// once rather than once per migration. Every write must change exactly one
-/// row: anything else means something on the table interferes.
+/// row and leave it as written: anything else means something on the table
+/// (a trigger, a rule of another tool) interferes.
 pub(crate) struct Recorder<'c> {
     table: &'c Table,
     insert: Statement<'c>,
     delete: Statement<'c>,
+    read_back: Statement<'c>,
 }
 
 impl<'c> Recorder<'c> {
@@ -534,6 +511,10 @@ impl<'c> Recorder<'c> {
                 table.qualified
             ))?,
             delete: conn.prepare(&format!("DELETE FROM {} WHERE id = ?1", table.qualified))?,
+            read_back: conn.prepare(&format!(
+                "SELECT name, checksum, chain FROM {} WHERE id = ?1",
+                table.qualified
+            ))?,
         })
     }
 
@@ -561,27 +542,39 @@ impl<'c> Recorder<'c> {
         let changed = self
             .insert
             .execute(params![id, name, checksum, chain, applied_at])?;
-        self.exactly_one(changed, "recording", id)
+        let stored = self.stored(id)?;
+        let as_written = stored
+            .as_ref()
+            .is_some_and(|(n, c, h)| n == name && c == checksum && h == chain);
+        self.check(changed == 1 && as_written, "recording", id, changed)
     }
 
     /// Removes a migration's row after its rollback ran.
     pub fn delete(&mut self, id: u32) -> Result<(), Error> {
         let changed = self.delete.execute([id])?;
-        self.exactly_one(changed, "removing the row of", id)
+        let gone = self.stored(id)?.is_none();
+        self.check(changed == 1 && gone, "removing the row of", id, changed)
     }
 
-    fn exactly_one(&self, changed: usize, what: &str, id: u32) -> Result<(), Error> {
-        if changed == 1 {
-            Ok(())
-        } else {
-            Err(Error::IncompatibleTrackingTable {
-                table: self.table.name.clone(),
-                problems: vec![format!(
-                    "{what} migration {id} changed {changed} rows instead of 1: something on the \
-                     table (a trigger with RAISE(IGNORE), a rule of another tool) interferes"
-                )],
-            })
+    fn stored(&mut self, id: u32) -> Result<Option<(String, String, String)>, Error> {
+        Ok(self
+            .read_back
+            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .optional()?)
+    }
+
+    fn check(&self, ok: bool, what: &str, id: u32, changed: usize) -> Result<(), Error> {
+        if ok {
+            return Ok(());
         }
+        Err(Error::IncompatibleTrackingTable {
+            table: self.table.name.clone(),
+            problems: vec![format!(
+                "{what} migration {id} changed {changed} row(s) and did not leave the row as \
+                 written: something on the table (a trigger with RAISE(IGNORE), a rule of another \
+                 tool) interferes; drop it"
+            )],
+        })
     }
 }
 

@@ -65,26 +65,53 @@ pub(crate) fn modifications(rows: &[Row], plan: &Plan) -> Vec<Modification> {
         .collect()
 }
 
-/// Rewrites the checksums and chains of verified rows that are stale: a
-/// checksum stored under an earlier canonical form, or a chain marked by a
-/// hand edit that changed nothing the plan checks (a timestamp). Runs in
-/// the caller's write transaction; afterwards the O(1) check vouches for the
-/// history again. Rows are rewritten oldest first, and each rewrite changes
-/// the row's chain, so the edit trigger does not fire.
+/// The checksum and chain each row should have: its own checksum, or the
+/// plan's current one where it is stored under an earlier canonical form,
+/// and the chain computed from the rows themselves, from the plan's seed.
+fn expected(rows: &[Row], plan: &Plan) -> Vec<(String, String)> {
+    let mut previous = plan.seed.clone();
+    rows.iter()
+        .map(|row| {
+            let checksum = match plan.migrations.get(row.applied.id as usize) {
+                Some(migration)
+                    if migration
+                        .former_checksums
+                        .contains(&row.applied.checksum.as_str()) =>
+                {
+                    migration.checksum.clone()
+                }
+                _ => row.applied.checksum.clone(),
+            };
+            let chain = crate::hash::chain(&previous, row.applied.id, &row.applied.name, &checksum);
+            previous.clone_from(&chain);
+            (checksum, chain)
+        })
+        .collect()
+}
+
+/// Whether every row's checksum and chain are what this version writes, so
+/// that the O(1) check will vouch for the history.
+pub(crate) fn chains_current(rows: &[Row], plan: &Plan) -> bool {
+    rows.iter()
+        .zip(expected(rows, plan))
+        .all(|(row, (checksum, chain))| row.applied.checksum == checksum && row.chain == chain)
+}
+
+/// Rewrites the checksums and chains of rows that are stale: a checksum
+/// stored under an earlier canonical form, a chain of an earlier
+/// definition, or one marked by a hand edit that changed nothing the plan
+/// checks (a timestamp). Runs in the caller's write transaction; afterwards
+/// the O(1) check vouches for the history again. Every rewrite changes the
+/// row's chain, so the edit trigger does not fire.
 pub(crate) fn repair_chains(
     conn: &Connection,
     table: &Table,
     plan: &Plan,
     rows: &[Row],
 ) -> Result<(), Error> {
-    for row in rows {
-        let index = row.applied.id as usize;
-        let (Some(migration), Some(chain)) = (plan.migrations.get(index), plan.chains.get(index))
-        else {
-            continue;
-        };
-        if row.chain != *chain || row.applied.checksum != migration.checksum {
-            rewrite_row(conn, table, row.applied.id, &migration.checksum, chain)?;
+    for (row, (checksum, chain)) in rows.iter().zip(expected(rows, plan)) {
+        if row.chain != chain || row.applied.checksum != checksum {
+            rewrite_row(conn, table, row.applied.id, &checksum, &chain)?;
         }
     }
     Ok(())

@@ -82,9 +82,11 @@ impl<'c> Batch<'c> {
             direction == Direction::Down,
             direction == Direction::Up,
         )?;
-        let tracking_tables = history::tracking_tables(&tx)?;
+        let mut tracking_tables = history::tracking_tables(&tx)?;
+        // Ours too, even if it was rebuilt by hand without its marker.
+        tracking_tables.push(table.name.clone());
         let foreign_keys_on = sqlite::foreign_keys_on(&tx)?;
-        let statements = if tracking_tables.contains(&table.name) {
+        let statements = if history.exists {
             let guard = Guard::install(conn, Rules { tracking_tables });
             Some(StepStatements {
                 guard,
@@ -105,7 +107,11 @@ impl<'c> Batch<'c> {
             tx,
             foreign_keys_on,
             applied: history.applied,
-            newest_chain: history.newest_chain,
+            newest_chain: if history.applied == 0 {
+                plan.seed.clone()
+            } else {
+                history.newest_chain
+            },
             rows: history.rows,
             steps: Vec::new(),
             removed: Vec::new(),
@@ -242,11 +248,14 @@ impl<'c> Batch<'c> {
                     .recorder
                     .delete(migration.id)
                     .map_err(recording)?;
-                index
-                    .checked_sub(1)
-                    .and_then(|previous| self.rows.get(previous))
-                    .map(|row| row.chain.clone())
-                    .unwrap_or_default()
+                match index.checked_sub(1) {
+                    Some(previous) => self
+                        .rows
+                        .get(previous)
+                        .map(|row| row.chain.clone())
+                        .unwrap_or_default(),
+                    None => self.plan.seed.clone(),
+                }
             }
         };
         statements
