@@ -1,12 +1,15 @@
 //! Model-based property test: random sequences of migrate, migrate_to(k),
 //! rollback_migration, rollback_to(k), rollback_all, runs where one migration
-//! or rollback fails (returns an error, panics, or tries to end the
-//! transaction it runs in) and reopening the connection, checked after every
+//! or rollback fails (returns an error, panics, tries to end the transaction
+//! it runs in, ends it behind the runner's back and writes on, writes the
+//! tracking table, or sets a pragma that cannot work in a transaction) and
+//! reopening the connection, checked after every
 //! operation against a model that is just "how many migrations are applied".
 //! After each operation: the call's result is the one the model predicts, the
 //! tracking rows are exactly 0..applied, `user_version` equals applied, each
 //! migration's table exists iff it is applied, `pending_migrations` agrees,
-//! and the connection is back in autocommit mode.
+//! nothing a failed step wrote after losing its transaction was committed,
+//! and the connection is back in autocommit mode with foreign keys on.
 //!
 //! The default is 64 cases so that CI stays fast. `PROPTEST_CASES` (read by
 //! proptest) overrides it, e.g. 10 000 cases outside CI:
@@ -18,8 +21,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{Direction, Error, Migrator};
@@ -27,7 +29,6 @@ use proptest::prelude::*;
 
 /// Migrations in the set.
 const N: u32 = 6;
-const NONE: u32 = u32::MAX;
 
 /// How an injected fault behaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,83 +45,92 @@ enum Fault {
     /// returns Ok (`false`) or returns the error (`true`). The steps done
     /// earlier in the same run must stay applied all the same.
     SneakyRollback(bool),
+    /// As `SneakyRollback(false)`, then goes on writing (a table
+    /// `after_loss`, a row deleted from `t0`): none of it may be committed.
+    WritesAfterLoss,
+    /// The step writes a tracking table with this statement, ignores the
+    /// refusal and returns Ok.
+    WritesHistory(&'static str),
+    /// The step sets a pragma that cannot work inside a transaction,
+    /// ignores the refusal and returns Ok.
+    Pragma(&'static str),
 }
 
 const TX_STATEMENTS: [&str; 5] = ["COMMIT", "ROLLBACK", "END", "BEGIN", "COMMIT TRANSACTION"];
 
-/// Faults shared between the test and the migration closures.
+const HISTORY_WRITES: [&str; 4] = [
+    "DELETE FROM migrations",
+    "UPDATE migrations SET name = 'renamed'",
+    "INSERT INTO migrations VALUES (99, 'x', 'now', 'c', 'c')",
+    "DROP TABLE migrations",
+];
+
+const PRAGMAS: [&str; 3] = [
+    "PRAGMA foreign_keys = OFF",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA page_size = 8192",
+];
+
+/// The fault armed for one step, shared between the test and the
+/// migration closures.
 #[derive(Default)]
 struct Faults {
-    /// Id of the migration whose `up` fails, or `NONE`.
-    up: AtomicU32,
-    /// Id of the migration whose rollback fails, or `NONE`.
-    down: AtomicU32,
-    /// 0 = Return, 1 = Panic, 2 / 3 = SneakyRollback(false / true),
-    /// 4 + i = TxControl(TX_STATEMENTS[i]).
-    kind: AtomicU8,
+    armed: Mutex<Option<(Direction, u32, Fault)>>,
 }
 
 impl Faults {
     fn new() -> Arc<Faults> {
-        let f = Faults::default();
-        f.up.store(NONE, Ordering::SeqCst);
-        f.down.store(NONE, Ordering::SeqCst);
-        Arc::new(f)
+        Arc::new(Faults::default())
     }
 
     fn set(&self, direction: Direction, id: u32, fault: Fault) {
-        let kind = match fault {
-            Fault::Return => 0,
-            Fault::Panic => 1,
-            Fault::SneakyRollback(returned) => 2 + u8::from(returned),
-            Fault::TxControl(sql) => {
-                4 + TX_STATEMENTS.iter().position(|s| *s == sql).unwrap() as u8
-            }
-        };
-        self.kind.store(kind, Ordering::SeqCst);
-        match direction {
-            Direction::Up => self.up.store(id, Ordering::SeqCst),
-            Direction::Down => self.down.store(id, Ordering::SeqCst),
-        }
+        *self.armed.lock().unwrap() = Some((direction, id, fault));
     }
 
     fn clear(&self) {
-        self.up.store(NONE, Ordering::SeqCst);
-        self.down.store(NONE, Ordering::SeqCst);
+        *self.armed.lock().unwrap() = None;
     }
 
     /// Called by a step after its work: fails it if a fault is armed for it.
     fn strike(&self, tx: &Transaction, direction: Direction, id: u32) -> rusqlite::Result<()> {
-        let armed = match direction {
-            Direction::Up => self.up.load(Ordering::SeqCst),
-            Direction::Down => self.down.load(Ordering::SeqCst),
+        let armed = *self.armed.lock().unwrap();
+        let fault = match armed {
+            Some((d, i, fault)) if d == direction && i == id => fault,
+            _ => return Ok(()),
         };
-        if armed != id {
-            return Ok(());
-        }
-        match self.kind.load(Ordering::SeqCst) {
-            0 => Err(rusqlite::Error::InvalidQuery),
-            1 => panic!("model: deliberate panic in {direction:?} {id}"),
-            n @ (2 | 3) => {
-                let result = tx.execute_batch(
-                    "CREATE TABLE IF NOT EXISTS sneaky (x INTEGER PRIMARY KEY);
-                     INSERT OR REPLACE INTO sneaky VALUES (1);
-                     INSERT OR ROLLBACK INTO sneaky VALUES (1);",
-                );
-                assert!(result.is_err(), "INSERT OR ROLLBACK did not conflict");
-                assert!(
-                    tx.is_autocommit(),
-                    "INSERT OR ROLLBACK did not end the transaction"
-                );
-                if n == 3 {
+        let lose_transaction = || {
+            let result = tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS sneaky (x INTEGER PRIMARY KEY);
+                 INSERT OR REPLACE INTO sneaky VALUES (1);
+                 INSERT OR ROLLBACK INTO sneaky VALUES (1);",
+            );
+            assert!(result.is_err(), "INSERT OR ROLLBACK did not conflict");
+            assert!(
+                tx.is_autocommit(),
+                "INSERT OR ROLLBACK did not end the transaction"
+            );
+            result
+        };
+        match fault {
+            Fault::Return => Err(rusqlite::Error::InvalidQuery),
+            Fault::Panic => panic!("model: deliberate panic in {direction:?} {id}"),
+            Fault::SneakyRollback(returned) => {
+                let result = lose_transaction();
+                if returned {
                     result
                 } else {
                     Ok(())
                 }
             }
-            n => {
+            Fault::WritesAfterLoss => {
+                let _ = lose_transaction();
+                let _ = tx.execute_batch("CREATE TABLE after_loss (x)");
+                let _ = tx.execute_batch("DELETE FROM t0");
+                Ok(())
+            }
+            Fault::TxControl(sql) | Fault::WritesHistory(sql) | Fault::Pragma(sql) => {
                 // Refused by the runner's guard; the step ignores the error.
-                let _ = tx.execute_batch(TX_STATEMENTS[usize::from(n - 4)]);
+                let _ = tx.execute_batch(sql);
                 Ok(())
             }
         }
@@ -176,6 +186,9 @@ fn fault() -> impl Strategy<Value = Fault> {
         Just(Fault::Panic),
         prop::sample::select(TX_STATEMENTS.to_vec()).prop_map(Fault::TxControl),
         any::<bool>().prop_map(Fault::SneakyRollback),
+        Just(Fault::WritesAfterLoss),
+        prop::sample::select(HISTORY_WRITES.to_vec()).prop_map(Fault::WritesHistory),
+        prop::sample::select(PRAGMAS.to_vec()).prop_map(Fault::Pragma),
     ]
 }
 
@@ -250,7 +263,8 @@ fn step_model(applied: &mut u32, irreversible: Option<u32>, op: &Op) -> Option<E
 fn open(path: &std::path::Path) -> Connection {
     let conn = Connection::open(path).unwrap();
     // The property is about logic, not durability: skip the fsyncs.
-    conn.execute_batch("PRAGMA synchronous = OFF").unwrap();
+    conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA foreign_keys = ON")
+        .unwrap();
     conn
 }
 
@@ -277,8 +291,16 @@ fn check_result(expect: &Expect, result: Result<Vec<u32>, Error>) -> Result<(), 
                     },
                 )
                 | (
-                    Fault::TxControl(_) | Fault::SneakyRollback(false),
+                    Fault::TxControl(_) | Fault::SneakyRollback(false) | Fault::WritesAfterLoss,
                     Error::TransactionControl {
+                        id: i,
+                        direction: d,
+                        ..
+                    },
+                )
+                | (
+                    Fault::WritesHistory(_) | Fault::Pragma(_),
+                    Error::Forbidden {
                         id: i,
                         direction: d,
                         ..
@@ -327,6 +349,22 @@ fn check_state(m: &Migrator, conn: &Connection, applied: u32) -> Result<(), Test
         m.pending_migrations(conn).unwrap().len() as u32,
         N - applied
     );
+    // What a step wrote after SQLite ended its transaction was never kept.
+    prop_assert!(
+        !common::has_table(conn, "after_loss"),
+        "after_loss committed"
+    );
+    prop_assert!(!common::has_table(conn, "sneaky"), "sneaky committed");
+    if applied > 0 {
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t0", (), |r| r.get(0))
+            .unwrap();
+        prop_assert_eq!(rows, 1, "t0 lost its row");
+    }
+    let foreign_keys: bool = conn
+        .query_row("PRAGMA foreign_keys", (), |r| r.get(0))
+        .unwrap();
+    prop_assert!(foreign_keys, "foreign_keys left off");
     Ok(())
 }
 
