@@ -5,6 +5,7 @@
 //! cargo run --example quickstart -- down          # undo the newest migration
 //! cargo run --example quickstart -- --help        # every subcommand (status, up, down, plan, …)
 //! cargo run --example quickstart -- --db /tmp/x.db status
+//! cargo run --example quickstart -- --lock-timeout 5 up --backup before.db
 //! ```
 
 use std::io::Write;
@@ -49,6 +50,10 @@ struct Args {
     /// The database file.
     #[arg(long, default_value = "quickstart.db")]
     db: String,
+    /// How long to wait for a lock another connection holds (a migration
+    /// running elsewhere, a busy backup target) before failing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0)]
+    lock_timeout: f64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -74,7 +79,15 @@ pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool)
             return 1;
         }
     };
-    let migrator = Migrator::new();
+    let Ok(lock_timeout) = std::time::Duration::try_from_secs_f64(args.lock_timeout) else {
+        let _ = writeln!(
+            err,
+            "error: --lock-timeout {}: give a number of seconds, 0 or more",
+            args.lock_timeout
+        );
+        return 2;
+    };
+    let migrator = Migrator::new().lock_timeout(lock_timeout);
     migrate_core::cli::run_or_migrate(args.command.as_ref(), &mut db, &migrator, out, err, color)
 }
 

@@ -3,50 +3,106 @@
 //! (Exit codes: 0 ok, 1 failed, 2 usage, 3 verify found problems,
 //! 4 dry-run found a failing migration.)
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use migrate_core::rusqlite::Connection;
 use tempfile::TempDir;
 
-/// The example binary, built by `cargo test` next to this test's own binary;
-/// built here if this test was run on its own (`cargo test --test cli`).
+/// The example binary, next to this test's own binary. `cargo test --test
+/// cli` builds no example, so a binary left there by an earlier build may
+/// be stale: build the examples once per run of this test binary (a no-op
+/// when they are up to date), into the target directory in use.
 fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    let path = profile_dir.join("examples").join(name);
-    if !path.exists() {
+    BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build runs");
-        assert!(status.success(), "building example {name}");
-    }
-    path
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "--examples"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if let Some(target_dir) = profile_dir.parent() {
+            build.arg("--target-dir").arg(target_dir);
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo build runs");
+        assert!(status.success(), "building the examples");
+    });
+    profile_dir.join("examples").join(name)
 }
 
 struct Run {
     code: i32,
     out: String,
     err: String,
+    elapsed: Duration,
 }
 
+/// How long a child may run before the test kills it and fails: a hang
+/// must fail the test, never stall the suite.
+const CHILD_LIMIT: Duration = Duration::from_secs(20);
+
 fn run(name: &str, db: &Path, args: &[&str]) -> Run {
-    let output = Command::new(example(name))
+    let start = Instant::now();
+    let mut child = Command::new(example(name))
         .arg("--db")
         .arg(db)
         .args(args)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("example runs");
+    // Read both pipes on threads, so a chatty child cannot block on a full pipe.
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            String::from_utf8(text).expect("utf-8 output")
+        })
+    };
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            break status;
+        }
+        if start.elapsed() > CHILD_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`{name} {}` still running after {CHILD_LIMIT:?}: killed (a hang)",
+                args.join(" ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     Run {
-        code: output.status.code().expect("exit code"),
-        out: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        err: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+        code: status.code().expect("exit code"),
+        out: out.join().expect("stdout reader"),
+        err: err.join().expect("stderr reader"),
+        elapsed: start.elapsed(),
     }
 }
 
@@ -236,5 +292,324 @@ fn a_failing_migration_is_exit_1_and_a_failing_dry_run_exit_4() {
         "{}\n{}",
         up.out,
         up.err
+    );
+}
+
+// ---------------------------------------------------------------------------
+// `backup` and `up --backup` against hostile targets. The quickstart example
+// takes `--lock-timeout SECONDS` and gives it to its Migrator, whose lock
+// timeout bounds the backup's wait.
+
+/// `(id, name)` of the tracking rows.
+fn history(db: &Path) -> Vec<(i64, String)> {
+    let conn = Connection::open(db).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT id, name FROM migrations ORDER BY id")
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query");
+    rows.collect::<Result<_, _>>().expect("rows")
+}
+
+/// A database file with one table and row, as an earlier backup would be.
+fn earlier_backup(path: &Path) {
+    Connection::open(path)
+        .and_then(|c| {
+            c.execute_batch("CREATE TABLE kept (x); INSERT INTO kept VALUES ('old backup');")
+        })
+        .expect("earlier backup");
+}
+
+/// Another connection holding `BEGIN EXCLUSIVE` (with a write) on `path`.
+fn hold_exclusive(path: &Path) -> Connection {
+    let holder = Connection::open(path).expect("open the target");
+    holder
+        .execute_batch("BEGIN EXCLUSIVE; INSERT INTO kept VALUES ('uncommitted');")
+        .expect("lock the target");
+    holder
+}
+
+#[test]
+fn backup_to_a_target_another_connection_holds_fails_within_the_lock_timeout() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let target = dir.path().join("backup.db");
+    earlier_backup(&target);
+    let holder = hold_exclusive(&target);
+
+    let backup = run(
+        "quickstart",
+        &db,
+        &[
+            "--lock-timeout",
+            "1",
+            "backup",
+            target.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(backup.code, 1, "{}\n{}", backup.out, backup.err);
+    assert!(
+        backup.elapsed >= Duration::from_secs(1),
+        "it waited the lock timeout first: {:?}",
+        backup.elapsed
+    );
+    assert!(
+        backup.err.contains("backup.db")
+            && backup.err.contains("another connection holds a lock")
+            && backup.err.contains("back up to another path"),
+        "says what holds the lock and what to do: {}",
+        backup.err
+    );
+
+    // Once the other connection is done, the same command works.
+    holder.execute_batch("ROLLBACK").expect("release");
+    drop(holder);
+    let backup = run(
+        "quickstart",
+        &db,
+        &["backup", target.to_str().expect("utf-8")],
+    );
+    assert_eq!(backup.code, 0, "{}", backup.err);
+    assert_eq!(history(&target).len(), 3, "a copy of the migrated database");
+}
+
+#[test]
+fn up_with_a_busy_backup_target_applies_nothing() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up", "--to", "0"]).code, 0);
+    let before = history(&db);
+    let bytes = std::fs::read(&db).expect("read db");
+    let target = dir.path().join("backup.db");
+    earlier_backup(&target);
+    let holder = hold_exclusive(&target);
+
+    let up = run(
+        "quickstart",
+        &db,
+        &[
+            "--lock-timeout",
+            "1",
+            "up",
+            "--backup",
+            target.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(up.code, 1, "{}\n{}", up.out, up.err);
+    assert!(
+        up.err.contains("another connection holds a lock"),
+        "{}",
+        up.err
+    );
+    assert!(!up.out.contains("applied"), "{}", up.out);
+    assert_eq!(history(&db), before, "no migration was applied");
+    assert_eq!(
+        std::fs::read(&db).expect("read db"),
+        bytes,
+        "the database is untouched"
+    );
+    drop(holder);
+}
+
+#[test]
+fn backup_onto_the_database_itself_is_refused_and_writes_nothing() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up", "--to", "1"]).code, 0);
+    std::fs::create_dir(dir.path().join("x")).expect("mkdir x");
+    let mut spellings = vec![
+        ("the same path", db.clone()),
+        (
+            "another spelling",
+            dir.path().join("x").join("..").join("q.db"),
+        ),
+        ("its rollback journal", dir.path().join("q.db-journal")),
+        ("its WAL file", dir.path().join("x/../q.db-wal")),
+    ];
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&db, &link).expect("symlink");
+        spellings.push(("a symlink to it", link));
+        let hard = dir.path().join("hard.db");
+        std::fs::hard_link(&db, &hard).expect("hard link");
+        spellings.push(("a hard link to it", hard));
+    }
+    let bytes = std::fs::read(&db).expect("read db");
+    let before = history(&db);
+    for (case, target) in spellings {
+        let target = target.to_str().expect("utf-8");
+        for args in [
+            vec!["--lock-timeout", "1", "backup", target],
+            vec!["--lock-timeout", "1", "up", "--backup", target],
+        ] {
+            let refused = run("quickstart", &db, &args);
+            assert_eq!(refused.code, 1, "{case}: {}\n{}", refused.out, refused.err);
+            assert!(
+                refused.err.contains("the database itself") || refused.err.contains("SQLite's own"),
+                "{case}: {}",
+                refused.err
+            );
+            assert!(
+                refused.elapsed < Duration::from_secs(1),
+                "{case}: refused up front"
+            );
+            assert_eq!(std::fs::read(&db).expect("read db"), bytes, "{case}");
+            assert_eq!(history(&db), before, "{case}: nothing applied");
+        }
+    }
+    assert!(!dir.path().join("q.db-journal").exists() && !dir.path().join("q.db-wal").exists());
+}
+
+#[test]
+fn backup_refuses_to_overwrite_what_is_not_a_database() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+
+    // A file that is not a database: a typo must not destroy it.
+    let notes = dir.path().join("notes.txt");
+    let text = "my notes, not a database\n".repeat(200);
+    std::fs::write(&notes, &text).expect("write notes");
+    let refused = run(
+        "quickstart",
+        &db,
+        &["backup", notes.to_str().expect("utf-8")],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.out);
+    assert!(
+        refused.err.contains("not an SQLite database"),
+        "{}",
+        refused.err
+    );
+    assert_eq!(std::fs::read_to_string(&notes).expect("notes"), text);
+
+    // A directory.
+    let refused = run(
+        "quickstart",
+        &db,
+        &["backup", dir.path().to_str().expect("utf-8")],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.out);
+    assert!(refused.err.contains("is a directory"), "{}", refused.err);
+
+    // A directory that does not exist: a clear error, nothing created.
+    let missing = dir.path().join("missing").join("b.db");
+    let refused = run(
+        "quickstart",
+        &db,
+        &["backup", missing.to_str().expect("utf-8")],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.out);
+    assert!(refused.err.contains("b.db"), "{}", refused.err);
+    assert!(!dir.path().join("missing").exists());
+
+    // An earlier backup (an SQLite file) and an empty file are replaced.
+    let target = dir.path().join("backup.db");
+    earlier_backup(&target);
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").expect("empty file");
+    for path in [&target, &empty] {
+        let backup = run(
+            "quickstart",
+            &db,
+            &["backup", path.to_str().expect("utf-8")],
+        );
+        assert_eq!(backup.code, 0, "{}", backup.err);
+        assert_eq!(history(path).len(), 3);
+    }
+}
+
+#[test]
+fn backup_of_a_database_another_connection_is_writing_fails_within_the_lock_timeout() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let writer = Connection::open(&db).expect("open");
+    writer
+        .execute_batch("BEGIN EXCLUSIVE; INSERT INTO cats VALUES ('Uncommitted', '2024-01-01');")
+        .expect("lock the database");
+    let target = dir.path().join("backup.db");
+
+    let backup = run(
+        "quickstart",
+        &db,
+        &[
+            "--lock-timeout",
+            "1",
+            "backup",
+            target.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(backup.code, 1, "{}\n{}", backup.out, backup.err);
+    // Bounded by the lock timeout, not by the connection's own busy
+    // timeout (rusqlite's default is 5 s) inside each step.
+    assert!(
+        backup.elapsed >= Duration::from_secs(1) && backup.elapsed < Duration::from_secs(4),
+        "{:?}",
+        backup.elapsed
+    );
+    assert!(
+        backup.err.contains("kept the database locked") && backup.err.contains("retry"),
+        "{}",
+        backup.err
+    );
+    assert!(!target.exists(), "the file it created is removed again");
+    drop(writer);
+}
+
+#[test]
+fn backup_restores_the_connections_busy_timeout() {
+    let dir = TempDir::new().expect("tempdir");
+    let mut conn = Connection::open(dir.path().join("q.db")).expect("open");
+    conn.busy_timeout(Duration::from_millis(1234))
+        .expect("busy timeout");
+    let migrator = migrate_core::Migrator::new()
+        .set("cli_busy")
+        .lock_timeout(Duration::from_millis(200));
+    for target in [dir.path().join("ok.db"), dir.path().join("q.db")] {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let _ = migrate_core::cli::Command::Backup { path: target }
+            .run_with(&mut conn, &migrator, &mut out, &mut err, false);
+        let timeout: i64 = conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .expect("busy timeout");
+        assert_eq!(timeout, 1234, "{}", String::from_utf8_lossy(&err));
+    }
+}
+
+#[test]
+fn backup_inside_an_open_transaction_is_refused_at_once() {
+    let dir = TempDir::new().expect("tempdir");
+    let mut conn = Connection::open(dir.path().join("q.db")).expect("open");
+    conn.execute_batch("CREATE TABLE t (x); BEGIN; INSERT INTO t VALUES (1);")
+        .expect("open write transaction");
+    let migrator = migrate_core::Migrator::new()
+        .set("cli_busy")
+        .lock_timeout(Duration::from_secs(3));
+    let target = dir.path().join("b.db");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    let code = migrate_core::cli::Command::Backup {
+        path: target.clone(),
+    }
+    .run_with(&mut conn, &migrator, &mut out, &mut err, false);
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(code, migrate_core::cli::EXIT_FAILED, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "waiting cannot help: {:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.contains("inside a transaction") && err.contains("commit or roll it back"),
+        "{err}"
+    );
+    assert!(!target.exists());
+    assert!(
+        !conn.is_autocommit(),
+        "the caller's transaction is left alone"
     );
 }

@@ -179,6 +179,12 @@ impl Migrator {
         self
     }
 
+    /// The configured lock timeout (the CLI's backup waits no longer).
+    #[cfg(feature = "cli")]
+    pub(crate) fn configured_lock_timeout(&self) -> Duration {
+        self.lock_timeout
+    }
+
     /// Whether an applied migration that was renamed or edited since is an
     /// error ([`Error::Modified`], the default) or accepted.
     ///

@@ -1,18 +1,51 @@
 //! SQLite's table-rebuild procedure, for the changes `ALTER TABLE` cannot
 //! make (a column's type, constraints or default).
 
-use rusqlite::{ffi, params, Connection};
+use rusqlite::{ffi, params, Connection, OptionalExtension};
 
 use crate::history::quote_identifier;
 
 /// Rebuilds a table with a new definition, keeping its data, indexes and
 /// triggers: create the new table, copy the rows through a column mapping,
 /// drop the old table, rename the new one, recreate the old indexes and
-/// triggers that still apply, and recheck every view.
+/// triggers that still apply, and recheck every view and trigger.
 ///
 /// Use it inside a `#[migration(n, foreign_keys = off)]` migration: with
 /// foreign keys on, dropping the old table would cascade into its children,
 /// so the rebuild refuses to run then.
+///
+/// # What is kept, and what is reported
+/// - The table is found in the `main` database whatever the letter case
+///   of the name given (SQLite's names are case-insensitive, for ASCII
+///   letters), and keeps the name it was created with. Every statement
+///   names `main`, so a TEMP table or a table of an attached database with
+///   the same name is never read, dropped or given an index.
+/// - Every index and trigger of the old table, whatever case its SQL spells
+///   the table in, and the TEMP triggers put on it, is either in
+///   [`RebuildReport::recreated`] or in [`RebuildReport::not_recreated`]
+///   with SQLite's reason (an index on a column that is gone, say). The
+///   automatic indexes of `UNIQUE` and `PRIMARY KEY` constraints belong to
+///   the new definition and come back with it.
+/// - The table's options after its parentheses (`WITHOUT ROWID`, `STRICT`)
+///   are kept unless [`options`](Self::options) says otherwise.
+/// - Rowids are kept: an `INTEGER PRIMARY KEY` column is copied like any
+///   other column, and a table without one keeps its implicit rowids.
+/// - With `AUTOINCREMENT` in the new definition, the high-water mark of
+///   `sqlite_sequence` is kept, so an id deleted before the rebuild is never
+///   handed out again. A definition without it drops the mark, as SQLite
+///   does for any table without `AUTOINCREMENT`.
+/// - Generated columns of the new definition are computed by SQLite, never
+///   copied into; the old table's generated columns can be read (a column
+///   that stops being generated keeps its values).
+/// - Views and triggers that no longer compile (a trigger's body is only
+///   compiled when a statement fires it) are reported in
+///   [`RebuildReport::broken_views`] and [`RebuildReport::broken_triggers`],
+///   and left in place for the migration to fix or drop.
+/// - A failed rebuild leaves nothing behind: it runs in a savepoint of its
+///   own, rolled back on error.
+///
+/// Not checked: a trigger `UPDATE OF` a column that is gone (SQLite accepts
+/// it and never fires it), and `INSTEAD OF` triggers on views.
 ///
 /// ```
 /// use migrate_core::{migration, TableRebuild};
@@ -47,6 +80,7 @@ use crate::history::quote_identifier;
 pub struct TableRebuild {
     table: String,
     definition: Option<String>,
+    options: Option<String>,
     mapping: Vec<(String, String)>,
 }
 
@@ -55,23 +89,34 @@ pub struct TableRebuild {
 /// ```
 /// let report = migrate_core::RebuildReport::default();
 /// assert!(report.not_recreated.is_empty() && report.broken_views.is_empty());
+/// assert!(report.broken_triggers.is_empty());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RebuildReport {
     /// Rows copied.
     pub rows: usize,
-    /// The indexes and triggers of the old table recreated on the new one.
+    /// The indexes and triggers of the old table recreated on the new one
+    /// (its indexes first), TEMP triggers included.
     pub recreated: Vec<String>,
     /// Those that no longer apply (for example an index on a column that is
     /// gone), with SQLite's reason. They are not in the schema any more.
+    /// Every index and trigger of the old table is in `recreated` or here.
     pub not_recreated: Vec<(String, String)>,
-    /// Views that no longer compile against the new table, with the reason.
+    /// Views (of `main` and TEMP) that no longer compile against the new
+    /// table, with the reason. They are still in the schema.
     pub broken_views: Vec<(String, String)>,
+    /// Triggers (of `main` and TEMP, on any table) that no longer compile:
+    /// a statement that fires them would fail, with this reason. Typically a
+    /// trigger that uses a column the new definition dropped, on this table
+    /// or on another one. They are still in the schema (recreated, for this
+    /// table's own), for the migration to fix or drop.
+    pub broken_triggers: Vec<(String, String)>,
 }
 
 impl TableRebuild {
-    /// Starts a rebuild of `table`.
+    /// Starts a rebuild of `table` (of the `main` database; the letter case
+    /// does not matter).
     ///
     /// ```
     /// let rebuild = migrate_core::TableRebuild::new("posts");
@@ -81,6 +126,7 @@ impl TableRebuild {
         TableRebuild {
             table: table.into(),
             definition: None,
+            options: None,
             mapping: Vec::new(),
         }
     }
@@ -98,9 +144,26 @@ impl TableRebuild {
         self
     }
 
+    /// The new table's options, what follows its closing parenthesis:
+    /// `WITHOUT ROWID`, `STRICT`, both separated by a comma, or nothing.
+    /// Without this call the old table's options are kept.
+    ///
+    /// ```
+    /// // A WITHOUT ROWID table becomes an ordinary rowid table.
+    /// let rebuild = migrate_core::TableRebuild::new("settings")
+    ///     .definition("key TEXT PRIMARY KEY, value TEXT")
+    ///     .options("");
+    /// # let _ = rebuild;
+    /// ```
+    pub fn options(mut self, options: impl Into<String>) -> Self {
+        self.options = Some(options.into());
+        self
+    }
+
     /// Fills new column `column` with an SQL expression over the old row.
-    /// Without a mapping, a new column takes the old column of the same name,
-    /// or its default when the old table has none.
+    /// Without a mapping, a new column takes the old column of the same name
+    /// (in any letter case), or its default when the old table has none.
+    /// A generated column cannot be mapped: SQLite computes it.
     ///
     /// ```
     /// let rebuild = migrate_core::TableRebuild::new("posts")
@@ -112,7 +175,8 @@ impl TableRebuild {
         self
     }
 
-    /// Performs the rebuild on `conn` (the migration's transaction).
+    /// Performs the rebuild on `conn` (the migration's transaction). On
+    /// error nothing of it is left in the schema.
     pub fn run(&self, conn: &Connection) -> rusqlite::Result<RebuildReport> {
         let definition = self.definition.as_deref().ok_or_else(|| {
             misuse(format!(
@@ -128,58 +192,117 @@ impl TableRebuild {
                 self.table
             )));
         }
-        let old = quote_identifier(&self.table);
-        let temp_name = format!("migrate_core_rebuild_{}", self.table);
-        let temp = quote_identifier(&temp_name);
+        conn.execute_batch("SAVEPOINT migrate_core_rebuild")?;
+        match self.rebuild(conn, definition) {
+            Ok(report) => {
+                conn.execute_batch("RELEASE migrate_core_rebuild")?;
+                Ok(report)
+            }
+            Err(error) => {
+                // Fails only if SQLite already ended the transaction itself,
+                // which took the rebuild's changes with it.
+                let _ = conn.execute_batch(
+                    "ROLLBACK TO migrate_core_rebuild; RELEASE migrate_core_rebuild",
+                );
+                Err(error)
+            }
+        }
+    }
+
+    fn rebuild(&self, conn: &Connection, definition: &str) -> rusqlite::Result<RebuildReport> {
+        let table = find_table(conn, &self.table)?;
+        let name = table.name.as_str();
+        let old = format!("main.{}", quote_identifier(name));
+        let temp_name = format!("migrate_core_rebuild_{name}");
+        let temp = format!("main.{}", quote_identifier(&temp_name));
+        let options = match &self.options {
+            Some(options) => options.clone(),
+            None => table_options(&table.sql).to_owned(),
+        };
 
         // Indexes and triggers are dropped with the table: keep their SQL.
         // (Automatic indexes of UNIQUE/PRIMARY KEY constraints have no SQL and
-        // come back with the new definition.)
+        // come back with the new definition.) A trigger's `tbl_name` keeps the
+        // spelling of its ON clause: compare without case, as SQLite does.
         let dependents: Vec<(String, String)> = {
             let mut stmt = conn.prepare(
-                "SELECT name, sql FROM sqlite_master \
-                 WHERE tbl_name = ?1 AND type IN ('index', 'trigger') AND sql IS NOT NULL \
-                 ORDER BY type = 'trigger', name",
+                "SELECT name, sql FROM main.sqlite_master \
+                 WHERE tbl_name = ?1 COLLATE NOCASE AND type IN ('index', 'trigger') \
+                 AND sql IS NOT NULL ORDER BY type = 'trigger', name",
             )?;
-            let rows = stmt.query_map([&self.table], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
-        let old_columns = columns_of(conn, &self.table)?;
-        if old_columns.is_empty() {
-            return Err(misuse(format!(
-                "TableRebuild: there is no table {:?}",
-                self.table
-            )));
-        }
+        // TEMP triggers may sit on a main table; dropping it drops them.
+        let temp_triggers: Vec<(String, String)> = {
+            let mut stmt = conn.prepare(
+                "SELECT name, sql FROM temp.sqlite_master \
+                 WHERE tbl_name = ?1 COLLATE NOCASE AND type = 'trigger' AND sql IS NOT NULL \
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let old_columns = columns(conn, "main", name)?;
+        let high_water = sequence(conn, name)?;
 
-        conn.execute_batch(&format!("CREATE TABLE {temp} ({definition})"))?;
-        let new_columns = columns_of(conn, &temp_name)?;
+        // A definition ending in a `--` comment must not swallow the `)`.
+        let end = if definition.contains("--") { "\n" } else { "" };
+        let options_sql = if options.trim().is_empty() {
+            String::new()
+        } else {
+            format!(" {options}")
+        };
+        conn.execute_batch(&format!(
+            "CREATE TABLE {temp} ({definition}{end}){options_sql}"
+        ))?;
+        let new_columns = columns(conn, "main", &temp_name)?;
         for (column, _) in &self.mapping {
-            if !new_columns.iter().any(|c| c.eq_ignore_ascii_case(column)) {
-                return Err(misuse(format!(
-                    "TableRebuild of {:?}: .map({column:?}, …) names no column of the new definition",
-                    self.table
-                )));
+            match new_columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(column))
+            {
+                None => {
+                    return Err(misuse(format!(
+                        "TableRebuild of {:?}: .map({column:?}, …) names no column of the new definition",
+                        self.table
+                    )))
+                }
+                Some(c) if c.generated => {
+                    return Err(misuse(format!(
+                        "TableRebuild of {:?}: .map({column:?}, …) names a generated column of the new \
+                         definition: SQLite computes its value; remove the .map",
+                        self.table
+                    )))
+                }
+                Some(_) => {}
             }
         }
         let mut targets = Vec::new();
         let mut sources = Vec::new();
-        for column in &new_columns {
+        // Copying into a generated column is an error: SQLite computes it.
+        for column in new_columns.iter().filter(|c| !c.generated) {
             let mapped = self
                 .mapping
                 .iter()
-                .find(|(c, _)| c.eq_ignore_ascii_case(column));
+                .find(|(c, _)| c.eq_ignore_ascii_case(&column.name));
             let source = match mapped {
                 Some((_, expression)) => Some(expression.clone()),
                 None => old_columns
                     .iter()
-                    .find(|c| c.eq_ignore_ascii_case(column))
-                    .map(|c| quote_identifier(c)),
+                    .find(|c| c.name.eq_ignore_ascii_case(&column.name))
+                    .map(|c| quote_identifier(&c.name)),
             };
             if let Some(source) = source {
-                targets.push(quote_identifier(column));
+                targets.push(quote_identifier(&column.name));
                 sources.push(source);
             }
+        }
+        // A table without an INTEGER PRIMARY KEY keeps its implicit rowids
+        // (an FTS index or the application may point at them).
+        if let Some(rowid) = implicit_rowid(conn, &old, &old_columns, &temp, &new_columns)? {
+            targets.push(rowid.to_owned());
+            sources.push(rowid.to_owned());
         }
         let rows = if targets.is_empty() {
             0
@@ -199,54 +322,515 @@ impl TableRebuild {
         // re-parse them first and fail on the missing old table.
         let legacy: bool = conn.query_row("PRAGMA legacy_alter_table", params![], |r| r.get(0))?;
         conn.execute_batch("PRAGMA legacy_alter_table = ON")?;
-        let renamed = conn.execute_batch(&format!("ALTER TABLE {temp} RENAME TO {old}"));
+        let renamed = conn.execute_batch(&format!(
+            "ALTER TABLE {temp} RENAME TO {}",
+            quote_identifier(name)
+        ));
         if !legacy {
             conn.execute_batch("PRAGMA legacy_alter_table = OFF")?;
         }
         renamed?;
+        if let Some(old_mark) = high_water {
+            if has_keyword(definition, "AUTOINCREMENT") {
+                keep_sequence(conn, name, old_mark)?;
+            }
+        }
 
         let mut report = RebuildReport {
             rows,
             ..RebuildReport::default()
         };
-        for (name, sql) in dependents {
-            // A savepoint keeps a failed re-creation from leaving anything.
-            conn.execute_batch("SAVEPOINT migrate_core_rebuild")?;
-            match conn.execute_batch(&sql) {
-                Ok(()) => {
-                    conn.execute_batch("RELEASE migrate_core_rebuild")?;
-                    report.recreated.push(name);
-                }
-                Err(error) => {
-                    conn.execute_batch(
-                        "ROLLBACK TO migrate_core_rebuild; RELEASE migrate_core_rebuild",
-                    )?;
-                    report.not_recreated.push((name, error.to_string()));
-                }
+        for (object, sql) in dependents {
+            recreate(conn, object, &in_schema(&sql, "main"), &mut report)?;
+        }
+        let shadowed = exists(conn, "temp", "table", name)?;
+        for (trigger, sql) in temp_triggers {
+            // Still there: it was on the TEMP table of the same name.
+            if exists(conn, "temp", "trigger", &trigger)? {
+                continue;
+            }
+            if shadowed {
+                let reason = format!(
+                    "a TEMP table also named {name:?} would take this TEMP trigger: recreate it with \
+                     `CREATE TEMP TRIGGER … ON main.{}`",
+                    quote_identifier(name)
+                );
+                report.not_recreated.push((trigger, reason));
+            } else {
+                recreate(conn, trigger, &in_schema(&sql, "temp"), &mut report)?;
             }
         }
-        let views: Vec<String> = {
-            let mut stmt =
-                conn.prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")?;
-            let rows = stmt.query_map(params![], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for view in views {
-            if let Err(error) = conn.prepare(&format!(
-                "SELECT * FROM {} LIMIT 0",
-                quote_identifier(&view)
-            )) {
-                report.broken_views.push((view, error.to_string()));
-            }
-        }
+        report.broken_views = broken_views(conn)?;
+        report.broken_triggers = broken_triggers(conn)?;
         Ok(report)
     }
 }
 
-fn columns_of(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
-    let rows = stmt.query_map([table], |r| r.get(0))?;
+/// The table to rebuild, as `main.sqlite_master` has it.
+struct Table {
+    name: String,
+    sql: String,
+}
+
+fn find_table(conn: &Connection, requested: &str) -> rusqlite::Result<Table> {
+    let found: Option<(String, String, Option<String>)> = conn
+        .query_row(
+            "SELECT type, name, sql FROM main.sqlite_master \
+             WHERE name = ?1 COLLATE NOCASE AND type IN ('table', 'view')",
+            [requested],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match found {
+        Some((kind, name, _)) if kind == "view" => Err(misuse(format!(
+            "TableRebuild: {name:?} is a view, not a table: drop and recreate the view instead"
+        ))),
+        Some((_, name, _)) if starts_with_ignore_case(&name, "sqlite_") => Err(misuse(format!(
+            "TableRebuild: {name:?} is one of SQLite's own tables; it cannot be rebuilt"
+        ))),
+        Some((_, name, sql)) => {
+            let sql = sql.unwrap_or_default();
+            if starts_with_ignore_case(&sql, "CREATE VIRTUAL TABLE") {
+                return Err(misuse(format!(
+                    "TableRebuild: {name:?} is a virtual table, whose module owns its storage: \
+                     drop it and create it again instead"
+                )));
+            }
+            Ok(Table { name, sql })
+        }
+        None => {
+            let mut elsewhere = Vec::new();
+            let schemas: Vec<String> = {
+                let mut stmt = conn.prepare("SELECT name FROM pragma_database_list")?;
+                let rows = stmt.query_map(params![], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for schema in schemas.iter().filter(|s| s.as_str() != "main") {
+                if exists(conn, schema, "table", requested)? {
+                    elsewhere.push(if schema == "temp" {
+                        format!("{requested:?} is a TEMP table")
+                    } else {
+                        format!("{requested:?} is a table of the attached database {schema:?}")
+                    });
+                }
+            }
+            let hint = if elsewhere.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {}, and a rebuild works on the main database only",
+                    elsewhere.join(", ")
+                )
+            };
+            Err(misuse(format!(
+                "TableRebuild: there is no table {requested:?} in the main database{hint}"
+            )))
+        }
+    }
+}
+
+/// Whether `schema` has an object of this type and name (any letter case).
+fn exists(conn: &Connection, schema: &str, kind: &str, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        &format!(
+            "SELECT count(*) FROM {}.sqlite_master WHERE type = ?1 AND name = ?2 COLLATE NOCASE",
+            quote_identifier(schema)
+        ),
+        [kind, name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+struct Column {
+    name: String,
+    /// A generated column (`pragma_table_xinfo`'s hidden = 2 virtual, 3 stored).
+    generated: bool,
+    /// Declared type, and position in the primary key (0: not in it).
+    declared: String,
+    pk: i64,
+}
+
+fn columns(conn: &Connection, schema: &str, table: &str) -> rusqlite::Result<Vec<Column>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, hidden IN (2, 3), type, pk FROM pragma_table_xinfo(?1, ?2) ORDER BY cid",
+    )?;
+    let rows = stmt.query_map([table, schema], |r| {
+        Ok(Column {
+            name: r.get(0)?,
+            generated: r.get(1)?,
+            declared: r.get(2)?,
+            pk: r.get(3)?,
+        })
+    })?;
     rows.collect()
+}
+
+/// The name to copy implicit rowids by, when both tables have rowids and
+/// the new one has no `INTEGER PRIMARY KEY` that would carry them itself.
+fn implicit_rowid(
+    conn: &Connection,
+    old: &str,
+    old_columns: &[Column],
+    new: &str,
+    new_columns: &[Column],
+) -> rusqlite::Result<Option<&'static str>> {
+    let mut keys = new_columns.iter().filter(|c| c.pk > 0);
+    if let (Some(key), None) = (keys.next(), keys.next()) {
+        if key.declared.eq_ignore_ascii_case("INTEGER") {
+            return Ok(None);
+        }
+    }
+    // A column may be named `rowid`; SQLite offers two more names.
+    let Some(rowid) = ["rowid", "_rowid_", "oid"].into_iter().find(|alias| {
+        !old_columns
+            .iter()
+            .chain(new_columns)
+            .any(|c| c.name.eq_ignore_ascii_case(alias))
+    }) else {
+        return Ok(None);
+    };
+    // A WITHOUT ROWID table has none.
+    let has_rowid = |table: &str| {
+        conn.prepare(&format!("SELECT {rowid} FROM {table} LIMIT 0"))
+            .is_ok()
+    };
+    Ok((has_rowid(old) && has_rowid(new)).then_some(rowid))
+}
+
+/// The `sqlite_sequence` high-water mark of `table` (AUTOINCREMENT), if any.
+fn sequence(conn: &Connection, table: &str) -> rusqlite::Result<Option<i64>> {
+    if !exists(conn, "main", "table", "sqlite_sequence")? {
+        return Ok(None);
+    }
+    conn.query_row(
+        "SELECT max(CAST(seq AS INTEGER)) FROM main.sqlite_sequence WHERE name = ?1 COLLATE NOCASE",
+        [table],
+        |r| r.get(0),
+    )
+}
+
+/// Raises the new table's high-water mark to the old one's: the copy only
+/// set it to the largest id copied, so a deleted id would be reused.
+fn keep_sequence(conn: &Connection, table: &str, old_mark: i64) -> rusqlite::Result<()> {
+    match sequence(conn, table)? {
+        Some(mark) if mark >= old_mark => Ok(()),
+        Some(_) => conn
+            .execute(
+                "UPDATE main.sqlite_sequence SET seq = ?2 WHERE name = ?1 COLLATE NOCASE",
+                params![table, old_mark],
+            )
+            .map(drop),
+        // No row copied: the new table has no row in sqlite_sequence yet.
+        None => conn
+            .execute(
+                "INSERT INTO main.sqlite_sequence (name, seq) VALUES (?1, ?2)",
+                params![table, old_mark],
+            )
+            .map(drop),
+    }
+}
+
+/// Runs one `CREATE` of a dependent in a savepoint, so that a failed one
+/// leaves nothing, and reports it.
+fn recreate(
+    conn: &Connection,
+    name: String,
+    sql: &str,
+    report: &mut RebuildReport,
+) -> rusqlite::Result<()> {
+    conn.execute_batch("SAVEPOINT migrate_core_rebuild_step")?;
+    match conn.execute_batch(sql) {
+        Ok(()) => {
+            conn.execute_batch("RELEASE migrate_core_rebuild_step")?;
+            report.recreated.push(name);
+        }
+        Err(error) => {
+            conn.execute_batch(
+                "ROLLBACK TO migrate_core_rebuild_step; RELEASE migrate_core_rebuild_step",
+            )?;
+            report.not_recreated.push((name, error.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// SQLite stores `CREATE [UNIQUE] INDEX name …` and `CREATE TRIGGER name …`
+/// without TEMP, IF NOT EXISTS or a schema. Puts the object in `schema`:
+/// `main.` before the name (an unqualified name would find a TEMP table of
+/// the same name first), or TEMP for a TEMP trigger. SQL of any other shape
+/// runs as it is.
+fn in_schema(sql: &str, schema: &str) -> String {
+    for prefix in ["CREATE INDEX ", "CREATE UNIQUE INDEX ", "CREATE TRIGGER "] {
+        let Some(rest) = sql
+            .get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .map(|_| &sql[prefix.len()..])
+        else {
+            continue;
+        };
+        return if schema == "temp" {
+            format!("{}TEMP {}{rest}", &prefix[..7], &prefix[7..])
+        } else {
+            format!("{prefix}{schema}.{rest}")
+        };
+    }
+    sql.to_owned()
+}
+
+/// Views of `main` and TEMP that no longer compile.
+fn broken_views(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let views: Vec<(String, String)> = {
+        let mut stmt = conn.prepare(
+            "SELECT 'main', name FROM main.sqlite_master WHERE type = 'view' \
+             UNION ALL SELECT 'temp', name FROM temp.sqlite_master WHERE type = 'view' \
+             ORDER BY 1, 2",
+        )?;
+        let rows = stmt.query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut broken = Vec::new();
+    for (schema, view) in views {
+        if let Err(error) = conn.prepare(&format!(
+            "SELECT * FROM {schema}.{} LIMIT 0",
+            quote_identifier(&view)
+        )) {
+            broken.push((view, error.to_string()));
+        }
+    }
+    Ok(broken)
+}
+
+/// A trigger of `main` or TEMP on a table, with where that table lives.
+struct Trigger {
+    schema: &'static str,
+    name: String,
+    sql: String,
+    table_schema: &'static str,
+    table: String,
+}
+
+/// Triggers of `main` and TEMP (on tables) that no longer compile. SQLite
+/// compiles a trigger's body only when it prepares a statement that fires
+/// it, so: prepare an INSERT, an UPDATE of every column and a DELETE on each
+/// table with triggers. When one fails, find the culprits one by one, in a
+/// savepoint rolled back at the end: with every trigger dropped, add them
+/// back one at a time, and drop again each that breaks its table's
+/// statements (so that it cannot be blamed on a trigger that fires it).
+fn broken_triggers(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut triggers = Vec::new();
+    for schema in ["main", "temp"] {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT name, tbl_name, sql FROM {schema}.sqlite_master \
+             WHERE type = 'trigger' AND sql IS NOT NULL ORDER BY name"
+        ))?;
+        let rows = stmt.query_map(params![], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+        })?;
+        for row in rows {
+            let (name, table, sql) = row?;
+            // A TEMP trigger is on a TEMP table of that name, or on main's.
+            let table_schema = if schema == "temp" && exists(conn, "temp", "table", &table)? {
+                "temp"
+            } else if exists(conn, "main", "table", &table)? {
+                "main"
+            } else {
+                continue; // on a view (INSTEAD OF), or on an attached table
+            };
+            triggers.push(Trigger {
+                schema,
+                name,
+                sql,
+                table_schema,
+                table,
+            });
+        }
+    }
+    let mut tables: Vec<(&str, &str)> = Vec::new();
+    for trigger in &triggers {
+        let table = (trigger.table_schema, trigger.table.as_str());
+        if !tables
+            .iter()
+            .any(|(s, t)| *s == table.0 && t.eq_ignore_ascii_case(table.1))
+        {
+            tables.push(table);
+        }
+    }
+    let mut all_compile = true;
+    for (schema, table) in &tables {
+        if fires(conn, schema, table)?.is_some() {
+            all_compile = false;
+            break;
+        }
+    }
+    if all_compile {
+        return Ok(Vec::new());
+    }
+    conn.execute_batch("SAVEPOINT migrate_core_rebuild_check")?;
+    let broken = isolate(conn, &triggers);
+    conn.execute_batch(
+        "ROLLBACK TO migrate_core_rebuild_check; RELEASE migrate_core_rebuild_check",
+    )?;
+    broken
+}
+
+fn isolate(conn: &Connection, triggers: &[Trigger]) -> rusqlite::Result<Vec<(String, String)>> {
+    let drop = |trigger: &Trigger| {
+        conn.execute_batch(&format!(
+            "DROP TRIGGER {}.{}",
+            trigger.schema,
+            quote_identifier(&trigger.name)
+        ))
+    };
+    for trigger in triggers {
+        drop(trigger)?;
+    }
+    let mut broken = Vec::new();
+    for trigger in triggers {
+        let reason = match conn.execute_batch(&in_schema(&trigger.sql, trigger.schema)) {
+            Err(error) => Some(error.to_string()),
+            Ok(()) => {
+                let reason = fires(conn, trigger.table_schema, &trigger.table)?;
+                if reason.is_some() {
+                    drop(trigger)?;
+                }
+                reason
+            }
+        };
+        if let Some(reason) = reason {
+            broken.push((trigger.name.clone(), reason));
+        }
+    }
+    Ok(broken)
+}
+
+/// Prepares the statements that fire every trigger of `table`; the first
+/// error, if any.
+fn fires(conn: &Connection, schema: &str, table: &str) -> rusqlite::Result<Option<String>> {
+    let target = format!("{schema}.{}", quote_identifier(table));
+    let assignments: Vec<String> = columns(conn, schema, table)?
+        .iter()
+        .filter(|c| !c.generated)
+        .map(|c| {
+            let column = quote_identifier(&c.name);
+            format!("{column} = {column}")
+        })
+        .collect();
+    let mut statements = vec![
+        format!("INSERT INTO {target} DEFAULT VALUES"),
+        format!("DELETE FROM {target}"),
+    ];
+    if !assignments.is_empty() {
+        statements.push(format!("UPDATE {target} SET {}", assignments.join(", ")));
+    }
+    for sql in statements {
+        if let Err(error) = conn.prepare(&sql) {
+            return Ok(Some(error.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// What follows the closing parenthesis of a `CREATE TABLE`: its options.
+fn table_options(sql: &str) -> &str {
+    let mut depth = 0usize;
+    for token in Tokens::new(sql) {
+        match token {
+            Token::Char(b'(', _) => depth += 1,
+            Token::Char(b')', end) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return sql.get(end..).unwrap_or("").trim();
+                }
+            }
+            _ => {}
+        }
+    }
+    ""
+}
+
+/// Whether `sql` holds the bare keyword `word` (not in a string, a quoted
+/// name or a comment). `AUTOINCREMENT` cannot be an unquoted name.
+fn has_keyword(sql: &str, word: &str) -> bool {
+    Tokens::new(sql).any(|token| matches!(token, Token::Word(w) if w.eq_ignore_ascii_case(word)))
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// A token of SQL text, as far as this module needs one.
+enum Token<'a> {
+    /// An unquoted word: a keyword or a name.
+    Word(&'a str),
+    /// A string, a quoted name, or a run of anything else.
+    Other,
+    /// One ASCII punctuation byte, and the offset just after it.
+    Char(u8, usize),
+}
+
+/// SQLite's lexical rules, simplified: white space and comments are
+/// skipped; '…', "…", `…` and […] are single tokens.
+struct Tokens<'a> {
+    sql: &'a str,
+    at: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(sql: &'a str) -> Self {
+        Tokens { sql, at: 0 }
+    }
+
+    /// The offset after the first `end` at or after `from`, or the end.
+    fn after(&self, from: usize, end: &str) -> usize {
+        self.sql
+            .get(from..)
+            .and_then(|rest| rest.find(end))
+            .map_or(self.sql.len(), |i| from + i + end.len())
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let bytes = self.sql.as_bytes();
+        loop {
+            let start = self.at;
+            let byte = *bytes.get(start)?;
+            let next = bytes.get(start + 1).copied();
+            let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+            match byte {
+                b if b.is_ascii_whitespace() => self.at += 1,
+                b'-' if next == Some(b'-') => self.at = self.after(start, "\n"),
+                b'/' if next == Some(b'*') => self.at = self.after(start + 2, "*/"),
+                b'\'' | b'"' | b'`' | b'[' => {
+                    let close = if byte == b'[' { b']' } else { byte };
+                    // A doubled quote inside is the quote itself: it
+                    // ends one token and starts the next, which is harmless.
+                    self.at = bytes[start + 1..]
+                        .iter()
+                        .position(|&b| b == close)
+                        .map_or(bytes.len(), |i| start + 1 + i + 1);
+                    return Some(Token::Other);
+                }
+                b if word(b) => {
+                    let end = bytes[start..]
+                        .iter()
+                        .position(|&b| !word(b))
+                        .map_or(bytes.len(), |i| start + i);
+                    self.at = end;
+                    return Some(Token::Word(self.sql.get(start..end).unwrap_or("")));
+                }
+                // Not a word byte, so ASCII: one punctuation character.
+                _ => {
+                    self.at += 1;
+                    return Some(Token::Char(byte, self.at));
+                }
+            }
+        }
+    }
 }
 
 fn misuse(message: String) -> rusqlite::Error {
