@@ -63,7 +63,11 @@ fn sql_and_rust_share_one_sequence() {
     // Besides the tracking table's own edit trigger.
     assert_eq!(
         names(&conn, "trigger"),
-        vec!["migrate_core_edit_migrations_blog", "posts_audit"]
+        vec![
+            "migrate_core_delete_migrations_blog",
+            "migrate_core_edit_migrations_blog",
+            "posts_audit"
+        ]
     );
     assert_eq!(names(&conn, "index"), vec!["tags_unique"]);
 

@@ -7,9 +7,10 @@
 //!
 //! Every read goes through [`checked`]: first the O(1) check of the newest
 //! row (its `chain` hashes the whole history as written), and only when that
-//! does not vouch for the history, the full read of every row. A trigger on
-//! the table (see [`EDIT_TRIGGER`]) turns any hand edit of a row into a
-//! failed O(1) check, so that both paths reach the same verdict.
+//! does not vouch for the history, the full read of every row. Two triggers
+//! on the table (see [`ensure_triggers`]) turn any hand edit of a row, and
+//! the deletion of any row but the newest, into a failed O(1) check, so that
+//! both paths reach the same verdict.
 
 mod verify;
 
@@ -23,13 +24,14 @@ pub(crate) use crate::sqlite::quote_identifier;
 
 pub(crate) use verify::{chains_current, matches_plan, repair_chains, verify};
 
-/// Marks our tracking tables (and their edit trigger) in
-/// `sqlite_master.sql`, so that a database that holds another set's table is
-/// recognised as ours (see `check_managed`), and so is our trigger.
+/// Marks our tracking tables (and their triggers) in `sqlite_master.sql`, so
+/// that a database that holds another set's table is recognised as ours (see
+/// `check_managed`).
 pub(crate) const MARKER: &str = "migrate-core tracking table";
 
-/// The chain value the edit trigger writes into the newest row when any row
-/// is updated by hand: it matches no plan, so the next read checks every row.
+/// The chain value the triggers write into the newest row when a row is
+/// edited or deleted by hand: it matches no plan, so the next read checks
+/// every row.
 const EDITED: &str = "edited by hand";
 
 /// A tracking table, by name.
@@ -37,8 +39,8 @@ pub(crate) struct Table {
     pub name: String,
     /// `main."name"`.
     qualified: String,
-    /// The name of its edit trigger, quoted.
-    trigger: String,
+    /// Its triggers' names, quoted: (edit, delete).
+    triggers: (String, String),
 }
 
 impl Table {
@@ -46,13 +48,20 @@ impl Table {
         Table {
             name: name.to_owned(),
             qualified: format!("main.{}", quote_identifier(name)),
-            trigger: quote_identifier(&trigger_name(name)),
+            triggers: {
+                let [edit, delete] = trigger_names(name);
+                (quote_identifier(&edit), quote_identifier(&delete))
+            },
         }
     }
 }
 
-fn trigger_name(table: &str) -> String {
-    format!("migrate_core_edit_{table}")
+/// The names of a tracking table's triggers: the edit one and the delete one.
+pub(crate) fn trigger_names(table: &str) -> [String; 2] {
+    [
+        format!("migrate_core_edit_{table}"),
+        format!("migrate_core_delete_{table}"),
+    ]
 }
 
 /// A row as stored, with the chain value kept out of the public type.
@@ -168,7 +177,7 @@ pub(crate) fn for_write(
         return Ok(History::empty());
     };
     history.exists = true;
-    ensure_edit_trigger(conn, table)?;
+    ensure_triggers(conn, table)?;
     if !history.chain_current {
         repair_chains(conn, table, plan, &history.rows)?;
         history =
@@ -195,7 +204,7 @@ fn vouched(
     let (sql, first) = if verify_applied {
         (
             format!(
-                "SELECT id, (SELECT count(*) FROM {0}), chain FROM {0} ORDER BY id DESC LIMIT 1",
+                "SELECT id, chain, (SELECT min(id) FROM {0}) FROM {0} ORDER BY id DESC LIMIT 1",
                 table.qualified
             ),
             None,
@@ -203,8 +212,7 @@ fn vouched(
     } else {
         (
             format!(
-                "SELECT newest.id, (SELECT count(*) FROM {0}), newest.chain, \
-                 first.name, first.checksum, first.chain \
+                "SELECT newest.id, newest.chain, 0, first.name, first.checksum, first.chain \
                  FROM {0} AS newest, {0} AS first \
                  WHERE first.id = 0 ORDER BY newest.id DESC LIMIT 1",
                 table.qualified
@@ -222,16 +230,16 @@ fn vouched(
                     crate::hash::chain(&plan.seed, 0, &name, &checksum) == chain
                 }
             };
+            let first: i64 = row.get(2)?;
             Ok((
                 row.get::<_, i64>(0)?,
-                row.get::<_, i64>(1)?,
-                row.get::<_, String>(2)?,
-                seeded,
+                row.get::<_, String>(1)?,
+                seeded && first == 0,
             ))
         })
         .optional()
     });
-    let (newest, count, chain, seeded) = match newest {
+    let (newest, chain, seeded) = match newest {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
         Err(error) if crate::sqlite::is_busy(&error) => return Err(Error::Sqlite(error)),
@@ -240,12 +248,11 @@ fn vouched(
     let Ok(index) = usize::try_from(newest) else {
         return Ok(None);
     };
-    // A row deleted by hand leaves fewer rows than the newest id says.
-    let contiguous = count == newest + 1;
-    let vouched = contiguous
-        && seeded
-        && index < plan.migrations.len()
-        && (!verify_applied || plan.chains[index] == chain);
+    // No row count (it is O(rows)): the first id must be 0 (an index
+    // lookup), and a row deleted by hand, but the newest, marks the newest
+    // row's chain through the delete trigger.
+    let vouched =
+        seeded && index < plan.migrations.len() && (!verify_applied || plan.chains[index] == chain);
     Ok(vouched.then_some((index + 1, chain)))
 }
 
@@ -432,7 +439,7 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-/// Creates the table and its edit trigger.
+/// Creates the table and its triggers.
 pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
     conn.execute_batch(&format!(
         "CREATE TABLE {} ( -- {MARKER}: written by migrate-core, do not edit by hand\n\
@@ -444,25 +451,34 @@ pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
          )",
         table.qualified
     ))?;
-    ensure_edit_trigger(conn, table)
+    ensure_triggers(conn, table)
 }
 
-/// The edit trigger: any `UPDATE` of a row that leaves its chain as it was
-/// (a hand edit of an id, name, checksum or timestamp) marks the newest row
-/// [`EDITED`], so that the O(1) check fails and the full read judges the
-/// rows. migrate-core itself only inserts and deletes rows, and its chain
-/// rewrites change the chain. Created with the table, and added to tables
-/// created by older versions at their next write.
-pub(crate) fn ensure_edit_trigger(conn: &Connection, table: &Table) -> Result<(), Error> {
+/// The triggers that keep the O(1) check honest. migrate-core itself only
+/// inserts rows, deletes the newest one (a rollback), and rewrites chains
+/// (which changes them). So:
+/// - any `UPDATE` that leaves a row's chain as it was (a hand edit of an id,
+///   name, checksum or timestamp), and
+/// - any `DELETE` of a row that is not the newest
+///
+/// marks the newest row [`EDITED`], and the next read checks every row.
+/// Created with the table, and added to tables of older versions at their
+/// next write.
+pub(crate) fn ensure_triggers(conn: &Connection, table: &Table) -> Result<(), Error> {
     let bare = quote_identifier(&table.name);
-    conn.execute_batch(&format!(
-        "CREATE TRIGGER IF NOT EXISTS main.{trigger} AFTER UPDATE ON {bare} \
-         WHEN NEW.chain IS OLD.chain BEGIN\n\
+    let mark = format!(
+        "BEGIN\n\
          \x20   -- {MARKER}: a hand edit sends the next read to the full check\n\
          \x20   UPDATE {bare} SET chain = '{EDITED}'\n\
          \x20   WHERE id = (SELECT max(id) FROM {bare}) AND chain IS NOT '{EDITED}';\n\
-         END",
-        trigger = table.trigger,
+         END"
+    );
+    let (edit, delete) = &table.triggers;
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER IF NOT EXISTS main.{edit} AFTER UPDATE ON {bare} \
+         WHEN NEW.chain IS OLD.chain {mark};\n\
+         CREATE TRIGGER IF NOT EXISTS main.{delete} AFTER DELETE ON {bare} \
+         WHEN OLD.id < (SELECT max(id) FROM {bare}) {mark};"
     ))?;
     Ok(())
 }
@@ -475,7 +491,7 @@ pub(crate) fn create_empty(conn: &Connection, table: &Table) -> Result<(), Error
             table: table.name.clone(),
             applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
         }),
-        Some(_) => ensure_edit_trigger(conn, table),
+        Some(_) => ensure_triggers(conn, table),
         None => create(conn, table),
     }
 }

@@ -87,7 +87,17 @@ impl<'c> Batch<'c> {
         tracking_tables.push(table.name.clone());
         let foreign_keys_on = sqlite::foreign_keys_on(&tx)?;
         let statements = if history.exists {
-            let guard = Guard::install(conn, Rules { tracking_tables });
+            let own_triggers = tracking_tables
+                .iter()
+                .flat_map(|name| history::trigger_names(name))
+                .collect();
+            let guard = Guard::install(
+                conn,
+                Rules {
+                    tracking_tables,
+                    own_triggers,
+                },
+            );
             Some(StepStatements {
                 guard,
                 savepoint: conn.prepare(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?,

@@ -56,6 +56,9 @@ pub(crate) enum Refusal {
 pub(crate) struct Rules {
     /// The tracking tables of every set in the `main` database.
     pub tracking_tables: Vec<String>,
+    /// Their triggers, which write them as part of migrate-core's own
+    /// bookkeeping (SQLite also re-parses them when a step renames a table).
+    pub own_triggers: Vec<String>,
 }
 
 struct GuardState {
@@ -181,7 +184,7 @@ unsafe extern "C" fn authorize(
     arg1: *const c_char,
     arg2: *const c_char,
     database: *const c_char,
-    _trigger: *const c_char,
+    trigger: *const c_char,
 ) -> c_int {
     // SAFETY: `state` is the GuardState installed with this callback.
     let state = unsafe { &*(state as *const GuardState) };
@@ -189,11 +192,21 @@ unsafe extern "C" fn authorize(
         return ffi::SQLITE_OK;
     }
     // SAFETY: SQLite passes NUL-terminated strings or NULL.
-    let [arg1, arg2, database] = [arg1, arg2, database].map(|p| unsafe { text(p) });
+    let [arg1, arg2, database, trigger] =
+        [arg1, arg2, database, trigger].map(|p| unsafe { text(p) });
     // SAFETY: a valid handle; reading the autocommit flag is allowed here.
     let lost = unsafe { ffi::sqlite3_get_autocommit(state.db) } != 0;
+    let ours = trigger.is_some_and(|name| {
+        state
+            .rules
+            .own_triggers
+            .iter()
+            .any(|own| same_identifier(own, name))
+    });
     let refusal = if lost {
         Some(Refusal::TransactionLost)
+    } else if ours {
+        None
     } else {
         judge(state, action, arg1, arg2, database)
     };
