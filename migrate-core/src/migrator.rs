@@ -223,6 +223,7 @@ impl Migrator {
             id,
             name,
             checksum,
+            former_checksums: &[],
             step: runtime_step(run, CallerLocation::caller()),
         });
         self.changed()
