@@ -238,7 +238,10 @@ fn refinery_files(dir: &Path, shown: &str, depth: usize, scan: &mut Scan) {
     };
     for (file_name, path) in entries {
         let shown = format!("{shown}/{file_name}");
-        if path.is_dir() {
+        // Like refinery's walk, symbolic links to directories are not
+        // followed (nor can they loop).
+        let linked = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if path.is_dir() && !linked {
             refinery_files(&path, &shown, depth + 1, scan);
         } else if let Some(stem) = file_name.strip_suffix(".sql") {
             if is_refinery(stem) {

@@ -50,9 +50,12 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
     let mut tokens = Vec::new();
     let mut line = 1;
     let mut i = 0;
-    // Counts the newlines in bytes[from..to] into `line`.
+    // A line ends at LF, CRLF or a lone CR (an old Mac file).
+    let ends_line =
+        |at: usize| bytes[at] == b'\n' || (bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
+    // Counts the line ends in bytes[from..to] into `line`.
     let count = |from: usize, to: usize, line: &mut usize| {
-        *line += bytes[from..to].iter().filter(|&&b| b == b'\n').count();
+        *line += (from..to).filter(|&at| ends_line(at)).count();
     };
     while i < bytes.len() {
         let start = i;
@@ -60,7 +63,7 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
         let b = bytes[i];
         let kind = match b {
             b' ' | b'\t' | b'\n' | b'\x0c' | b'\r' => {
-                if b == b'\n' {
+                if ends_line(i) {
                     line += 1;
                 }
                 i += 1;
@@ -630,6 +633,14 @@ mod tests {
     fn lines_count_newlines_inside_tokens() {
         let sql = "INSERT INTO t VALUES ('a\nb');\n/* c\nd */\n\"e\nf\";\n[g\nh];\nCOMMIT;";
         assert_eq!(control(sql), vec![(9, commit("COMMIT"))]);
+        for newline in ["\r\n", "\r"] {
+            let sql = format!("BEGIN;{newline}/* a{newline}b */ 'c{newline}d';{newline}COMMIT;");
+            assert_eq!(
+                control(&sql),
+                vec![(1, Kind::Begin), (5, commit("COMMIT"))],
+                "{sql:?}"
+            );
+        }
     }
 
     #[test]
