@@ -624,6 +624,23 @@ mod tests {
     }
 
     #[test]
+    fn a_trigger_named_begin_or_end_unquoted() {
+        // BEGIN and END are identifiers where SQLite expects a name: a
+        // lexer that counted BEGIN … END pairs took `begin` for the body's
+        // start and swallowed the statements after the trigger.
+        for name in ["begin", "end", "case"] {
+            let sql =
+                format!("CREATE TRIGGER {name} AFTER INSERT ON a BEGIN SELECT 1; END;\nCOMMIT;");
+            assert_eq!(control(&sql), vec![(2, commit("COMMIT"))], "{sql}");
+        }
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE a (x); CREATE TRIGGER begin AFTER INSERT ON a BEGIN SELECT 1; END;",
+        )
+        .expect("SQLite takes `begin` for a trigger's name");
+    }
+
+    #[test]
     fn case_end_outside_triggers() {
         let sql = "CREATE VIEW v AS SELECT CASE WHEN x THEN CASE y WHEN 1 THEN 'a' END END AS z FROM t; END;";
         assert_eq!(control(sql), vec![(1, commit("END"))]);
@@ -767,6 +784,7 @@ mod tests {
          SELECT 1 -- trailing comment without a semicolon",
         "CREATE VIEW v AS SELECT CASE WHEN 1 THEN CASE 2 WHEN 1 THEN 'a' END END AS z; END;",
         "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END;\nCOMMIT;",
+        "CREATE TRIGGER begin AFTER INSERT ON a BEGIN SELECT 1; END; CREATE TRIGGER end BEFORE DELETE ON a BEGIN DELETE FROM b; END; COMMIT;",
     ];
 
     /// The ends of our statements are exactly where `sqlite3_complete()`
