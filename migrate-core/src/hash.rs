@@ -67,6 +67,19 @@ mod tests {
             checksum(b"CREATE TABLE a (x)"),
             "0fbbc3abe48864c6a7dd1e0b33f56523"
         );
+        // An SQL file's checksum is taken over its text with LF line
+        // endings: the macro crate gives this value for this text written
+        // with LF or with CRLF line endings…
+        assert_eq!(
+            checksum(b"CREATE TABLE a (x);\nCREATE TABLE b (y);\n"),
+            "beb7ab440afe9aad28508c707131d6a5"
+        );
+        // …and, for the CRLF file, this one as its former checksum (the
+        // first definition hashed the bytes as they were).
+        assert_eq!(
+            checksum(b"CREATE TABLE a (x);\r\nCREATE TABLE b (y);\r\n"),
+            "9154943f88eadbd06051b45c01d19dd8"
+        );
     }
 
     #[test]

@@ -158,7 +158,9 @@ pub use rusqlite;
 /// - `crate = path`: where `migrate_core` is, if renamed or re-exported.
 ///
 /// The checksum is computed from the body's tokens: formatting and comments
-/// do not change it, code does.
+/// do not change it, code does. `rustfmt` at any `max_width` leaves it as it
+/// is (the trailing commas, match-arm and closure braces and `use` order it
+/// changes between widths do not count).
 pub use migrate_macros::migration;
 
 /// Registers a function as the rollback of migration `n`.
@@ -187,23 +189,132 @@ pub use migrate_macros::rollback;
 
 /// Registers the SQL files of a directory as migrations, at compile time.
 ///
-/// ```ignore
-/// migrate_core::embed_migrations!("migrations");                 // the default set
-/// migrate_core::embed_migrations!("db/cache", set = "cache");    // a named set
+/// ```
+/// use migrate_core::{embed_migrations, Migrator};
+/// use migrate_core::rusqlite::Connection;
+///
+/// // `000_create_cats.sql`, `000_create_cats.down.sql`, `001_add_age.sql`:
+/// // each file's number is its migration id.
+/// embed_migrations!("docs/migrations/numbered", set = "docs_embed_numbered");
+///
+/// // sqlx's `20240101120000_create_cats.up.sql` (and `.down.sql`): the
+/// // versions, sorted, become migrations 0, 1, 2, …
+/// embed_migrations!("docs/migrations/sqlx", set = "docs_embed_sqlx", ids = "sorted");
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut conn = Connection::open_in_memory()?;
+/// let numbered = Migrator::new().set("docs_embed_numbered");
+/// assert_eq!(numbered.migrate(&mut conn)?.ids(), [0, 1]);
+///
+/// let mut conn = Connection::open_in_memory()?;
+/// let sqlx = Migrator::new().set("docs_embed_sqlx");
+/// let names: Vec<String> = sqlx.pending_migrations(&conn)?.into_iter().map(|m| m.name).collect();
+/// assert_eq!(names, ["create_cats", "add_age"]);
+/// sqlx.migrate(&mut conn)?;
+/// assert_eq!(sqlx.rollback_to(&mut conn, 0)?.ids(), [1]); // 20240301090000_add_age.down.sql
+/// # Ok(())
+/// # }
 /// ```
 ///
-/// The directory is relative to the crate's `Cargo.toml`. `NNN_name.sql` is
-/// migration NNN (leading zeros are fine) and `NNN_name.down.sql` its
-/// rollback. SQL files and `#[migration]` functions of one set share one
-/// sequence. A file runs whole, as one batch: several statements, triggers
-/// with `BEGIN … END`, and strings containing `;` are all fine. Its checksum
-/// is taken over its text, so editing an applied file is [`Error::Modified`].
+/// The directory is relative to the crate's `Cargo.toml`. Without options
+/// its migrations belong to the default set; `set = "…"` names another one,
+/// and `crate = path` says where `migrate_core` is when it is renamed or
+/// re-exported. SQL files and `#[migration]` functions of one set share one
+/// sequence.
 ///
-/// Compile errors name the file: a name of another shape, an unreadable,
-/// non-UTF-8 or empty file, two files with one number, a `.down.sql` without
-/// its migration, and `BEGIN`/`COMMIT`/`END`/`ROLLBACK` in a file (the runner
-/// already wraps each migration in a transaction).
+/// # Numbering: `ids`
+/// - By default a file's version is its migration id: `000_init.sql` is
+///   migration 0. A directory whose first version is not 0 is a compile
+///   error that suggests `ids = "sorted"`, unless `ids = "numbers"` says the
+///   ids before it are `#[migration]` functions of the same set.
+/// - `ids = "sorted"`: the versions, sorted by numeric value, become
+///   migrations 0, 1, 2, …, whatever they are: `0001` (1-based numbers),
+///   `20240101120000` (timestamps), diesel's `2018-12-25-000000` (its dashes
+///   do not count). Two files with one version (`001_a.sql`, `1_b.sql`) are a
+///   compile error naming both. A file added later must sort after the
+///   applied ones: one sorted in between shifts the ids of those after it,
+///   which the next run reports as modified migrations, changing nothing.
 ///
+/// # Layouts
+/// The directories hand-written runners, sqlx, diesel, rusqlite_migration and
+/// refinery keep are read as they are, in either numbering, even mixed:
+///
+/// | layout | migration | rollback |
+/// |---|---|---|
+/// | plain | `V_name.sql` | `V_name.down.sql` |
+/// | sqlx | `V_name.up.sql` | `V_name.down.sql` |
+/// | diesel | `V_name/up.sql` | `V_name/down.sql` |
+/// | rusqlite_migration | `V-name/up.sql` | `V-name/down.sql` |
+/// | refinery | `V{V}__name.sql`, also in subdirectories | `V{V}__name.down.sql` |
+///
+/// The name is what follows the version's separator (`_`, `-` or `__`).
+/// refinery's `U{V}__name.sql` ("unversioned") runs at its version's place,
+/// like a `V` file. Ignored: hidden entries (diesel's `.keep`), files that
+/// are not SQL and carry no version (a `README.md`), diesel's
+/// `metadata.toml` (its `run_in_transaction = false` is not honoured), and
+/// subdirectories without a version (except for refinery-named files in
+/// them). Refused with a compile error, each with what to do: an `.sql` file
+/// without a version, a versioned file that is not `.sql` (refinery's `.rs`
+/// migrations), another `.sql` file in a migration directory, and a migration
+/// directory without `up.sql`.
+///
+/// # Files written for a runner without transactions
+/// Each migration runs in a transaction of the runner's, so a file written
+/// for a runner that runs it as it is, is read this way:
+/// - Its `BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] [TRANSACTION]` … `COMMIT` (or
+///   `END`) wrappers are dropped: a file whose statements all sit inside one
+///   or more such blocks runs without them, as one migration (comments and
+///   `PRAGMA foreign_keys` lines may stand outside the blocks, and the last
+///   `COMMIT` may lack its `;`). A `ROLLBACK`, a nested `BEGIN`, a `BEGIN`
+///   never committed, a `COMMIT` without `BEGIN` or a statement between the
+///   blocks is a compile error naming the file and line.
+/// - A `PRAGMA foreign_keys = OFF` (any spelling SQLite accepts: `off`, `0`,
+///   `false`, `no`, `'off'`, …) at top level makes it a `foreign_keys = off`
+///   migration, as with [`migration`](macro@migration): foreign keys are
+///   turned off before the runner's `BEGIN`, checked with
+///   `PRAGMA foreign_key_check` before its `COMMIT`, and restored after. The
+///   file's `PRAGMA foreign_keys` statements themselves are dropped, since
+///   SQLite ignores them inside a transaction.
+/// - An empty or comment-only file is a migration that does nothing; it is
+///   recorded like any other.
+/// - `PRAGMA user_version = N` runs as written (for the default set, the
+///   runner writes its own count after it).
+///
+/// ```
+/// # use migrate_core::{embed_migrations, Migrator};
+/// # use migrate_core::rusqlite::Connection;
+/// // 0001_create_owners.sql: BEGIN; CREATE TABLE owners …; COMMIT;
+/// // 0002_rebuild_owners.sql: PRAGMA foreign_keys = OFF; BEGIN; … DROP TABLE owners; … COMMIT;
+/// // 0003_reserved.sql: a comment only.
+/// embed_migrations!("docs/migrations/hand_written", set = "docs_embed_hand_written", ids = "sorted");
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut conn = Connection::open_in_memory()?;
+/// conn.execute_batch("PRAGMA foreign_keys = ON")?;
+/// let m = Migrator::new().set("docs_embed_hand_written");
+/// assert_eq!(m.migrate(&mut conn)?.ids(), [0, 1, 2]);
+/// // The rebuild ran with foreign keys off: the pets are still there.
+/// let pets: i64 = conn.query_row("SELECT count(*) FROM pets", [], |r| r.get(0))?;
+/// assert_eq!(pets, 1);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Checksums
+/// A file's checksum is taken over its text with its line endings
+/// normalised, so a CRLF checkout and an LF one agree, and editing an applied
+/// file is [`Error::Modified`]. Dropping wrappers or pragmas does not change
+/// it.
+///
+/// # Compile errors
+/// Every problem of the directory is reported at once, naming the file (and
+/// the line): names of another shape, unreadable or non-UTF-8 files, two
+/// migrations with one version, two rollbacks for one, a rollback without
+/// its migration, the transaction statements above, and versions that
+/// cannot be ids. Each says how to fix it without leaving a gap in the
+/// sequence.
+///
+/// # Rebuilding when files are added
 /// Editing a file rebuilds the crate. **Adding or removing a file does not,
 /// unless the crate has this one-line `build.rs`** (Cargo cannot otherwise
 /// know that a directory matters):

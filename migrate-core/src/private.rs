@@ -40,6 +40,10 @@ pub enum EntryKind {
         name: &'static str,
         /// Checksum of the body, computed by the macro.
         checksum: &'static str,
+        /// Checksums of the same body under earlier definitions of the
+        /// checksum, where they differ from `checksum` (usually empty).
+        /// Databases migrated by earlier releases store these.
+        former_checksums: &'static [&'static str],
     },
     /// The rollback of the migration with the same id.
     Rollback,

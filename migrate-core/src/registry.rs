@@ -113,11 +113,15 @@ impl Candidate {
             },
         };
         match entry.kind {
-            EntryKind::Migration { name, checksum } => Candidate::Up {
+            EntryKind::Migration {
+                name,
+                checksum,
+                former_checksums,
+            } => Candidate::Up {
                 id: entry.id,
                 name: name.to_owned(),
                 checksum: checksum.to_owned(),
-                former_checksums: &[],
+                former_checksums,
                 step,
             },
             EntryKind::Rollback => Candidate::Down { id: entry.id, step },
@@ -300,5 +304,43 @@ fn assemble(set: &str, table: &str, candidates: Vec<&Candidate>) -> Plan {
         migrations,
         seed: table.to_owned(),
         chains,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(id: u32, former_checksums: &'static [&'static str]) -> Candidate {
+        Candidate::Up {
+            id,
+            name: format!("m{id}"),
+            checksum: format!("{id:032x}"),
+            former_checksums,
+            step: Step {
+                action: Action::Dynamic(Arc::new(|_| Ok(()))),
+                foreign_keys_off: false,
+                location: Location {
+                    file: "registry.rs",
+                    line: id + 1,
+                    runtime: true,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn former_checksums_reach_the_plan() {
+        let former: &'static [&'static str] = &["f593e680ee99c82ab42962443d238928"];
+        let plan = plan("registry_former_checksums", "t", &[up(1, former), up(0, &[])])
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(plan.migrations[0].former_checksums, &[] as &[&str]);
+        assert_eq!(plan.migrations[1].former_checksums, former);
+        // The chain is built from the current checksum only, from the
+        // table's name.
+        assert_eq!(
+            plan.chains[0],
+            hash::chain("t", 0, "m0", &format!("{:032x}", 0))
+        );
     }
 }

@@ -1,25 +1,71 @@
-//! The checksum of a migration's body, computed from its tokens.
-//!
-//! The body is serialised token by token into a canonical form (identifiers,
-//! literals as written, punctuation characters, delimiters), so whitespace,
-//! comments and line breaks do not count, and neither does the compiler
-//! version. Doc comments inside the body are tokens (`#[doc = …]`) and are
-//! dropped too. Punctuation spacing is left out on purpose: rustfmt may turn
-//! `a+-b` into `a + -b`, which changes the spacing but not the code.
+//! Checksums of migrations: of a Rust body's tokens, or of an SQL file's text.
 //!
 //! The hash is SipHash-1-3 with a zero key and 128-bit output, a fixed,
 //! published algorithm (unlike `std`'s `DefaultHasher`, which may change
 //! between Rust releases). `migrate-core` uses the same function at run time.
+//!
+//! What is hashed changes only when the migration's meaning does:
+//! - an SQL file's text with its line endings normalised (CRLF and a lone CR
+//!   become LF), so a Windows checkout and a Unix one agree;
+//! - a Rust body's tokens in a canonical form ([`canonical`]) that every
+//!   `rustfmt` output of the same code shares, whatever its `max_width`:
+//!   comments, whitespace and line breaks never count, and neither do the
+//!   token differences rustfmt makes between widths (trailing commas, braces
+//!   around a single-expression match arm or closure body, the comma after a
+//!   match arm, the order of `use` items).
+//!
+//! The first definition ([`v1`]) hashed raw SQL text and raw tokens. Its
+//! values are stored in existing databases, so each migration also carries
+//! its checksum under that definition whenever it differs from the current
+//! one ([`former_of_tokens`], [`former_of_sql`]): the runtime recognises such
+//! a row as the same migration instead of reporting it modified.
 
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+mod canonical;
+#[cfg(test)]
+mod rustfmt_invariance;
+pub mod v1;
+
+use proc_macro2::TokenStream;
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::hash::Hasher;
 
-/// The checksum of a token stream, as 32 lowercase hex digits.
+/// The checksum of a Rust body (a token stream), as 32 lowercase hex digits.
 pub fn of_tokens(tokens: &TokenStream) -> String {
-    let mut canonical = String::new();
-    write_canonical(tokens.clone(), &mut canonical);
-    of_text(&canonical)
+    let mut serialised = String::new();
+    v1::write_canonical(canonical::normalize(tokens.clone()), &mut serialised);
+    of_text(&serialised)
+}
+
+/// The checksum of an SQL file's text, line endings normalised.
+pub fn of_sql(text: &str) -> String {
+    of_text(&normalize_line_endings(text))
+}
+
+/// The checksums the same body had under earlier definitions, when they
+/// differ from [`of_tokens`]'s (empty when they are all equal).
+pub fn former_of_tokens(tokens: &TokenStream) -> Vec<String> {
+    former(of_tokens(tokens), [v1::of_tokens(tokens)])
+}
+
+/// The checksums the same SQL text had under earlier definitions, when they
+/// differ from [`of_sql`]'s (only for text holding a carriage return).
+pub fn former_of_sql(text: &str) -> Vec<String> {
+    former(of_sql(text), [v1::of_sql(text)])
+}
+
+fn former<const N: usize>(current: String, earlier: [String; N]) -> Vec<String> {
+    let mut former: Vec<String> = Vec::new();
+    for value in earlier {
+        if value != current && !former.contains(&value) {
+            former.push(value);
+        }
+    }
+    former
+}
+
+/// CRLF and lone CR become LF.
+fn normalize_line_endings(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
 /// SipHash-1-3 (zero key, 128 bits) of `text`, as 32 lowercase hex digits.
@@ -29,57 +75,17 @@ pub fn of_text(text: &str) -> String {
     format!("{:032x}", hasher.finish128().as_u128())
 }
 
-fn write_canonical(tokens: TokenStream, out: &mut String) {
-    let mut iter = tokens.into_iter().peekable();
-    while let Some(tree) = iter.next() {
-        match tree {
-            TokenTree::Punct(p) if p.as_char() == '#' => {
-                if let Some(TokenTree::Group(g)) = iter.peek() {
-                    if g.delimiter() == Delimiter::Bracket && is_doc_attribute(&g.stream()) {
-                        iter.next();
-                        continue;
-                    }
-                }
-                out.push_str("#\u{1}");
-            }
-            TokenTree::Punct(p) => {
-                out.push(p.as_char());
-                out.push('\u{1}');
-            }
-            TokenTree::Ident(i) => {
-                out.push_str(&i.to_string());
-                out.push('\u{1}');
-            }
-            TokenTree::Literal(l) => {
-                out.push_str(&l.to_string());
-                out.push('\u{1}');
-            }
-            TokenTree::Group(g) => {
-                let (open, close) = match g.delimiter() {
-                    Delimiter::Parenthesis => ('(', ')'),
-                    Delimiter::Brace => ('{', '}'),
-                    Delimiter::Bracket => ('[', ']'),
-                    Delimiter::None => ('\u{2}', '\u{3}'),
-                };
-                out.push(open);
-                write_canonical(g.stream(), out);
-                out.push(close);
-            }
-        }
-    }
-}
-
-fn is_doc_attribute(attr: &TokenStream) -> bool {
-    matches!(attr.clone().into_iter().next(), Some(TokenTree::Ident(i)) if i == "doc")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::str::FromStr;
 
+    fn tokens(src: &str) -> TokenStream {
+        TokenStream::from_str(src).expect("test source parses")
+    }
+
     fn sum(src: &str) -> String {
-        of_tokens(&TokenStream::from_str(src).expect("test source parses"))
+        of_tokens(&tokens(src))
     }
 
     #[test]
@@ -110,11 +116,48 @@ mod tests {
     fn known_values_are_stable() {
         // Pinned: a change to the canonical form or the hash would flag every
         // applied migration of every user as modified, so it must not pass
-        // unnoticed.
+        // unnoticed. migrate-core's hash.rs pins the SQL values too.
         assert_eq!(sum("{ Ok(()) }"), "e8ae870249e1161ec42234a7c227d649");
         assert_eq!(
-            of_text("CREATE TABLE a (x)"),
+            sum("{ tx.execute(\"INSERT INTO t (v) VALUES (?1)\", [1])?; Ok(()) }"),
+            CURRENT_OF_TRAILING_COMMA_BODY
+        );
+        assert_eq!(
+            of_sql("CREATE TABLE a (x)"),
             "0fbbc3abe48864c6a7dd1e0b33f56523"
         );
+        assert_eq!(
+            of_sql("CREATE TABLE a (x);\nCREATE TABLE b (y);\n"),
+            "beb7ab440afe9aad28508c707131d6a5"
+        );
+    }
+
+    /// The current checksum of the body pinned under v1 with a trailing
+    /// comma (`f593e680…`): the comma no longer counts.
+    const CURRENT_OF_TRAILING_COMMA_BODY: &str = "56e3958ca06d2e47fd547429c410ef5b";
+
+    #[test]
+    fn the_former_checksum_is_emitted_only_when_it_differs() {
+        // Unchanged by the new definition: nothing former to carry.
+        assert!(former_of_tokens(&tokens("{ Ok(()) }")).is_empty());
+        assert!(former_of_sql("CREATE TABLE a (x);\n").is_empty());
+
+        // A trailing comma: the current checksum ignores it, v1 did not.
+        let body = tokens("{ tx.execute(\"INSERT INTO t (v) VALUES (?1)\", [1],)?; Ok(()) }");
+        assert_eq!(of_tokens(&body), CURRENT_OF_TRAILING_COMMA_BODY);
+        assert_eq!(
+            former_of_tokens(&body),
+            vec!["f593e680ee99c82ab42962443d238928".to_owned()]
+        );
+
+        // CRLF: the current checksum is the LF text's, v1 hashed the bytes.
+        let crlf = "CREATE TABLE a (x);\r\nCREATE TABLE b (y);\r\n";
+        assert_eq!(of_sql(crlf), "beb7ab440afe9aad28508c707131d6a5");
+        assert_eq!(
+            former_of_sql(crlf),
+            vec!["9154943f88eadbd06051b45c01d19dd8".to_owned()]
+        );
+        assert_eq!(of_sql("a\rb"), of_sql("a\nb"));
+        assert_eq!(of_sql("a\r\n\rb"), of_sql("a\n\nb"));
     }
 }

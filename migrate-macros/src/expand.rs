@@ -28,18 +28,81 @@ fn fallback(error: syn::Error, input: TokenStream) -> TokenStream {
     quote! { #error #input }
 }
 
+/// One entry of the runtime's registry (`__private::Entry`), as the
+/// `register!` call that places it. Both macros build entries here only.
+pub struct Registration {
+    /// Where `migrate_core` is.
+    pub krate: TokenStream,
+    /// `Some((name, checksum, former checksums))` for a migration, `None` for
+    /// a rollback.
+    pub migration: Option<(String, String, Vec<String>)>,
+    pub id: u32,
+    /// The set's name: a string literal's tokens.
+    pub set: TokenStream,
+    pub foreign_keys_off: bool,
+    /// Expressions of the source file and line.
+    pub file: TokenStream,
+    pub line: TokenStream,
+    /// A `__private::Body` expression.
+    pub body: TokenStream,
+    /// The span of the generated tokens (errors in them point there).
+    pub span: Span,
+}
+
+impl Registration {
+    /// `register! { Entry { … } }`.
+    pub fn to_tokens(&self) -> TokenStream {
+        let Registration {
+            krate,
+            id,
+            set,
+            foreign_keys_off,
+            file,
+            line,
+            body,
+            span,
+            ..
+        } = self;
+        let span = *span;
+        let kind = match &self.migration {
+            Some((name, checksum, former)) => quote_spanned! {span=>
+                #krate::__private::EntryKind::Migration {
+                    name: #name,
+                    checksum: #checksum,
+                    former_checksums: &[#(#former),*],
+                }
+            },
+            None => quote_spanned!(span=> #krate::__private::EntryKind::Rollback),
+        };
+        quote_spanned! {span=>
+            #krate::__private::register! {
+                #krate::__private::Entry {
+                    kind: #kind,
+                    id: #id,
+                    set: #set,
+                    foreign_keys_off: #foreign_keys_off,
+                    file: #file,
+                    line: #line,
+                    body: #body,
+                }
+            }
+        }
+    }
+}
+
+/// The path to the runtime: `crate = …` or `::migrate_core`.
+pub fn krate(path: Option<&syn::Path>) -> TokenStream {
+    path.map_or_else(|| quote!(::migrate_core), ToTokens::to_token_stream)
+}
+
+/// The set: `set = "…"` or the default set `""`.
+pub fn set(lit: Option<&syn::LitStr>) -> TokenStream {
+    lit.map_or_else(|| quote!(""), ToTokens::to_token_stream)
+}
+
 fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
-    let krate = match &args.krate {
-        Some(path) => path.to_token_stream(),
-        None => quote!(::migrate_core),
-    };
+    let krate = krate(args.krate.as_ref());
     let ident = &func.sig.ident;
-    let id = args.id;
-    let set = args
-        .set
-        .as_ref()
-        .map_or_else(|| quote!(""), |lit| lit.to_token_stream());
-    let foreign_keys_off = args.foreign_keys_off;
     let fn_span = func.sig.fn_token.span;
 
     // Spanned on the user's parameter and return type, so a type mismatch is
@@ -59,16 +122,20 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         #krate::__private::IntoOutcome::into_outcome(#out)
     };
 
-    let entry_kind = match kind {
+    let migration = match kind {
         Kind::Migration => {
             let name = match &args.name {
                 Some(lit) => lit.value(),
                 None => unraw(ident),
             };
-            let checksum = checksum::of_tokens(&func.block.to_token_stream());
-            quote!(#krate::__private::EntryKind::Migration { name: #name, checksum: #checksum })
+            let body = func.block.to_token_stream();
+            Some((
+                name,
+                checksum::of_tokens(&body),
+                checksum::former_of_tokens(&body),
+            ))
         }
-        Kind::Rollback => quote!(#krate::__private::EntryKind::Rollback),
+        Kind::Rollback => None,
     };
 
     // `file!()`/`line!()` resolve to the call site of the outermost macro:
@@ -76,8 +143,18 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
     // registry errors should point at (not the `fn` line below it, which is
     // further away when doc comments or other attributes sit in between).
     let here = Span::call_site();
-    let file = quote_spanned!(here=> ::core::file!());
-    let line = quote_spanned!(here=> ::core::line!());
+    let entry = Registration {
+        krate: krate.clone(),
+        migration,
+        id: args.id,
+        set: set(args.set.as_ref()),
+        foreign_keys_off: args.foreign_keys_off,
+        file: quote_spanned!(here=> ::core::file!()),
+        line: quote_spanned!(here=> ::core::line!()),
+        body: quote_spanned!(fn_span=> #krate::__private::Body::Rust(__migrate_core_run)),
+        span: fn_span,
+    }
+    .to_tokens();
 
     let registration = quote_spanned! {fn_span=>
         #[doc(hidden)]
@@ -89,17 +166,7 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
             ) -> #krate::__private::Outcome {
                 #convert
             }
-            #krate::__private::register! {
-                #krate::__private::Entry {
-                    kind: #entry_kind,
-                    id: #id,
-                    set: #set,
-                    foreign_keys_off: #foreign_keys_off,
-                    file: #file,
-                    line: #line,
-                    body: #krate::__private::Body::Rust(__migrate_core_run),
-                }
-            }
+            #entry
         };
     };
     quote! {

@@ -16,6 +16,8 @@ mod checksum;
 mod embed;
 mod expand;
 mod item;
+mod layout;
+mod script;
 mod sql;
 
 use proc_macro::TokenStream;

@@ -366,3 +366,26 @@ pub fn assert_checksum(text: &str) {
         "checksum {text:?} is not lowercase hex"
     );
 }
+
+/// [`dump`] without this library's tracking tables (`migrations`,
+/// `migrations_<set>`): what the migrations themselves built, to compare
+/// with a database another runner built from the same files.
+pub fn dump_user(conn: &Connection) -> Dump {
+    let ours = |table: &str| table == "migrations" || table.starts_with("migrations_");
+    let mut dump = dump(conn);
+    dump.schema.retain(|(_, _, table, _)| !ours(table));
+    dump.rows.retain(|(table, _)| !ours(table));
+    dump
+}
+
+/// SipHash-1-3, zero key, 128 bits, of the text with its line endings
+/// normalised (CRLF and a lone CR become LF): an SQL file's documented
+/// checksum, computed here independently of the library.
+pub fn sql_checksum(text: &str) -> String {
+    use siphasher::sip128::{Hasher128, SipHasher13};
+    use std::hash::Hasher;
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut hasher = SipHasher13::new_with_keys(0, 0);
+    hasher.write(text.as_bytes());
+    format!("{:032x}", hasher.finish128().as_u128())
+}

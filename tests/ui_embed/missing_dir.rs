@@ -1,5 +1,5 @@
-// trybuild compiles this in target/tests/trybuild/<crate>/, which is the
-// CARGO_MANIFEST_DIR the path is relative to; the fixtures are in tests/fixtures/sql/.
-migrate_core::embed_migrations!("../../../../tests/fixtures/sql/no_such_dir");
+// Fixtures: tests/fixtures/sql/, which tests/ui_embed.rs makes `fixtures/` in
+// the crate trybuild builds (its CARGO_MANIFEST_DIR).
+migrate_core::embed_migrations!("fixtures/no_such_dir");
 
 fn main() {}

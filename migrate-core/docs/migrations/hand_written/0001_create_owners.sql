@@ -1,0 +1,10 @@
+BEGIN;
+CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE pets (
+    owner_id INTEGER NOT NULL REFERENCES owners (id) ON DELETE CASCADE,
+    name TEXT NOT NULL
+);
+INSERT INTO owners VALUES (1, 'Ada');
+INSERT INTO pets VALUES (1, 'Tom');
+PRAGMA user_version = 1;
+COMMIT;

@@ -1,0 +1,1 @@
+-- Kept empty: its number was given to a change that was dropped.

@@ -1,0 +1,1 @@
+CREATE TABLE cats (name TEXT PRIMARY KEY);
