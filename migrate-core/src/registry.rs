@@ -332,8 +332,12 @@ mod tests {
     #[test]
     fn former_checksums_reach_the_plan() {
         let former: &'static [&'static str] = &["f593e680ee99c82ab42962443d238928"];
-        let plan = plan("registry_former_checksums", "t", &[up(1, former), up(0, &[])])
-            .unwrap_or_else(|p| panic!("{p:?}"));
+        let plan = plan(
+            "registry_former_checksums",
+            "t",
+            &[up(1, former), up(0, &[])],
+        )
+        .unwrap_or_else(|p| panic!("{p:?}"));
         assert_eq!(plan.migrations[0].former_checksums, &[] as &[&str]);
         assert_eq!(plan.migrations[1].former_checksums, former);
         // The chain is built from the current checksum only, from the
