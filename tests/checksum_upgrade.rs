@@ -34,17 +34,18 @@ embed_migrations!(
 /// The checksums the macros emitted for this id under the earlier
 /// definition, read from the registry itself.
 fn former_checksums(set: &str, id: u32) -> &'static [&'static str] {
-    use migrate_core::__private::{Entry, EntryKind};
+    use migrate_core::__private::{EntryKind, Slot};
     #[cfg(not(feature = "inventory"))]
-    let entries: Vec<&'static Entry> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V1
+    let slots: Vec<&'static Slot> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V2
         .iter()
         .collect();
     #[cfg(feature = "inventory")]
-    let entries: Vec<&'static Entry> = migrate_core::__private::inventory::iter::<Entry>
+    let slots: Vec<&'static Slot> = migrate_core::__private::inventory::iter::<Slot>
         .into_iter()
         .collect();
-    entries
+    slots
         .into_iter()
+        .map(|slot| slot.entry)
         .find_map(|entry| match entry.kind {
             EntryKind::Migration {
                 former_checksums, ..

@@ -103,9 +103,9 @@ pub(crate) fn adopt(
         let applied_at = item.applied_at.as_deref().map(to_rfc3339);
         recorder.insert_at(
             item.id,
-            &migration.name,
-            &migration.checksum,
-            &plan.chains[item.id as usize],
+            &migration.name(),
+            &migration.checksum(),
+            &crate::hash::hex(plan.chains[item.id as usize]),
             applied_at.as_deref(),
         )?;
     }
@@ -146,10 +146,13 @@ fn check(plan: &Plan, found: &[Found], legacy: &Legacy) -> Result<(), Error> {
             continue;
         };
         if let Some(name) = &item.name {
-            if *name != migration.name {
+            if *name != migration.name() {
                 problems.push(format!(
                     "migration {} is `{}` there but `{}` here ({}); rename one so they match",
-                    item.id, name, migration.name, migration.up.location
+                    item.id,
+                    name,
+                    migration.name(),
+                    migration.up.location()
                 ));
             }
         }

@@ -1,7 +1,7 @@
 //! `Migrator`: the configurable entry point.
 
 use std::panic::Location as CallerLocation;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, Transaction};
@@ -12,7 +12,7 @@ use crate::hash;
 use crate::history::{self, Table};
 use crate::observe::{Event, Observer};
 use crate::private::IntoOutcome;
-use crate::registry::{self, Action, Candidate, Plan, Step};
+use crate::registry::{self, Candidate, DynamicStep, Identity, Plan};
 use crate::report::{
     AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report,
 };
@@ -81,7 +81,7 @@ pub struct Migrator {
     verify_applied: bool,
     extra: Vec<Candidate>,
     observer: Option<Observer>,
-    plan: OnceLock<Result<Arc<Plan>, Vec<RegistryProblem>>>,
+    prepared: OnceLock<Result<Arc<Prepared>, Vec<RegistryProblem>>>,
 }
 
 impl Default for Migrator {
@@ -119,12 +119,12 @@ impl Migrator {
             verify_applied: true,
             extra: Vec::new(),
             observer: None,
-            plan: OnceLock::new(),
+            prepared: OnceLock::new(),
         }
     }
 
     fn changed(mut self) -> Self {
-        self.plan = OnceLock::new();
+        self.prepared = OnceLock::new();
         self
     }
 
@@ -246,12 +246,14 @@ impl Migrator {
     {
         let name = name.into();
         let checksum = hash::checksum(format!("run-time migration {id} {name}").as_bytes());
-        self.extra.push(Candidate::Up {
-            id,
+        let identity = Identity {
+            link: hash::link(id, &name, &checksum),
             name,
             checksum,
-            former_checksums: &[],
-            step: runtime_step(run, CallerLocation::caller()),
+        };
+        self.extra.push(Candidate::Up {
+            id,
+            step: runtime_step(run, CallerLocation::caller(), Some(identity)),
         });
         self.changed()
     }
@@ -274,7 +276,7 @@ impl Migrator {
     {
         self.extra.push(Candidate::Down {
             id,
-            step: runtime_step(run, CallerLocation::caller()),
+            step: runtime_step(run, CallerLocation::caller(), None),
         });
         self.changed()
     }
@@ -287,20 +289,26 @@ impl Migrator {
         }
     }
 
-    /// The checked plan, computed once per `Migrator`.
-    fn plan(&self) -> Result<Arc<Plan>, Error> {
-        self.plan
+    /// The checked plan and the tracking table, computed once per
+    /// `Migrator`; for a set of link-time migrations only, once per process
+    /// (see [`shared`]), so that a `Migrator` built per call costs a lookup.
+    fn prepared(&self) -> Result<Arc<Prepared>, Error> {
+        self.prepared
             .get_or_init(|| {
-                registry::plan(&self.set, &self.table_name(), &self.extra).map(Arc::new)
+                let table = self.table_name();
+                if self.extra.is_empty() {
+                    shared(&self.set, &table)
+                } else {
+                    Prepared::build(&self.set, &table, &self.extra)
+                }
             })
             .clone()
             .map_err(|problems| Error::InvalidRegistry { problems })
     }
 
-    fn with_settings<T>(&self, f: impl FnOnce(&Settings<'_>) -> T) -> T {
-        let table = Table::new(&self.table_name());
+    fn with_settings<T>(&self, table: &Table, f: impl FnOnce(&Settings<'_>) -> T) -> T {
         let settings = Settings {
-            table: &table,
+            table,
             user_version: self.user_version && self.set.is_empty(),
             lock_timeout: self.lock_timeout,
             verify_applied: self.verify_applied,
@@ -318,7 +326,7 @@ impl Migrator {
     /// assert!(matches!(result, Err(migrate_core::Error::InvalidRegistry { .. })));
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
-        self.plan().map(|_| ())
+        self.prepared().map(|_| ())
     }
 
     /// Applies every pending migration, in order.
@@ -333,10 +341,13 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn migrate(&self, conn: &mut Connection) -> Result<Report, Error> {
-        let plan = self.plan()?;
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
         let last = plan.len() - 1;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(last)))
-            .map(|o| o.report)
+        self.with_settings(&prepared.table, |s| {
+            runner::run(conn, &plan, s, Goal::UpTo(last))
+        })
+        .map(|o| o.report)
     }
 
     /// Applies every pending migration inside one transaction, then rolls it
@@ -358,9 +369,10 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn dry_run(&self, conn: &mut Connection) -> Result<DryRun, Error> {
-        let plan = self.plan()?;
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
         let last = plan.len() - 1;
-        let outcome = self.with_settings(|s| {
+        let outcome = self.with_settings(&prepared.table, |s| {
             let settings = Settings {
                 dry_run: true,
                 ..*s
@@ -388,10 +400,13 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn migrate_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
-        let plan = self.plan()?;
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
         plan.check_target(target)?;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::UpTo(target)))
-            .map(|o| o.report)
+        self.with_settings(&prepared.table, |s| {
+            runner::run(conn, &plan, s, Goal::UpTo(target))
+        })
+        .map(|o| o.report)
     }
 
     /// Undoes the newest applied migration with its rollback, atomically with
@@ -413,9 +428,12 @@ impl Migrator {
         &self,
         conn: &mut Connection,
     ) -> Result<Option<AppliedMigration>, Error> {
-        let plan = self.plan()?;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownLast))
-            .map(|o| o.removed.into_iter().next())
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        self.with_settings(&prepared.table, |s| {
+            runner::run(conn, &plan, s, Goal::DownLast)
+        })
+        .map(|o| o.removed.into_iter().next())
     }
 
     /// Undoes applied migrations, newest first, until `target` is the newest
@@ -433,10 +451,13 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn rollback_to(&self, conn: &mut Connection, target: u32) -> Result<Report, Error> {
-        let plan = self.plan()?;
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
         plan.check_target(target)?;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownTo(Some(target))))
-            .map(|o| o.report)
+        self.with_settings(&prepared.table, |s| {
+            runner::run(conn, &plan, s, Goal::DownTo(Some(target)))
+        })
+        .map(|o| o.report)
     }
 
     /// Undoes every applied migration, newest first. Every one of them must
@@ -453,9 +474,12 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn rollback_all(&self, conn: &mut Connection) -> Result<Report, Error> {
-        let plan = self.plan()?;
-        self.with_settings(|s| runner::run(conn, &plan, s, Goal::DownTo(None)))
-            .map(|o| o.report)
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        self.with_settings(&prepared.table, |s| {
+            runner::run(conn, &plan, s, Goal::DownTo(None))
+        })
+        .map(|o| o.report)
     }
 
     /// Records migrations `0..=through` as applied without running them, for
@@ -474,8 +498,11 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn baseline(&self, conn: &mut Connection, through: u32) -> Result<(), Error> {
-        let plan = self.plan()?;
-        self.with_settings(|s| runner::baseline(conn, &plan, s, through))
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        self.with_settings(&prepared.table, |s| {
+            runner::baseline(conn, &plan, s, through)
+        })
     }
 
     /// Adopts a database that another tool built: records its applied
@@ -501,8 +528,9 @@ impl Migrator {
         conn: &mut Connection,
         legacy: Legacy,
     ) -> Result<Vec<AppliedMigration>, Error> {
-        let plan = self.plan()?;
-        self.with_settings(|s| {
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        self.with_settings(&prepared.table, |s| {
             runner::in_write_transaction(conn, s, |tx| {
                 adopt::adopt(tx, &plan, s.table, s.user_version, &legacy)
             })
@@ -518,7 +546,8 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn applied_migrations(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
-        self.with_settings(|s| history::load(conn, s.table))
+        let table = Table::new(&self.table_name());
+        self.with_settings(&table, |s| history::load(conn, s.table))
             .map(|rows| {
                 rows.unwrap_or_default()
                     .into_iter()
@@ -554,8 +583,9 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn pending_migrations(&self, conn: &Connection) -> Result<Vec<MigrationInfo>, Error> {
-        let plan = self.plan()?;
-        let applied = self.with_settings(|s| -> Result<usize, Error> {
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        let applied = self.with_settings(&prepared.table, |s| -> Result<usize, Error> {
             match history::checked(conn, &plan, s.table, s.verify_applied, false)? {
                 Some(history) => Ok(history.applied),
                 None => {
@@ -568,9 +598,9 @@ impl Migrator {
             .iter()
             .map(|m| MigrationInfo {
                 id: m.id,
-                name: m.name.clone(),
-                checksum: m.checksum.clone(),
-                location: m.up.location,
+                name: m.name().to_owned(),
+                checksum: m.checksum().to_owned(),
+                location: m.up.location(),
                 has_rollback: m.down.is_some(),
             })
             .collect())
@@ -592,9 +622,11 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn status(&self, conn: &Connection) -> Result<Vec<MigrationStatus>, Error> {
-        let plan = self.plan()?;
-        let (rows, vouched) =
-            self.with_settings(|s| history::for_report(conn, &plan, s.table, s.verify_applied))?;
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        let (rows, vouched) = self.with_settings(&prepared.table, |s| {
+            history::for_report(conn, &plan, s.table, s.verify_applied)
+        })?;
         let mut lines = Vec::with_capacity(plan.migrations.len().max(rows.len()));
         for (index, migration) in plan.migrations.iter().enumerate() {
             let row = rows.get(index).map(|row| &row.applied);
@@ -610,7 +642,7 @@ impl Migrator {
             };
             lines.push(MigrationStatus {
                 id: migration.id,
-                name: migration.name.clone(),
+                name: migration.name().to_owned(),
                 state,
                 applied_at: row.map(|row| row.applied_at.clone()),
                 has_rollback: migration.down.is_some(),
@@ -629,18 +661,67 @@ impl Migrator {
     }
 }
 
-fn runtime_step<F, R>(run: F, caller: &'static CallerLocation<'static>) -> Step
+fn runtime_step<F, R>(
+    run: F,
+    caller: &'static CallerLocation<'static>,
+    identity: Option<Identity>,
+) -> Arc<DynamicStep>
 where
     F: Fn(&Transaction<'_>) -> R + Send + Sync + 'static,
     R: IntoOutcome,
 {
-    Step {
-        action: Action::Dynamic(Arc::new(move |tx: &Transaction<'_>| run(tx).into_outcome())),
-        foreign_keys_off: false,
+    Arc::new(DynamicStep {
+        run: Arc::new(move |tx: &Transaction<'_>| run(tx).into_outcome()),
         location: Location {
             file: caller.file(),
             line: caller.line(),
             runtime: true,
         },
+        identity,
+    })
+}
+
+/// What a call needs besides the connection: the set's checked plan and its
+/// tracking table (names and statements quoted once).
+struct Prepared {
+    plan: Plan,
+    table: Table,
+}
+
+impl Prepared {
+    fn build(
+        set: &str,
+        table: &str,
+        extra: &[Candidate],
+    ) -> Result<Arc<Prepared>, Vec<RegistryProblem>> {
+        let plan = registry::plan(set, table, extra)?;
+        Ok(Arc::new(Prepared {
+            plan,
+            table: Table::new(table),
+        }))
     }
+}
+
+/// The plans of link-time sets, by set and table, built once per process:
+/// applications build a `Migrator` where they migrate (per connection of a
+/// pool, per request), and the registry does not change while they run.
+fn shared(set: &str, table: &str) -> Result<Arc<Prepared>, Vec<RegistryProblem>> {
+    type Cache = Vec<(String, String, Result<Arc<Prepared>, Vec<RegistryProblem>>)>;
+    static CACHE: RwLock<Cache> = RwLock::new(Vec::new());
+    let find = |cache: &Cache| {
+        cache
+            .iter()
+            .find(|(s, t, _)| s == set && t == table)
+            .map(|(_, _, prepared)| prepared.clone())
+    };
+    if let Some(found) = find(&CACHE.read().unwrap_or_else(PoisonError::into_inner)) {
+        return found;
+    }
+    let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(found) = find(&cache) {
+        return found;
+    }
+    let prepared = Prepared::build(set, table, &[]);
+    cache.push((set.to_owned(), table.to_owned(), prepared.clone()));
+    prepared
 }

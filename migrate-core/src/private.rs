@@ -44,6 +44,9 @@ pub enum EntryKind {
         /// checksum, where they differ from `checksum` (usually empty).
         /// Databases migrated by earlier releases store these.
         former_checksums: &'static [&'static str],
+        /// The migration's link in the history chain: SipHash-1-3 of its id,
+        /// name and checksum, computed by the macro.
+        link: u128,
     },
     /// The rollback of the migration with the same id.
     Rollback,
@@ -75,6 +78,20 @@ pub struct Entry {
     pub body: Body,
 }
 
+/// What the registry holds for each entry: what the whole-registry check
+/// and the search for one set read, kept small so that a binary with
+/// thousands of migrations is read in microseconds, and the entry itself.
+pub struct Slot {
+    /// FNV-1a (64 bits) of the entry's set name, computed by the macro.
+    pub set_hash: u64,
+    /// The migration id.
+    pub id: u32,
+    /// A rollback rather than a migration.
+    pub rollback: bool,
+    /// The entry.
+    pub entry: &'static Entry,
+}
+
 // The registry backend. `linkme` (the default) gathers entries at link time
 // at no run-time cost, on Linux, macOS, Windows, the BSDs and illumos.
 // `inventory` registers them before `main` and also works where linkme does
@@ -92,10 +109,10 @@ pub use inventory;
 /// linkme slices of the same name in one binary collide at run time.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[linkme::distributed_slice]
-pub static MIGRATE_CORE_REGISTRY_V1: [Entry];
+pub static MIGRATE_CORE_REGISTRY_V2: [Slot];
 
 #[cfg(feature = "inventory")]
-inventory::collect!(Entry);
+inventory::collect!(Slot);
 
 /// Places one [`Entry`] in the registry. Generated code calls this instead of
 /// naming the backend itself, so that the backend is chosen here, in one place.
@@ -104,9 +121,9 @@ inventory::collect!(Entry);
 #[macro_export]
 macro_rules! __migrate_core_register {
     ($entry:expr) => {
-        #[$crate::__private::linkme::distributed_slice($crate::__private::MIGRATE_CORE_REGISTRY_V1)]
+        #[$crate::__private::linkme::distributed_slice($crate::__private::MIGRATE_CORE_REGISTRY_V2)]
         #[linkme(crate = $crate::__private::linkme)]
-        static __MIGRATE_CORE_ENTRY: $crate::__private::Entry = $entry;
+        static __MIGRATE_CORE_ENTRY: $crate::__private::Slot = $entry;
     };
 }
 
@@ -124,14 +141,14 @@ pub use crate::__migrate_core_register as register;
 
 /// Every entry linked into this binary, in no particular order.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
-pub(crate) fn entries() -> impl Iterator<Item = &'static Entry> {
-    MIGRATE_CORE_REGISTRY_V1.iter()
+pub(crate) fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
+    MIGRATE_CORE_REGISTRY_V2.iter()
 }
 
 /// Every entry registered in this binary, in no particular order.
 #[cfg(feature = "inventory")]
-pub(crate) fn entries() -> impl Iterator<Item = &'static Entry> {
-    inventory::iter::<Entry>.into_iter()
+pub(crate) fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
+    inventory::iter::<Slot>.into_iter()
 }
 
 /// Which backend this build uses, for messages.

@@ -1,66 +1,146 @@
 //! Collecting migrations (from the link-time registry and from
 //! `Migrator::add`) and checking the sequence rule before anything runs.
+//!
+//! The link-time registry of a binary can hold thousands of entries across
+//! many sets, and a process pays for reading it at its first call. So the
+//! registry holds compact [`Slot`]s (set hash, id, kind, and a pointer to the
+//! entry), the whole-registry check is one pass of counting and one of
+//! marking bits, done once per process, and the detailed report (with every
+//! file and line) is built only when that pass finds a problem. A set's plan
+//! borrows its entries; nothing is allocated per migration.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use rusqlite::Transaction;
 
 use crate::error::{Location, RegistryProblem};
 use crate::hash;
-use crate::private::{self, Body, EntryKind, Outcome};
+use crate::private::{self, Entry, EntryKind, Outcome, Slot};
 
 /// A closure added at run time.
 pub(crate) type DynStep = Arc<dyn Fn(&Transaction<'_>) -> Outcome + Send + Sync + 'static>;
 
-/// The work of one step.
-#[derive(Clone)]
-pub(crate) enum Action {
-    Static(&'static Body),
-    Dynamic(DynStep),
+/// A step added at run time with `Migrator::add` or `add_rollback`.
+pub(crate) struct DynamicStep {
+    pub run: DynStep,
+    pub location: Location,
+    /// A migration's name, checksum and chain link; `None` for a rollback.
+    pub identity: Option<Identity>,
 }
 
-impl Action {
+/// What the history records of a migration added at run time.
+pub(crate) struct Identity {
+    pub name: String,
+    pub checksum: String,
+    pub link: u128,
+}
+
+/// One direction of one migration: a registry entry or a run-time closure.
+#[derive(Clone)]
+pub(crate) enum Step {
+    Static(&'static Entry),
+    Dynamic(Arc<DynamicStep>),
+}
+
+impl Step {
     /// Runs the step's code in the runner's transaction.
     pub fn run(&self, tx: &Transaction<'_>) -> Outcome {
         match self {
-            Action::Static(Body::Rust(run)) => run(tx),
-            Action::Static(Body::Sql(sql)) => tx.execute_batch(sql).map_err(|e| Box::new(e) as _),
-            Action::Dynamic(run) => run(tx),
+            Step::Static(entry) => match &entry.body {
+                private::Body::Rust(run) => run(tx),
+                private::Body::Sql(sql) => tx.execute_batch(sql).map_err(|e| Box::new(e) as _),
+            },
+            Step::Dynamic(step) => (step.run)(tx),
+        }
+    }
+
+    /// Whether `PRAGMA foreign_keys` is turned off around this step.
+    pub fn foreign_keys_off(&self) -> bool {
+        match self {
+            Step::Static(entry) => entry.foreign_keys_off,
+            Step::Dynamic(_) => false,
+        }
+    }
+
+    /// Where it is defined.
+    pub fn location(&self) -> Location {
+        match self {
+            Step::Static(entry) => Location {
+                file: entry.file,
+                line: entry.line,
+                runtime: false,
+            },
+            Step::Dynamic(step) => step.location,
         }
     }
 }
 
-/// One direction of one migration.
-#[derive(Clone)]
-pub(crate) struct Step {
-    pub action: Action,
-    pub foreign_keys_off: bool,
-    pub location: Location,
-}
-
-/// A migration of a checked plan.
+/// A migration of a checked plan: its id, its step, and its rollback.
 #[derive(Clone)]
 pub(crate) struct Migration {
     pub id: u32,
-    pub name: String,
-    pub checksum: String,
-    /// Its checksums under earlier canonical forms, accepted in a history
-    /// (and rewritten to `checksum` at the next write).
-    pub former_checksums: &'static [&'static str],
     pub up: Step,
     pub down: Option<Step>,
+}
+
+impl Migration {
+    /// The name recorded in the tracking table.
+    pub fn name(&self) -> &str {
+        match &self.up {
+            Step::Static(entry) => match entry.kind {
+                EntryKind::Migration { name, .. } => name,
+                EntryKind::Rollback => "",
+            },
+            Step::Dynamic(step) => step.identity.as_ref().map_or("", |i| i.name.as_str()),
+        }
+    }
+
+    /// The checksum of its code.
+    pub fn checksum(&self) -> &str {
+        match &self.up {
+            Step::Static(entry) => match entry.kind {
+                EntryKind::Migration { checksum, .. } => checksum,
+                EntryKind::Rollback => "",
+            },
+            Step::Dynamic(step) => step.identity.as_ref().map_or("", |i| i.checksum.as_str()),
+        }
+    }
+
+    /// Its checksums under earlier canonical forms, accepted in a history
+    /// (and rewritten to the current one at the next write).
+    pub fn former_checksums(&self) -> &'static [&'static str] {
+        match &self.up {
+            Step::Static(entry) => match entry.kind {
+                EntryKind::Migration {
+                    former_checksums, ..
+                } => former_checksums,
+                EntryKind::Rollback => &[],
+            },
+            Step::Dynamic(_) => &[],
+        }
+    }
+
+    /// Its link in the history chain (see [`hash::link`]).
+    pub fn link(&self) -> u128 {
+        match &self.up {
+            Step::Static(entry) => match entry.kind {
+                EntryKind::Migration { link, .. } => link,
+                EntryKind::Rollback => 0,
+            },
+            Step::Dynamic(step) => step.identity.as_ref().map_or(0, |i| i.link),
+        }
+    }
 }
 
 /// The checked, ordered migrations of one set: `migrations[i].id == i`.
 pub(crate) struct Plan {
     pub set: String,
     pub migrations: Vec<Migration>,
-    /// What the chain of row 0 starts from: the tracking table's name, so
-    /// that two tables' histories never vouch for each other.
-    pub seed: String,
+    /// What the chain of row 0 starts from: a hash of the tracking table's
+    /// name, so that two tables' histories never vouch for each other.
+    pub seed: u128,
     /// `chains[i]` is the history chain after migrations `0..=i`.
-    pub chains: Vec<String>,
+    pub chains: Vec<u128>,
 }
 
 impl Plan {
@@ -84,126 +164,243 @@ impl Plan {
     }
 }
 
-/// A registration before checking: one `#[migration]`, `#[rollback]`, or
-/// `Migrator::add`/`add_rollback` call.
+/// A registration added at run time: `Migrator::add` or `add_rollback`.
 #[derive(Clone)]
 pub(crate) enum Candidate {
-    Up {
-        id: u32,
-        name: String,
-        checksum: String,
-        former_checksums: &'static [&'static str],
-        step: Step,
-    },
-    Down {
-        id: u32,
-        step: Step,
-    },
+    Up { id: u32, step: Arc<DynamicStep> },
+    Down { id: u32, step: Arc<DynamicStep> },
 }
 
-impl Candidate {
-    fn from_entry(entry: &'static private::Entry) -> Candidate {
-        let step = Step {
-            action: Action::Static(&entry.body),
-            foreign_keys_off: entry.foreign_keys_off,
-            location: Location {
-                file: entry.file,
-                line: entry.line,
-                runtime: false,
-            },
-        };
-        match entry.kind {
-            EntryKind::Migration {
-                name,
-                checksum,
-                former_checksums,
-            } => Candidate::Up {
-                id: entry.id,
-                name: name.to_owned(),
-                checksum: checksum.to_owned(),
-                former_checksums,
-                step,
-            },
-            EntryKind::Rollback => Candidate::Down { id: entry.id, step },
-        }
-    }
-}
-
-/// The link-time registry, grouped by set, checked once per process.
-struct StaticRegistry {
-    sets: BTreeMap<&'static str, Vec<Candidate>>,
-    /// Sequence-rule problems of each set, on its own.
-    problems: BTreeMap<&'static str, Vec<RegistryProblem>>,
-}
-
-fn static_registry() -> &'static StaticRegistry {
-    static REGISTRY: OnceLock<StaticRegistry> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        let mut sets: BTreeMap<&'static str, Vec<Candidate>> = BTreeMap::new();
-        for entry in private::entries() {
-            sets.entry(entry.set)
-                .or_default()
-                .push(Candidate::from_entry(entry));
-        }
-        let mut problems = BTreeMap::new();
-        for (set, candidates) in &sets {
-            let borrowed: Vec<&Candidate> = candidates.iter().collect();
-            if let Err(found) = check(set, &borrowed, false) {
-                problems.insert(*set, found);
-            }
-        }
-        StaticRegistry { sets, problems }
+/// FNV-1a (64 bits) of a set's name: what `Slot::set_hash` holds. The
+/// macros compute the same at compile time (pinned in both crates).
+pub(crate) fn set_hash(set: &str) -> u64 {
+    set.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 
-/// Builds the checked plan of `set`: its linked migrations plus `extra`.
+/// The whole link-time registry's problems, found once per process.
+fn registry_problems() -> &'static [RegistryProblem] {
+    static PROBLEMS: OnceLock<Vec<RegistryProblem>> = OnceLock::new();
+    PROBLEMS.get_or_init(|| {
+        let slots: Vec<&'static Slot> = private::slots().collect();
+        if tally_is_clean(&slots) {
+            Vec::new()
+        } else {
+            detailed_problems(&slots)
+        }
+    })
+}
+
+/// The fast whole-registry check: per set (by hash), the migration ids are
+/// exactly 0..n and the rollback ids distinct ids below n. `false` means
+/// "look closer" (a hash collision between two sets' names included): the
+/// detailed check decides.
+fn tally_is_clean(slots: &[&'static Slot]) -> bool {
+    struct Tally {
+        set_hash: u64,
+        ups: u64,
+        max_up: u32,
+        ups_seen: Vec<u64>,
+        downs_seen: Vec<u64>,
+    }
+    let mut tallies: Vec<Tally> = Vec::new();
+    let find = |tallies: &mut Vec<Tally>, set_hash: u64, last: &mut usize| -> usize {
+        // Entries of one set mostly sit together: try the last one first.
+        if tallies.get(*last).is_some_and(|t| t.set_hash == set_hash) {
+            return *last;
+        }
+        let index = match tallies.iter().position(|t| t.set_hash == set_hash) {
+            Some(index) => index,
+            None => {
+                tallies.push(Tally {
+                    set_hash,
+                    ups: 0,
+                    max_up: 0,
+                    ups_seen: Vec::new(),
+                    downs_seen: Vec::new(),
+                });
+                tallies.len() - 1
+            }
+        };
+        *last = index;
+        index
+    };
+    let mut last = 0;
+    for slot in slots {
+        let index = find(&mut tallies, slot.set_hash, &mut last);
+        if !slot.rollback {
+            let tally = &mut tallies[index];
+            tally.ups += 1;
+            tally.max_up = tally.max_up.max(slot.id);
+        }
+    }
+    for tally in &mut tallies {
+        if tally.ups == 0 || u64::from(tally.max_up) + 1 != tally.ups {
+            return false;
+        }
+        let words = usize::try_from(tally.ups.div_ceil(64)).unwrap_or(usize::MAX);
+        tally.ups_seen = vec![0; words];
+        tally.downs_seen = vec![0; words];
+    }
+    for slot in slots {
+        let index = find(&mut tallies, slot.set_hash, &mut last);
+        let tally = &mut tallies[index];
+        let bits = if slot.rollback {
+            &mut tally.downs_seen
+        } else {
+            &mut tally.ups_seen
+        };
+        let (word, bit) = ((slot.id / 64) as usize, 1u64 << (slot.id % 64));
+        match bits.get_mut(word) {
+            Some(word) if *word & bit == 0 => *word |= bit,
+            // A duplicate, or a rollback of an id beyond the migrations.
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// One registration, as the detailed check sees it.
+struct Registered {
+    id: u32,
+    rollback: bool,
+    location: Location,
+}
+
+fn from_slot(slot: &'static Slot) -> Registered {
+    Registered {
+        id: slot.id,
+        rollback: slot.rollback,
+        location: Step::Static(slot.entry).location(),
+    }
+}
+
+fn from_candidate(candidate: &Candidate) -> Registered {
+    let (id, step, rollback) = match candidate {
+        Candidate::Up { id, step } => (*id, step, false),
+        Candidate::Down { id, step } => (*id, step, true),
+    };
+    Registered {
+        id,
+        rollback,
+        location: step.location,
+    }
+}
+
+/// Every sequence-rule problem of the whole registry, set by set.
+fn detailed_problems(slots: &[&'static Slot]) -> Vec<RegistryProblem> {
+    let mut sets: Vec<&str> = slots.iter().map(|slot| slot.entry.set).collect();
+    sets.sort_unstable();
+    sets.dedup();
+    let mut problems = Vec::new();
+    for set in sets {
+        let registered: Vec<Registered> = slots
+            .iter()
+            .filter(|slot| slot.entry.set == set)
+            .map(|slot| from_slot(slot))
+            .collect();
+        problems.extend(check(set, &registered, false));
+    }
+    problems
+}
+
+/// Builds the checked plan of `set`: its linked migrations plus `extra`,
+/// its history chain starting from `table`'s name.
 ///
-/// The whole link-time registry is checked, not only `set`: a broken set
-/// anywhere is a bug in this binary, and every problem is reported at once.
+/// The whole link-time registry is checked too (once per process): a broken
+/// set anywhere is a bug in this binary, and every problem is reported at
+/// once, whichever set is asked for.
 pub(crate) fn plan(
     set: &str,
     table: &str,
     extra: &[Candidate],
 ) -> Result<Plan, Vec<RegistryProblem>> {
-    let registry = static_registry();
-    // Borrowed, not cloned: only the checked plan owns copies.
-    let candidates: Vec<&Candidate> = registry
-        .sets
-        .get(set)
-        .into_iter()
-        .flatten()
-        .chain(extra)
+    let mut problems: Vec<RegistryProblem> = registry_problems()
+        .iter()
+        .filter(|problem| problem.set() != set)
+        .cloned()
         .collect();
-
-    let mut problems: Vec<RegistryProblem> = Vec::new();
-    for (other, found) in &registry.problems {
-        if *other != set {
-            problems.extend(found.iter().cloned());
-        }
+    match set_plan(set, &hash::seed(table), extra) {
+        Ok(plan) if problems.is_empty() => return Ok(plan),
+        Ok(_) => {}
+        Err(found) => problems.extend(found),
     }
-    if let Err(found) = check(set, &candidates, true) {
-        problems.extend(found);
-    }
-    if !problems.is_empty() {
-        problems.sort_by(|a, b| a.set().cmp(b.set()));
-        return Err(problems);
-    }
-    Ok(assemble(set, table, candidates))
+    problems.sort_by(|a, b| a.set().cmp(b.set()));
+    Err(problems)
 }
 
-/// Checks the sequence rule for one set.
-fn check(
-    set: &str,
-    candidates: &[&Candidate],
-    require_nonempty: bool,
-) -> Result<(), Vec<RegistryProblem>> {
+/// The plan of one set, or its problems.
+fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
+    let wanted = set_hash(set);
+    let mut ups: Vec<(u32, Step)> = Vec::new();
+    let mut downs: Vec<(u32, Step)> = Vec::new();
+    for slot in private::slots() {
+        if slot.set_hash != wanted || slot.entry.set != set {
+            continue;
+        }
+        let step = Step::Static(slot.entry);
+        if slot.rollback {
+            downs.push((slot.id, step));
+        } else {
+            ups.push((slot.id, step));
+        }
+    }
+    for candidate in extra {
+        match candidate {
+            Candidate::Up { id, step } => ups.push((*id, Step::Dynamic(Arc::clone(step)))),
+            Candidate::Down { id, step } => downs.push((*id, Step::Dynamic(Arc::clone(step)))),
+        }
+    }
+    // Link order is mostly id order already: a stable sort of sorted input
+    // is one linear pass.
+    ups.sort_by_key(|(id, _)| *id);
+    downs.sort_by_key(|(id, _)| *id);
+    let contiguous = ups.iter().enumerate().all(|(i, (id, _))| *id as usize == i);
+    let downs_fit = downs.windows(2).all(|pair| pair[0].0 < pair[1].0)
+        && downs
+            .last()
+            .map_or(true, |(id, _)| (*id as usize) < ups.len());
+    if ups.is_empty() || !contiguous || !downs_fit {
+        let registered: Vec<Registered> = private::slots()
+            .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
+            .map(from_slot)
+            .chain(extra.iter().map(from_candidate))
+            .collect();
+        return Err(check(set, &registered, true));
+    }
+    let mut downs = downs.into_iter().peekable();
+    let mut chains = Vec::with_capacity(ups.len());
+    let mut previous = *seed;
+    let migrations = ups
+        .into_iter()
+        .map(|(id, up)| {
+            let down = downs
+                .next_if(|(down_id, _)| *down_id == id)
+                .map(|(_, step)| step);
+            let migration = Migration { id, up, down };
+            previous = hash::chain(previous, migration.link());
+            chains.push(previous);
+            migration
+        })
+        .collect();
+    Ok(Plan {
+        set: set.to_owned(),
+        migrations,
+        seed: *seed,
+        chains,
+    })
+}
+
+/// Checks the sequence rule for one set, reporting every problem with its
+/// file and line.
+fn check(set: &str, registered: &[Registered], require_nonempty: bool) -> Vec<RegistryProblem> {
+    use std::collections::BTreeMap;
     let mut ups: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
     let mut downs: BTreeMap<u32, Vec<Location>> = BTreeMap::new();
-    for candidate in candidates {
-        match candidate {
-            Candidate::Up { id, step, .. } => ups.entry(*id).or_default().push(step.location),
-            Candidate::Down { id, step } => downs.entry(*id).or_default().push(step.location),
-        }
+    for r in registered {
+        let map = if r.rollback { &mut downs } else { &mut ups };
+        map.entry(r.id).or_default().push(r.location);
     }
     let mut problems = Vec::new();
     if ups.is_empty() && require_nonempty {
@@ -247,11 +444,7 @@ fn check(
             });
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems)
-    }
+    problems
 }
 
 fn sorted(locations: &[Location]) -> Vec<Location> {
@@ -264,87 +457,87 @@ fn first_location(locations: &[Location]) -> Location {
     sorted(locations)[0]
 }
 
-/// Orders checked candidates into a plan. Only called when `check` passed,
-/// so ids are exactly `0..n` with at most one rollback each.
-fn assemble(set: &str, table: &str, candidates: Vec<&Candidate>) -> Plan {
-    let mut ups = Vec::new();
-    let mut downs: BTreeMap<u32, &Step> = BTreeMap::new();
-    for candidate in candidates {
-        match candidate {
-            Candidate::Up {
-                id,
-                name,
-                checksum,
-                former_checksums,
-                step,
-            } => ups.push((*id, name, checksum, *former_checksums, step)),
-            Candidate::Down { id, step } => {
-                downs.insert(*id, step);
-            }
-        }
-    }
-    ups.sort_by_key(|(id, ..)| *id);
-    let mut chains = Vec::with_capacity(ups.len());
-    let mut migrations = Vec::with_capacity(ups.len());
-    for (id, name, checksum, former_checksums, up) in ups {
-        let previous = chains.last().map_or(table, String::as_str);
-        let link = hash::chain(previous, id, name, checksum);
-        chains.push(link);
-        migrations.push(Migration {
-            id,
-            down: downs.remove(&id).cloned(),
-            name: name.clone(),
-            checksum: checksum.clone(),
-            former_checksums,
-            up: up.clone(),
-        });
-    }
-    Plan {
-        set: set.to_owned(),
-        migrations,
-        seed: table.to_owned(),
-        chains,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn up(id: u32, former_checksums: &'static [&'static str]) -> Candidate {
-        Candidate::Up {
-            id,
-            name: format!("m{id}"),
-            checksum: format!("{id:032x}"),
-            former_checksums,
-            step: Step {
-                action: Action::Dynamic(Arc::new(|_| Ok(()))),
-                foreign_keys_off: false,
-                location: Location {
-                    file: "registry.rs",
-                    line: id + 1,
-                    runtime: true,
-                },
+    fn runtime(id: u32, name: Option<&str>) -> Arc<DynamicStep> {
+        Arc::new(DynamicStep {
+            run: Arc::new(|_| Ok(())),
+            location: Location {
+                file: "registry.rs",
+                line: id + 1,
+                runtime: true,
             },
-        }
+            identity: name.map(|name| Identity {
+                name: name.to_owned(),
+                checksum: format!("{id:032x}"),
+                link: hash::link(id, name, &format!("{id:032x}")),
+            }),
+        })
     }
 
     #[test]
-    fn former_checksums_reach_the_plan() {
-        let former: &'static [&'static str] = &["f593e680ee99c82ab42962443d238928"];
-        let plan = plan(
-            "registry_former_checksums",
-            "t",
-            &[up(1, former), up(0, &[])],
-        )
-        .unwrap_or_else(|p| panic!("{p:?}"));
-        assert_eq!(plan.migrations[0].former_checksums, &[] as &[&str]);
-        assert_eq!(plan.migrations[1].former_checksums, former);
-        // The chain is built from the current checksum only, from the
-        // table's name.
+    fn the_chain_starts_from_the_table_and_folds_every_link() {
+        let extra = [
+            Candidate::Up {
+                id: 1,
+                step: runtime(1, Some("m1")),
+            },
+            Candidate::Up {
+                id: 0,
+                step: runtime(0, Some("m0")),
+            },
+        ];
+        let plan = set_plan("registry_chain", &hash::seed("t"), &extra)
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        assert_eq!(plan.migrations[0].name(), "m0");
+        let first = hash::chain(hash::seed("t"), hash::link(0, "m0", &format!("{:032x}", 0)));
+        assert_eq!(plan.chains[0], first);
         assert_eq!(
-            plan.chains[0],
-            hash::chain("t", 0, "m0", &format!("{:032x}", 0))
+            plan.chains[1],
+            hash::chain(first, hash::link(1, "m1", &format!("{:032x}", 1)))
         );
+        let other = set_plan("registry_chain", &hash::seed("T"), &extra)
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        assert_ne!(
+            other.chains[0], plan.chains[0],
+            "the table's name counts, letter case too"
+        );
+    }
+
+    #[test]
+    fn a_gap_and_an_orphan_rollback_are_reported() {
+        let extra = [
+            Candidate::Up {
+                id: 1,
+                step: runtime(1, Some("m1")),
+            },
+            Candidate::Down {
+                id: 7,
+                step: runtime(7, None),
+            },
+        ];
+        let problems = set_plan("registry_gap", &hash::seed("t"), &extra)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            matches!(problems[0], RegistryProblem::Gap { from: 0, to: 0, .. }),
+            "{problems:?}"
+        );
+        assert!(
+            matches!(
+                problems[1],
+                RegistryProblem::RollbackWithoutMigration { id: 7, .. }
+            ),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn set_hash_is_fnv1a() {
+        // Pinned: the macros compute the same at compile time.
+        assert_eq!(set_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(set_hash("a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

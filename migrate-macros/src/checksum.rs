@@ -68,6 +68,27 @@ fn normalize_line_endings(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "\n")
 }
 
+/// A migration's link in the history chain: SipHash-1-3 (zero key, 128
+/// bits) of `{id}|{name length}:{name}|{checksum}`. migrate-core folds the
+/// links of a set into the chain its tracking table stores; computing them
+/// here spares every process the hashing (pinned in both crates).
+pub fn link(id: u32, name: &str, checksum: &str) -> u128 {
+    let mut hasher = SipHasher13::new_with_keys(0, 0);
+    hasher.write(format!("{id}|{}:", name.len()).as_bytes());
+    hasher.write(name.as_bytes());
+    hasher.write(b"|");
+    hasher.write(checksum.as_bytes());
+    hasher.finish128().as_u128()
+}
+
+/// FNV-1a (64 bits) of a set's name: the registry is searched by it
+/// (pinned in both crates).
+pub fn set_hash(set: &str) -> u64 {
+    set.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
 /// SipHash-1-3 (zero key, 128 bits) of `text`, as 32 lowercase hex digits.
 pub fn of_text(text: &str) -> String {
     let mut hasher = SipHasher13::new_with_keys(0, 0);
@@ -79,6 +100,22 @@ pub fn of_text(text: &str) -> String {
 mod tests {
     use super::*;
     use std::str::FromStr;
+
+    #[test]
+    fn links_and_set_hashes_match_the_runtime() {
+        // migrate-core's hash.rs and registry.rs pin the same values.
+        assert_eq!(
+            format!(
+                "{:032x}",
+                link(7, "add_tags", "0fbbc3abe48864c6a7dd1e0b33f56523")
+            ),
+            LINK_7_ADD_TAGS
+        );
+        assert_eq!(set_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(set_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    const LINK_7_ADD_TAGS: &str = "b18ea2ef439663b421ba3e01ed71a9cd";
 
     fn tokens(src: &str) -> TokenStream {
         TokenStream::from_str(src).expect("test source parses")

@@ -37,8 +37,8 @@ pub struct Registration {
     /// a rollback.
     pub migration: Option<(String, String, Vec<String>)>,
     pub id: u32,
-    /// The set's name: a string literal's tokens.
-    pub set: TokenStream,
+    /// The set's name.
+    pub set: String,
     pub foreign_keys_off: bool,
     /// Expressions of the source file and line.
     pub file: TokenStream,
@@ -65,25 +65,36 @@ impl Registration {
         } = self;
         let span = *span;
         let kind = match &self.migration {
-            Some((name, checksum, former)) => quote_spanned! {span=>
-                #krate::__private::EntryKind::Migration {
-                    name: #name,
-                    checksum: #checksum,
-                    former_checksums: &[#(#former),*],
+            Some((name, checksum, former)) => {
+                let link = checksum::link(*id, name, checksum);
+                quote_spanned! {span=>
+                    #krate::__private::EntryKind::Migration {
+                        name: #name,
+                        checksum: #checksum,
+                        former_checksums: &[#(#former),*],
+                        link: #link,
+                    }
                 }
-            },
+            }
             None => quote_spanned!(span=> #krate::__private::EntryKind::Rollback),
         };
+        let set_hash = checksum::set_hash(set);
+        let rollback = self.migration.is_none();
         quote_spanned! {span=>
             #krate::__private::register! {
-                #krate::__private::Entry {
-                    kind: #kind,
+                #krate::__private::Slot {
+                    set_hash: #set_hash,
                     id: #id,
-                    set: #set,
-                    foreign_keys_off: #foreign_keys_off,
-                    file: #file,
-                    line: #line,
-                    body: #body,
+                    rollback: #rollback,
+                    entry: &#krate::__private::Entry {
+                        kind: #kind,
+                        id: #id,
+                        set: #set,
+                        foreign_keys_off: #foreign_keys_off,
+                        file: #file,
+                        line: #line,
+                        body: #body,
+                    },
                 }
             }
         }
@@ -96,8 +107,8 @@ pub fn krate(path: Option<&syn::Path>) -> TokenStream {
 }
 
 /// The set: `set = "…"` or the default set `""`.
-pub fn set(lit: Option<&syn::LitStr>) -> TokenStream {
-    lit.map_or_else(|| quote!(""), ToTokens::to_token_stream)
+pub fn set(lit: Option<&syn::LitStr>) -> String {
+    lit.map_or_else(String::new, syn::LitStr::value)
 }
 
 fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {

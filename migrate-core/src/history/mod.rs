@@ -14,10 +14,11 @@
 
 mod verify;
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 
 use crate::error::Error;
+use crate::hash;
 use crate::registry::Plan;
 use crate::report::AppliedMigration;
 pub(crate) use crate::sqlite::quote_identifier;
@@ -41,17 +42,30 @@ pub(crate) struct Table {
     qualified: String,
     /// Its triggers' names, quoted: (edit, delete).
     triggers: (String, String),
+    /// The O(1) check's statements, verified and not.
+    newest_sql: String,
+    newest_unverified_sql: String,
 }
 
 impl Table {
     pub fn new(name: &str) -> Table {
+        let qualified = format!("main.{}", quote_identifier(name));
         Table {
             name: name.to_owned(),
-            qualified: format!("main.{}", quote_identifier(name)),
             triggers: {
                 let [edit, delete] = trigger_names(name);
                 (quote_identifier(&edit), quote_identifier(&delete))
             },
+            newest_sql: format!(
+                "SELECT id, chain, (SELECT min(id) FROM {qualified}) \
+                 FROM {qualified} ORDER BY id DESC LIMIT 1"
+            ),
+            newest_unverified_sql: format!(
+                "SELECT newest.id, newest.chain, first.name, first.checksum, first.chain \
+                 FROM {qualified} AS newest, {qualified} AS first \
+                 WHERE first.id = 0 ORDER BY newest.id DESC LIMIT 1"
+            ),
+            qualified,
         }
     }
 }
@@ -79,19 +93,19 @@ pub(crate) struct History {
     /// The rows, when they were read (always after a full read; after the
     /// O(1) check only when asked for).
     pub rows: Vec<Row>,
-    /// The newest row's chain (empty without rows).
-    pub newest_chain: String,
+    /// The newest row's chain (the plan's seed without rows).
+    pub newest_chain: u128,
     /// The newest chain is the plan's: nothing to rewrite.
     pub chain_current: bool,
 }
 
 impl History {
-    fn empty() -> History {
+    fn empty(plan: &Plan) -> History {
         History {
             exists: false,
             applied: 0,
             rows: Vec::new(),
-            newest_chain: String::new(),
+            newest_chain: plan.seed,
             chain_current: true,
         }
     }
@@ -127,7 +141,10 @@ pub(crate) fn checked(
         return Ok(None);
     };
     verify(&rows, plan, verify_applied)?;
-    let newest_chain = rows.last().map(|row| row.chain.clone()).unwrap_or_default();
+    let newest_chain = match rows.last() {
+        Some(row) => hash::parse_hex(&row.chain).unwrap_or_default(),
+        None => plan.seed,
+    };
     let chain_current = chains_current(&rows, plan);
     Ok(Some(History {
         exists: true,
@@ -165,7 +182,7 @@ pub(crate) fn for_write(
     create_missing: bool,
 ) -> Result<History, Error> {
     if !check_object(conn, table)? {
-        let mut history = History::empty();
+        let mut history = History::empty(plan);
         if create_missing {
             check_managed(conn, &plan.set, table)?;
             create(conn, table)?;
@@ -174,14 +191,15 @@ pub(crate) fn for_write(
         return Ok(history);
     }
     let Some(mut history) = checked(conn, plan, table, verify_applied, want_rows)? else {
-        return Ok(History::empty());
+        return Ok(History::empty(plan));
     };
     history.exists = true;
     ensure_triggers(conn, table)?;
     if !history.chain_current {
         repair_chains(conn, table, plan, &history.rows)?;
-        history =
-            checked(conn, plan, table, verify_applied, want_rows)?.unwrap_or_else(History::empty);
+        if let Some(repaired) = checked(conn, plan, table, verify_applied, want_rows)? {
+            history = repaired;
+        }
     }
     Ok(history)
 }
@@ -197,63 +215,55 @@ fn vouched(
     plan: &Plan,
     table: &Table,
     verify_applied: bool,
-) -> Result<Option<(usize, String)>, Error> {
-    // Unverified histories may differ from the plan, so their chains are
-    // judged against their own rows: row 0's must start from this table's
-    // name, or the history is another table's (letter case!).
-    let (sql, first) = if verify_applied {
-        (
-            format!(
-                "SELECT id, chain, (SELECT min(id) FROM {0}) FROM {0} ORDER BY id DESC LIMIT 1",
-                table.qualified
-            ),
-            None,
-        )
-    } else {
-        (
-            format!(
-                "SELECT newest.id, newest.chain, 0, first.name, first.checksum, first.chain \
-                 FROM {0} AS newest, {0} AS first \
-                 WHERE first.id = 0 ORDER BY newest.id DESC LIMIT 1",
-                table.qualified
-            ),
-            Some(()),
-        )
-    };
-    let newest = conn.prepare(&sql).and_then(|mut stmt| {
-        stmt.query_row(params![], |row| {
-            let seeded = match first {
-                None => true,
-                Some(()) => {
-                    let (name, checksum, chain): (String, String, String) =
-                        (row.get(3)?, row.get(4)?, row.get(5)?);
-                    crate::hash::chain(&plan.seed, 0, &name, &checksum) == chain
-                }
-            };
-            let first: i64 = row.get(2)?;
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                seeded && first == 0,
-            ))
+) -> Result<Option<(usize, u128)>, Error> {
+    let newest = if verify_applied {
+        conn.prepare(&table.newest_sql).and_then(|mut stmt| {
+            stmt.query_row(params![], |row| {
+                // The first id must be 0 (an index lookup; a count would be
+                // O(rows)); a row deleted by hand, but the newest, marks the
+                // newest row's chain through the delete trigger.
+                let first: Option<i64> = row.get(2)?;
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    parse_chain(row.get_ref(1)?),
+                    first == Some(0),
+                ))
+            })
+            .optional()
         })
-        .optional()
-    });
+    } else {
+        // An unverified history may differ from the plan, so its chains are
+        // judged against its own rows: row 0's must start from this table's
+        // name, or the history is another table's (letter case!).
+        conn.prepare(&table.newest_unverified_sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![], |row| {
+                    let name: String = row.get(2)?;
+                    let checksum: String = row.get(3)?;
+                    let first = hash::chain(plan.seed, hash::link(0, &name, &checksum));
+                    let seeded = parse_chain(row.get_ref(4)?) == Some(first);
+                    Ok((row.get::<_, i64>(0)?, parse_chain(row.get_ref(1)?), seeded))
+                })
+                .optional()
+            })
+    };
     let (newest, chain, seeded) = match newest {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
         Err(error) if crate::sqlite::is_busy(&error) => return Err(Error::Sqlite(error)),
         Err(_) => return Ok(None),
     };
-    let Ok(index) = usize::try_from(newest) else {
+    let (Ok(index), Some(chain)) = (usize::try_from(newest), chain) else {
         return Ok(None);
     };
-    // No row count (it is O(rows)): the first id must be 0 (an index
-    // lookup), and a row deleted by hand, but the newest, marks the newest
-    // row's chain through the delete trigger.
     let vouched =
         seeded && index < plan.migrations.len() && (!verify_applied || plan.chains[index] == chain);
     Ok(vouched.then_some((index + 1, chain)))
+}
+
+/// A stored chain's value; `None` for anything but 32 hex digits.
+fn parse_chain(value: ValueRef<'_>) -> Option<u128> {
+    value.as_str().ok().and_then(hash::parse_hex)
 }
 
 /// Reads every row, or `None` when the table does not exist. A table that is

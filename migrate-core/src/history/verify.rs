@@ -4,6 +4,7 @@ use rusqlite::Connection;
 
 use super::{rewrite_row, Row, Table};
 use crate::error::{Error, Modification};
+use crate::hash;
 use crate::registry::{Migration, Plan};
 
 /// Compares the rows with the plan: unknown applied migrations are
@@ -41,8 +42,8 @@ pub(crate) fn verify(rows: &[Row], plan: &Plan, strict: bool) -> Result<(), Erro
 /// under the current canonical form or an earlier one.
 pub(crate) fn matches_plan(row: &Row, migration: &Migration) -> bool {
     let stored = row.applied.checksum.as_str();
-    migration.name == row.applied.name
-        && (migration.checksum == stored || migration.former_checksums.contains(&stored))
+    migration.name() == row.applied.name
+        && (migration.checksum() == stored || migration.former_checksums().contains(&stored))
 }
 
 /// Every applied migration whose name or checksum differs from the plan's.
@@ -56,10 +57,10 @@ pub(crate) fn modifications(rows: &[Row], plan: &Plan) -> Vec<Modification> {
             Some(Modification {
                 id: row.applied.id,
                 applied_name: row.applied.name.clone(),
-                current_name: migration.name.clone(),
+                current_name: migration.name().to_owned(),
                 applied_checksum: row.applied.checksum.clone(),
-                current_checksum: migration.checksum.clone(),
-                location: migration.up.location,
+                current_checksum: migration.checksum().to_owned(),
+                location: migration.up.location(),
             })
         })
         .collect()
@@ -68,23 +69,25 @@ pub(crate) fn modifications(rows: &[Row], plan: &Plan) -> Vec<Modification> {
 /// The checksum and chain each row should have: its own checksum, or the
 /// plan's current one where it is stored under an earlier canonical form,
 /// and the chain computed from the rows themselves, from the plan's seed.
-fn expected(rows: &[Row], plan: &Plan) -> Vec<(String, String)> {
-    let mut previous = plan.seed.clone();
+fn expected(rows: &[Row], plan: &Plan) -> Vec<(String, u128)> {
+    let mut previous = plan.seed;
     rows.iter()
         .map(|row| {
             let checksum = match plan.migrations.get(row.applied.id as usize) {
                 Some(migration)
                     if migration
-                        .former_checksums
+                        .former_checksums()
                         .contains(&row.applied.checksum.as_str()) =>
                 {
-                    migration.checksum.clone()
+                    migration.checksum().to_owned()
                 }
                 _ => row.applied.checksum.clone(),
             };
-            let chain = crate::hash::chain(&previous, row.applied.id, &row.applied.name, &checksum);
-            previous.clone_from(&chain);
-            (checksum, chain)
+            previous = hash::chain(
+                previous,
+                hash::link(row.applied.id, &row.applied.name, &checksum),
+            );
+            (checksum, previous)
         })
         .collect()
 }
@@ -94,7 +97,9 @@ fn expected(rows: &[Row], plan: &Plan) -> Vec<(String, String)> {
 pub(crate) fn chains_current(rows: &[Row], plan: &Plan) -> bool {
     rows.iter()
         .zip(expected(rows, plan))
-        .all(|(row, (checksum, chain))| row.applied.checksum == checksum && row.chain == chain)
+        .all(|(row, (checksum, chain))| {
+            row.applied.checksum == checksum && hash::parse_hex(&row.chain) == Some(chain)
+        })
 }
 
 /// Rewrites the checksums and chains of rows that are stale: a checksum
@@ -110,8 +115,8 @@ pub(crate) fn repair_chains(
     rows: &[Row],
 ) -> Result<(), Error> {
     for (row, (checksum, chain)) in rows.iter().zip(expected(rows, plan)) {
-        if row.chain != chain || row.applied.checksum != checksum {
-            rewrite_row(conn, table, row.applied.id, &checksum, &chain)?;
+        if hash::parse_hex(&row.chain) != Some(chain) || row.applied.checksum != checksum {
+            rewrite_row(conn, table, row.applied.id, &checksum, &hash::hex(chain))?;
         }
     }
     Ok(())

@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, Statement, Transaction};
 use super::guard::{Guard, Refusal, Rules, StepFailure, STEP_SAVEPOINT};
 use super::{begin_immediate, Outcome, Settings};
 use crate::error::{Direction, Error, ForeignKeyViolation};
+use crate::hash;
 use crate::history::{self, Recorder, Row};
 use crate::observe::StepWatch;
 use crate::registry::{Migration, Plan, Step};
@@ -43,7 +44,7 @@ pub(super) struct Batch<'c> {
     foreign_keys_on: bool,
     applied: usize,
     /// The newest row's chain (for histories not verified against the plan).
-    newest_chain: String,
+    newest_chain: u128,
     rows: Vec<Row>,
     steps: Vec<StepReport>,
     removed: Vec<AppliedMigration>,
@@ -117,11 +118,7 @@ impl<'c> Batch<'c> {
             tx,
             foreign_keys_on,
             applied: history.applied,
-            newest_chain: if history.applied == 0 {
-                plan.seed.clone()
-            } else {
-                history.newest_chain
-            },
+            newest_chain: history.newest_chain,
             rows: history.rows,
             steps: Vec::new(),
             removed: Vec::new(),
@@ -152,7 +149,7 @@ impl<'c> Batch<'c> {
         let watch = StepWatch::start(
             self.settings.observer,
             migration.id,
-            &migration.name,
+            &migration.name(),
             direction,
         );
         match self.try_step(migration, step, direction) {
@@ -160,7 +157,7 @@ impl<'c> Batch<'c> {
                 watch.finished();
                 self.steps.push(StepReport::new(
                     migration.id,
-                    migration.name.clone(),
+                    migration.name().to_owned(),
                     direction,
                     elapsed,
                 ));
@@ -188,7 +185,7 @@ impl<'c> Batch<'c> {
         let recording = |error: Error| match error {
             Error::Sqlite(source) => Error::Recording {
                 id: migration.id,
-                name: migration.name.clone(),
+                name: migration.name().to_owned(),
                 direction,
                 table: settings.table.name.clone(),
                 source,
@@ -197,7 +194,7 @@ impl<'c> Batch<'c> {
         };
         // With foreign keys off, SQLite checks nothing: compare the
         // violations after the step with those before it.
-        let before = if step.foreign_keys_off {
+        let before = if step.foreign_keys_off() {
             Some(foreign_key_violations(conn)?)
         } else {
             None
@@ -218,7 +215,7 @@ impl<'c> Batch<'c> {
         let tx = &self.tx;
         let elapsed = statements
             .guard
-            .run(step.foreign_keys_off, || step.action.run(tx))
+            .run(step.foreign_keys_off(), || step.run(tx))
             .map_err(|failure| step_error(failure, migration, direction))?;
         if conn.is_autocommit() {
             // The step ended the transaction in a way no statement of it
@@ -237,19 +234,21 @@ impl<'c> Batch<'c> {
         let index = migration.id as usize;
         let chain = match direction {
             Direction::Up => {
+                // A verified history is the plan's; an unverified one may
+                // differ, so its chain goes on from its own newest row.
                 let chain = if self.settings.verify_applied {
-                    self.plan.chains[index].clone()
+                    self.plan.chains[index]
                 } else {
-                    crate::hash::chain(
-                        &self.newest_chain,
-                        migration.id,
-                        &migration.name,
-                        &migration.checksum,
-                    )
+                    hash::chain(self.newest_chain, migration.link())
                 };
                 statements
                     .recorder
-                    .insert(migration.id, &migration.name, &migration.checksum, &chain)
+                    .insert(
+                        migration.id,
+                        migration.name(),
+                        migration.checksum(),
+                        &hash::hex(chain),
+                    )
                     .map_err(recording)?;
                 chain
             }
@@ -262,9 +261,9 @@ impl<'c> Batch<'c> {
                     Some(previous) => self
                         .rows
                         .get(previous)
-                        .map(|row| row.chain.clone())
+                        .and_then(|row| hash::parse_hex(&row.chain))
                         .unwrap_or_default(),
-                    None => self.plan.seed.clone(),
+                    None => self.plan.seed,
                 }
             }
         };
@@ -337,7 +336,7 @@ impl<'c> Batch<'c> {
         }
         Err(Error::ForeignKeyViolations {
             id: migration.id,
-            name: migration.name.clone(),
+            name: migration.name().to_owned(),
             direction,
             violations: violations.into_iter().take(100).collect(),
         })
@@ -429,7 +428,7 @@ fn new_violations(
 
 fn step_error(failure: StepFailure, migration: &Migration, direction: Direction) -> Error {
     let id = migration.id;
-    let name = migration.name.clone();
+    let name = migration.name().to_owned();
     match failure {
         StepFailure::Returned(source) if is_vacuum_in_transaction(source.as_ref()) => {
             Error::Forbidden {

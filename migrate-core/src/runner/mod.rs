@@ -124,17 +124,17 @@ pub(crate) fn run(
             }
             return finish(outcome, lost_failure);
         };
-        if first.1.foreign_keys_off != foreign_keys_off {
+        if first.1.foreign_keys_off() != foreign_keys_off {
             // Nothing was written; end this transaction and switch modes.
             drop(batch);
-            foreign_keys_off = first.1.foreign_keys_off;
+            foreign_keys_off = first.1.foreign_keys_off();
             continue;
         }
         let in_this_batch = if foreign_keys_off {
             1
         } else {
             todo.iter()
-                .take_while(|(_, step)| !step.foreign_keys_off)
+                .take_while(|(_, step)| !step.foreign_keys_off())
                 .count()
         };
         for &(migration, step) in &todo[..in_this_batch] {
@@ -170,7 +170,7 @@ pub(crate) fn run(
         if in_this_batch == todo.len() || matches!(goal, Goal::DownLast) {
             return finish(outcome, lost_failure);
         }
-        foreign_keys_off = todo[in_this_batch].1.foreign_keys_off;
+        foreign_keys_off = todo[in_this_batch].1.foreign_keys_off();
     }
 }
 
@@ -228,7 +228,7 @@ fn steps_to_run(
                     None => {
                         return Err(Error::NoRollback {
                             id: migration.id,
-                            name: migration.name.clone(),
+                            name: migration.name().to_owned(),
                         })
                     }
                 }
@@ -263,8 +263,8 @@ pub(crate) fn baseline(
         history::create_empty(tx, settings.table)?;
         let mut recorder = history::Recorder::new(tx, settings.table)?;
         for migration in &plan.migrations[..=through as usize] {
-            let chain = &plan.chains[migration.id as usize];
-            recorder.insert(migration.id, &migration.name, &migration.checksum, chain)?;
+            let chain = crate::hash::hex(plan.chains[migration.id as usize]);
+            recorder.insert(migration.id, migration.name(), migration.checksum(), &chain)?;
         }
         if settings.user_version {
             sqlite::set_user_version(tx, through as usize + 1)?;
