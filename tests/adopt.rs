@@ -525,10 +525,9 @@ fn schema_migrations_missing_a_row_is_refused() {
         &ours(),
         schema_migrations(),
         &[
-            "migration 0 `create_users`",
-            "comes before `create_posts` (version 002)",
-            "never applied it",
-            "if it did run, restore its row",
+            "this set has migration 0 `create_users`",
+            "before `create_posts` (version 002), which the runner never applied",
+            "one that did run needs its row back in the runner's table",
         ],
     );
 }
@@ -843,10 +842,9 @@ fn sqlx_migration_added_with_an_older_version_is_refused() {
         &m,
         Legacy::Sqlx,
         &[
-            "migration 1 `add_avatars`",
-            "comes before `create_posts` (version 20240102120000)",
-            "sqlx never applied it",
-            "give its file a version newer than the newest applied one (version 20240103120000)",
+            "this set has migration 1 `add_avatars`",
+            "before `create_posts` (version 20240102120000), which sqlx never applied",
+            "needs a version newer than the newest applied one (version 20240103120000)",
         ],
     );
 }
@@ -1202,4 +1200,13 @@ fn adopting_again_works_on_a_read_only_connection() {
     let mut read_only =
         Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     assert_eq!(ours().adopt(&mut read_only, Legacy::Sqlx).unwrap(), vec![]);
+    // A disagreement is reported as such, not as a read-only connection.
+    db.open()
+        .execute(
+            "UPDATE _sqlx_migrations SET description = 'make posts' WHERE version = ?1",
+            [SQLX_VERSIONS[1]],
+        )
+        .unwrap();
+    let refused = ours().adopt(&mut read_only, Legacy::Sqlx).unwrap_err();
+    assert!(matches!(refused, Error::CannotAdopt { .. }), "{refused:?}");
 }

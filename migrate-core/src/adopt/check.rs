@@ -2,7 +2,7 @@
 //! adopted) or with this set's history (when the set is already managed),
 //! and, when it does not, what is wrong and what to do.
 
-use rusqlite::Connection;
+use rusqlite::{params, Connection};
 
 use super::tools::{self, Applied};
 use super::{refused, Legacy};
@@ -132,7 +132,7 @@ pub(super) fn nothing_applied(
          AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
     )?;
     let tables: Vec<String> = stmt
-        .query_map([], |row| row.get(0))?
+        .query_map(params![], |row| row.get(0))?
         .collect::<Result<Vec<String>, _>>()?
         .into_iter()
         .filter(|name| {
@@ -197,43 +197,25 @@ fn names_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &m
         }
         // Ours has migrations the tool never applied, before ones it did.
         if let Some(at) = (k + 1..ours.len()).find(|&j| legacy.same_name(name, &ours[j].name)) {
-            let one = at - k == 1;
             problems.push(format!(
-                "{} {} of this set come{} before `{}` ({}), but {} never applied {}: {} added to \
-                 the directory with {} older than ones already applied, or {} skipped {}, or {} \
-                 deleted. If {} never ran, give {} {} newer than the newest applied one ({}), so \
-                 that {} after it (applied migrations keep their ids); if {} did run, restore {} \
-                 in {}'s table",
-                if one { "migration" } else { "migrations" },
+                "this set has {} before `{}` ({}), which {} never applied: added to the \
+                 directory with a version older than applied ones, skipped by {}, or its row \
+                 deleted. A migration that never ran needs a version newer than the newest \
+                 applied one ({}), so that it sorts after it (applied migrations keep their ids); \
+                 one that did run needs its row back in {}'s table",
                 list(
                     ours[k..at]
                         .iter()
-                        .map(|m| format!("{} `{}` ({})", m.id, m.name, m.up.location))
+                        .map(|m| format!("migration {} `{}` ({})", m.id, m.name, m.up.location))
                 ),
-                if one { "s" } else { "" },
                 ours[at].name,
                 show_version(legacy, &theirs.version),
                 legacy.tool(),
-                if one { "it" } else { "them" },
-                if one { "it was" } else { "they were" },
-                if one { "a version" } else { "versions" },
                 legacy.tool(),
-                if one { "it" } else { "them" },
-                if one {
-                    "its row was"
-                } else {
-                    "their rows were"
-                },
-                if one { "it" } else { "they" },
-                if one { "its file" } else { "their files" },
-                if one { "a version" } else { "versions" },
                 applied
                     .last()
                     .map(|a| show_version(legacy, &a.version))
                     .unwrap_or_default(),
-                if one { "it comes" } else { "they come" },
-                if one { "it" } else { "they" },
-                if one { "its row" } else { "their rows" },
                 legacy.tool(),
             ));
             return;
@@ -242,20 +224,13 @@ fn names_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &m
         if let Some(at) = (k + 1..applied.len())
             .find(|&j| named(j).is_some_and(|n| legacy.same_name(n, &ours[k].name)))
         {
-            let one = at - k == 1;
             problems.push(format!(
-                "{} applied {} before `{}`, but this set has no such migration{} there: {} left \
-                 the directory. Restore {} where {} {} (the database ran {}; applied migrations \
-                 keep their ids)",
+                "{} applied {} before `{}`, which this set does not have there: the file left \
+                 the directory. Put it back where it was (the database ran it; applied \
+                 migrations keep their ids)",
                 legacy.tool(),
                 list(applied[k..at].iter().map(|a| show(legacy, a))),
                 ours[k].name,
-                if one { "" } else { "s" },
-                if one { "its file" } else { "their files" },
-                if one { "it" } else { "them" },
-                if one { "it" } else { "they" },
-                if one { "was" } else { "were" },
-                if one { "it" } else { "them" },
             ));
             return;
         }
@@ -296,13 +271,16 @@ fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems:
         let k = ours.id;
         let file = ours.up.location.file;
         problems.push(match legacy {
-            Legacy::UserVersion { first_file } => {
-                let first = number
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(|n| n.checked_sub(u64::from(k)))
+            Legacy::UserVersion { first_file }
+                if as_number(&number) < as_number(&theirs.version) =>
+            {
+                let first = as_number(&number)
+                    .and_then(|n| n.checked_sub(u128::from(k)))
                     .map(|first| {
-                        format!("; if the runner's first file really is number {first}, pass first_file: {first}")
+                        format!(
+                            "; if the runner's first file really is number {first}, pass \
+                             first_file: {first}"
+                        )
                     })
                     .unwrap_or_default();
                 format!(
@@ -315,7 +293,42 @@ fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems:
                     ours.name, theirs.version,
                 )
             }
-            _ => format!(
+            Legacy::UserVersion { .. } => {
+                // A gap in the runner's numbering: user_version counts file
+                // numbers, not files, so counting from first_file misplaces
+                // every file after the gap. The numbers themselves tell
+                // which files ran.
+                let ran = applied.last().and_then(|a| as_number(&a.version));
+                let through =
+                    plan.migrations
+                        .iter()
+                        .take_while(|m| {
+                            file_number(&m.up.location)
+                                .and_then(|n| as_number(&n))
+                                .zip(ran)
+                                .is_some_and(|(n, ran)| n <= ran)
+                        })
+                        .last()
+                        .map(|m| {
+                            format!(
+                            "; the files numbered up to {} are migrations 0..={}: if the schema \
+                             has them all, record them with Migrator::baseline(conn, {})",
+                            applied.last().map(|a| a.version.as_str()).unwrap_or_default(),
+                            m.id,
+                            m.id
+                        )
+                        })
+                        .unwrap_or_default();
+                format!(
+                    "migration {k} `{}` comes from {file}, numbered {number}, but counting from \
+                     first_file makes it the runner's file {}: the runner's numbers have a gap, \
+                     and user_version (a file number, not a count) cannot be adopted by \
+                     counting{through}",
+                    ours.name, theirs.version,
+                )
+            }
+            _ => {
+                format!(
                 "migration {k} `{}` comes from {file}, version {number}, but {} applied version \
                  {} at that place: this set does not embed the directory {} ran, or the directory \
                  gained a migration older than applied ones. Embed that directory, unchanged \
@@ -326,7 +339,8 @@ fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems:
                 theirs.version,
                 legacy.tool(),
                 applied.last().map(|a| a.version.as_str()).unwrap_or_default(),
-            ),
+            )
+            }
         });
         return;
     }
@@ -357,6 +371,11 @@ pub(super) fn file_number(location: &Location) -> Option<String> {
         .filter(char::is_ascii_digit)
         .collect();
     (!digits.is_empty()).then_some(digits)
+}
+
+/// A version's numeric value (digits only; `None` past 38 digits).
+fn as_number(digits: &str) -> Option<u128> {
+    digits.trim().parse().ok()
 }
 
 /// Two versions are the same number (`001` and `1`).
@@ -411,7 +430,98 @@ fn finish(legacy: &Legacy, problems: Vec<String>) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::registry::{Action, Migration, Step};
+
+    /// A plan of migrations embedded from these SQL files, in this order
+    /// (as `ids = "sorted"` numbers them).
+    fn embedded(files: &[&'static str]) -> Plan {
+        let migrations = files
+            .iter()
+            .enumerate()
+            .map(|(id, file)| Migration {
+                id: id as u32,
+                name: format!("m{id}"),
+                checksum: String::new(),
+                former_checksums: &[],
+                up: Step {
+                    action: Action::Dynamic(Arc::new(|_: &rusqlite::Transaction<'_>| Ok(()))),
+                    foreign_keys_off: false,
+                    location: at(file),
+                },
+                down: None,
+            })
+            .collect();
+        Plan {
+            set: String::new(),
+            migrations,
+            seed: String::new(),
+            chains: vec![String::new(); files.len()],
+        }
+    }
+
+    fn versions(versions: &[&str]) -> Vec<Applied> {
+        versions
+            .iter()
+            .map(|v| Applied {
+                version: (*v).to_owned(),
+                name: None,
+                applied_at: None,
+            })
+            .collect()
+    }
+
+    fn refusal(plan: &Plan, legacy: &Legacy, applied: &[Applied]) -> String {
+        maps(plan, legacy, applied)
+            .expect_err("refused")
+            .to_string()
+    }
+
+    #[test]
+    fn user_version_files_that_line_up_are_adopted() {
+        let plan = embedded(&["m/0001_a.sql", "m/0002_b.sql", "m/0003_c.sql"]);
+        let legacy = Legacy::UserVersion { first_file: 1 };
+        assert!(maps(&plan, &legacy, &versions(&["1", "2"])).is_ok());
+    }
+
+    #[test]
+    fn user_version_gap_in_the_numbering_points_to_baseline() {
+        // The runner ran 0001, 0002 and 0005 (user_version 5); counting
+        // from first_file would call file 0005 the runner's file 3.
+        let plan = embedded(&[
+            "m/0001_a.sql",
+            "m/0002_b.sql",
+            "m/0005_c.sql",
+            "m/0006_d.sql",
+        ]);
+        let legacy = Legacy::UserVersion { first_file: 1 };
+        let text = refusal(&plan, &legacy, &versions(&["1", "2", "3", "4", "5"]));
+        assert!(text.contains("m/0005_c.sql, numbered 0005"), "{text}");
+        assert!(text.contains("the runner's numbers have a gap"), "{text}");
+        assert!(text.contains("Migrator::baseline(conn, 2)"), "{text}");
+        assert!(!text.contains("placeholder"), "{text}");
+    }
+
+    #[test]
+    fn diesel_versions_are_compared_with_the_directories() {
+        let plan = embedded(&[
+            "migrations/2024-01-01-120000_a/up.sql",
+            "migrations/2024-01-02-120000_b/up.sql",
+        ]);
+        let same = versions(&["20240101120000", "20240102120000"]);
+        assert!(maps(&plan, &Legacy::Diesel, &same).is_ok());
+        let other = versions(&["20240101120000", "20240105120000"]);
+        let text = refusal(&plan, &Legacy::Diesel, &other);
+        assert!(
+            text.contains(
+                "migration 1 `m1` comes from migrations/2024-01-02-120000_b/up.sql, version \
+                 20240102120000, but diesel applied version 20240105120000"
+            ),
+            "{text}"
+        );
+    }
 
     fn at(file: &'static str) -> Location {
         Location {

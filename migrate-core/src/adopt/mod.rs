@@ -289,19 +289,22 @@ fn decide(conn: &Connection, request: &Request<'_>) -> Result<Verdict, Error> {
 /// The read-only answer for a database that needs no adopting (already
 /// adopted, managed in agreement, or new), without taking the write lock,
 /// so that start-up code may call `adopt` on every start, on a read-only
-/// connection too. Anything else is decided again in the write transaction.
+/// connection too. A refusal is returned as it is; a database to adopt is
+/// decided again in the write transaction.
 pub(crate) fn nothing_to_do(
     conn: &Connection,
     request: &Request<'_>,
     lock_timeout: Duration,
-) -> bool {
+) -> Result<bool, Error> {
     if !conn.is_autocommit() {
-        return false;
+        // The write path refuses it (InTransaction).
+        return Ok(false);
     }
-    let Ok(_lock) = LockWait::install(conn, lock_timeout) else {
-        return false;
-    };
-    matches!(decide(conn, request), Ok(Verdict::Nothing))
+    let lock = LockWait::install(conn, lock_timeout)?;
+    match decide(conn, request) {
+        Ok(verdict) => Ok(matches!(verdict, Verdict::Nothing)),
+        Err(error) => Err(lock.locked(error)),
+    }
 }
 
 /// Records the other tool's history as ours, inside the caller's write
