@@ -533,6 +533,27 @@ fn schema_migrations_missing_a_row_is_refused() {
 }
 
 #[test]
+fn schema_migrations_whose_bootstrap_cannot_be_told_apart_is_refused() {
+    let db = schema_migrations_database();
+    db.open()
+        .execute(
+            "UPDATE schema_migrations SET name = 'create_schema_migrations' WHERE version = '001'",
+            [],
+        )
+        .unwrap();
+    assert_refused(
+        &db,
+        &lesson_with_bootstrap(),
+        schema_migrations(),
+        &[
+            "versions 000 and 001 are both named `create_schema_migrations`",
+            "adopt cannot tell whether this set starts with the bootstrap file",
+            "give each row of \"schema_migrations\" the name of its file",
+        ],
+    );
+}
+
+#[test]
 fn schema_migrations_version_that_is_not_a_number_is_refused() {
     let db = schema_migrations_database();
     db.open()

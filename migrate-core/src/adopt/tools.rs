@@ -149,28 +149,26 @@ fn schema_migrations(
         return Err(refused(legacy, problems));
     }
     let ours = plan.migrations.first().map(|m| m.name.as_str());
-    let skip_bootstrap = match versions.first() {
-        Some((0, bootstrap)) => {
+    let skip_bootstrap = match versions.as_slice() {
+        [(0, bootstrap), rest @ ..] => {
             let kept = ours.is_some() && bootstrap.name.as_deref() == ours;
-            let next = versions.get(1).and_then(|(_, next)| next.name.as_deref());
-            match (ours, kept) {
-                (Some(name), true) if next == Some(name) => {
+            if let (true, Some((_, next))) = (kept, rest.first()) {
+                if next.name.as_deref() == ours {
                     return Err(refused(
                         legacy,
                         vec![format!(
-                            "versions {} and {} are both named `{name}`, like migration 0 here: \
+                            "versions {0} and {1} are both named `{2}`, like migration 0 here: \
                              adopt cannot tell whether this set starts with the bootstrap file \
-                             (version {} is migration 0) or without it (version {} is); give \
+                             (version {0} is migration 0) or without it (version {1} is); give \
                              each row of {table:?} the name of its file",
                             bootstrap.version,
-                            versions[1].1.version,
-                            bootstrap.version,
-                            versions[1].1.version,
+                            next.version,
+                            ours.unwrap_or_default(),
                         )],
-                    ))
+                    ));
                 }
-                _ => !kept,
             }
+            !kept
         }
         _ => false,
     };
