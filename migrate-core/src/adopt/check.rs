@@ -2,7 +2,7 @@
 //! adopted) or with this set's history (when the set is already managed),
 //! and, when it does not, what is wrong and what to do.
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::tools::{self, Applied};
 use super::{refused, Legacy};
@@ -117,33 +117,27 @@ pub(super) fn agrees(
 
 /// Nothing records an applied migration, or the tool's table is empty:
 /// fine for a new database or one this library already manages (another
-/// set's tracking table); refused when something else built the tables.
+/// set's tracking table), as `migrate()` judges it; refused when something
+/// else built the tables (the tool's own empty table aside).
 pub(super) fn nothing_applied(
     conn: &Connection,
     set: &str,
+    table: &Table,
     legacy: &Legacy,
     their_table: Option<&str>,
 ) -> Result<(), Error> {
-    if !history::tracking_tables(conn)?.is_empty() {
-        return Ok(());
-    }
-    let mut stmt = conn.prepare(
-        "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
-         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-    )?;
-    let tables: Vec<String> = stmt
-        .query_map(params![], |row| row.get(0))?
-        .collect::<Result<Vec<String>, _>>()?
-        .into_iter()
-        .filter(|name| {
-            their_table.map_or(true, |theirs| !crate::sqlite::same_identifier(name, theirs))
-        })
-        .collect();
-    let user_version = if set.is_empty() {
-        crate::sqlite::user_version(conn)?
-    } else {
-        0
+    let (mut tables, user_version) = match history::check_managed(conn, set, table) {
+        Ok(()) => return Ok(()),
+        Err(Error::UnmanagedDatabase {
+            tables,
+            user_version,
+            ..
+        }) => (tables, user_version),
+        Err(other) => return Err(other),
     };
+    tables.retain(|name| {
+        their_table.map_or(true, |theirs| !crate::sqlite::same_identifier(name, theirs))
+    });
     if tables.is_empty() && user_version == 0 {
         return Ok(());
     }

@@ -269,17 +269,16 @@ fn decide(conn: &Connection, request: &Request<'_>) -> Result<Verdict, Error> {
             return Ok(Verdict::Nothing);
         }
     }
-    let Some(applied) = tools::read(conn, plan, legacy)? else {
-        check::nothing_applied(conn, &plan.set, legacy, tools::table_of(legacy))?;
+    let record = tools::read(conn, plan, legacy)?;
+    match &record {
+        Some(applied) if !applied.is_empty() => check::maps(plan, legacy, applied)?,
+        _ => check::nothing_applied(conn, &plan.set, table, legacy, tools::table_of(legacy))?,
+    }
+    // The tool's table may exist and be empty: ours is then created empty,
+    // so that migrate() knows the database is managed.
+    let Some(applied) = record else {
         return Ok(Verdict::Nothing);
     };
-    if applied.is_empty() {
-        // The tool's table exists and is empty: ours is created empty, so
-        // that migrate() knows the database is managed.
-        check::nothing_applied(conn, &plan.set, legacy, tools::table_of(legacy))?;
-    } else {
-        check::maps(plan, legacy, &applied)?;
-    }
     Ok(Verdict::Record {
         applied,
         replace_fastlite,
