@@ -91,6 +91,19 @@ fn steps(migrator: Migrator, how_many: usize) -> Migrator {
         })
 }
 
+/// A set of migrations with these names, in this order (their bodies do
+/// not matter to adopt).
+fn named(names: &[&'static str]) -> Migrator {
+    names
+        .iter()
+        .enumerate()
+        .fold(Migrator::new(), |m, (id, name)| {
+            m.add(id as u32, *name, |tx: &Transaction| {
+                tx.execute_batch("SELECT 1")
+            })
+        })
+}
+
 /// The schema and rows of one table, to show it was left as it was.
 fn table_state(conn: &Connection, table: &str) -> (String, Vec<Vec<Value>>) {
     let sql: String = conn
@@ -497,11 +510,7 @@ fn schema_migrations_with_other_names_is_refused() {
 #[test]
 fn schema_migrations_with_a_set_that_starts_elsewhere_is_refused() {
     let db = schema_migrations_database();
-    let m = Migrator::new()
-        .add(0, "init", |tx: &Transaction| tx.execute_batch("SELECT 1"))
-        .add(1, "create_posts", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        });
+    let m = named(&["init", "create_posts"]);
     assert_refused(
         &db,
         &m,
@@ -845,19 +854,7 @@ fn sqlx_migration_added_with_an_older_version_is_refused() {
     // A branch merged a migration whose version is older than applied ones:
     // sorted, it lands before them, so every id after it would move.
     let db = sqlx_database();
-    let m = Migrator::new()
-        .add(0, "create_users", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        })
-        .add(1, "add_avatars", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        })
-        .add(2, "create_posts", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        })
-        .add(3, "add_tags", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        });
+    let m = named(&["create_users", "add_avatars", "create_posts", "add_tags"]);
     assert_refused(
         &db,
         &m,
@@ -1086,16 +1083,7 @@ fn refinery_local_time_is_converted_to_utc() {
 #[test]
 fn refinery_renamed_migration_is_refused() {
     let db = refinery_database();
-    let m = Migrator::new()
-        .add(0, "create_users", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        })
-        .add(1, "create_articles", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        })
-        .add(2, "add_tags", |tx: &Transaction| {
-            tx.execute_batch("SELECT 1")
-        });
+    let m = named(&["create_users", "create_articles", "add_tags"]);
     assert_refused(
         &db,
         &m,
