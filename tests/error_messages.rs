@@ -193,6 +193,15 @@ fn examples() -> Vec<(&'static str, Error)> {
             },
         ),
         (
+            "UnmanagedDatabase (another tool's table)",
+            Error::UnmanagedDatabase {
+                set: String::new(),
+                table: "migrations".into(),
+                tables: vec!["_sqlx_migrations".into(), "users".into()],
+                user_version: 0,
+            },
+        ),
+        (
             "UnmanagedDatabase (user_version)",
             Error::UnmanagedDatabase {
                 set: String::new(),
@@ -250,8 +259,14 @@ fn examples() -> Vec<(&'static str, Error)> {
         (
             "CannotAdopt",
             Error::CannotAdopt {
-                from: "schema_migrations table".into(),
-                problems: vec!["there is no bootstrap row with version 000".into()],
+                from: "sqlx table _sqlx_migrations".into(),
+                problems: vec![
+                    "version 20240103120000 `add tags` is recorded as failed (success = false): \
+                     sqlx calls this database dirty and refuses to run on it too, and its changes \
+                     may be half applied. Repair it as sqlx asks (undo what it did by hand and \
+                     delete its row, or finish it and mark the row successful), then adopt"
+                        .into(),
+                ],
             },
         ),
         (

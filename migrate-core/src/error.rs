@@ -430,6 +430,7 @@ pub enum Error {
         known: u32,
     },
     /// `baseline` was called on a database that already has history.
+    /// (`adopt` answers such a database by comparing, not with this error.)
     AlreadyHasHistory {
         /// The tracking table.
         table: String,
@@ -437,7 +438,8 @@ pub enum Error {
         applied: u32,
     },
     /// `Migrator::adopt` found a history that does not line up with this
-    /// set's migrations. Nothing was changed.
+    /// set's migrations, or, for a set already managed, with its history.
+    /// Each problem says what is wrong and what to do. Nothing was changed.
     CannotAdopt {
         /// What was being adopted.
         from: String,
@@ -603,10 +605,23 @@ impl Error {
                 } else {
                     write!(f, "it already has tables ({})", tables.join(", "))?;
                 }
+                if let Some((found, legacy)) = tables
+                    .iter()
+                    .find_map(|t| crate::adopt::legacy_for_table(t).map(|legacy| (t, legacy)))
+                {
+                    return write!(
+                        f,
+                        ". Another tool keeps its history in {found:?}: record it as this set's with \
+                         Migrator::adopt(conn, {legacy}) before migrating (start-up code may call \
+                         it every time)"
+                    );
+                }
                 f.write_str(
-                    ". If its schema matches your migrations up to some id N, record them as applied \
-                     with Migrator::baseline(conn, N), then migrate; if a hand-written runner built it \
-                     (PRAGMA user_version or a schema_migrations table), Migrator::adopt maps its history",
+                    ". If another tool built it, Migrator::adopt maps its history (Legacy::UserVersion \
+                     for PRAGMA user_version runners and rusqlite_migration, \
+                     Legacy::SchemaMigrations, Legacy::Fastlite, Legacy::Sqlx, Legacy::Diesel, \
+                     Legacy::Refinery); if its schema matches your migrations up to some id N, \
+                     record them as applied with Migrator::baseline(conn, N), then migrate",
                 )
             }
             Error::CorruptHistory { table, problems } => {
@@ -642,7 +657,7 @@ impl Error {
             Error::AlreadyHasHistory { table, applied } => write!(
                 f,
                 "the tracking table {table:?} already records {applied} applied migration(s): baseline \
-                 and adopt only write a history where there is none"
+                 only writes a history where there is none"
             ),
             Error::CannotAdopt { from, problems } => {
                 write!(f, "cannot adopt the history in the {from}; nothing was changed:")?;

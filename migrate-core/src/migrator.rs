@@ -507,8 +507,17 @@ impl Migrator {
 
     /// Adopts a database that another tool built: records its applied
     /// migrations as ours, mapped and checked as [`Legacy`] describes, in one
-    /// transaction. A count or name that does not line up is
-    /// [`Error::CannotAdopt`], listing every mismatch; nothing is changed then.
+    /// transaction, keeping their timestamps where the tool stored them. A
+    /// count, name or version that does not line up is
+    /// [`Error::CannotAdopt`], listing every mismatch with what to do;
+    /// nothing is changed then. The other tool's table is only read.
+    ///
+    /// Made to sit in start-up code before [`migrate`](Self::migrate): on a
+    /// database it has already adopted, or that this library already
+    /// manages in agreement with the tool's record, and on a new, empty
+    /// database, it changes nothing and returns `Ok(vec![])`. Where the
+    /// tool's record and this set's history disagree (the tool migrated the
+    /// database again after the adoption, or a name differs), it is refused.
     ///
     /// ```
     /// # use migrate_core::{Legacy, Migrator, rusqlite::{Connection, Transaction}};
@@ -521,6 +530,8 @@ impl Migrator {
     /// let adopted = m.adopt(&mut conn, Legacy::UserVersion { first_file: 1 })?;
     /// assert_eq!(adopted.len(), 1);
     /// assert_eq!(m.migrate(&mut conn)?.ids(), vec![1]);
+    /// // On every later start: nothing to adopt, nothing changed.
+    /// assert!(m.adopt(&mut conn, Legacy::UserVersion { first_file: 1 })?.is_empty());
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn adopt(
@@ -529,11 +540,18 @@ impl Migrator {
         legacy: Legacy,
     ) -> Result<Vec<AppliedMigration>, Error> {
         let prepared = self.prepared()?;
-        let plan = &prepared.plan;
         self.with_settings(&prepared.table, |s| {
-            runner::in_write_transaction(conn, s, |tx| {
-                adopt::adopt(tx, &plan, s.table, s.user_version, &legacy)
-            })
+            let request = adopt::Request {
+                plan: &prepared.plan,
+                table: s.table,
+                mirror_user_version: s.user_version,
+                verify_applied: s.verify_applied,
+                legacy: &legacy,
+            };
+            if adopt::nothing_to_do(conn, &request, s.lock_timeout)? {
+                return Ok(Vec::new());
+            }
+            runner::in_write_transaction(conn, s, |tx| adopt::adopt(tx, &request))
         })
     }
 
