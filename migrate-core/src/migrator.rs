@@ -345,7 +345,7 @@ impl Migrator {
         let plan = &prepared.plan;
         let last = plan.len() - 1;
         self.with_settings(&prepared.table, |s| {
-            runner::run(conn, &plan, s, Goal::UpTo(last))
+            runner::run(conn, plan, s, Goal::UpTo(last))
         })
         .map(|o| o.report)
     }
@@ -377,7 +377,7 @@ impl Migrator {
                 dry_run: true,
                 ..*s
             };
-            runner::run(conn, &plan, &settings, Goal::UpTo(last))
+            runner::run(conn, plan, &settings, Goal::UpTo(last))
         })?;
         Ok(DryRun {
             steps: outcome.report.steps,
@@ -404,7 +404,7 @@ impl Migrator {
         let plan = &prepared.plan;
         plan.check_target(target)?;
         self.with_settings(&prepared.table, |s| {
-            runner::run(conn, &plan, s, Goal::UpTo(target))
+            runner::run(conn, plan, s, Goal::UpTo(target))
         })
         .map(|o| o.report)
     }
@@ -431,7 +431,7 @@ impl Migrator {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         self.with_settings(&prepared.table, |s| {
-            runner::run(conn, &plan, s, Goal::DownLast)
+            runner::run(conn, plan, s, Goal::DownLast)
         })
         .map(|o| o.removed.into_iter().next())
     }
@@ -455,7 +455,7 @@ impl Migrator {
         let plan = &prepared.plan;
         plan.check_target(target)?;
         self.with_settings(&prepared.table, |s| {
-            runner::run(conn, &plan, s, Goal::DownTo(Some(target)))
+            runner::run(conn, plan, s, Goal::DownTo(Some(target)))
         })
         .map(|o| o.report)
     }
@@ -477,7 +477,7 @@ impl Migrator {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         self.with_settings(&prepared.table, |s| {
-            runner::run(conn, &plan, s, Goal::DownTo(None))
+            runner::run(conn, plan, s, Goal::DownTo(None))
         })
         .map(|o| o.report)
     }
@@ -501,7 +501,7 @@ impl Migrator {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         self.with_settings(&prepared.table, |s| {
-            runner::baseline(conn, &plan, s, through)
+            runner::baseline(conn, plan, s, through)
         })
     }
 
@@ -604,7 +604,7 @@ impl Migrator {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         let applied = self.with_settings(&prepared.table, |s| -> Result<usize, Error> {
-            match history::checked(conn, &plan, s.table, s.verify_applied, false)? {
+            match history::checked(conn, plan, s.table, s.verify_applied, false)? {
                 Some(history) => Ok(history.applied),
                 None => {
                     history::check_managed(conn, &plan.set, s.table)?;
@@ -643,7 +643,7 @@ impl Migrator {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         let (rows, vouched) = self.with_settings(&prepared.table, |s| {
-            history::for_report(conn, &plan, s.table, s.verify_applied)
+            history::for_report(conn, plan, s.table, s.verify_applied)
         })?;
         let mut lines = Vec::with_capacity(plan.migrations.len().max(rows.len()));
         for (index, migration) in plan.migrations.iter().enumerate() {

@@ -186,11 +186,11 @@ fn names_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &m
     let named = |k: usize| applied.get(k).and_then(|a| a.name.as_deref());
     for (k, theirs) in applied.iter().enumerate().take(ours.len()) {
         let Some(name) = &theirs.name else { continue };
-        if legacy.same_name(name, &ours[k].name()) {
+        if legacy.same_name(name, ours[k].name()) {
             continue;
         }
         // Ours has migrations the tool never applied, before ones it did.
-        if let Some(at) = (k + 1..ours.len()).find(|&j| legacy.same_name(name, &ours[j].name())) {
+        if let Some(at) = (k + 1..ours.len()).find(|&j| legacy.same_name(name, ours[j].name())) {
             problems.push(format!(
                 "this set has {} before `{}` ({}), which {} never applied: added to the \
                  directory with a version older than applied ones, skipped by {}, or its row \
@@ -217,7 +217,7 @@ fn names_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &m
         }
         // The tool applied migrations this set does not have there.
         if let Some(at) = (k + 1..applied.len())
-            .find(|&j| named(j).is_some_and(|n| legacy.same_name(n, &ours[k].name())))
+            .find(|&j| named(j).is_some_and(|n| legacy.same_name(n, ours[k].name())))
         {
             problems.push(format!(
                 "{} applied {} before `{}`, which this set does not have there: the file left \

@@ -336,8 +336,8 @@ pub(crate) fn adopt(
         };
         recorder.insert_at(
             migration.id,
-            &migration.name(),
-            &migration.checksum(),
+            migration.name(),
+            migration.checksum(),
             &crate::hash::hex(plan.chains[migration.id as usize]),
             applied_at.as_deref(),
         )?;

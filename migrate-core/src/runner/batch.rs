@@ -149,7 +149,7 @@ impl<'c> Batch<'c> {
         let watch = StepWatch::start(
             self.settings.observer,
             migration.id,
-            &migration.name(),
+            migration.name(),
             direction,
         );
         match self.try_step(migration, step, direction) {
