@@ -66,6 +66,7 @@ fn sql_and_rust_share_one_sequence() {
         vec![
             "migrate_core_delete_migrations_blog",
             "migrate_core_edit_migrations_blog",
+            "migrate_core_insert_migrations_blog",
             "posts_audit"
         ]
     );

@@ -40,8 +40,8 @@ pub(crate) struct Table {
     pub name: String,
     /// `main."name"`.
     qualified: String,
-    /// Its triggers' names, quoted: (edit, delete).
-    triggers: (String, String),
+    /// Its triggers' names, quoted: edit, delete, insert.
+    triggers: [String; 3],
     /// The O(1) check's statements, verified and not.
     newest_sql: String,
     newest_unverified_sql: String,
@@ -52,14 +52,8 @@ impl Table {
         let qualified = format!("main.{}", quote_identifier(name));
         Table {
             name: name.to_owned(),
-            triggers: {
-                let [edit, delete] = trigger_names(name);
-                (quote_identifier(&edit), quote_identifier(&delete))
-            },
-            newest_sql: format!(
-                "SELECT id, chain, (SELECT min(id) FROM {qualified}) \
-                 FROM {qualified} ORDER BY id DESC LIMIT 1"
-            ),
+            triggers: trigger_names(name).map(|name| quote_identifier(&name)),
+            newest_sql: format!("SELECT id, chain FROM {qualified} ORDER BY id DESC LIMIT 1"),
             newest_unverified_sql: format!(
                 "SELECT newest.id, newest.chain, first.name, first.checksum, first.chain \
                  FROM {qualified} AS newest, {qualified} AS first \
@@ -70,11 +64,12 @@ impl Table {
     }
 }
 
-/// The names of a tracking table's triggers: the edit one and the delete one.
-pub(crate) fn trigger_names(table: &str) -> [String; 2] {
+/// The names of a tracking table's triggers: edit, delete, insert.
+pub(crate) fn trigger_names(table: &str) -> [String; 3] {
     [
         format!("migrate_core_edit_{table}"),
         format!("migrate_core_delete_{table}"),
+        format!("migrate_core_insert_{table}"),
     ]
 }
 
@@ -465,11 +460,12 @@ pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
 }
 
 /// The triggers that keep the O(1) check honest. migrate-core itself only
-/// inserts rows, deletes the newest one (a rollback), and rewrites chains
-/// (which changes them). So:
+/// inserts rows after the newest, deletes the newest one (a rollback), and
+/// rewrites chains (which changes them). So:
 /// - any `UPDATE` that leaves a row's chain as it was (a hand edit of an id,
-///   name, checksum or timestamp), and
-/// - any `DELETE` of a row that is not the newest
+///   name, checksum or timestamp),
+/// - any `DELETE` of a row that is not the newest, and
+/// - any `INSERT` of a row before the newest
 ///
 /// marks the newest row [`EDITED`], and the next read checks every row.
 /// Created with the table, and added to tables of older versions at their
@@ -483,12 +479,14 @@ pub(crate) fn ensure_triggers(conn: &Connection, table: &Table) -> Result<(), Er
          \x20   WHERE id = (SELECT max(id) FROM {bare}) AND chain IS NOT '{EDITED}';\n\
          END"
     );
-    let (edit, delete) = &table.triggers;
+    let [edit, delete, insert] = &table.triggers;
     conn.execute_batch(&format!(
         "CREATE TRIGGER IF NOT EXISTS main.{edit} AFTER UPDATE ON {bare} \
          WHEN NEW.chain IS OLD.chain {mark};\n\
          CREATE TRIGGER IF NOT EXISTS main.{delete} AFTER DELETE ON {bare} \
-         WHEN OLD.id < (SELECT max(id) FROM {bare}) {mark};"
+         WHEN OLD.id < (SELECT max(id) FROM {bare}) {mark};\n\
+         CREATE TRIGGER IF NOT EXISTS main.{insert} AFTER INSERT ON {bare} \
+         WHEN NEW.id < (SELECT max(id) FROM {bare}) {mark};"
     ))?;
     Ok(())
 }
