@@ -1288,6 +1288,38 @@ fn migrate_and_pending_agree_on_a_hand_edited_history() {
     assert_no_failures("hand-edited history", &failures);
 }
 
+/// The up-to-date check reads the newest row only, and vouches for the rows
+/// before it through their chain; it is the tracking table's triggers that
+/// turn a hand edit of an older row into a failed check. So with the
+/// triggers dropped, an older row edited into something no full read would
+/// accept goes unseen: proof that the O(1) path is the one taken, and that
+/// the triggers are what makes hand edits visible to it.
+#[test]
+fn the_up_to_date_check_reads_one_row_and_the_triggers_keep_it_honest() {
+    for (triggers_kept, expect_ok) in [(true, false), (false, true)] {
+        let db = TempDb::new();
+        let m = markers("", 3);
+        m.migrate(&mut db.open()).unwrap();
+        if !triggers_kept {
+            tamper(
+                &db,
+                "DROP TRIGGER migrate_core_edit_migrations;
+                 DROP TRIGGER migrate_core_delete_migrations;
+                 DROP TRIGGER migrate_core_insert_migrations;",
+            );
+        }
+        // A renamed row: the full read refuses it (Modified).
+        tamper(&db, "UPDATE migrations SET name = 'renamed' WHERE id = 0");
+        let mut conn = db.open();
+        let result = m.migrate(&mut conn);
+        assert_eq!(
+            result.is_ok(),
+            expect_ok,
+            "triggers kept: {triggers_kept}: {result:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------- the up-to-date check needs no write lock
 
 #[test]

@@ -213,16 +213,11 @@ fn vouched(
 ) -> Result<Option<(usize, u128)>, Error> {
     let newest = if verify_applied {
         conn.prepare(&table.newest_sql).and_then(|mut stmt| {
+            // No row count (it is O(rows)): a row deleted or inserted by
+            // hand, but the newest, marks the newest row's chain through the
+            // triggers.
             stmt.query_row(params![], |row| {
-                // The first id must be 0 (an index lookup; a count would be
-                // O(rows)); a row deleted by hand, but the newest, marks the
-                // newest row's chain through the delete trigger.
-                let first: Option<i64> = row.get(2)?;
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    parse_chain(row.get_ref(1)?),
-                    first == Some(0),
-                ))
+                Ok((row.get::<_, i64>(0)?, parse_chain(row.get_ref(1)?), true))
             })
             .optional()
         })
