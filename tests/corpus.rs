@@ -22,7 +22,7 @@
 //!   `-DSQLITE_DEFAULT_FOREIGN_KEYS=1`), OFF with a system libsqlite3.
 //!   The chirpstack tests run both.
 //! - refinery and rusqlite_migration run on the application's own rusqlite
-//!   `Connection`: ON with `bundled` (as here), which the projects use.
+//!   `Connection`: ON with rusqlite's `bundled` feature, as here.
 //! - goose: a Go `database/sql` connection; go-sqlite3 leaves foreign keys
 //!   OFF unless the DSN asks for them.
 //!
@@ -555,13 +555,15 @@ fn chirpstack_diesel_runs_unchanged_step_by_step_and_back() {
     }
 }
 
-/// DIFFERENCE: diesel 2.2 names new migrations `YYYY-MM-DD-HHMMSS-0000`
-/// (18 digits), next to the older `YYYY-MM-DD-HHMMSS` (14 digits). diesel
-/// compares versions as strings, so they stay in date order; migrate-core
-/// compares them as numbers, so every 18-digit version sorts after every
-/// 14-digit one, and `2026-05-28-000000_ts005_managed_multicast` runs before
-/// `2025-12-08-135428-0000_refactor_device_profiles` and the three other
-/// `-0000` migrations. Here the migrations it passes touch other tables, so
+/// DIFFERENCE: chirpstack's recent migrations are named
+/// `YYYY-MM-DD-HHMMSS-0000` (18 digits, the form newer diesel_cli releases
+/// generate), next to the older `YYYY-MM-DD-HHMMSS` (14 digits). diesel
+/// takes the name up to the first `_` without its dashes and compares
+/// versions as strings, so they stay in date order; migrate-core compares
+/// them as numbers, so every 18-digit version sorts after every 14-digit one,
+/// and `2026-05-28-000000_ts005_managed_multicast` runs before
+/// `2025-12-08-135428-0000_refactor_device_profiles` and the two other
+/// `-0000` migrations diesel runs before it. Here the migrations it passes touch other tables, so
 /// the end schema is the same; the ids are not the ones diesel's order
 /// gives.
 #[test]
