@@ -79,6 +79,11 @@ embed_migrations!(
     ids = "sorted"
 );
 embed_migrations!(
+    "tests/fixtures/corpus/diesel-rs__diesel/migrations/sqlite",
+    set = "diesel_test_schema",
+    ids = "sorted"
+);
+embed_migrations!(
     "tests/fixtures/corpus/launchbadge__sqlx/examples/sqlite/todos/migrations",
     set = "sqlx_todos",
     ids = "sorted"
@@ -155,6 +160,13 @@ const DIESEL_RELATIONS: Project = Project {
 const DIESEL_ALL_ABOUT_INSERTS: Project = Project {
     set: "diesel_all_about_inserts",
     dir: "tests/fixtures/corpus/diesel-rs__diesel/examples/sqlite/all_about_inserts/migrations",
+    tool: Tool::Diesel,
+    foreign_keys: true,
+};
+
+const DIESEL_TEST_SCHEMA: Project = Project {
+    set: "diesel_test_schema",
+    dir: "tests/fixtures/corpus/diesel-rs__diesel/migrations/sqlite",
     tool: Tool::Diesel,
     foreign_keys: true,
 };
@@ -422,6 +434,8 @@ struct Rows {
 struct Migrated {
     ours: Connection,
     theirs: Connection,
+    /// The down files the tool's runner fails to run (and so does ours).
+    failed_rollbacks: Vec<String>,
     _files: (TempDb, TempDb),
 }
 
@@ -431,8 +445,20 @@ struct Migrated {
 /// runs every down file back, from fresh databases migrated to the top of
 /// each run of migrations that have one, comparing after every step.
 fn check(project: &Project, rows: &[Rows]) -> Migrated {
+    let migrated = check_with_failed_rollbacks(project, rows);
+    assert_eq!(
+        migrated.failed_rollbacks,
+        Vec::<String>::new(),
+        "{}: every down file runs",
+        project.set
+    );
+    migrated
+}
+
+/// [`check`], where a down file may fail: it must fail the same way for both.
+fn check_with_failed_rollbacks(project: &Project, rows: &[Rows]) -> Migrated {
     let steps = project.our_order();
-    let migrated = migrate_both(project, &steps, steps.len(), rows);
+    let mut migrated = migrate_both(project, &steps, steps.len(), rows);
 
     // Rollbacks: each maximal run of migrations with a down file, from its
     // top, on databases migrated that far.
@@ -447,9 +473,22 @@ fn check(project: &Project, rows: &[Rows]) -> Migrated {
         let mut id = top;
         loop {
             let down = steps[id].down.as_deref().expect("a down file");
-            let undone = m.rollback_migration(&mut both.ours).expect("rollback");
+            let ours = m.rollback_migration(&mut both.ours);
+            let theirs = run_as_tool(&mut both.theirs, project.tool, down);
+            if theirs.is_err() {
+                // A down file the tool cannot run either: ours fails the
+                // same way, and both databases are left as they were.
+                let error = ours.expect_err("the tool's rollback failed");
+                assert!(
+                    matches!(error, Error::Failed { id: failed, .. } if failed as usize == id),
+                    "{down}: {error:?}"
+                );
+                assert_eq!(schema(&both.ours), schema(&both.theirs), "{down}");
+                migrated.failed_rollbacks.push(down.to_owned());
+                break;
+            }
+            let undone = ours.expect("rollback");
             assert_eq!(undone.map(|a| a.id as usize), Some(id), "{down}");
-            run_as_tool(&mut both.theirs, project.tool, down).expect("the tool's rollback");
             assert_eq!(
                 schema(&both.ours),
                 schema(&both.theirs),
@@ -461,6 +500,9 @@ fn check(project: &Project, rows: &[Rows]) -> Migrated {
                 break;
             }
             id -= 1;
+        }
+        if migrated.failed_rollbacks.last().map(String::as_str) == steps[id].down.as_deref() {
+            continue;
         }
         if id > 0 {
             let refused = m
@@ -502,6 +544,7 @@ fn migrate_both(project: &Project, steps: &[Step], upto: usize, rows: &[Rows]) -
     Migrated {
         ours,
         theirs,
+        failed_rollbacks: Vec::new(),
         _files: (our_file, their_file),
     }
 }
@@ -567,7 +610,7 @@ fn chirpstack_diesel_runs_unchanged_step_by_step_and_back() {
 /// the end schema is the same; the ids are not the ones diesel's order
 /// gives.
 #[test]
-fn chirpstack_diesel_2_2_versions_are_ordered_by_number_not_as_diesel_orders_them() {
+fn chirpstack_0000_suffixed_versions_are_ordered_by_number_not_as_diesel_orders_them() {
     let ours: Vec<String> = CHIRPSTACK.our_order().into_iter().map(|s| s.up).collect();
     let diesel = CHIRPSTACK.tool_order();
     assert_eq!(ours.len(), 14);
@@ -768,6 +811,31 @@ fn diesel_relations_example_runs_and_rolls_back_unchanged() {
 fn diesel_all_about_inserts_example_runs_unchanged() {
     assert_same_order(&DIESEL_ALL_ABOUT_INSERTS);
     check(&DIESEL_ALL_ABOUT_INSERTS, &[]);
+}
+
+/// diesel's own SQLite test schema (`migrations/sqlite`, the directory its
+/// test suite embeds), up to the migration the stored index lacks a
+/// predecessor for (see its SOURCE.md). Its `create_noisy_users_view`
+/// rollback drops a view that does not exist (`noisy_users`, the up file
+/// creates `important_stuff`): diesel fails there, and so does migrate-core,
+/// leaving the database as it was.
+#[test]
+fn diesel_test_schema_runs_unchanged_and_fails_the_same_broken_rollback() {
+    assert_same_order(&DIESEL_TEST_SCHEMA);
+    let migrated = check_with_failed_rollbacks(&DIESEL_TEST_SCHEMA, &[]);
+    assert_eq!(
+        migrated.failed_rollbacks,
+        [format!(
+            "{}/20160909175240_create_noisy_users_view/down.sql",
+            DIESEL_TEST_SCHEMA.dir
+        )]
+    );
+    // The view works in both.
+    for conn in [&migrated.ours, &migrated.theirs] {
+        conn.execute_batch("INSERT INTO stuff (name, important) VALUES ('a', 1), ('b', 0)")
+            .expect("rows");
+        assert_eq!(count(conn, "important_stuff"), 1);
+    }
 }
 
 #[test]
