@@ -4,4 +4,5 @@
 fn main() {
     println!("cargo:rerun-if-changed=examples/blog/migrations");
     println!("cargo:rerun-if-changed=tests/fixtures/sql/blog");
+    println!("cargo:rerun-if-changed=tests/fixtures/corpus");
 }
