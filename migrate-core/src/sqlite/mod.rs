@@ -13,6 +13,9 @@ use rusqlite::{ffi, params, Connection};
 
 use crate::error::Error;
 
+#[cfg(feature = "cli")]
+pub(crate) mod backup;
+
 /// Quotes an identifier for SQL: `my "odd" table` → `"my ""odd"" table"`.
 pub(crate) fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -90,6 +93,25 @@ impl<'c> LockWait<'c> {
             conn,
             previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
             state,
+        })
+    }
+
+    /// No busy handler at all, for a loop that does its own waiting (the
+    /// backup's); restored the same way when dropped.
+    #[cfg(feature = "cli")]
+    pub fn none(conn: &'c Connection) -> Result<Self, Error> {
+        let previous: i64 = conn.query_row("PRAGMA busy_timeout", params![], |row| row.get(0))?;
+        // SAFETY: a valid handle; removing the handler.
+        unsafe {
+            ffi::sqlite3_busy_handler(conn.handle(), None, std::ptr::null_mut());
+        }
+        Ok(LockWait {
+            conn,
+            previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
+            state: Box::new(WaitState {
+                start: Instant::now(),
+                deadline: None,
+            }),
         })
     }
 
