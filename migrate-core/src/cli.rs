@@ -113,6 +113,15 @@ pub enum Command {
     },
     /// Apply everything pending inside a transaction, report, then roll back.
     DryRun,
+    /// Record how an interrupted step outside a transaction ended.
+    Resolve {
+        /// Its work is done: record it as applied (a rollback: as undone).
+        #[arg(long, conflicts_with = "not_run", required_unless_present = "not_run")]
+        completed: bool,
+        /// None of its work took effect: record it as never started.
+        #[arg(long)]
+        not_run: bool,
+    },
     /// Back the database up to a file with SQLite's online backup API.
     Backup {
         /// Where to write the copy.
@@ -312,6 +321,22 @@ impl Command {
                 backup(conn, path, migrator, out)?;
                 Ok(EXIT_OK)
             }
+            Command::Resolve { completed, .. } => {
+                let resolution = if *completed {
+                    crate::Resolution::Completed
+                } else {
+                    crate::Resolution::NotRun
+                };
+                match migrator.resolve_interrupted(conn, resolution)? {
+                    Some(id) => writeln!(
+                        out,
+                        "migration {id}: recorded as {}",
+                        if *completed { "completed" } else { "never run" }
+                    )?,
+                    None => writeln!(out, "nothing was interrupted")?,
+                }
+                Ok(EXIT_OK)
+            }
         }
     }
 }
@@ -482,6 +507,16 @@ fn status(
             MigrationState::Unknown => {
                 (paint.red("UNKNOWN  "), "  (not in this binary)".to_owned())
             }
+            MigrationState::Interrupted { direction } => (
+                paint.red("STARTED  "),
+                format!(
+                    "  ({} outside a transaction, never recorded as finished: see `resolve`)",
+                    match direction {
+                        Direction::Up => "applying",
+                        Direction::Down => "rolling back",
+                    }
+                ),
+            ),
         };
         writeln!(
             out,

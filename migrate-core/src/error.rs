@@ -497,6 +497,20 @@ pub enum Error {
     /// The connection's `journal_mode` is `OFF`, so a failed step could not
     /// be rolled back. Nothing was changed.
     NoJournal,
+    /// A step that runs outside a transaction (`transaction = false`) was
+    /// recorded as started but never as finished: another process is still
+    /// running it, or one was killed while it ran. Nothing runs until it is
+    /// resolved ([`Migrator::resolve_interrupted`](crate::Migrator::resolve_interrupted)).
+    Interrupted {
+        /// The migration id.
+        id: u32,
+        /// The migration name.
+        name: String,
+        /// Applying or rolling back.
+        direction: Direction,
+        /// When it was recorded as started (UTC, RFC 3339).
+        since: String,
+    },
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
     /// There is work to do, but the connection or the file is read-only.
@@ -540,8 +554,17 @@ impl Error {
                 }
                 Ok(())
             }
-            Error::Failed { id, name, direction, .. } => {
-                write!(f, "{} {id} `{name}` failed and was rolled back", direction.noun())
+            Error::Failed { id, name, direction, source } => {
+                if source.is::<OutsideTransaction>() {
+                    write!(
+                        f,
+                        "{} {id} `{name}` failed; it runs outside a transaction, so what it did \
+                         before failing was not undone: check it before running it again",
+                        direction.noun()
+                    )
+                } else {
+                    write!(f, "{} {id} `{name}` failed and was rolled back", direction.noun())
+                }
             }
             Error::Panicked { id, name, direction, message } => write!(
                 f,
@@ -710,6 +733,16 @@ impl Error {
                  table with Migrator::table(…); if it is the same set and only the spelling \
                  changed, use {existing:?}"
             ),
+            Error::Interrupted { id, name, direction, since } => write!(
+                f,
+                "{} {id} `{name}` runs outside a transaction and was started at {since}, but was \
+                 never recorded as finished: another process may still be running it (then wait \
+                 for it), or a process was killed while it ran. Check what it did, then record \
+                 it with Migrator::resolve_interrupted(conn, Resolution::Completed) if its work \
+                 is done, or Resolution::NotRun if none of it took effect (CLI: `resolve \
+                 --completed` or `resolve --not-run`)",
+                direction.noun()
+            ),
             Error::NoJournal => f.write_str(
                 "the connection's journal_mode is OFF, so a failed migration could not be rolled \
                  back: set PRAGMA journal_mode to DELETE, WAL or MEMORY before migrating",
@@ -722,6 +755,24 @@ impl Error {
                 }
             }
         }
+    }
+}
+
+/// Why a step outside a transaction failed (returned an error or
+/// panicked): the source of its `Error::Failed`, which then does not claim
+/// to have rolled it back.
+#[derive(Debug)]
+pub(crate) struct OutsideTransaction(pub BoxError);
+
+impl fmt::Display for OutsideTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for OutsideTransaction {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

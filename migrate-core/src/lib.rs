@@ -124,7 +124,8 @@ pub use migrator::{Migrator, DEFAULT_LOCK_TIMEOUT};
 pub use observe::Event;
 pub use rebuild::{RebuildReport, TableRebuild};
 pub use report::{
-    AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report, StepReport,
+    AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report, Resolution,
+    StepReport,
 };
 
 /// The `rusqlite` this crate was built with: use it rather than a second

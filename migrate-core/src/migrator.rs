@@ -7,14 +7,14 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction};
 
 use crate::adopt::{self, Legacy};
-use crate::error::{Error, Location, RegistryProblem};
+use crate::error::{Direction, Error, Location, RegistryProblem};
 use crate::hash;
 use crate::history::{self, Table};
 use crate::observe::{Event, Observer};
 use crate::private::IntoOutcome;
-use crate::registry::{self, Candidate, DynamicStep, Identity, Plan};
+use crate::registry::{self, Candidate, DynStep, DynamicStep, Identity, Plan};
 use crate::report::{
-    AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report,
+    AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report, Resolution,
 };
 use crate::runner::{self, Goal, Settings};
 
@@ -279,6 +279,107 @@ impl Migrator {
             step: runtime_step(run, CallerLocation::caller(), None),
         });
         self.changed()
+    }
+
+    /// Adds a migration that runs outside any transaction, at run time: a
+    /// function or closure taking `&Connection`, for what SQLite refuses
+    /// inside a transaction (`VACUUM`, `PRAGMA journal_mode`). It is
+    /// recorded as started before it runs and as done after; see
+    /// [`resolve_interrupted`](Self::resolve_interrupted). The link-time
+    /// form is `#[migration(n, transaction = false)]`.
+    ///
+    /// ```
+    /// use migrate_core::rusqlite::{Connection, Transaction};
+    /// let m = migrate_core::Migrator::new()
+    ///     .set("docs_add_without_transaction")
+    ///     .add(0, "init", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"))
+    ///     .add_without_transaction(1, "compact", |conn: &Connection| conn.execute_batch("VACUUM"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// assert_eq!(m.migrate(&mut conn)?.ids(), vec![0, 1]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn add_without_transaction<F, R>(mut self, id: u32, name: impl Into<String>, run: F) -> Self
+    where
+        F: Fn(&Connection) -> R + Send + Sync + 'static,
+        R: IntoOutcome,
+    {
+        let name = name.into();
+        let checksum = hash::checksum(format!("run-time migration {id} {name}").as_bytes());
+        let identity = Identity {
+            link: hash::link(id, &name, &checksum),
+            name,
+            checksum,
+        };
+        self.extra.push(Candidate::Up {
+            id,
+            step: autocommit_step(run, CallerLocation::caller(), Some(identity)),
+        });
+        self.changed()
+    }
+
+    /// Adds the rollback of migration `id`, outside any transaction, at run
+    /// time (see [`add_without_transaction`](Self::add_without_transaction)).
+    ///
+    /// ```
+    /// use migrate_core::rusqlite::{Connection, Transaction};
+    /// let m = migrate_core::Migrator::new()
+    ///     .set("docs_add_rollback_without_transaction")
+    ///     .add(0, "wal", |tx: &Transaction| tx.execute_batch("CREATE TABLE t (x)"))
+    ///     .add_rollback_without_transaction(0, |conn: &Connection| conn.execute_batch("DROP TABLE t; VACUUM"));
+    /// assert!(m.validate().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn add_rollback_without_transaction<F, R>(mut self, id: u32, run: F) -> Self
+    where
+        F: Fn(&Connection) -> R + Send + Sync + 'static,
+        R: IntoOutcome,
+    {
+        self.extra.push(Candidate::Down {
+            id,
+            step: autocommit_step(run, CallerLocation::caller(), None),
+        });
+        self.changed()
+    }
+
+    /// Records how a step outside a transaction that was interrupted
+    /// ([`Error::Interrupted`]) ended: [`Resolution::Completed`] if its work
+    /// is done, [`Resolution::NotRun`] if none of it took effect (fix a
+    /// partial one by hand first). Returns the id it resolved, `None` when
+    /// nothing was interrupted. `migrate()` then goes on as usual.
+    ///
+    /// ```
+    /// # use migrate_core::{Migrator, Resolution, rusqlite::Connection};
+    /// let m = Migrator::new().set("docs_resolve")
+    ///     .add_without_transaction(0, "wal", |conn: &Connection| {
+    ///         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+    ///     });
+    /// let mut conn = Connection::open_in_memory()?;
+    /// assert_eq!(m.resolve_interrupted(&mut conn, Resolution::NotRun)?, None);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn resolve_interrupted(
+        &self,
+        conn: &mut Connection,
+        resolution: Resolution,
+    ) -> Result<Option<u32>, Error> {
+        let prepared = self.prepared()?;
+        self.with_settings(&prepared.table, |s| {
+            runner::in_write_transaction(conn, s, |tx| {
+                let Some(marker) = history::interrupted(tx, s.table)? else {
+                    return Ok(None);
+                };
+                runner::settle_in(
+                    tx,
+                    &prepared.plan,
+                    s,
+                    marker.id,
+                    marker.direction,
+                    resolution == Resolution::Completed,
+                )?;
+                Ok(Some(marker.id))
+            })
+        })
     }
 
     fn table_name(&self) -> String {
@@ -650,6 +751,14 @@ impl Migrator {
             let row = rows.get(index).map(|row| &row.applied);
             let state = match rows.get(index) {
                 None => MigrationState::Pending,
+                Some(stored) if stored.chain == history::STARTED => MigrationState::Interrupted {
+                    direction: Direction::Up,
+                },
+                Some(stored) if stored.chain == history::ROLLING_BACK => {
+                    MigrationState::Interrupted {
+                        direction: Direction::Down,
+                    }
+                }
                 Some(stored) if vouched || history::matches_plan(stored, migration) => {
                     MigrationState::Applied
                 }
@@ -689,7 +798,27 @@ where
     R: IntoOutcome,
 {
     Arc::new(DynamicStep {
-        run: Arc::new(move |tx: &Transaction<'_>| run(tx).into_outcome()),
+        run: DynStep::Transaction(Arc::new(move |tx: &Transaction<'_>| run(tx).into_outcome())),
+        location: Location {
+            file: caller.file(),
+            line: caller.line(),
+            runtime: true,
+        },
+        identity,
+    })
+}
+
+fn autocommit_step<F, R>(
+    run: F,
+    caller: &'static CallerLocation<'static>,
+    identity: Option<Identity>,
+) -> Arc<DynamicStep>
+where
+    F: Fn(&Connection) -> R + Send + Sync + 'static,
+    R: IntoOutcome,
+{
+    Arc::new(DynamicStep {
+        run: DynStep::Autocommit(Arc::new(move |conn: &Connection| run(conn).into_outcome())),
         location: Location {
             file: caller.file(),
             line: caller.line(),

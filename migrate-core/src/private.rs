@@ -1,7 +1,7 @@
 //! Support items for the code that `#[migration]` and `#[rollback]` generate.
 //! Not public API: names and shapes here may change in any release.
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 
 /// The error type a migration body is converted into.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -56,6 +56,8 @@ pub enum EntryKind {
 pub enum Body {
     /// A Rust function.
     Rust(fn(&Transaction<'_>) -> Outcome),
+    /// A Rust function that runs outside any transaction.
+    Autocommit(fn(&Connection) -> Outcome),
     /// SQL text, run as one batch.
     Sql(&'static str),
 }
@@ -70,6 +72,8 @@ pub struct Entry {
     pub set: &'static str,
     /// Whether `PRAGMA foreign_keys` is turned off around this step.
     pub foreign_keys_off: bool,
+    /// Whether the step runs outside any transaction.
+    pub no_transaction: bool,
     /// Source file of the attribute, for error messages.
     pub file: &'static str,
     /// Source line of the attribute, for error messages.

@@ -11,14 +11,29 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 
 use crate::error::{Location, RegistryProblem};
 use crate::hash;
 use crate::private::{self, Entry, EntryKind, Outcome, Slot};
 
-/// A closure added at run time.
-pub(crate) type DynStep = Arc<dyn Fn(&Transaction<'_>) -> Outcome + Send + Sync + 'static>;
+/// A closure added at run time: one that runs in the runner's transaction,
+/// or one that runs outside any.
+pub(crate) enum DynStep {
+    Transaction(Arc<dyn Fn(&Transaction<'_>) -> Outcome + Send + Sync + 'static>),
+    Autocommit(Arc<dyn Fn(&Connection) -> Outcome + Send + Sync + 'static>),
+}
+
+/// How a step runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// In the run's transaction, with other steps.
+    Transaction,
+    /// In a transaction of its own, with `PRAGMA foreign_keys` off.
+    ForeignKeysOff,
+    /// Outside any transaction, recorded as started before and done after.
+    Autocommit,
+}
 
 /// A step added at run time with `Migrator::add` or `add_rollback`.
 pub(crate) struct DynamicStep {
@@ -43,23 +58,41 @@ pub(crate) enum Step {
 }
 
 impl Step {
-    /// Runs the step's code in the runner's transaction.
-    pub fn run(&self, tx: &Transaction<'_>) -> Outcome {
+    /// Runs the step's code: in the runner's transaction `tx`, or, for a
+    /// step outside any transaction, on `conn` in autocommit mode.
+    pub fn run(&self, tx: Option<&Transaction<'_>>, conn: &Connection) -> Outcome {
+        let sql = |sql: &str| conn.execute_batch(sql).map_err(|e| Box::new(e) as _);
         match self {
-            Step::Static(entry) => match &entry.body {
-                private::Body::Rust(run) => run(tx),
-                private::Body::Sql(sql) => tx.execute_batch(sql).map_err(|e| Box::new(e) as _),
+            Step::Static(entry) => match (&entry.body, tx) {
+                (private::Body::Sql(text), _) => sql(text),
+                (private::Body::Autocommit(run), _) => run(conn),
+                (private::Body::Rust(run), Some(tx)) => run(tx),
+                (private::Body::Rust(_), None) => Err(mode_mismatch()),
             },
-            Step::Dynamic(step) => (step.run)(tx),
+            Step::Dynamic(step) => match (&step.run, tx) {
+                (DynStep::Transaction(run), Some(tx)) => run(tx),
+                (DynStep::Autocommit(run), _) => run(conn),
+                (DynStep::Transaction(_), None) => Err(mode_mismatch()),
+            },
+        }
+    }
+
+    /// How the step runs.
+    pub fn mode(&self) -> Mode {
+        let (foreign_keys_off, no_transaction) = match self {
+            Step::Static(entry) => (entry.foreign_keys_off, entry.no_transaction),
+            Step::Dynamic(step) => (false, matches!(step.run, DynStep::Autocommit(_))),
+        };
+        match (no_transaction, foreign_keys_off) {
+            (true, _) => Mode::Autocommit,
+            (false, true) => Mode::ForeignKeysOff,
+            (false, false) => Mode::Transaction,
         }
     }
 
     /// Whether `PRAGMA foreign_keys` is turned off around this step.
     pub fn foreign_keys_off(&self) -> bool {
-        match self {
-            Step::Static(entry) => entry.foreign_keys_off,
-            Step::Dynamic(_) => false,
-        }
+        self.mode() == Mode::ForeignKeysOff
     }
 
     /// Where it is defined.
@@ -162,6 +195,12 @@ impl Plan {
         // unless all 2^32 ids are used, which memory rules out.
         u32::try_from(self.migrations.len()).unwrap_or(u32::MAX)
     }
+}
+
+/// A Rust step for a transaction asked to run outside one: the registry
+/// cannot build such a step, so this is a bug of migrate-core.
+fn mode_mismatch() -> crate::private::BoxError {
+    "migrate-core: a transactional step was asked to run outside a transaction (a bug: please report it)".into()
 }
 
 /// A registration added at run time: `Migrator::add` or `add_rollback`.
@@ -463,7 +502,7 @@ mod tests {
 
     fn runtime(id: u32, name: Option<&str>) -> Arc<DynamicStep> {
         Arc::new(DynamicStep {
-            run: Arc::new(|_| Ok(())),
+            run: DynStep::Transaction(Arc::new(|_| Ok(()))),
             location: Location {
                 file: "registry.rs",
                 line: id + 1,

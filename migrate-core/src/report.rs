@@ -169,6 +169,27 @@ pub enum MigrationState {
     },
     /// Applied, but this binary does not know it.
     Unknown,
+    /// A step outside a transaction was started and never recorded as
+    /// finished (see [`Error::Interrupted`](crate::Error::Interrupted)).
+    Interrupted {
+        /// Applying or rolling back.
+        direction: crate::Direction,
+    },
+}
+
+/// How an interrupted step outside a transaction is to be recorded (see
+/// [`Migrator::resolve_interrupted`](crate::Migrator::resolve_interrupted)).
+///
+/// ```
+/// let _ = migrate_core::Resolution::Completed;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Its work is done: a migration is recorded as applied, a rollback's
+    /// migration as no longer applied.
+    Completed,
+    /// None of its work took effect: recorded as if it had never started.
+    NotRun,
 }
 
 /// One line of `status`.

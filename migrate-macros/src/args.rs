@@ -21,8 +21,8 @@ impl Kind {
 
     fn options(self) -> &'static [&'static str] {
         match self {
-            Kind::Migration => &["name", "set", "foreign_keys", "crate"],
-            Kind::Rollback => &["set", "foreign_keys", "crate"],
+            Kind::Migration => &["name", "set", "foreign_keys", "transaction", "crate"],
+            Kind::Rollback => &["set", "foreign_keys", "transaction", "crate"],
         }
     }
 }
@@ -33,6 +33,8 @@ pub struct Args {
     pub name: Option<LitStr>,
     pub set: Option<LitStr>,
     pub foreign_keys_off: bool,
+    /// `transaction = false`: the step runs outside any transaction.
+    pub no_transaction: bool,
     pub krate: Option<Path>,
 }
 
@@ -55,8 +57,10 @@ fn parse_args(input: ParseStream, kind: Kind) -> syn::Result<Args> {
         name: None,
         set: None,
         foreign_keys_off: false,
+        no_transaction: false,
         krate: None,
     };
+    let mut foreign_keys_span = None;
     let mut seen: Vec<String> = Vec::new();
     while !input.is_empty() {
         input.parse::<Token![,]>()?;
@@ -115,9 +119,28 @@ fn parse_args(input: ParseStream, kind: Kind) -> syn::Result<Args> {
                     ));
                 }
                 args.foreign_keys_off = true;
+                foreign_keys_span = Some(value.span());
+            }
+            "transaction" => {
+                let value: syn::LitBool = input.parse().map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        "`transaction` takes `false` (run outside any transaction) or `true` \
+                         (the default)",
+                    )
+                })?;
+                args.no_transaction = !value.value;
             }
             _ => unreachable!("options() lists every handled key"),
         }
+    }
+    if let (true, Some(span)) = (args.no_transaction, foreign_keys_span) {
+        return Err(syn::Error::new(
+            span,
+            "a `transaction = false` step runs on the connection as it is, outside any \
+             transaction: set `PRAGMA foreign_keys` in the step itself if it needs to, and remove \
+             `foreign_keys = off`",
+        ));
     }
     Ok(args)
 }
@@ -215,6 +238,7 @@ fn example(option: &str) -> String {
         "name" => "`name = \"create_users\"`".to_owned(),
         "set" => "`set = \"cache\"`".to_owned(),
         "foreign_keys" => "`foreign_keys = off`".to_owned(),
+        "transaction" => "`transaction = false`".to_owned(),
         "crate" => "`crate = my_reexport::migrate_core`".to_owned(),
         other => format!("`{other} = …`"),
     }

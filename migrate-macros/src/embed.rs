@@ -371,6 +371,7 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             id: file.id,
             set: set.clone(),
             foreign_keys_off: file.script.foreign_keys_off,
+            no_transaction: false,
             file: quote!(#shown),
             line: quote!(1),
             body: quote!(#krate::__private::Body::Sql(#body)),

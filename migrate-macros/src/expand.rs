@@ -13,7 +13,10 @@ pub fn attribute(args: TokenStream, input: TokenStream, kind: Kind) -> TokenStre
     let parsed_args = args::parse(args, kind);
     let parsed_fn = item::parse(input.clone(), kind.attr_name());
     match (parsed_args, parsed_fn) {
-        (Ok(args), Ok(func)) => register(&args, &func, kind),
+        (Ok(args), Ok(func)) => match outside_transaction_param(&args, &func) {
+            Some(error) => fallback(error, input),
+            None => register(&args, &func, kind),
+        },
         (Err(mut a), Err(b)) => {
             a.combine(b);
             fallback(a, input)
@@ -40,6 +43,8 @@ pub struct Registration {
     /// The set's name.
     pub set: String,
     pub foreign_keys_off: bool,
+    /// Runs outside any transaction.
+    pub no_transaction: bool,
     /// Expressions of the source file and line.
     pub file: TokenStream,
     pub line: TokenStream,
@@ -57,6 +62,7 @@ impl Registration {
             id,
             set,
             foreign_keys_off,
+            no_transaction,
             file,
             line,
             body,
@@ -91,6 +97,7 @@ impl Registration {
                         id: #id,
                         set: #set,
                         foreign_keys_off: #foreign_keys_off,
+                        no_transaction: #no_transaction,
                         file: #file,
                         line: #line,
                         body: #body,
@@ -160,12 +167,23 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         id: args.id,
         set: set(args.set.as_ref()),
         foreign_keys_off: args.foreign_keys_off,
+        no_transaction: args.no_transaction,
         file: quote_spanned!(here=> ::core::file!()),
         line: quote_spanned!(here=> ::core::line!()),
-        body: quote_spanned!(fn_span=> #krate::__private::Body::Rust(__migrate_core_run)),
+        body: if args.no_transaction {
+            quote_spanned!(fn_span=> #krate::__private::Body::Autocommit(__migrate_core_run))
+        } else {
+            quote_spanned!(fn_span=> #krate::__private::Body::Rust(__migrate_core_run))
+        },
         span: fn_span,
     }
     .to_tokens();
+    // A step outside a transaction gets the connection itself.
+    let param = if args.no_transaction {
+        quote_spanned!(fn_span=> &#krate::rusqlite::Connection)
+    } else {
+        quote_spanned!(fn_span=> &#krate::rusqlite::Transaction<'_>)
+    };
 
     let registration = quote_spanned! {fn_span=>
         #[doc(hidden)]
@@ -173,7 +191,7 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
             // `let_unit_value`: the binding above for an explicit `-> ()`.
             #[allow(clippy::let_unit_value)]
             fn __migrate_core_run(
-                __migrate_core_tx: &#krate::rusqlite::Transaction<'_>,
+                __migrate_core_tx: #param,
             ) -> #krate::__private::Outcome {
                 #convert
             }
@@ -184,6 +202,32 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         #func
         #registration
     }
+}
+
+/// A `transaction = false` step gets the connection, not a transaction:
+/// say so on a `&Transaction` parameter (the type error would only say
+/// "expected `&Transaction`, found `&Connection`").
+fn outside_transaction_param(args: &Args, func: &ItemFn) -> Option<syn::Error> {
+    if !args.no_transaction {
+        return None;
+    }
+    let syn::FnArg::Typed(param) = func.sig.inputs.first()? else {
+        return None;
+    };
+    let syn::Type::Reference(reference) = &*param.ty else {
+        return None;
+    };
+    let syn::Type::Path(path) = &*reference.elem else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    (last.ident == "Transaction").then(|| {
+        syn::Error::new(
+            param.ty.span(),
+            "a `transaction = false` step runs outside any transaction, on the connection: take \
+             `conn: &Connection`",
+        )
+    })
 }
 
 fn unraw(ident: &syn::Ident) -> String {

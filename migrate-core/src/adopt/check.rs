@@ -441,7 +441,9 @@ mod tests {
             .map(|(id, file)| Migration {
                 id: id as u32,
                 up: Step::Dynamic(Arc::new(DynamicStep {
-                    run: Arc::new(|_: &rusqlite::Transaction<'_>| Ok(())),
+                    run: crate::registry::DynStep::Transaction(Arc::new(
+                        |_: &rusqlite::Transaction<'_>| Ok(()),
+                    )),
                     location: at(file),
                     identity: Some(Identity {
                         name: format!("m{id}"),

@@ -17,7 +17,7 @@ mod verify;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 
-use crate::error::Error;
+use crate::error::{Direction, Error};
 use crate::hash;
 use crate::registry::Plan;
 use crate::report::AppliedMigration;
@@ -34,6 +34,52 @@ pub(crate) const MARKER: &str = "migrate-core tracking table";
 /// edited or deleted by hand: it matches no plan, so the next read checks
 /// every row.
 const EDITED: &str = "edited by hand";
+
+/// The chain values of a step outside a transaction while it runs: the row
+/// of a migration started (its chain comes when it is done), or of a
+/// rollback started (the row goes when it is done). Neither is 32 hex
+/// digits, so the O(1) check never vouches for them.
+pub(crate) const STARTED: &str = "started outside a transaction";
+pub(crate) const ROLLING_BACK: &str = "rolling back outside a transaction";
+
+/// A step outside a transaction that was started and not recorded as done.
+pub(crate) struct Marker {
+    pub id: u32,
+    pub name: String,
+    pub direction: Direction,
+    pub since: String,
+}
+
+impl Marker {
+    fn of(rows: &[Row]) -> Option<Marker> {
+        let row = rows.last()?;
+        let direction = match row.chain.as_str() {
+            STARTED => Direction::Up,
+            ROLLING_BACK => Direction::Down,
+            _ => return None,
+        };
+        Some(Marker {
+            id: row.applied.id,
+            name: row.applied.name.clone(),
+            direction,
+            since: row.applied.applied_at.clone(),
+        })
+    }
+
+    pub fn into_error(self) -> Error {
+        Error::Interrupted {
+            id: self.id,
+            name: self.name,
+            direction: self.direction,
+            since: self.since,
+        }
+    }
+}
+
+/// The interrupted step, if the history has one.
+pub(crate) fn interrupted(conn: &Connection, table: &Table) -> Result<Option<Marker>, Error> {
+    Ok(load(conn, table)?.and_then(|rows| Marker::of(&rows)))
+}
 
 /// A tracking table, by name.
 pub(crate) struct Table {
@@ -139,6 +185,9 @@ pub(crate) fn checked(
     let Some(rows) = load(conn, table)? else {
         return Ok(None);
     };
+    if let Some(marker) = Marker::of(&rows) {
+        return Err(marker.into_error());
+    }
     verify(&rows, plan, verify_applied)?;
     let newest_chain = match rows.last() {
         Some(row) => hash::parse_hex(&row.chain).unwrap_or_default(),
@@ -650,6 +699,58 @@ pub(crate) fn check_managed(conn: &Connection, set: &str, table: &Table) -> Resu
         table: table.name.clone(),
         tables,
         user_version,
+    })
+}
+
+/// Sets a row's chain (the markers of a step outside a transaction, and
+/// its real chain once done).
+pub(crate) fn set_chain(
+    conn: &Connection,
+    table: &Table,
+    id: u32,
+    chain: &str,
+) -> Result<(), Error> {
+    let changed = conn
+        .prepare(&format!(
+            "UPDATE {} SET chain = ?2 WHERE id = ?1",
+            table.qualified
+        ))?
+        .execute(params![id, chain])?;
+    one_row(table, changed, "setting the chain of", id)
+}
+
+/// Deletes a row (a step outside a transaction not done, or rolled back).
+pub(crate) fn delete_row(conn: &Connection, table: &Table, id: u32) -> Result<(), Error> {
+    let changed = conn
+        .prepare(&format!("DELETE FROM {} WHERE id = ?1", table.qualified))?
+        .execute([id])?;
+    one_row(table, changed, "deleting the row of", id)
+}
+
+/// A row's chain value as stored, if the row exists.
+pub(crate) fn stored_chain(
+    conn: &Connection,
+    table: &Table,
+    id: u32,
+) -> Result<Option<String>, Error> {
+    Ok(conn
+        .prepare(&format!(
+            "SELECT chain FROM {} WHERE id = ?1",
+            table.qualified
+        ))?
+        .query_row([id], |row| row.get(0))
+        .optional()?)
+}
+
+fn one_row(table: &Table, changed: usize, what: &str, id: u32) -> Result<(), Error> {
+    if changed == 1 {
+        return Ok(());
+    }
+    Err(Error::IncompatibleTrackingTable {
+        table: table.name.clone(),
+        problems: vec![format!(
+            "{what} migration {id} changed {changed} rows instead of 1"
+        )],
     })
 }
 

@@ -97,6 +97,7 @@ impl<'c> Batch<'c> {
                 Rules {
                     tracking_tables,
                     own_triggers,
+                    autocommit: false,
                 },
             );
             Some(StepStatements {
@@ -137,6 +138,43 @@ impl<'c> Batch<'c> {
     /// The steps run so far (for a dry run, which keeps none of them).
     pub fn into_steps(self) -> Vec<StepReport> {
         self.steps
+    }
+
+    /// Records a step outside a transaction as started, in this batch's
+    /// transaction (committed before the step runs): a migration's row with
+    /// the [`history::STARTED`] chain, or a rollback's row marked
+    /// [`history::ROLLING_BACK`]. Returns the row a rollback will remove.
+    pub fn mark_started(
+        &mut self,
+        migration: &Migration,
+        direction: Direction,
+    ) -> Result<Option<AppliedMigration>, Error> {
+        let table = self.settings.table;
+        match direction {
+            Direction::Up => {
+                let Some(statements) = self.statements.as_mut() else {
+                    return Err(Error::InvalidTarget {
+                        set: self.plan.set.clone(),
+                        target: migration.id,
+                        known: self.plan.len(),
+                    });
+                };
+                statements.recorder.insert(
+                    migration.id,
+                    migration.name(),
+                    migration.checksum(),
+                    history::STARTED,
+                )?;
+                Ok(None)
+            }
+            Direction::Down => {
+                history::set_chain(self.conn, table, migration.id, history::ROLLING_BACK)?;
+                Ok(self
+                    .rows
+                    .get(migration.id as usize)
+                    .map(|row| row.applied.clone()))
+            }
+        }
     }
 
     /// Runs one step with its bookkeeping, atomically.
@@ -215,7 +253,7 @@ impl<'c> Batch<'c> {
         let tx = &self.tx;
         let elapsed = statements
             .guard
-            .run(step.foreign_keys_off(), || step.run(tx))
+            .run(step.foreign_keys_off(), || step.run(Some(tx), tx))
             .map_err(|failure| step_error(failure, migration, direction))?;
         if conn.is_autocommit() {
             // The step ended the transaction in a way no statement of it
@@ -426,7 +464,11 @@ fn new_violations(
         .collect()
 }
 
-fn step_error(failure: StepFailure, migration: &Migration, direction: Direction) -> Error {
+pub(super) fn step_error(
+    failure: StepFailure,
+    migration: &Migration,
+    direction: Direction,
+) -> Error {
     let id = migration.id;
     let name = migration.name().to_owned();
     match failure {

@@ -59,6 +59,10 @@ pub(crate) struct Rules {
     /// Their triggers, which write them as part of migrate-core's own
     /// bookkeeping (SQLite also re-parses them when a step renames a table).
     pub own_triggers: Vec<String>,
+    /// The step runs outside any transaction (`transaction = false`): it
+    /// may commit, begin and end transactions of its own and set any
+    /// pragma; only the tracking tables stay off limits.
+    pub autocommit: bool,
 }
 
 struct GuardState {
@@ -166,7 +170,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 unsafe extern "C" fn veto_commit(state: *mut c_void) -> c_int {
     // SAFETY: `state` is the GuardState installed with this callback.
     let state = unsafe { &*(state as *const GuardState) };
-    if state.armed.load(Ordering::Relaxed) {
+    if state.armed.load(Ordering::Relaxed) && !state.rules.autocommit {
         // Only a statement running in autocommit mode commits while user
         // code runs: the transaction was lost, and this must not persist.
         state.refuse(Refusal::TransactionLost);
@@ -203,7 +207,7 @@ unsafe extern "C" fn authorize(
             .iter()
             .any(|own| same_identifier(own, name))
     });
-    let refusal = if lost {
+    let refusal = if lost && !state.rules.autocommit {
         Some(Refusal::TransactionLost)
     } else if ours {
         None
@@ -255,8 +259,9 @@ fn judge(
             ))
         })
     };
+    let autocommit = state.rules.autocommit;
     match action {
-        ffi::SQLITE_TRANSACTION => Some(Refusal::TransactionControl),
+        ffi::SQLITE_TRANSACTION if !autocommit => Some(Refusal::TransactionControl),
         // arg1 is the operation, arg2 the savepoint's name; only ours is off limits.
         ffi::SQLITE_SAVEPOINT => arg2
             .is_some_and(|name| same_identifier(name, STEP_SAVEPOINT))
@@ -279,12 +284,12 @@ fn judge(
         ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX if in_main => {
             writes_tracking(arg2, "adds or drops an index on")
         }
-        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH => Some(Refusal::Forbidden(
+        ffi::SQLITE_ATTACH | ffi::SQLITE_DETACH if !autocommit => Some(Refusal::Forbidden(
             "it runs ATTACH or DETACH, which cannot run inside a transaction: attach the \
              database on the connection before migrating"
                 .to_owned(),
         )),
-        ffi::SQLITE_PRAGMA => arg1.and_then(|pragma| {
+        ffi::SQLITE_PRAGMA if !autocommit => arg1.and_then(|pragma| {
             judge_pragma(
                 pragma,
                 arg2.is_some(),

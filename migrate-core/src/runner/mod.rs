@@ -13,8 +13,11 @@
 //! no transaction open, the same busy timeout, `foreign_keys`, `query_only`,
 //! `writable_schema` and attached databases (see [`crate::sqlite`]).
 
+mod autocommit;
 mod batch;
 mod guard;
+
+pub(crate) use autocommit::settle_in;
 
 use std::time::Duration;
 
@@ -23,7 +26,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::{Direction, Error};
 use crate::history::{self, Table};
 use crate::observe::Observer;
-use crate::registry::{Migration, Plan, Step};
+use crate::registry::{Migration, Mode, Plan, Step};
 use crate::report::{AppliedMigration, Report};
 use crate::sqlite::{self, ConnectionState, ForeignKeysOff, LockWait};
 use batch::Batch;
@@ -106,36 +109,66 @@ pub(crate) fn run(
     // A failure whose transaction SQLite ended: the steps before it are
     // being done again, and then it is returned.
     let mut lost_failure: Option<Error> = None;
-    let mut foreign_keys_off = false;
+    // Steps of one mode share a batch; a `foreign_keys = off` step, and a
+    // step outside a transaction, have one each.
+    let mut mode = Mode::Transaction;
     'batches: loop {
         // Declared before the batch so that it is restored after the
         // transaction ends, whichever way it ends.
-        let _foreign_keys = if foreign_keys_off {
+        let _foreign_keys = if mode == Mode::ForeignKeysOff {
             Some(ForeignKeysOff::engage(conn)?)
         } else {
             None
         };
-        let mut batch = Batch::begin(conn, plan, settings, &lock, goal.direction())?;
+        let mut batch = match Batch::begin(conn, plan, settings, &lock, goal.direction()) {
+            // Another process may be running a step outside a transaction:
+            // wait for its mark to go, within the lock timeout.
+            Err(Error::Interrupted { .. }) if lock.wait_a_little() => continue,
+            other => other?,
+        };
         let todo = steps_to_run(plan, batch.applied(), goal)?;
-        let Some(first) = todo.first() else {
+        let Some(&(first, first_step)) = todo.first() else {
             // Nothing to run; commit what the batch may have repaired.
             if !settings.dry_run {
                 batch.commit(&mut outcome)?;
             }
             return finish(outcome, lost_failure);
         };
-        if first.1.foreign_keys_off() != foreign_keys_off {
+        if first_step.mode() != mode {
             // Nothing was written; end this transaction and switch modes.
             drop(batch);
-            foreign_keys_off = first.1.foreign_keys_off();
+            mode = first_step.mode();
             continue;
         }
-        let in_this_batch = if foreign_keys_off {
-            1
-        } else {
-            todo.iter()
-                .take_while(|(_, step)| !step.foreign_keys_off())
-                .count()
+        if mode == Mode::Autocommit {
+            if settings.dry_run {
+                // Nothing outside a transaction can be rolled back.
+                outcome.stopped_before = Some(first.id);
+                return Ok(outcome);
+            }
+            autocommit::run_step(
+                batch,
+                conn,
+                plan,
+                settings,
+                &lock,
+                first,
+                first_step,
+                goal.direction(),
+                &mut outcome,
+            )?;
+            match todo.get(1) {
+                Some((_, next)) if !matches!(goal, Goal::DownLast) => mode = next.mode(),
+                _ => return finish(outcome, lost_failure),
+            }
+            continue;
+        }
+        let in_this_batch = match mode {
+            Mode::Transaction => todo
+                .iter()
+                .take_while(|(_, step)| step.mode() == Mode::Transaction)
+                .count(),
+            Mode::ForeignKeysOff | Mode::Autocommit => 1,
         };
         for &(migration, step) in &todo[..in_this_batch] {
             let Err(failed) = batch.step(migration, step, goal.direction()) else {
@@ -170,7 +203,7 @@ pub(crate) fn run(
         if in_this_batch == todo.len() || matches!(goal, Goal::DownLast) {
             return finish(outcome, lost_failure);
         }
-        foreign_keys_off = todo[in_this_batch].1.foreign_keys_off();
+        mode = todo[in_this_batch].1.mode();
     }
 }
 
@@ -191,7 +224,12 @@ fn nothing_to_do(
     settings: &Settings<'_>,
     last: u32,
 ) -> Result<bool, Error> {
-    let history = history::checked(conn, plan, settings.table, settings.verify_applied, false)?;
+    let history = history::checked(conn, plan, settings.table, settings.verify_applied, false);
+    let history = match history {
+        // Decided inside the lock, where the run waits for it.
+        Err(Error::Interrupted { .. }) => return Ok(false),
+        other => other?,
+    };
     Ok(match history {
         Some(history) if history.applied > last as usize => {
             history.chain_current || sqlite::check_writable(conn).is_err()

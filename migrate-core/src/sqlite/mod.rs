@@ -6,6 +6,7 @@
 //! rusqlite's optional features, whose shapes changed across the rusqlite
 //! versions this crate supports.
 
+use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::time::{Duration, Instant};
 
@@ -65,20 +66,28 @@ pub(crate) struct LockWait<'c> {
 }
 
 struct WaitState {
-    start: Instant,
-    deadline: Option<Instant>,
+    timeout: Duration,
+    start: Cell<Instant>,
+    deadline: Cell<Option<Instant>>,
+}
+
+impl WaitState {
+    fn new(timeout: Duration) -> WaitState {
+        let start = Instant::now();
+        WaitState {
+            timeout,
+            start: Cell::new(start),
+            deadline: Cell::new(start.checked_add(timeout)),
+        }
+    }
 }
 
 impl<'c> LockWait<'c> {
     pub fn install(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
-        let start = Instant::now();
         let previous: i64 = conn
             .prepare("PRAGMA busy_timeout")?
             .query_row(params![], |row| row.get(0))?;
-        let state = Box::new(WaitState {
-            start,
-            deadline: start.checked_add(timeout),
-        });
+        let state = Box::new(WaitState::new(timeout));
         // SAFETY: a valid handle; the state is boxed, so its address is
         // stable, and it outlives the handler, which `drop` replaces before
         // the box is freed.
@@ -108,16 +117,38 @@ impl<'c> LockWait<'c> {
         Ok(LockWait {
             conn,
             previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
-            state: Box::new(WaitState {
-                start: Instant::now(),
-                deadline: None,
-            }),
+            state: Box::new(WaitState::new(Duration::MAX)),
         })
     }
 
-    /// How long the call has run, which bounds how long it has waited.
+    /// How long the call has waited (at most: how long it has run since
+    /// it started or last [`restart`](Self::restart)ed).
     pub fn waited(&self) -> Duration {
-        self.state.start.elapsed()
+        self.state.start.get().elapsed()
+    }
+
+    /// A new budget from now: time spent running a step outside a
+    /// transaction was not spent waiting for a lock.
+    pub fn restart(&self) {
+        let start = Instant::now();
+        self.state.start.set(start);
+        self.state
+            .deadline
+            .set(start.checked_add(self.state.timeout));
+    }
+
+    /// Sleeps a little before looking again (at something another process
+    /// is doing), and says whether the budget allows it.
+    pub fn wait_a_little(&self) -> bool {
+        let left = match self.state.deadline.get() {
+            None => Duration::from_millis(50),
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return false,
+            },
+        };
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+        true
     }
 
     /// A busy error is another connection's lock held past the deadline.
@@ -158,7 +189,7 @@ unsafe extern "C" fn wait_for_lock(state: *mut c_void, count: c_int) -> c_int {
             .copied()
             .unwrap_or(100),
     );
-    let delay = match state.deadline {
+    let delay = match state.deadline.get() {
         None => delay,
         Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
             Some(left) if !left.is_zero() => delay.min(left),

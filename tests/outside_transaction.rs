@@ -1,0 +1,331 @@
+//! Steps outside a transaction (`#[migration(n, transaction = false)]`,
+//! `Migrator::add_without_transaction`): what SQLite refuses inside one
+//! works; the step is recorded as started before it runs and as done after;
+//! a process killed in between leaves a state that every later call reports
+//! (`Error::Interrupted`) until `resolve_interrupted` says how it ended; and
+//! processes racing over a run that contains one apply it exactly once.
+//!
+//! Every step appends `(id, pid)` to a side table `ran` without a unique
+//! constraint, in autocommit mode for the steps outside a transaction, so a
+//! step run twice shows as a second row.
+
+mod common;
+#[path = "support/process.rs"]
+mod process;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{tracking_ids, TempDb};
+use migrate_core::rusqlite::{self, Connection, Transaction};
+use migrate_core::{
+    migration, rollback, Direction, Error, Event, MigrationState, Migrator, Resolution,
+};
+use process::{child_command, child_role, env, report};
+
+// ------------------------------------------------------------ link-time steps
+
+#[migration(0, set = "linked")]
+fn create_notes(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('a'), ('b');")
+}
+
+#[migration(1, set = "linked", transaction = false)]
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    assert_eq!(mode, "wal");
+    conn.execute_batch("DELETE FROM notes WHERE body = 'b'; VACUUM")
+}
+
+#[rollback(1, set = "linked", transaction = false)]
+fn back_to_delete(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+}
+
+#[migration(2, set = "linked")]
+fn add_index(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE INDEX notes_body ON notes (body)")
+}
+
+#[rollback(2, set = "linked")]
+fn drop_index(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("DROP INDEX notes_body")
+}
+
+fn journal_mode(conn: &Connection) -> String {
+    conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn vacuum_and_journal_mode_run_outside_a_transaction_between_transactional_steps() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new().set("linked");
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![0, 1, 2]);
+    assert_eq!(journal_mode(&conn), "wal");
+    assert_eq!(tracking_ids(&conn, "migrations_linked"), vec![0, 1, 2]);
+    assert!(m.migrate(&mut conn).unwrap().is_empty(), "up to date");
+    assert!(conn.is_autocommit());
+
+    // Down through the rollback outside a transaction.
+    assert_eq!(m.rollback_to(&mut conn, 0).unwrap().ids(), vec![2, 1]);
+    assert_eq!(journal_mode(&conn), "delete");
+    assert_eq!(tracking_ids(&conn, "migrations_linked"), vec![0]);
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![1, 2]);
+}
+
+#[test]
+fn a_dry_run_stops_before_a_step_outside_a_transaction() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let dry = Migrator::new().set("linked").dry_run(&mut conn).unwrap();
+    assert_eq!(dry.steps.len(), 1);
+    assert_eq!(dry.stopped_before, Some(1));
+    assert_eq!(journal_mode(&conn), "delete", "nothing of it ran");
+}
+
+// ------------------------------------------------------------ run-time steps
+
+/// 0 and 2 in transactions, 1 outside: each appends to `ran`; 1 then
+/// sleeps `MIGRATE_SLEEP_MS`, and fails when `MIGRATE_FAIL` is set.
+fn runtime_migrator() -> Migrator {
+    fn note(conn: &Connection, id: u32) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO ran (id, pid) VALUES (?1, ?2)",
+            (id, std::process::id()),
+        )
+        .map(|_| ())
+    }
+    Migrator::new()
+        .set("runtime")
+        .add(0, "create_ran", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE IF NOT EXISTS ran (id INTEGER, pid INTEGER)")?;
+            note(tx, 0)?;
+            checkpoint("step-0");
+            Ok::<(), rusqlite::Error>(())
+        })
+        .add_without_transaction(1, "outside", |conn: &Connection| {
+            checkpoint("step-1-begun");
+            note(conn, 1)?;
+            checkpoint("step-1-half");
+            if let Ok(ms) = std::env::var("MIGRATE_SLEEP_MS") {
+                std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
+            }
+            if std::env::var_os("MIGRATE_FAIL").is_some() {
+                return Err(rusqlite::Error::InvalidQuery);
+            }
+            conn.execute_batch("VACUUM")?;
+            checkpoint("step-1-done");
+            Ok(())
+        })
+        .add(2, "after", |tx: &Transaction| note(tx, 2))
+}
+
+fn ran(conn: &Connection) -> Vec<u32> {
+    let mut stmt = conn.prepare("SELECT id FROM ran ORDER BY id").unwrap();
+    let ids = stmt.query_map([], |r| r.get(0)).unwrap();
+    ids.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn a_failing_step_outside_a_transaction_says_what_was_not_undone() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    std::env::set_var("MIGRATE_FAIL", "1");
+    let error = runtime_migrator().migrate(&mut conn).unwrap_err();
+    std::env::remove_var("MIGRATE_FAIL");
+    assert!(matches!(error, Error::Failed { id: 1, .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("outside a transaction"), "{message}");
+    assert!(!message.contains("was rolled back"), "{message}");
+    // What it did before failing stays; it is not recorded as applied.
+    assert_eq!(ran(&conn), vec![0, 1]);
+    assert_eq!(tracking_ids(&conn, "migrations_runtime"), vec![0]);
+    // Run again, it runs again (its failure was reported, not hidden).
+    assert_eq!(
+        runtime_migrator().migrate(&mut conn).unwrap().ids(),
+        vec![1, 2]
+    );
+    assert_eq!(ran(&conn), vec![0, 1, 1, 2]);
+}
+
+#[test]
+fn a_step_outside_a_transaction_may_not_write_the_tracking_table_either() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new()
+        .set("sneaky")
+        .add(0, "a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        })
+        .add_without_transaction(1, "b", |conn: &Connection| {
+            let _ = conn.execute_batch("DELETE FROM migrations_sneaky");
+            Ok::<(), rusqlite::Error>(())
+        });
+    let error = m.migrate(&mut conn).unwrap_err();
+    assert!(matches!(error, Error::Forbidden { id: 1, .. }), "{error:?}");
+    assert_eq!(tracking_ids(&conn, "migrations_sneaky"), vec![0]);
+}
+
+// ------------------------------------------------------------ kill -9
+
+fn checkpoint(label: &str) {
+    if std::env::var("MIGRATE_KILL_AT").is_ok_and(|at| at == label) {
+        process::mark_and_hang(Path::new(&env("MIGRATE_MARKER")));
+    }
+}
+
+#[test]
+fn child_process_entry() {
+    let Some(role) = child_role() else { return };
+    let mut conn = Connection::open(env("MIGRATE_DB")).unwrap();
+    let m = runtime_migrator()
+        .lock_timeout(Duration::from_secs(60))
+        .observer(|event: &Event| {
+            if let Event::Started { id: 1, .. } = event {
+                checkpoint("step-1-started");
+            }
+        });
+    match role.as_str() {
+        "migrate" => match m.migrate(&mut conn) {
+            Ok(report_) => report(&format!("ok {:?}", report_.ids())),
+            Err(e) => report(&format!("err {e}")),
+        },
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// Runs a child that migrates and is killed at `label`.
+fn kill_at(db: &TempDb, label: &str) {
+    let marker = db.dir.path().join(format!("marker-{label}"));
+    let mut cmd = child_command("migrate");
+    cmd.env("MIGRATE_DB", &db.path)
+        .env("MIGRATE_KILL_AT", label)
+        .env("MIGRATE_MARKER", &marker);
+    let mut child = cmd.spawn().expect("spawn");
+    process::wait_for_file(
+        &marker,
+        &mut child,
+        Duration::from_secs(60),
+        Duration::from_millis(5),
+    )
+    .expect("the child reaches the kill point");
+    process::kill(child);
+}
+
+#[test]
+fn sigkill_at_every_point_of_a_step_outside_a_transaction() {
+    let quick = || runtime_migrator().lock_timeout(Duration::from_millis(300));
+
+    // Before the start mark (in step 0's transaction): nothing of the run
+    // was committed, nothing is reported, the next run does it all.
+    {
+        let db = TempDb::new();
+        kill_at(&db, "step-0");
+        let mut conn = db.open();
+        assert!(!common::has_table(&conn, "ran"), "step 0 was not committed");
+        assert_eq!(quick().migrate(&mut conn).unwrap().ids(), vec![0, 1, 2]);
+        assert_eq!(ran(&conn), vec![0, 1, 2]);
+    }
+
+    // After the start mark: (kill point, side effects on disk, resolution).
+    let points: [(&str, Vec<u32>, Resolution); 4] = [
+        // Marked started, its code not begun: none of it took effect.
+        ("step-1-started", vec![0], Resolution::NotRun),
+        ("step-1-begun", vec![0], Resolution::NotRun),
+        // Half done: here the operator decides the rest is not needed.
+        ("step-1-half", vec![0, 1], Resolution::Completed),
+        // Done, not recorded as done.
+        ("step-1-done", vec![0, 1], Resolution::Completed),
+    ];
+    for (label, ran_after_kill, resolution) in points {
+        let db = TempDb::new();
+        kill_at(&db, label);
+        let mut conn = db.open();
+        assert_eq!(
+            ran(&conn),
+            ran_after_kill,
+            "{label}: side effects after the kill"
+        );
+        let rows = tracking_ids(&conn, "migrations_runtime");
+        assert_eq!(rows, vec![0, 1], "{label}: step 0 applied, step 1 marked");
+        // Every call reports it, naming the step, and changes nothing.
+        let error = quick().migrate(&mut conn).unwrap_err();
+        match &error {
+            Error::Interrupted {
+                id: 1,
+                name,
+                direction: Direction::Up,
+                ..
+            } => assert_eq!(name, "outside"),
+            other => panic!("{label}: expected Interrupted, got {other:?}"),
+        }
+        assert!(error.to_string().contains("resolve_interrupted"), "{error}");
+        assert!(matches!(
+            quick().pending_migrations(&conn),
+            Err(Error::Interrupted { id: 1, .. })
+        ));
+        let status = quick().status(&conn).unwrap();
+        assert_eq!(
+            status[1].state,
+            MigrationState::Interrupted {
+                direction: Direction::Up
+            }
+        );
+        assert_eq!(ran(&conn), ran_after_kill, "{label}: nothing ran meanwhile");
+        assert_eq!(
+            quick().resolve_interrupted(&mut conn, resolution).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            quick().resolve_interrupted(&mut conn, resolution).unwrap(),
+            None
+        );
+        let applied = quick().migrate(&mut conn).unwrap().ids();
+        match resolution {
+            Resolution::NotRun => assert_eq!(applied, vec![1, 2], "{label}"),
+            Resolution::Completed => assert_eq!(applied, vec![2], "{label}"),
+        }
+        // Step 1 ran exactly once in total, or as often as the operator
+        // said (NotRun after a kill before it began: once).
+        let ones = ran(&conn).iter().filter(|id| **id == 1).count();
+        assert_eq!(ones, 1, "{label}: step 1 ran {ones} times");
+        assert_eq!(tracking_ids(&conn, "migrations_runtime"), vec![0, 1, 2]);
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+    }
+}
+
+#[test]
+fn eight_processes_racing_apply_a_step_outside_a_transaction_exactly_once() {
+    let rounds = if process::long_run() { 20 } else { 3 };
+    for round in 0..rounds {
+        let db = TempDb::new();
+        drop(db.open());
+        let children: Vec<_> = (0..8)
+            .map(|_| {
+                let mut cmd = child_command("migrate");
+                cmd.env("MIGRATE_DB", &db.path)
+                    .env("MIGRATE_SLEEP_MS", "150");
+                cmd.spawn().expect("spawn")
+            })
+            .collect();
+        let mut applied_by = Vec::new();
+        for child in children {
+            let finished = process::wait_with_timeout(child, Duration::from_secs(120));
+            let result = finished.result();
+            assert!(
+                result.starts_with("ok"),
+                "round {round}: {}",
+                finished.describe()
+            );
+            applied_by.push(result);
+        }
+        let conn = db.open();
+        assert_eq!(ran(&conn), vec![0, 1, 2], "round {round}: {applied_by:?}");
+        assert_eq!(tracking_ids(&conn, "migrations_runtime"), vec![0, 1, 2]);
+    }
+}
