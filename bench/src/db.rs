@@ -1,0 +1,104 @@
+//! The benchmark's databases: how each workload opens one, and what a
+//! correct one holds after each step.
+
+use std::path::Path;
+
+use migrate_core::rusqlite::{params, Connection};
+
+use crate::contenders::{Contender, MIGRATE_CORE_TABLE, REFINERY_TABLE};
+use crate::Result;
+
+/// A fresh database: WAL, `synchronous = FULL` (so every commit fsyncs the
+/// WAL). Not timed.
+pub(crate) fn open_fresh(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", params![], |r| r.get(0))?;
+    ensure!(mode == "wal", "journal_mode is {mode}, expected wal");
+    set_full_sync(&conn)?;
+    Ok(conn)
+}
+
+/// Reopens for writing (rollback), with `synchronous = FULL` as when applying.
+pub(crate) fn open_for_write(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    set_full_sync(&conn)?;
+    Ok(conn)
+}
+
+/// Reopens for a check: nothing runs on it before the timed call, so the
+/// call pays for loading the schema like it would in an application
+/// (`PRAGMA synchronous` would load it early; a check commits nothing).
+pub(crate) fn open_for_check(path: &Path) -> Result<Connection> {
+    Ok(Connection::open(path)?)
+}
+
+fn set_full_sync(conn: &Connection) -> Result<()> {
+    conn.execute_batch("PRAGMA synchronous = FULL")?;
+    let sync: i64 = conn.query_row("PRAGMA synchronous", params![], |r| r.get(0))?;
+    ensure!(sync == 2, "synchronous is {sync}, expected 2 (FULL)");
+    Ok(())
+}
+
+/// Tracking rows as the contender records them (rusqlite_migration keeps
+/// only `PRAGMA user_version`).
+fn tracking_rows(conn: &Connection, contender: Contender) -> Result<i64> {
+    let sql = match contender {
+        Contender::FloorA | Contender::FloorB => "SELECT count(*) FROM history",
+        Contender::RusqliteMigration => "PRAGMA user_version",
+        Contender::Refinery | Contender::RefineryGrouped => {
+            "SELECT count(*) FROM refinery_schema_history"
+        }
+        Contender::MigrateCore => "SELECT count(*) FROM \"migrations_bench\"",
+    };
+    Ok(conn.query_row(sql, params![], |r| r.get(0))?)
+}
+
+/// Verifies the database holds exactly `expected` migrated tables (each with
+/// its one row) and `expected` tracking rows, in WAL mode.
+pub(crate) fn verify(path: &Path, contender: Contender, expected: usize) -> Result<()> {
+    let conn = Connection::open(path)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", params![], |r| r.get(0))?;
+    ensure!(mode == "wal", "{}: journal_mode is {mode}", contender.key());
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name GLOB 't_[0-9]*'",
+        params![],
+        |r| r.get(0),
+    )?;
+    ensure!(
+        tables == expected as i64,
+        "{}: {tables} tables t_i, expected {expected}",
+        contender.key()
+    );
+    let rows = tracking_rows(&conn, contender)?;
+    ensure!(
+        rows == expected as i64,
+        "{}: {rows} tracking rows, expected {expected}",
+        contender.key()
+    );
+    for i in [0, expected / 2, expected.saturating_sub(1)] {
+        if i < expected {
+            let filled: i64 =
+                conn.query_row(&format!("SELECT count(*) FROM t_{i}"), params![], |r| {
+                    r.get(0)
+                })?;
+            ensure!(filled == 1, "{}: t_{i} has {filled} rows", contender.key());
+        }
+    }
+    if contender == Contender::MigrateCore {
+        let table = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+            [MIGRATE_CORE_TABLE],
+            |r| r.get::<_, i64>(0),
+        )?;
+        ensure!(table == 1, "migrate-core: no table {MIGRATE_CORE_TABLE}");
+    }
+    if matches!(contender, Contender::Refinery | Contender::RefineryGrouped) {
+        let table = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+            [REFINERY_TABLE],
+            |r| r.get::<_, i64>(0),
+        )?;
+        ensure!(table == 1, "refinery: no table {REFINERY_TABLE}");
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! What a run prints: the table of medians and ratios, the project's targets,
+//! and the environment measured.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use migrate_core::rusqlite::{self, params, Connection};
+
+use crate::args::Options;
+use crate::contenders::{Contender, Workload};
+use crate::stats::Samples;
+use crate::Result;
+
+/// The results as a table (Markdown-compatible plain text).
+pub fn table(samples: &Samples, options: &Options) -> String {
+    let mut rows: Vec<[String; 7]> = vec![[
+        "workload".into(),
+        "N".into(),
+        "contender".into(),
+        "samples".into(),
+        "median ms".into(),
+        "floor".into(),
+        "ratio".into(),
+    ]];
+    for workload in Workload::ALL {
+        for &(n, _) in &options.sizes {
+            for contender in Contender::ALL {
+                if !contender.runs(workload) {
+                    if workload == Workload::RollbackAll && contender == Contender::RefineryGrouped
+                    {
+                        rows.push([
+                            workload.label().into(),
+                            n.to_string(),
+                            contender.label(workload).into(),
+                            "0".into(),
+                            "n/a".into(),
+                            "-".into(),
+                            "no rollback in refinery".into(),
+                        ]);
+                    }
+                    continue;
+                }
+                let Some(median) = samples.median(workload, n, contender) else {
+                    if workload == Workload::Apply && contender.commits_per_migration() {
+                        rows.push([
+                            workload.label().into(),
+                            n.to_string(),
+                            contender.label(workload).into(),
+                            "0".into(),
+                            "skipped".into(),
+                            "-".into(),
+                            format!("{n} commits (fsyncs)"),
+                        ]);
+                    }
+                    continue;
+                };
+                let floor = contender.floor(workload);
+                let floor_name = match floor {
+                    Contender::FloorA => "A",
+                    _ if workload == Workload::Apply => "B",
+                    _ => "read",
+                };
+                let floor_name = if workload == Workload::RollbackAll {
+                    "one txn"
+                } else {
+                    floor_name
+                };
+                let ratio = samples
+                    .ratio(workload, n, contender)
+                    .map_or("-".into(), |r| format!("{r:.2}x"));
+                rows.push([
+                    workload.label().into(),
+                    n.to_string(),
+                    contender.label(workload).into(),
+                    samples.times[&(workload, n, contender)].len().to_string(),
+                    format_ms(median),
+                    floor_name.into(),
+                    ratio,
+                ]);
+            }
+        }
+    }
+    let mut widths = [0; 7];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for (index, row) in rows.iter().enumerate() {
+        out.push('|');
+        for (column, (w, cell)) in widths.iter().zip(row).enumerate() {
+            // Numbers right-aligned.
+            if matches!(column, 1 | 3 | 4 | 6) && index > 0 {
+                let _ = write!(out, " {cell:>w$} |");
+            } else {
+                let _ = write!(out, " {cell:<w$} |");
+            }
+        }
+        out.push('\n');
+        if index == 0 {
+            out.push('|');
+            for (column, w) in widths.iter().enumerate() {
+                let dashes = "-".repeat(*w);
+                if matches!(column, 1 | 3 | 4 | 6) {
+                    let _ = write!(out, "{dashes}-:|");
+                } else {
+                    let _ = write!(out, "-{dashes}-|");
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn format_ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms >= 100.0 {
+        format!("{ms:.0}")
+    } else if ms >= 1.0 {
+        format!("{ms:.2}")
+    } else {
+        format!("{ms:.3}")
+    }
+}
+
+/// The project's targets, judged on migrate-core's ratios.
+pub fn targets(samples: &Samples, options: &Options) -> String {
+    let mut out = String::new();
+    let mc = Contender::MigrateCore;
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let sizes: Vec<usize> = options.sizes.iter().map(|&(n, _)| n).collect();
+    if let Some(r) = samples.ratio(Workload::Apply, 1_000, mc) {
+        let _ = writeln!(
+            out,
+            "apply N=1000 <= 1.10x floor B (one txn): {r:.2}x  {}",
+            verdict(r <= 1.10)
+        );
+    }
+    for (workload, limit) in [(Workload::UpToDate, 1.2), (Workload::FirstCall, 2.0)] {
+        let ratios: Vec<(usize, f64)> = sizes
+            .iter()
+            .filter_map(|&n| samples.ratio(workload, n, mc).map(|r| (n, r)))
+            .collect();
+        let listed: Vec<String> = ratios
+            .iter()
+            .map(|(n, r)| format!("N={n} {r:.2}x"))
+            .collect();
+        let ok = ratios.iter().all(|&(_, r)| r <= limit);
+        let _ = writeln!(
+            out,
+            "{} <= {limit:.1}x floor read: {}  {}",
+            workload.label(),
+            listed.join(", "),
+            verdict(ok)
+        );
+    }
+    for workload in Workload::ALL {
+        if let (Some(small), Some(large)) = (
+            samples.ratio(workload, 1_000, mc),
+            samples.ratio(workload, 10_000, mc),
+        ) {
+            let growth = large / small;
+            let _ = writeln!(
+                out,
+                "{} ratio N=1000 -> N=10000: {small:.2}x -> {large:.2}x (worsens {growth:.2}x, limit 1.5x)  {}",
+                workload.label(),
+                verdict(growth <= 1.5)
+            );
+        }
+    }
+    out
+}
+
+/// The environment a run measured.
+pub fn environment() -> Result<String> {
+    let conn = Connection::open_in_memory()?;
+    let source_id: String = conn.query_row("SELECT sqlite_source_id()", params![], |r| r.get(0))?;
+    Ok(format!(
+        "SQLite {} (bundled, {}), journal_mode=WAL, synchronous=FULL (2): every commit fsyncs the WAL",
+        rusqlite::version(),
+        source_id.split_whitespace().next().unwrap_or("?"),
+    ))
+}
