@@ -1,9 +1,9 @@
 //! The command line: a run's options, and the internal modes (the first-call
 //! child, leaving a migrated database behind, profiling migrate-core alone).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::child::CHILD_FLAG;
+use crate::child::{CHILD_FLAG, IDENTIFY_FLAG};
 use crate::contenders::Contender;
 use crate::Result;
 
@@ -12,9 +12,15 @@ use crate::Result;
 pub struct Options {
     /// (N, repetitions) pairs, run in order.
     pub sizes: Vec<(usize, usize)>,
-    /// The bench binary, spawned for the first-call workload.
+    /// The `bench` binary, which links the generated link-time sets: the
+    /// link-time contender's first-call child.
     pub exe: PathBuf,
-    /// A smoke run: tiny N, one repetition, no timing conclusions.
+    /// `bench-plain`, the same program without them: every other
+    /// contender's first-call child, so that the run-time contender's first
+    /// call checks an empty link-time registry, as in an application whose
+    /// migrations are all added at run time.
+    pub plain_exe: PathBuf,
+    /// A smoke run: the smallest N, one repetition, no timing conclusions.
     pub quick: bool,
     /// Repetitions of the contenders that commit once per migration (floor
     /// A, refinery's default) at each N, at most: each commit is an fsync
@@ -36,6 +42,7 @@ impl Options {
     pub fn full(exe: PathBuf) -> Options {
         Options {
             sizes: vec![(200, 15), (1_000, 11), (10_000, 3)],
+            plain_exe: plain_next_to(&exe),
             exe,
             quick: false,
             per_commit_reps: |n| match n {
@@ -49,10 +56,12 @@ impl Options {
         }
     }
 
-    /// The smoke run: N = 20, one repetition, correctness only.
+    /// The smoke run: N = 200 (the smallest generated link-time set), one
+    /// repetition, correctness only.
     pub fn quick(exe: PathBuf) -> Options {
         Options {
-            sizes: vec![(20, 1)],
+            sizes: vec![(200, 1)],
+            plain_exe: plain_next_to(&exe),
             exe,
             quick: true,
             per_commit_reps: |_| None,
@@ -61,6 +70,25 @@ impl Options {
             child_rounds: 1,
         }
     }
+
+    /// Whether the run includes `contender` (`--only`).
+    pub fn selects(&self, contender: Contender) -> bool {
+        self.only.is_empty() || self.only.contains(&contender)
+    }
+
+    /// The binary a contender's first-call child runs.
+    pub fn child_exe(&self, contender: Contender) -> &Path {
+        if contender == Contender::MigrateCoreLinked {
+            &self.exe
+        } else {
+            &self.plain_exe
+        }
+    }
+}
+
+/// `bench-plain` in the directory of `exe` (Cargo builds both there).
+fn plain_next_to(exe: &Path) -> PathBuf {
+    exe.with_file_name(format!("bench-plain{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// What the command line asks for.
@@ -74,28 +102,35 @@ pub enum Command {
         n: usize,
     },
     /// Internal: apply one contender's migrations and leave the database
-    /// behind, e.g. to profile the child: `bench --apply-only migrate-core
-    /// /tmp/x.db 10000` then `perf record bench --child-first-call
-    /// migrate-core /tmp/x.db 10000`.
+    /// behind, e.g. to profile the child: `bench --apply-only
+    /// migrate-core-linked /tmp/x.db 10000` then `perf record bench
+    /// --child-first-call migrate-core-linked /tmp/x.db 10000` (the
+    /// run-time contender's child is `bench-plain`).
     ApplyOnly {
         contender: Contender,
         db: PathBuf,
         n: usize,
     },
-    /// Internal: migrate-core alone, for profilers.
+    /// Internal: one contender alone (`migrate-core-add` by default), for
+    /// profilers.
     Profile {
+        contender: Contender,
         workload: String,
         n: usize,
         iterations: usize,
     },
+    /// Internal: print the build id and the generated sets linked in.
+    Identify,
     /// The usage text.
     Help,
 }
 
 /// The usage text.
 pub const USAGE: &str = "usage: bench [--quick] [--size N:REPS]... [--only KEY,..] [--per-commit-reps all|1]\n\
-     contenders: floor-a floor-b rusqlite_migration refinery refinery-grouped migrate-core\n\
-     internal: --child-first-call KEY DB N, --apply-only KEY DB N, --profile apply|up-to-date|first-call N ITERATIONS\n\
+     contenders: floor-a floor-b rusqlite_migration refinery refinery-grouped migrate-core-linked migrate-core-add\n\
+     (migrate-core-linked only at N = 200, 1000, 10000: the generated sets)\n\
+     internal: --child-first-call KEY DB N, --apply-only KEY DB N, --identify,\n\
+     --profile apply|up-to-date|first-call N ITERATIONS [KEY]\n\
      (see docs/performance.md)";
 
 /// Parses the arguments after the program name; `exe` is this binary.
@@ -122,15 +157,24 @@ pub fn parse(args: &[String], exe: PathBuf) -> Result<Command> {
             })
         }
         Some("--profile") => {
-            let [workload, n, iterations] = &args[1..] else {
-                return Err("usage: --profile apply|up-to-date|first-call N ITERATIONS".into());
+            let (workload, n, iterations, key) = match &args[1..] {
+                [workload, n, iterations] => (workload, n, iterations, "migrate-core-add"),
+                [workload, n, iterations, key] => (workload, n, iterations, key.as_str()),
+                _ => {
+                    return Err(
+                        "usage: --profile apply|up-to-date|first-call N ITERATIONS [CONTENDER]"
+                            .into(),
+                    )
+                }
             };
             Ok(Command::Profile {
+                contender: contender(key)?,
                 workload: workload.clone(),
                 n: n.parse()?,
                 iterations: iterations.parse()?,
             })
         }
+        Some(IDENTIFY_FLAG) => Ok(Command::Identify),
         Some("--help" | "-h") => Ok(Command::Help),
         first => {
             let mut options = match first {

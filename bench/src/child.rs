@@ -1,17 +1,26 @@
-//! The first-call workload's two sides: the benchmark spawns this binary as a
-//! child process, which builds its contender and opens the database (not
-//! timed), times its first call with `Instant` and prints nanoseconds.
+//! The first-call workload's two sides: the benchmark spawns a child process
+//! (`bench` itself for the link-time contender, `bench-plain` for the
+//! others), which builds its contender and opens the database (not timed),
+//! times its first call with `Instant` and prints nanoseconds. And the check
+//! that `bench-plain` is the same build as `bench`.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use migrate_core::Migrator;
+
 use crate::contenders::{Contender, Prepared, Workset};
 use crate::db::open_for_check;
+use crate::migrations::{linked_set, LINKED_SIZES};
 use crate::stats::timed;
 use crate::Result;
 
 pub(crate) const CHILD_FLAG: &str = "--child-first-call";
+pub(crate) const IDENTIFY_FLAG: &str = "--identify";
+
+/// A hash of every source the bench binaries are built from (`build.rs`).
+const BUILD_ID: &str = env!("BENCH_BUILD_ID");
 
 pub(crate) fn first_call_in_child(
     exe: &Path,
@@ -48,4 +57,41 @@ pub(crate) fn child_first_call(contender: Contender, db: &Path, n: usize) -> Res
     let mut conn = open_for_check(db)?;
     let time = timed(|| prepared.check(&mut conn, &work))?;
     Ok(time.as_nanos())
+}
+
+/// What this binary is: its build id and the generated link-time sets
+/// linked into it (`--identify`). Checking a set builds a plan, so this runs
+/// in a process of its own, never in a measured child.
+pub(crate) fn identity() -> String {
+    let linked: Vec<String> = LINKED_SIZES
+        .into_iter()
+        .map(linked_set)
+        .filter(|set| Migrator::new().set(set.as_str()).validate().is_ok())
+        .collect();
+    let linked = if linked.is_empty() {
+        "none".to_owned()
+    } else {
+        linked.join(",")
+    };
+    format!("build {BUILD_ID}, linked sets: {linked}")
+}
+
+/// `bench-plain` must exist, be built from the same sources as this binary
+/// (`cargo run -p bench` rebuilds only `bench`), and link none of the
+/// generated sets.
+pub(crate) fn check_plain(plain: &Path) -> Result<()> {
+    let rebuild = "build both binaries: cargo build --release -p bench --bins";
+    let output = Command::new(plain)
+        .arg(IDENTIFY_FLAG)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}; {rebuild}", plain.display()))?;
+    let reported = String::from_utf8_lossy(&output.stdout);
+    let expected = format!("build {BUILD_ID}, linked sets: none");
+    ensure!(
+        output.status.success() && reported.trim() == expected,
+        "{} reports {:?}, expected {expected:?} (stale?); {rebuild}",
+        plain.display(),
+        reported.trim()
+    );
+    Ok(())
 }

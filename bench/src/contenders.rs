@@ -2,14 +2,18 @@
 //! the peers, migrate-core; the workloads they take part in, the floor each
 //! is divided by, and the migrations of one size.
 
+use std::borrow::Cow;
+
 use migrate_core::rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use migrate_core::Migrator;
 
+use crate::migrations::{self, linked_set, LINKED_SIZES};
 use crate::Result;
 
-/// The set migrate-core runs in; its tracking table is `migrations_bench`.
-const SET: &str = "bench";
-pub(crate) const MIGRATE_CORE_TABLE: &str = "migrations_bench";
+/// The set the run-time contender adds its migrations to (the link-time
+/// contender's sets are `linked_N`); migrate-core's tracking table for a set
+/// `s` is `migrations_s`.
+const ADD_SET: &str = "bench";
 pub(crate) const REFINERY_TABLE: &str = "refinery_schema_history";
 
 /// The floors' tracking table and statements.
@@ -35,19 +39,26 @@ pub enum Contender {
     Refinery,
     /// refinery 0.10 `Runner::set_grouped(true)` (one transaction).
     RefineryGrouped,
-    /// migrate-core, `Migrator::new().set("bench").add(..)`.
-    MigrateCore,
+    /// migrate-core as users write it: migrations registered at link time
+    /// with `#[migration(i, set = "linked_N")]` (generated, in the crate
+    /// `bench-linked-sets`), and a fresh `Migrator::new().set("linked_N")`
+    /// built inside every timed call.
+    MigrateCoreLinked,
+    /// migrate-core with migrations added at run time, one `Migrator` reused
+    /// for every call: `Migrator::new().set("bench").add(..).add_rollback(..)`.
+    MigrateCoreAdd,
 }
 
 impl Contender {
     /// Every contender, in the order the table lists them.
-    pub const ALL: [Contender; 6] = [
+    pub const ALL: [Contender; 7] = [
         Contender::FloorA,
         Contender::FloorB,
         Contender::RusqliteMigration,
         Contender::Refinery,
         Contender::RefineryGrouped,
-        Contender::MigrateCore,
+        Contender::MigrateCoreLinked,
+        Contender::MigrateCoreAdd,
     ];
 
     pub(crate) fn key(self) -> &'static str {
@@ -57,7 +68,8 @@ impl Contender {
             Contender::RusqliteMigration => "rusqlite_migration",
             Contender::Refinery => "refinery",
             Contender::RefineryGrouped => "refinery-grouped",
-            Contender::MigrateCore => "migrate-core",
+            Contender::MigrateCoreLinked => "migrate-core-linked",
+            Contender::MigrateCoreAdd => "migrate-core-add",
         }
     }
 
@@ -65,8 +77,8 @@ impl Contender {
         Contender::ALL.into_iter().find(|c| c.key() == key)
     }
 
-    /// How the contender is listed for a workload.
-    pub(crate) fn label(self, workload: Workload) -> &'static str {
+    /// How the contender is listed for a workload (in the table).
+    pub fn label(self, workload: Workload) -> &'static str {
         match (self, workload) {
             (Contender::FloorA, _) => "floor A: txn per migration",
             (Contender::FloorB, Workload::Apply) => "floor B: one txn",
@@ -78,7 +90,8 @@ impl Contender {
             (Contender::Refinery, _) => "refinery 0.10 (default)",
             (Contender::RefineryGrouped, Workload::Apply) => "refinery 0.10 grouped",
             (Contender::RefineryGrouped, _) => "refinery 0.10",
-            (Contender::MigrateCore, _) => "migrate-core",
+            (Contender::MigrateCoreLinked, _) => "migrate-core (link-time, Migrator per call)",
+            (Contender::MigrateCoreAdd, _) => "migrate-core (run-time .add, reused)",
         }
     }
 
@@ -94,8 +107,26 @@ impl Contender {
             }
             Workload::RollbackAll => matches!(
                 self,
-                Contender::FloorB | Contender::RusqliteMigration | Contender::MigrateCore
+                Contender::FloorB
+                    | Contender::RusqliteMigration
+                    | Contender::MigrateCoreLinked
+                    | Contender::MigrateCoreAdd
             ),
+        }
+    }
+
+    /// Whether the contender can run N migrations: the link-time one only
+    /// has the generated sets (N = 200, 1,000, 10,000).
+    pub(crate) fn available(self, n: usize) -> bool {
+        self != Contender::MigrateCoreLinked || LINKED_SIZES.contains(&n)
+    }
+
+    /// migrate-core's tracking table at N, for the migrate-core contenders.
+    pub(crate) fn migrate_core_table(self, n: usize) -> Option<String> {
+        match self {
+            Contender::MigrateCoreLinked => Some(format!("migrations_{}", linked_set(n))),
+            Contender::MigrateCoreAdd => Some(format!("migrations_{ADD_SET}")),
+            _ => None,
         }
     }
 
@@ -156,16 +187,9 @@ impl Workset {
     /// N migrations, `CREATE TABLE t_i(...); INSERT INTO t_i(v) VALUES ('x');`.
     pub fn new(n: usize) -> Workset {
         Workset {
-            up: (0..n)
-                .map(|i| {
-                    format!(
-                        "CREATE TABLE t_{i}(id INTEGER PRIMARY KEY, v TEXT NOT NULL); \
-                         INSERT INTO t_{i}(v) VALUES ('x');"
-                    )
-                })
-                .collect(),
-            down: (0..n).map(|i| format!("DROP TABLE t_{i};")).collect(),
-            names: (0..n).map(|i| format!("t_{i}")).collect(),
+            up: (0..n).map(migrations::up).collect(),
+            down: (0..n).map(migrations::down).collect(),
+            names: (0..n).map(migrations::name).collect(),
         }
     }
 
@@ -180,7 +204,26 @@ pub(crate) enum Prepared<'w> {
     FloorB,
     RusqliteMigration(rusqlite_migration::Migrations<'w>),
     Refinery(refinery::Runner),
-    MigrateCore(Box<Migrator>),
+    MigrateCore(MigrateCore),
+}
+
+/// How a migrate-core contender gets its `Migrator`.
+pub(crate) enum MigrateCore {
+    /// Built once with `.add`, reused for every call.
+    Reused(Box<Migrator>),
+    /// `Migrator::new().set(set)` for every call, of a link-time set.
+    PerCall { set: String },
+}
+
+impl MigrateCore {
+    /// The `Migrator` of one call: the reused one, or a fresh one built
+    /// here, inside the timed call, as the README writes it.
+    fn migrator(&self) -> Cow<'_, Migrator> {
+        match self {
+            MigrateCore::Reused(migrator) => Cow::Borrowed(migrator),
+            MigrateCore::PerCall { set } => Cow::Owned(Migrator::new().set(set.as_str())),
+        }
+    }
 }
 
 impl<'w> Prepared<'w> {
@@ -212,8 +255,11 @@ impl<'w> Prepared<'w> {
                         .set_grouped(contender == Contender::RefineryGrouped),
                 )
             }
-            Contender::MigrateCore => {
-                let mut migrator = Migrator::new().set(SET);
+            Contender::MigrateCoreLinked => Prepared::MigrateCore(MigrateCore::PerCall {
+                set: linked_set(work.len()),
+            }),
+            Contender::MigrateCoreAdd => {
+                let mut migrator = Migrator::new().set(ADD_SET);
                 for (i, ((name, up), down)) in
                     work.names.iter().zip(&work.up).zip(&work.down).enumerate()
                 {
@@ -225,7 +271,7 @@ impl<'w> Prepared<'w> {
                         })
                         .add_rollback(id, move |tx: &Transaction| tx.execute_batch(&down));
                 }
-                Prepared::MigrateCore(Box::new(migrator))
+                Prepared::MigrateCore(MigrateCore::Reused(Box::new(migrator)))
             }
         })
     }
@@ -265,8 +311,8 @@ impl<'w> Prepared<'w> {
                     work.len()
                 );
             }
-            Prepared::MigrateCore(migrator) => {
-                let report = migrator.migrate(conn)?;
+            Prepared::MigrateCore(mc) => {
+                let report = mc.migrator().migrate(conn)?;
                 ensure!(
                     report.ids().len() == work.len(),
                     "migrate-core applied {} of {}",
@@ -299,8 +345,8 @@ impl<'w> Prepared<'w> {
                     report.applied_migrations().len()
                 );
             }
-            Prepared::MigrateCore(migrator) => {
-                let report = migrator.migrate(conn)?;
+            Prepared::MigrateCore(mc) => {
+                let report = mc.migrator().migrate(conn)?;
                 ensure!(
                     report.is_empty(),
                     "migrate-core applied {:?} on an up-to-date database",
@@ -324,8 +370,8 @@ impl<'w> Prepared<'w> {
             }
             Prepared::RusqliteMigration(migrations) => migrations.to_version(conn, 0)?,
             Prepared::Refinery(_) => return Err("refinery has no rollback".into()),
-            Prepared::MigrateCore(migrator) => {
-                let report = migrator.rollback_all(conn)?;
+            Prepared::MigrateCore(mc) => {
+                let report = mc.migrator().rollback_all(conn)?;
                 ensure!(
                     report.ids().len() == work.len(),
                     "migrate-core rolled back {} of {}",

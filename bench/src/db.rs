@@ -5,7 +5,7 @@ use std::path::Path;
 
 use migrate_core::rusqlite::{params, Connection};
 
-use crate::contenders::{Contender, MIGRATE_CORE_TABLE, REFINERY_TABLE};
+use crate::contenders::{Contender, REFINERY_TABLE};
 use crate::Result;
 
 /// A fresh database: WAL, `synchronous = FULL` (so every commit fsyncs the
@@ -40,22 +40,26 @@ fn set_full_sync(conn: &Connection) -> Result<()> {
 }
 
 /// Tracking rows as the contender records them (rusqlite_migration keeps
-/// only `PRAGMA user_version`).
-fn tracking_rows(conn: &Connection, contender: Contender) -> Result<i64> {
+/// only `PRAGMA user_version`), for a run of N migrations.
+fn tracking_rows(conn: &Connection, contender: Contender, n: usize) -> Result<i64> {
     let sql = match contender {
-        Contender::FloorA | Contender::FloorB => "SELECT count(*) FROM history",
-        Contender::RusqliteMigration => "PRAGMA user_version",
+        Contender::FloorA | Contender::FloorB => "SELECT count(*) FROM history".to_owned(),
+        Contender::RusqliteMigration => "PRAGMA user_version".to_owned(),
         Contender::Refinery | Contender::RefineryGrouped => {
-            "SELECT count(*) FROM refinery_schema_history"
+            format!("SELECT count(*) FROM {REFINERY_TABLE}")
         }
-        Contender::MigrateCore => "SELECT count(*) FROM \"migrations_bench\"",
+        Contender::MigrateCoreLinked | Contender::MigrateCoreAdd => {
+            let table = contender.migrate_core_table(n).unwrap_or_default();
+            format!("SELECT count(*) FROM \"{table}\"")
+        }
     };
-    Ok(conn.query_row(sql, params![], |r| r.get(0))?)
+    Ok(conn.query_row(&sql, params![], |r| r.get(0))?)
 }
 
-/// Verifies the database holds exactly `expected` migrated tables (each with
-/// its one row) and `expected` tracking rows, in WAL mode.
-pub(crate) fn verify(path: &Path, contender: Contender, expected: usize) -> Result<()> {
+/// Verifies that the database of a run of N migrations holds exactly
+/// `expected` migrated tables (each with its one row) and `expected`
+/// tracking rows, in WAL mode.
+pub(crate) fn verify(path: &Path, contender: Contender, n: usize, expected: usize) -> Result<()> {
     let conn = Connection::open(path)?;
     let mode: String = conn.query_row("PRAGMA journal_mode", params![], |r| r.get(0))?;
     ensure!(mode == "wal", "{}: journal_mode is {mode}", contender.key());
@@ -69,7 +73,7 @@ pub(crate) fn verify(path: &Path, contender: Contender, expected: usize) -> Resu
         "{}: {tables} tables t_i, expected {expected}",
         contender.key()
     );
-    let rows = tracking_rows(&conn, contender)?;
+    let rows = tracking_rows(&conn, contender, n)?;
     ensure!(
         rows == expected as i64,
         "{}: {rows} tracking rows, expected {expected}",
@@ -84,13 +88,13 @@ pub(crate) fn verify(path: &Path, contender: Contender, expected: usize) -> Resu
             ensure!(filled == 1, "{}: t_{i} has {filled} rows", contender.key());
         }
     }
-    if contender == Contender::MigrateCore {
+    if let Some(name) = contender.migrate_core_table(n) {
         let table = conn.query_row(
             "SELECT count(*) FROM sqlite_master WHERE name = ?1",
-            [MIGRATE_CORE_TABLE],
+            [&name],
             |r| r.get::<_, i64>(0),
         )?;
-        ensure!(table == 1, "migrate-core: no table {MIGRATE_CORE_TABLE}");
+        ensure!(table == 1, "{}: no table {name}", contender.key());
     }
     if matches!(contender, Contender::Refinery | Contender::RefineryGrouped) {
         let table = conn.query_row(

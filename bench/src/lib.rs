@@ -41,6 +41,7 @@ mod args;
 mod child;
 mod contenders;
 mod db;
+pub mod migrations;
 mod report;
 mod schedule;
 mod stats;
@@ -58,9 +59,23 @@ use contenders::Prepared;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
 
-/// The command line: `[--quick]`, or the internal child and profile modes.
+/// `bench`'s command line: `[--quick]` and the run's options, or one of the
+/// internal modes (see `args`).
 pub fn main_with_args(args: &[String]) -> Result<()> {
+    execute(args::parse(args, std::env::current_exe()?)?)
+}
+
+/// `bench-plain`'s command line: only the first-call child and
+/// `--identify` (it is `bench` without the generated link-time sets).
+pub fn plain_main_with_args(args: &[String]) -> Result<()> {
     match args::parse(args, std::env::current_exe()?)? {
+        command @ (Command::ChildFirstCall { .. } | Command::Identify) => execute(command),
+        _ => Err("bench-plain only runs the benchmark's first-call children: run bench".into()),
+    }
+}
+
+fn execute(command: Command) -> Result<()> {
+    match command {
         Command::ChildFirstCall { contender, db, n } => {
             println!("{}", child::child_first_call(contender, &db, n)?);
             Ok(())
@@ -68,15 +83,20 @@ pub fn main_with_args(args: &[String]) -> Result<()> {
         Command::ApplyOnly { contender, db, n } => {
             let work = Workset::new(n);
             Prepared::new(contender, &work)?.apply(&mut db::open_fresh(&db)?, &work)?;
-            db::verify(&db, contender, work.len())
+            db::verify(&db, contender, n, n)
         }
         Command::Profile {
+            contender,
             workload,
             n,
             iterations,
         } => {
-            let total = profile(&workload, n, iterations)?;
+            let total = profile(contender, &workload, n, iterations)?;
             println!("{workload}: {:.3} ms total", total.as_secs_f64() * 1e3);
+            Ok(())
+        }
+        Command::Identify => {
+            println!("{}", child::identity());
             Ok(())
         }
         Command::Help => {

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::args::Options;
-use crate::child::first_call_in_child;
+use crate::child::{check_plain, first_call_in_child};
 use crate::contenders::{Contender, Prepared, Workload, Workset};
 use crate::db::{open_for_check, open_for_write, open_fresh, verify};
+use crate::migrations::{linked_set, LINKED_SIZES};
 use crate::stats::{timed, Samples};
 use crate::{BoxError, Result};
 
@@ -35,7 +36,7 @@ fn apply_phase<'w>(
     let time = timed(|| prepared.apply(&mut conn, work))?;
     drop(conn);
     samples.push(Workload::Apply, n, contender, time);
-    verify(&path, contender, n)?;
+    verify(&path, contender, n, n)?;
     Ok(Subject {
         contender,
         prepared,
@@ -50,7 +51,7 @@ fn check_phase(subject: &Subject<'_>, work: &Workset, samples: &mut Samples) -> 
     let time = timed(|| subject.prepared.check(&mut conn, work))?;
     drop(conn);
     samples.push(Workload::UpToDate, work.len(), subject.contender, time);
-    verify(&subject.path, subject.contender, work.len())
+    verify(&subject.path, subject.contender, work.len(), work.len())
 }
 
 /// Phase 3: the first call of a child process.
@@ -60,9 +61,10 @@ fn first_call_phase(
     options: &Options,
     samples: &mut Samples,
 ) -> Result<()> {
-    let time = first_call_in_child(&options.exe, subject.contender, &subject.path, work.len())?;
+    let exe = options.child_exe(subject.contender);
+    let time = first_call_in_child(exe, subject.contender, &subject.path, work.len())?;
     samples.push(Workload::FirstCall, work.len(), subject.contender, time);
-    verify(&subject.path, subject.contender, work.len())
+    verify(&subject.path, subject.contender, work.len(), work.len())
 }
 
 /// Phase 4: roll everything back (timed), verify nothing is left.
@@ -71,12 +73,13 @@ fn rollback_phase(subject: &Subject<'_>, work: &Workset, samples: &mut Samples) 
     let time = timed(|| subject.prepared.rollback_all(&mut conn, work))?;
     drop(conn);
     samples.push(Workload::RollbackAll, work.len(), subject.contender, time);
-    verify(&subject.path, subject.contender, 0)
+    verify(&subject.path, subject.contender, work.len(), 0)
 }
 
 /// Runs every repetition of every size and returns the samples. Any failed
 /// verification is an error.
 pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples> {
+    preflight(options)?;
     let mut samples = Samples::default();
     for &(n, reps) in &options.sizes {
         let work = Workset::new(n);
@@ -91,7 +94,7 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
             order.rotate_left(rep % Contender::ALL.len());
             let mut subjects = Vec::new();
             for contender in order {
-                if !options.only.is_empty() && !options.only.contains(&contender) {
+                if !options.selects(contender) || !contender.available(n) {
                     continue;
                 }
                 if contender.commits_per_migration()
@@ -132,7 +135,68 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
             started.elapsed().as_secs_f64()
         ));
     }
+    let missing = missing(&samples, options);
+    ensure!(
+        missing.is_empty(),
+        "no samples for {}",
+        missing
+            .iter()
+            .map(|(workload, n, contender)| format!("{workload:?} N={n} {}", contender.key()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(samples)
+}
+
+/// Before anything is timed. This process's link-time registry is
+/// initialised here: the first plan a process builds checks every linked
+/// migration (11,200 in `bench`), which belongs to the first-call workload
+/// (timed in child processes), not to whichever in-process call comes first.
+/// The generated sets the run needs must be linked into this process, and
+/// `bench-plain` must be the same build (`cargo run` does not rebuild it).
+fn preflight(options: &Options) -> Result<()> {
+    let _ = migrate_core::Migrator::new().validate();
+    if options.selects(Contender::MigrateCoreLinked) {
+        for &(n, _) in &options.sizes {
+            if Contender::MigrateCoreLinked.available(n) {
+                migrate_core::Migrator::new()
+                    .set(linked_set(n))
+                    .validate()
+                    .map_err(|e| {
+                        format!(
+                            "the generated set {} is not linked (debug builds have only {}: \
+                             run the benchmark with --release): {e}",
+                            linked_set(n),
+                            linked_set(LINKED_SIZES[0])
+                        )
+                    })?;
+            }
+        }
+    }
+    check_plain(&options.plain_exe)
+}
+
+/// The series a run should have measured and did not: every selected,
+/// available contender in every workload it takes part in, at every N (the
+/// contenders committing per migration not at an N they skip).
+fn missing(samples: &Samples, options: &Options) -> Vec<(Workload, usize, Contender)> {
+    let mut missing = Vec::new();
+    for &(n, reps) in &options.sizes {
+        for contender in Contender::ALL {
+            if !options.selects(contender) || !contender.available(n) || reps == 0 {
+                continue;
+            }
+            if contender.commits_per_migration() && (options.per_commit_reps)(n) == Some(0) {
+                continue;
+            }
+            for workload in Workload::ALL {
+                if contender.runs(workload) && samples.median(workload, n, contender).is_none() {
+                    missing.push((workload, n, contender));
+                }
+            }
+        }
+    }
+    missing
 }
 
 /// `items` starting at `by` (modulo their count), wrapping around.
@@ -145,11 +209,19 @@ fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
     items[split..].iter().chain(&items[..split])
 }
 
-/// Runs migrate-core alone, for profilers: `apply` N migrations `iterations`
-/// times on fresh databases, or the `up-to-date` check (one Migrator) or the
-/// `first-call` (a fresh Migrator each time) `iterations` times on one
-/// migrated database, reopened each time. Returns the timed total.
-pub fn profile(workload: &str, n: usize, iterations: usize) -> Result<Duration> {
+/// Runs one contender alone (a migrate-core one, typically), for profilers:
+/// `apply` N migrations `iterations` times on fresh databases, or the
+/// `up-to-date` check (with the contender's Migrator: reused, or fresh per
+/// call) or the `first-call` (a contender built afresh each time)
+/// `iterations` times on one migrated database, reopened each time. Returns
+/// the timed total. In one process the link-time registry is checked once,
+/// at the first call (see `preflight`), not at every `first-call`.
+pub fn profile(
+    contender: Contender,
+    workload: &str,
+    n: usize,
+    iterations: usize,
+) -> Result<Duration> {
     let work = Workset::new(n);
     let dir = tempfile::Builder::new().prefix("migrate-prof").tempdir()?;
     let mut total = Duration::ZERO;
@@ -157,14 +229,14 @@ pub fn profile(workload: &str, n: usize, iterations: usize) -> Result<Duration> 
         "apply" => {
             for i in 0..iterations {
                 let path = dir.path().join(format!("apply-{i}.db"));
-                let prepared = Prepared::new(Contender::MigrateCore, &work)?;
+                let prepared = Prepared::new(contender, &work)?;
                 let mut conn = open_fresh(&path)?;
                 total += timed(|| prepared.apply(&mut conn, &work))?;
             }
         }
         "up-to-date" => {
             let path = dir.path().join("check.db");
-            let prepared = Prepared::new(Contender::MigrateCore, &work)?;
+            let prepared = Prepared::new(contender, &work)?;
             prepared.apply(&mut open_fresh(&path)?, &work)?;
             for _ in 0..iterations {
                 let mut conn = open_for_check(&path)?;
@@ -175,9 +247,9 @@ pub fn profile(workload: &str, n: usize, iterations: usize) -> Result<Duration> 
             // What the child process does, minus starting the process: a
             // fresh Migrator (not timed) and its first call.
             let path = dir.path().join("check.db");
-            Prepared::new(Contender::MigrateCore, &work)?.apply(&mut open_fresh(&path)?, &work)?;
+            Prepared::new(contender, &work)?.apply(&mut open_fresh(&path)?, &work)?;
             for _ in 0..iterations {
-                let prepared = Prepared::new(Contender::MigrateCore, &work)?;
+                let prepared = Prepared::new(contender, &work)?;
                 let mut conn = open_for_check(&path)?;
                 total += timed(|| prepared.check(&mut conn, &work))?;
             }

@@ -76,7 +76,7 @@ mod tests {
             s.push(
                 Workload::Apply,
                 1,
-                Contender::MigrateCore,
+                Contender::MigrateCoreAdd,
                 Duration::from_millis(ms),
             );
         }
@@ -84,7 +84,9 @@ mod tests {
             s.median(Workload::Apply, 1, Contender::FloorB),
             Some(Duration::from_millis(4))
         );
-        let r = s.ratio(Workload::Apply, 1, Contender::MigrateCore).unwrap();
+        let r = s
+            .ratio(Workload::Apply, 1, Contender::MigrateCoreAdd)
+            .unwrap();
         assert!((r - 2.0).abs() < 1e-9);
     }
 }
