@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::child::{CHILD_FLAG, IDENTIFY_FLAG};
+use crate::child::{CHILD_FLAG, IDENTIFY_FLAG, SCHEMA_LOADED_FLAG};
 use crate::contenders::Contender;
 use crate::Result;
 
@@ -95,11 +95,13 @@ fn plain_next_to(exe: &Path) -> PathBuf {
 pub enum Command {
     /// A benchmark run.
     Run(Options),
-    /// Internal: the first-call child (`--child-first-call KEY DB N`).
+    /// Internal: the first-call child (`--child-first-call KEY DB N
+    /// [--schema-loaded]`).
     ChildFirstCall {
         contender: Contender,
         db: PathBuf,
         n: usize,
+        schema_loaded: bool,
     },
     /// Internal: apply one contender's migrations and leave the database
     /// behind, e.g. to profile the child: `bench --apply-only
@@ -129,21 +131,29 @@ pub enum Command {
 pub const USAGE: &str = "usage: bench [--quick] [--size N:REPS]... [--only KEY,..] [--per-commit-reps all|1]\n\
      contenders: floor-a floor-b rusqlite_migration refinery refinery-grouped migrate-core-linked migrate-core-add\n\
      (migrate-core-linked only at N = 200, 1000, 10000: the generated sets)\n\
-     internal: --child-first-call KEY DB N, --apply-only KEY DB N, --identify,\n\
-     --profile apply|up-to-date|first-call N ITERATIONS [KEY]\n\
+     internal: --child-first-call KEY DB N [--schema-loaded], --apply-only KEY DB N, --identify,\n\
+     --profile apply|up-to-date[-loaded]|first-call[-loaded] N ITERATIONS [KEY]\n\
      (see docs/performance.md)";
 
 /// Parses the arguments after the program name; `exe` is this binary.
 pub fn parse(args: &[String], exe: PathBuf) -> Result<Command> {
     match args.first().map(String::as_str) {
         Some(CHILD_FLAG) => {
-            let [key, db, n] = &args[1..] else {
-                return Err(format!("usage: {CHILD_FLAG} CONTENDER DB N").into());
+            let (key, db, n, schema_loaded) = match &args[1..] {
+                [key, db, n] => (key, db, n, false),
+                [key, db, n, flag] if flag == SCHEMA_LOADED_FLAG => (key, db, n, true),
+                _ => {
+                    return Err(format!(
+                        "usage: {CHILD_FLAG} CONTENDER DB N [{SCHEMA_LOADED_FLAG}]"
+                    )
+                    .into())
+                }
             };
             Ok(Command::ChildFirstCall {
                 contender: contender(key)?,
                 db: PathBuf::from(db),
                 n: n.parse()?,
+                schema_loaded,
             })
         }
         Some("--apply-only") => {
@@ -162,7 +172,7 @@ pub fn parse(args: &[String], exe: PathBuf) -> Result<Command> {
                 [workload, n, iterations, key] => (workload, n, iterations, key.as_str()),
                 _ => {
                     return Err(
-                        "usage: --profile apply|up-to-date|first-call N ITERATIONS [CONTENDER]"
+                        "usage: --profile apply|up-to-date[-loaded]|first-call[-loaded] N ITERATIONS [CONTENDER]"
                             .into(),
                     )
                 }

@@ -17,6 +17,8 @@ use crate::stats::timed;
 use crate::Result;
 
 pub(crate) const CHILD_FLAG: &str = "--child-first-call";
+/// The child's last argument when the schema is to be loaded before the call.
+pub(crate) const SCHEMA_LOADED_FLAG: &str = "--schema-loaded";
 pub(crate) const IDENTIFY_FLAG: &str = "--identify";
 
 /// A hash of every source the bench binaries are built from (`build.rs`).
@@ -27,13 +29,18 @@ pub(crate) fn first_call_in_child(
     contender: Contender,
     db: &Path,
     n: usize,
+    schema_loaded: bool,
 ) -> Result<Duration> {
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg(CHILD_FLAG)
         .arg(contender.key())
         .arg(db)
-        .arg(n.to_string())
-        .output()?;
+        .arg(n.to_string());
+    if schema_loaded {
+        command.arg(SCHEMA_LOADED_FLAG);
+    }
+    let output = command.output()?;
     ensure!(
         output.status.success(),
         "child {} failed ({}): {}",
@@ -50,11 +57,17 @@ pub(crate) fn first_call_in_child(
 }
 
 /// The child's side: builds the contender (not timed), opens the database
-/// (not timed), times the first call, returns nanoseconds.
-pub(crate) fn child_first_call(contender: Contender, db: &Path, n: usize) -> Result<u128> {
+/// and, if asked, loads its schema (not timed), times the first call, returns
+/// nanoseconds.
+pub(crate) fn child_first_call(
+    contender: Contender,
+    db: &Path,
+    n: usize,
+    schema_loaded: bool,
+) -> Result<u128> {
     let work = Workset::new(n);
     let prepared = Prepared::new(contender, &work)?;
-    let mut conn = open_for_check(db)?;
+    let mut conn = open_for_check(db, schema_loaded)?;
     let time = timed(|| prepared.check(&mut conn, &work))?;
     Ok(time.as_nanos())
 }

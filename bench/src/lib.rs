@@ -76,8 +76,16 @@ pub fn plain_main_with_args(args: &[String]) -> Result<()> {
 
 fn execute(command: Command) -> Result<()> {
     match command {
-        Command::ChildFirstCall { contender, db, n } => {
-            println!("{}", child::child_first_call(contender, &db, n)?);
+        Command::ChildFirstCall {
+            contender,
+            db,
+            n,
+            schema_loaded,
+        } => {
+            println!(
+                "{}",
+                child::child_first_call(contender, &db, n, schema_loaded)?
+            );
             Ok(())
         }
         Command::ApplyOnly { contender, db, n } => {

@@ -137,23 +137,93 @@ fn format_ms(d: Duration) -> String {
     }
 }
 
-/// The project's targets, judged on each migrate-core contender's ratios.
+/// The project's targets, judged on the migrate-core contenders' ratios:
+/// issue 11's, then the earlier ones for each shape.
 pub fn targets(samples: &Samples, options: &Options) -> String {
-    let mut out = String::new();
-    for mc in [Contender::MigrateCoreLinked, Contender::MigrateCoreAdd] {
-        let _ = writeln!(out, "{}:", mc.label(Workload::Apply));
+    let linked = Contender::MigrateCoreLinked;
+    let mut out = format!("issue 11, {}:\n", linked.label(Workload::Apply));
+    out.push_str(&issue_11_targets(samples, options));
+    for mc in [linked, Contender::MigrateCoreAdd] {
+        let _ = writeln!(out, "earlier targets, {}:", mc.label(Workload::Apply));
         out.push_str(&earlier_targets(samples, options, mc));
     }
     out
 }
 
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// Issue 11's targets, on the link-time contender (a fresh `Migrator` per
+/// call) in the workloads whose schema is loaded first, as the issue
+/// measured them: the up-to-date check within 1.2x of the read at N = 1,000
+/// and 1.5x at N = 10,000; the first call in a process within 2.0x at N =
+/// 1,000 and, at N = 10,000, faster than rusqlite_migration's (which
+/// verifies nothing); apply within 1.10x of floor B (one transaction).
+fn issue_11_targets(samples: &Samples, options: &Options) -> String {
+    let mut out = String::new();
+    let mc = Contender::MigrateCoreLinked;
+    for (workload, n, limit) in [
+        (Workload::UpToDateLoaded, 1_000, 1.2),
+        (Workload::UpToDateLoaded, 10_000, 1.5),
+        (Workload::FirstCallLoaded, 1_000, 2.0),
+    ] {
+        if let Some(r) = samples.ratio(workload, n, mc) {
+            let _ = writeln!(
+                out,
+                "  {} N={n} <= {limit:.1}x floor read: {r:.2}x  {}",
+                workload.label(),
+                verdict(r <= limit)
+            );
+        }
+    }
+    let workload = Workload::FirstCallLoaded;
+    let peer = Contender::RusqliteMigration;
+    if let (Some(own), Some(theirs)) = (
+        samples.median(workload, 10_000, mc),
+        samples.median(workload, 10_000, peer),
+    ) {
+        let _ = writeln!(
+            out,
+            "  {} N=10000 faster than {}: {} ms vs {} ms  {}",
+            workload.label(),
+            peer.label(workload),
+            format_ms(own),
+            format_ms(theirs),
+            verdict(own < theirs)
+        );
+    }
+    let ratios: Vec<(usize, f64)> = options
+        .sizes
+        .iter()
+        .filter_map(|&(n, _)| samples.ratio(Workload::Apply, n, mc).map(|r| (n, r)))
+        .collect();
+    if !ratios.is_empty() {
+        let listed: Vec<String> = ratios
+            .iter()
+            .map(|(n, r)| format!("N={n} {r:.2}x"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  apply <= 1.10x floor B (one txn): {}  {}",
+            listed.join(", "),
+            verdict(ratios.iter().all(|&(_, r)| r <= 1.10))
+        );
+    }
+    out
+}
+
 /// The targets the run-time shape was held to before issue 11, for one
-/// contender: apply at N = 1,000 within 1.10x of floor B, the checks within
+/// contender, in the workloads measured then (the checks loading the
+/// schema): apply at N = 1,000 within 1.10x of floor B, the checks within
 /// 1.2x and 2.0x of the read, ratios worsening at most 1.5x from N = 1,000
 /// to N = 10,000.
 fn earlier_targets(samples: &Samples, options: &Options, mc: Contender) -> String {
     let mut out = String::new();
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let sizes: Vec<usize> = options.sizes.iter().map(|&(n, _)| n).collect();
     if let Some(r) = samples.ratio(Workload::Apply, 1_000, mc) {
         let _ = writeln!(
@@ -180,7 +250,7 @@ fn earlier_targets(samples: &Samples, options: &Options, mc: Contender) -> Strin
             verdict(ok)
         );
     }
-    for workload in Workload::ALL {
+    for workload in Workload::ALL.into_iter().filter(|w| !w.schema_loaded()) {
         if let (Some(small), Some(large)) = (
             samples.ratio(workload, 1_000, mc),
             samples.ratio(workload, 10_000, mc),

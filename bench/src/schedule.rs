@@ -45,25 +45,39 @@ fn apply_phase<'w>(
     })
 }
 
-/// Phase 2: reopen (not timed) and time the check that finds nothing to do.
-fn check_phase(subject: &Subject<'_>, work: &Workset, samples: &mut Samples) -> Result<()> {
-    let mut conn = open_for_check(&subject.path)?;
+/// Phase 2: reopen (not timed; the schema loaded or not, as `workload`
+/// says) and time the check that finds nothing to do.
+fn check_phase(
+    subject: &Subject<'_>,
+    workload: Workload,
+    work: &Workset,
+    samples: &mut Samples,
+) -> Result<()> {
+    let mut conn = open_for_check(&subject.path, workload.schema_loaded())?;
     let time = timed(|| subject.prepared.check(&mut conn, work))?;
     drop(conn);
-    samples.push(Workload::UpToDate, work.len(), subject.contender, time);
+    samples.push(workload, work.len(), subject.contender, time);
     verify(&subject.path, subject.contender, work.len(), work.len())
 }
 
-/// Phase 3: the first call of a child process.
+/// Phase 3: the first call of a child process (the schema loaded first or
+/// not, as `workload` says).
 fn first_call_phase(
     subject: &Subject<'_>,
+    workload: Workload,
     work: &Workset,
     options: &Options,
     samples: &mut Samples,
 ) -> Result<()> {
     let exe = options.child_exe(subject.contender);
-    let time = first_call_in_child(exe, subject.contender, &subject.path, work.len())?;
-    samples.push(Workload::FirstCall, work.len(), subject.contender, time);
+    let time = first_call_in_child(
+        exe,
+        subject.contender,
+        &subject.path,
+        work.len(),
+        workload.schema_loaded(),
+    )?;
+    samples.push(workload, work.len(), subject.contender, time);
     verify(&subject.path, subject.contender, work.len(), work.len())
 }
 
@@ -108,18 +122,22 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
                 );
             }
             for round in 0..options.check_rounds {
-                for subject in rotated(&subjects, round) {
-                    if subject.contender.runs(Workload::UpToDate) {
-                        check_phase(subject, &work, &mut samples)
-                            .map_err(context(subject.contender, "up-to-date"))?;
+                for workload in [Workload::UpToDate, Workload::UpToDateLoaded] {
+                    for subject in rotated(&subjects, round) {
+                        if subject.contender.runs(workload) {
+                            check_phase(subject, workload, &work, &mut samples)
+                                .map_err(context(subject.contender, workload.label()))?;
+                        }
                     }
                 }
             }
             for round in 0..options.child_rounds {
-                for subject in rotated(&subjects, round) {
-                    if subject.contender.runs(Workload::FirstCall) {
-                        first_call_phase(subject, &work, options, &mut samples)
-                            .map_err(context(subject.contender, "first call"))?;
+                for workload in [Workload::FirstCall, Workload::FirstCallLoaded] {
+                    for subject in rotated(&subjects, round) {
+                        if subject.contender.runs(workload) {
+                            first_call_phase(subject, workload, &work, options, &mut samples)
+                                .map_err(context(subject.contender, workload.label()))?;
+                        }
                     }
                 }
             }
@@ -213,7 +231,8 @@ fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
 /// `apply` N migrations `iterations` times on fresh databases, or the
 /// `up-to-date` check (with the contender's Migrator: reused, or fresh per
 /// call) or the `first-call` (a contender built afresh each time)
-/// `iterations` times on one migrated database, reopened each time. Returns
+/// `iterations` times on one migrated database, reopened each time (with
+/// the suffix `-loaded`, its schema loaded before the timed call). Returns
 /// the timed total. In one process the link-time registry is checked once,
 /// at the first call (see `preflight`), not at every `first-call`.
 pub fn profile(
@@ -225,6 +244,10 @@ pub fn profile(
     let work = Workset::new(n);
     let dir = tempfile::Builder::new().prefix("migrate-prof").tempdir()?;
     let mut total = Duration::ZERO;
+    let (workload, schema_loaded) = match workload.strip_suffix("-loaded") {
+        Some(workload) => (workload, true),
+        None => (workload, false),
+    };
     match workload {
         "apply" => {
             for i in 0..iterations {
@@ -239,7 +262,7 @@ pub fn profile(
             let prepared = Prepared::new(contender, &work)?;
             prepared.apply(&mut open_fresh(&path)?, &work)?;
             for _ in 0..iterations {
-                let mut conn = open_for_check(&path)?;
+                let mut conn = open_for_check(&path, schema_loaded)?;
                 total += timed(|| prepared.check(&mut conn, &work))?;
             }
         }
@@ -250,7 +273,7 @@ pub fn profile(
             Prepared::new(contender, &work)?.apply(&mut open_fresh(&path)?, &work)?;
             for _ in 0..iterations {
                 let prepared = Prepared::new(contender, &work)?;
-                let mut conn = open_for_check(&path)?;
+                let mut conn = open_for_check(&path, schema_loaded)?;
                 total += timed(|| prepared.check(&mut conn, &work))?;
             }
         }
