@@ -132,7 +132,7 @@ pub const USAGE: &str = "usage: bench [--quick] [--size N:REPS]... [--only KEY,.
      contenders: floor-a floor-b rusqlite_migration refinery refinery-grouped migrate-core-linked migrate-core-add\n\
      (migrate-core-linked only at N = 200, 1000, 10000: the generated sets)\n\
      internal: --child-first-call KEY DB N [--schema-loaded], --apply-only KEY DB N, --identify,\n\
-     --profile apply|up-to-date[-loaded]|first-call[-loaded] N ITERATIONS [KEY]\n\
+     --profile apply|up-to-date[-warm]|first-call[-loaded] N ITERATIONS [KEY]\n\
      (see docs/performance.md)";
 
 /// Parses the arguments after the program name; `exe` is this binary.
@@ -172,7 +172,7 @@ pub fn parse(args: &[String], exe: PathBuf) -> Result<Command> {
                 [workload, n, iterations, key] => (workload, n, iterations, key.as_str()),
                 _ => {
                     return Err(
-                        "usage: --profile apply|up-to-date[-loaded]|first-call[-loaded] N ITERATIONS [CONTENDER]"
+                        "usage: --profile apply|up-to-date[-warm]|first-call[-loaded] N ITERATIONS [CONTENDER]"
                             .into(),
                     )
                 }

@@ -93,7 +93,7 @@ pub(crate) fn identity() -> String {
 /// (`cargo run -p bench` rebuilds only `bench`), and link none of the
 /// generated sets.
 pub(crate) fn check_plain(plain: &Path) -> Result<()> {
-    let rebuild = "build both binaries: cargo build --release -p bench --bins";
+    let rebuild = "build both binaries: cargo build --release -p bench";
     let output = Command::new(plain)
         .arg(IDENTIFY_FLAG)
         .output()

@@ -8,11 +8,15 @@
 //! contenders instead of landing on one:
 //!
 //! 1. **apply** N migrations (timed), then the result is verified;
-//! 2. **up-to-date**, `check_rounds` times: reopen the connection (not timed)
-//!    and time the call that finds nothing to do;
-//! 3. **first call**, `child_rounds` times: spawn this binary as a child
-//!    process that builds its migrations and opens the database (not timed)
-//!    and times its first call with `Instant`, printing nanoseconds;
+//! 2. **up-to-date**, `check_rounds` times: time the call that finds nothing
+//!    to do, on a reopened connection (not timed) on which nothing ran, so
+//!    that the call loads the schema; and on a warm connection, kept open
+//!    across the rounds, its schema loaded before the first (not timed);
+//! 3. **first call**, `child_rounds` times: spawn a child process (`bench`
+//!    for the link-time contender, `bench-plain` for the others) that builds
+//!    its migrations and opens the database (not timed), with or without
+//!    loading its schema first (not timed), and times its first call with
+//!    `Instant`, printing nanoseconds;
 //! 4. **rollback all** (timed) where supported, then verified.
 //!
 //! Correctness is verified after every step (N tables, N tracking rows, 0

@@ -13,6 +13,7 @@ use crate::db::{open_for_check, open_for_write, open_fresh, verify};
 use crate::migrations::{linked_set, LINKED_SIZES};
 use crate::stats::{timed, Samples};
 use crate::{BoxError, Result};
+use migrate_core::rusqlite::Connection;
 
 /// One contender's database during a repetition.
 struct Subject<'w> {
@@ -45,17 +46,24 @@ fn apply_phase<'w>(
     })
 }
 
-/// Phase 2: reopen (not timed; the schema loaded or not, as `workload`
-/// says) and time the check that finds nothing to do.
+/// Phase 2: time the check that finds nothing to do, on the subject's warm
+/// connection if given, else on a reopened one (not timed).
 fn check_phase(
     subject: &Subject<'_>,
     workload: Workload,
+    warm: Option<&mut Connection>,
     work: &Workset,
     samples: &mut Samples,
 ) -> Result<()> {
-    let mut conn = open_for_check(&subject.path, workload.schema_loaded())?;
-    let time = timed(|| subject.prepared.check(&mut conn, work))?;
-    drop(conn);
+    let mut reopened;
+    let conn = match warm {
+        Some(conn) => conn,
+        None => {
+            reopened = open_for_check(&subject.path, false)?;
+            &mut reopened
+        }
+    };
+    let time = timed(|| subject.prepared.check(conn, work))?;
     samples.push(workload, work.len(), subject.contender, time);
     verify(&subject.path, subject.contender, work.len(), work.len())
 }
@@ -121,19 +129,28 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
                         .map_err(context(contender, "apply"))?,
                 );
             }
+            // One warm connection per subject, open across the rounds.
+            let mut warm = subjects
+                .iter()
+                .map(|subject| open_for_check(&subject.path, true))
+                .collect::<Result<Vec<_>>>()?;
             for round in 0..options.check_rounds {
-                for workload in [Workload::UpToDate, Workload::UpToDateLoaded] {
-                    for subject in rotated(&subjects, round) {
+                for workload in [Workload::UpToDate, Workload::UpToDateWarm] {
+                    for i in rotated(subjects.len(), round) {
+                        let subject = &subjects[i];
                         if subject.contender.runs(workload) {
-                            check_phase(subject, workload, &work, &mut samples)
+                            let conn = (workload == Workload::UpToDateWarm).then(|| &mut warm[i]);
+                            check_phase(subject, workload, conn, &work, &mut samples)
                                 .map_err(context(subject.contender, workload.label()))?;
                         }
                     }
                 }
             }
+            drop(warm);
             for round in 0..options.child_rounds {
                 for workload in [Workload::FirstCall, Workload::FirstCallLoaded] {
-                    for subject in rotated(&subjects, round) {
+                    for i in rotated(subjects.len(), round) {
+                        let subject = &subjects[i];
                         if subject.contender.runs(workload) {
                             first_call_phase(subject, workload, &work, options, &mut samples)
                                 .map_err(context(subject.contender, workload.label()))?;
@@ -217,22 +234,18 @@ fn missing(samples: &Samples, options: &Options) -> Vec<(Workload, usize, Conten
     missing
 }
 
-/// `items` starting at `by` (modulo their count), wrapping around.
-fn rotated<T>(items: &[T], by: usize) -> impl Iterator<Item = &T> {
-    let split = if items.is_empty() {
-        0
-    } else {
-        by % items.len()
-    };
-    items[split..].iter().chain(&items[..split])
+/// The indices `0..len` starting at `by` (modulo `len`), wrapping around.
+fn rotated(len: usize, by: usize) -> impl Iterator<Item = usize> {
+    (0..len).map(move |k| (k + by) % len)
 }
 
 /// Runs one contender alone (a migrate-core one, typically), for profilers:
 /// `apply` N migrations `iterations` times on fresh databases, or the
 /// `up-to-date` check (with the contender's Migrator: reused, or fresh per
 /// call) or the `first-call` (a contender built afresh each time)
-/// `iterations` times on one migrated database, reopened each time (with
-/// the suffix `-loaded`, its schema loaded before the timed call). Returns
+/// `iterations` times on one migrated database, reopened each time; or
+/// `up-to-date-warm` on one connection, `first-call-loaded` with the schema
+/// loaded before each timed call. Returns
 /// the timed total. In one process the link-time registry is checked once,
 /// at the first call (see `preflight`), not at every `first-call`.
 pub fn profile(
@@ -244,10 +257,6 @@ pub fn profile(
     let work = Workset::new(n);
     let dir = tempfile::Builder::new().prefix("migrate-prof").tempdir()?;
     let mut total = Duration::ZERO;
-    let (workload, schema_loaded) = match workload.strip_suffix("-loaded") {
-        Some(workload) => (workload, true),
-        None => (workload, false),
-    };
     match workload {
         "apply" => {
             for i in 0..iterations {
@@ -257,23 +266,28 @@ pub fn profile(
                 total += timed(|| prepared.apply(&mut conn, &work))?;
             }
         }
-        "up-to-date" => {
+        "up-to-date" | "up-to-date-warm" => {
             let path = dir.path().join("check.db");
             let prepared = Prepared::new(contender, &work)?;
             prepared.apply(&mut open_fresh(&path)?, &work)?;
+            let mut warm = open_for_check(&path, true)?;
             for _ in 0..iterations {
-                let mut conn = open_for_check(&path, schema_loaded)?;
-                total += timed(|| prepared.check(&mut conn, &work))?;
+                if workload == "up-to-date" {
+                    let mut conn = open_for_check(&path, false)?;
+                    total += timed(|| prepared.check(&mut conn, &work))?;
+                } else {
+                    total += timed(|| prepared.check(&mut warm, &work))?;
+                }
             }
         }
-        "first-call" => {
+        "first-call" | "first-call-loaded" => {
             // What the child process does, minus starting the process: a
             // fresh Migrator (not timed) and its first call.
             let path = dir.path().join("check.db");
             Prepared::new(contender, &work)?.apply(&mut open_fresh(&path)?, &work)?;
             for _ in 0..iterations {
                 let prepared = Prepared::new(contender, &work)?;
-                let mut conn = open_for_check(&path, schema_loaded)?;
+                let mut conn = open_for_check(&path, workload == "first-call-loaded")?;
                 total += timed(|| prepared.check(&mut conn, &work))?;
             }
         }
