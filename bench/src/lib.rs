@@ -14,9 +14,9 @@
 //!    across the rounds, its schema loaded before the first (not timed);
 //! 3. **first call**, `child_rounds` times: spawn a child process (`bench`
 //!    for the link-time contender, `bench-plain` for the others) that builds
-//!    its migrations and opens the database (not timed), with or without
-//!    loading its schema first (not timed), and times its first call with
-//!    `Instant`, printing nanoseconds;
+//!    its migrations and opens the database (not timed) and times its first
+//!    call with `Instant`, printing nanoseconds; or loads the schema first
+//!    (not timed) and times building its migrations and the first call;
 //! 4. **rollback all** (timed) where supported, then verified.
 //!
 //! Correctness is verified after every step (N tables, N tracking rows, 0

@@ -141,9 +141,15 @@ fn format_ms(d: Duration) -> String {
 /// issue 11's, then the earlier ones for each shape.
 pub fn targets(samples: &Samples, options: &Options) -> String {
     let linked = Contender::MigrateCoreLinked;
-    let mut out = format!("issue 11, {}:\n", linked.label(Workload::Apply));
-    out.push_str(&issue_11_targets(samples, options));
+    let mut out = String::new();
+    if options.selects(linked) {
+        let _ = writeln!(out, "issue 11, {}:", linked.label(Workload::Apply));
+        out.push_str(&issue_11_targets(samples, options));
+    }
     for mc in [linked, Contender::MigrateCoreAdd] {
+        if !options.selects(mc) {
+            continue;
+        }
         let _ = writeln!(out, "earlier targets, {}:", mc.label(Workload::Apply));
         out.push_str(&earlier_targets(samples, options, mc));
     }
@@ -242,6 +248,9 @@ fn earlier_targets(samples: &Samples, options: &Options, mc: Contender) -> Strin
             .iter()
             .map(|(n, r)| format!("N={n} {r:.2}x"))
             .collect();
+        if ratios.is_empty() {
+            continue;
+        }
         let ok = ratios.iter().all(|&(_, r)| r <= limit);
         let _ = writeln!(
             out,
