@@ -29,10 +29,12 @@ pub struct Options {
     pub per_commit_reps: fn(usize) -> Option<usize>,
     /// Only these contenders (all when empty).
     pub only: Vec<Contender>,
-    /// Up-to-date checks per contender and repetition (each on a reopened
-    /// connection, contenders interleaved round by round).
+    /// Rounds of up-to-date checks per repetition: in each, every
+    /// contender's check on a reopened connection, then on its warm one,
+    /// contenders interleaved round by round.
     pub check_rounds: usize,
-    /// First-call child processes per contender and repetition.
+    /// Rounds of first-call child processes per repetition: in each, every
+    /// contender's child loading the schema, then one with it loaded.
     pub child_rounds: usize,
 }
 

@@ -129,17 +129,26 @@ pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples>
                         .map_err(context(contender, "apply"))?,
                 );
             }
-            // One warm connection per subject, open across the rounds.
+            // One warm connection per subject, open across the rounds (none
+            // for the contenders that do not check).
             let mut warm = subjects
                 .iter()
-                .map(|subject| open_for_check(&subject.path, true))
+                .map(|subject| {
+                    let checks = subject.contender.runs(Workload::UpToDateWarm);
+                    checks
+                        .then(|| open_for_check(&subject.path, true))
+                        .transpose()
+                })
                 .collect::<Result<Vec<_>>>()?;
             for round in 0..options.check_rounds {
                 for workload in [Workload::UpToDate, Workload::UpToDateWarm] {
                     for i in rotated(subjects.len(), round) {
                         let subject = &subjects[i];
                         if subject.contender.runs(workload) {
-                            let conn = (workload == Workload::UpToDateWarm).then(|| &mut warm[i]);
+                            let conn = match workload {
+                                Workload::UpToDateWarm => warm[i].as_mut(),
+                                _ => None,
+                            };
                             check_phase(subject, workload, conn, &work, &mut samples)
                                 .map_err(context(subject.contender, workload.label()))?;
                         }
