@@ -1,8 +1,10 @@
 //! A static registry that breaks the sequence rule in every way at once, each
 //! way in a named set of its own: a gap, a duplicate id, a rollback without a
-//! migration, two rollbacks for one id. The whole registry is checked before
-//! any database is touched, so every set of this binary (even a valid one, or
-//! one with no migrations at all) is refused with the full list.
+//! migration, two rollbacks for one id. `validate()` (and the CLI's
+//! `verify`) checks the whole registry and reports every problem at once,
+//! whichever set it is asked about; running a set checks that set, before
+//! any database is touched, so a broken set is refused with all of its
+//! problems and a valid one still runs.
 //!
 //! The `L_*` constants hold the line of the attribute right below them.
 
@@ -228,7 +230,7 @@ fn a_runtime_migration_is_located_at_its_call() {
 fn no_entry_point_touches_a_new_database() {
     let db = TempDb::new();
     let mut conn = db.open();
-    let valid = Migrator::new().set("valid");
+    let valid = Migrator::new().set("gappy");
     problems_of(valid.migrate(&mut conn));
     problems_of(valid.migrate_to(&mut conn, 0));
     problems_of(valid.rollback_migration(&mut conn));
@@ -261,11 +263,29 @@ fn no_entry_point_touches_an_existing_database() {
     assert!(!bytes.is_empty());
 
     let mut conn = db.open();
-    let valid = Migrator::new().set("valid");
+    let valid = Migrator::new().set("dup");
     problems_of(valid.migrate(&mut conn));
     problems_of(valid.baseline(&mut conn, 0));
     problems_of(valid.rollback_all(&mut conn));
     problems_of(conn.migrate());
     drop(conn);
     assert_eq!(db.bytes(), bytes, "the database file was written to");
+}
+
+#[test]
+fn a_valid_set_runs_while_validate_reports_every_broken_set() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let valid = Migrator::new().set("valid");
+    assert_eq!(valid.migrate(&mut conn).unwrap().ids(), vec![0]);
+    // Running a broken set names only its own problems, with file and line.
+    let (problems, message) = problems_of(Migrator::new().set("gappy").migrate(&mut conn));
+    assert!(problems.iter().all(|p| p.set() == "gappy"), "{problems:#?}");
+    assert!(
+        message.contains(&format!("{FILE}:{L_GAPPY_4}")),
+        "{message}"
+    );
+    // validate() on the valid set still reports the whole binary.
+    let (problems, _) = problems_of(valid.validate());
+    assert_eq!(problems.len(), 4, "{problems:#?}");
 }

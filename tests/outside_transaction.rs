@@ -88,8 +88,13 @@ fn a_dry_run_stops_before_a_step_outside_a_transaction() {
 // ------------------------------------------------------------ run-time steps
 
 /// 0 and 2 in transactions, 1 outside: each appends to `ran`; 1 then
-/// sleeps `MIGRATE_SLEEP_MS`, and fails when `MIGRATE_FAIL` is set.
+/// sleeps `MIGRATE_SLEEP_MS`.
 fn runtime_migrator() -> Migrator {
+    migrator_failing_at_1(false)
+}
+
+/// The same, with step 1 failing after its first write when `fail`.
+fn migrator_failing_at_1(fail: bool) -> Migrator {
     fn note(conn: &Connection, id: u32) -> rusqlite::Result<()> {
         conn.execute(
             "INSERT INTO ran (id, pid) VALUES (?1, ?2)",
@@ -105,14 +110,14 @@ fn runtime_migrator() -> Migrator {
             checkpoint("step-0");
             Ok::<(), rusqlite::Error>(())
         })
-        .add_without_transaction(1, "outside", |conn: &Connection| {
+        .add_without_transaction(1, "outside", move |conn: &Connection| {
             checkpoint("step-1-begun");
             note(conn, 1)?;
             checkpoint("step-1-half");
             if let Ok(ms) = std::env::var("MIGRATE_SLEEP_MS") {
                 std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(0)));
             }
-            if std::env::var_os("MIGRATE_FAIL").is_some() {
+            if fail {
                 return Err(rusqlite::Error::InvalidQuery);
             }
             conn.execute_batch("VACUUM")?;
@@ -132,9 +137,7 @@ fn ran(conn: &Connection) -> Vec<u32> {
 fn a_failing_step_outside_a_transaction_says_what_was_not_undone() {
     let db = TempDb::new();
     let mut conn = db.open();
-    std::env::set_var("MIGRATE_FAIL", "1");
-    let error = runtime_migrator().migrate(&mut conn).unwrap_err();
-    std::env::remove_var("MIGRATE_FAIL");
+    let error = migrator_failing_at_1(true).migrate(&mut conn).unwrap_err();
     assert!(matches!(error, Error::Failed { id: 1, .. }), "{error:?}");
     let message = error.to_string();
     assert!(message.contains("outside a transaction"), "{message}");
@@ -190,7 +193,7 @@ fn child_process_entry() {
     match role.as_str() {
         "migrate" => match m.migrate(&mut conn) {
             Ok(report_) => report(&format!("ok {:?}", report_.ids())),
-            Err(e) => report(&format!("err {e}")),
+            Err(e) => report(&format!("err {e:#}")),
         },
         other => panic!("unknown role {other}"),
     }

@@ -39,10 +39,11 @@
 //! ```
 //!
 //! # Guarantees
-//! - The whole registry is checked before the database is touched: gaps,
+//! - A set's migrations are checked before the database is touched: gaps,
 //!   duplicate ids, rollbacks without a migration, duplicate rollbacks and
-//!   empty sets are all reported at once, each with its file and line
-//!   ([`Error::InvalidRegistry`]).
+//!   an empty set are all reported at once, each with its file and line
+//!   ([`Error::InvalidRegistry`]). [`Migrator::validate`] (and the CLI's
+//!   `verify`) checks every set of the binary; call it from a test.
 //! - A run is one `BEGIN IMMEDIATE` transaction; each migration runs inside
 //!   its own savepoint together with its tracking row. A failing migration is
 //!   rolled back whole and stops the run; the ones before it stay applied.

@@ -427,7 +427,8 @@ impl Migrator {
     /// assert!(matches!(result, Err(migrate_core::Error::InvalidRegistry { .. })));
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
-        self.prepared().map(|_| ())
+        registry::validate(&self.set, &self.extra)
+            .map_err(|problems| Error::InvalidRegistry { problems })
     }
 
     /// Applies every pending migration, in order.

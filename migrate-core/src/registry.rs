@@ -345,25 +345,32 @@ fn detailed_problems(slots: &[&'static Slot]) -> Vec<RegistryProblem> {
 }
 
 /// Builds the checked plan of `set`: its linked migrations plus `extra`,
-/// its history chain starting from `table`'s name.
-///
-/// The whole link-time registry is checked too (once per process): a broken
-/// set anywhere is a bug in this binary, and every problem is reported at
-/// once, whichever set is asked for.
+/// its history chain starting from `table`'s name. Only this set is
+/// checked, every problem of it reported with its file and line: a process
+/// runs this at its first call, and the link-time registry of a binary can
+/// hold thousands of other sets' entries. [`validate`] checks them all.
 pub(crate) fn plan(
     set: &str,
     table: &str,
     extra: &[Candidate],
 ) -> Result<Plan, Vec<RegistryProblem>> {
+    set_plan(set, &hash::seed(table), extra)
+}
+
+/// Every problem of the whole link-time registry (found once per process)
+/// and of `set` with `extra`, for `Migrator::validate` and the CLI's
+/// `verify`: a broken set anywhere is a bug in this binary.
+pub(crate) fn validate(set: &str, extra: &[Candidate]) -> Result<(), Vec<RegistryProblem>> {
     let mut problems: Vec<RegistryProblem> = registry_problems()
         .iter()
         .filter(|problem| problem.set() != set)
         .cloned()
         .collect();
-    match set_plan(set, &hash::seed(table), extra) {
-        Ok(plan) if problems.is_empty() => return Ok(plan),
-        Ok(_) => {}
-        Err(found) => problems.extend(found),
+    if let Err(found) = set_plan(set, &hash::seed(""), extra) {
+        problems.extend(found);
+    }
+    if problems.is_empty() {
+        return Ok(());
     }
     problems.sort_by(|a, b| a.set().cmp(b.set()));
     Err(problems)
@@ -372,35 +379,30 @@ pub(crate) fn plan(
 /// The plan of one set, or its problems.
 fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
     let wanted = set_hash(set);
-    let mut ups: Vec<(u32, Step)> = Vec::new();
-    let mut downs: Vec<(u32, Step)> = Vec::new();
-    for slot in private::slots() {
-        if slot.set_hash != wanted || slot.entry.set != set {
-            continue;
-        }
-        let step = Step::Static(slot.entry);
-        if slot.rollback {
-            downs.push((slot.id, step));
-        } else {
-            ups.push((slot.id, step));
+    let statics = private::slots()
+        .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
+        .map(|slot| (slot.id, slot.rollback, Step::Static(slot.entry)));
+    let dynamics = extra.iter().map(|candidate| match candidate {
+        Candidate::Up { id, step } => (*id, false, Step::Dynamic(Arc::clone(step))),
+        Candidate::Down { id, step } => (*id, true, Step::Dynamic(Arc::clone(step))),
+    });
+    let steps: Vec<(u32, bool, Step)> = statics.chain(dynamics).collect();
+    // Each step goes to its id's place among the n migrations: no sort
+    // (link order is not id order); an id taken twice or beyond n shows.
+    let count = steps.iter().filter(|(_, rollback, _)| !rollback).count();
+    let mut ups: Vec<Option<Step>> = Vec::with_capacity(count);
+    ups.resize_with(count, || None);
+    let mut downs: Vec<Option<Step>> = Vec::with_capacity(count);
+    downs.resize_with(count, || None);
+    let mut clean = count > 0;
+    for (id, rollback, step) in steps {
+        let places = if rollback { &mut downs } else { &mut ups };
+        match places.get_mut(id as usize) {
+            Some(free @ None) => *free = Some(step),
+            _ => clean = false,
         }
     }
-    for candidate in extra {
-        match candidate {
-            Candidate::Up { id, step } => ups.push((*id, Step::Dynamic(Arc::clone(step)))),
-            Candidate::Down { id, step } => downs.push((*id, Step::Dynamic(Arc::clone(step)))),
-        }
-    }
-    // Link order is mostly id order already: a stable sort of sorted input
-    // is one linear pass.
-    ups.sort_by_key(|(id, _)| *id);
-    downs.sort_by_key(|(id, _)| *id);
-    let contiguous = ups.iter().enumerate().all(|(i, (id, _))| *id as usize == i);
-    let downs_fit = downs.windows(2).all(|pair| pair[0].0 < pair[1].0)
-        && downs
-            .last()
-            .map_or(true, |(id, _)| (*id as usize) < ups.len());
-    if ups.is_empty() || !contiguous || !downs_fit {
+    if !clean {
         let registered: Vec<Registered> = private::slots()
             .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
             .map(from_slot)
@@ -408,15 +410,14 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
             .collect();
         return Err(check(set, &registered, true));
     }
-    let mut downs = downs.into_iter().peekable();
     let mut chains = Vec::with_capacity(ups.len());
     let mut previous = *seed;
     let migrations = ups
         .into_iter()
-        .map(|(id, up)| {
-            let down = downs
-                .next_if(|(down_id, _)| *down_id == id)
-                .map(|(_, step)| step);
+        .flatten()
+        .zip(downs)
+        .zip(0u32..)
+        .map(|((up, down), id)| {
             let migration = Migration { id, up, down };
             previous = hash::chain(previous, migration.link());
             chains.push(previous);

@@ -102,6 +102,10 @@ pub(crate) fn run(
             return Ok(Outcome::default());
         }
     }
+    // Not asking for the write lock while another process runs a step
+    // outside a transaction keeps out of its way (a VACUUM that finds a
+    // writer waiting gets SQLITE_BUSY at once).
+    wait_for_the_mark_to_go(conn, plan, settings, &lock)?;
     sqlite::check_writable(conn)?;
     let _restore = ConnectionState::capture(conn)?;
     let mut outcome = Outcome::default();
@@ -123,7 +127,10 @@ pub(crate) fn run(
         let mut batch = match Batch::begin(conn, plan, settings, &lock, goal.direction()) {
             // Another process may be running a step outside a transaction:
             // wait for its mark to go, within the lock timeout.
-            Err(Error::Interrupted { .. }) if lock.wait_a_little() => continue,
+            Err(Error::Interrupted { .. }) => {
+                wait_for_the_mark_to_go(conn, plan, settings, &lock)?;
+                continue;
+            }
             other => other?,
         };
         let todo = steps_to_run(plan, batch.applied(), goal)?;
@@ -204,6 +211,29 @@ pub(crate) fn run(
             return finish(outcome, lost_failure);
         }
         mode = todo[in_this_batch].1.mode();
+    }
+}
+
+/// While the history holds the mark of a step outside a transaction,
+/// waits for it to go, reading without the write lock, until the lock
+/// timeout: then it is `Error::Interrupted` (another process is still at
+/// it, or one was killed while at it).
+fn wait_for_the_mark_to_go(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    lock: &LockWait<'_>,
+) -> Result<(), Error> {
+    loop {
+        match history::checked(conn, plan, settings.table, settings.verify_applied, false) {
+            Err(interrupted @ Error::Interrupted { .. }) => {
+                if !lock.wait_a_little() {
+                    return Err(interrupted);
+                }
+            }
+            // Anything else is for the run to find inside the lock.
+            _ => return Ok(()),
+        }
     }
 }
 
