@@ -227,13 +227,27 @@ pub use migrate_macros::rollback;
 ///   migration 0. A directory whose first version is not 0 is a compile
 ///   error that suggests `ids = "sorted"`, unless `ids = "numbers"` says the
 ///   ids before it are `#[migration]` functions of the same set.
-/// - `ids = "sorted"`: the versions, sorted by numeric value, become
-///   migrations 0, 1, 2, …, whatever they are: `0001` (1-based numbers),
-///   `20240101120000` (timestamps), diesel's `2018-12-25-000000` (its dashes
-///   do not count). Two files with one version (`001_a.sql`, `1_b.sql`) are a
-///   compile error naming both. A file added later must sort after the
-///   applied ones: one sorted in between shifts the ids of those after it,
-///   which the next run reports as modified migrations, changing nothing.
+/// - `ids = "sorted"`: the versions, sorted as the directory's tool sorts
+///   them, become migrations 0, 1, 2, …, whatever they are: `0001` (1-based
+///   numbers), `20240101120000` (timestamps), diesel's `2018-12-25-000000`
+///   (its dashes do not count). The order is the tool's, so that the ids
+///   are the places in the sequence the tool ran (and
+///   [`Migrator::adopt`](crate::Migrator::adopt) maps its applied versions
+///   onto the same ids):
+///   - diesel's directories (`V_name/up.sql`) are ordered as diesel orders
+///     them, by the version's digits as text: diesel 2.2's
+///     `2025-12-08-135428-0000` (18 digits) sorts before `2026-05-28-000000`
+///     (14 digits), by date, and `0001_x` and `1_x` are two versions;
+///   - every other layout by numeric value, as sqlx, refinery, goose and
+///     rusqlite_migration read versions (`2` before `10`; `001_a.sql` and
+///     `1_b.sql` are one version);
+///   - a directory mixing diesel's directories with other layouts is ordered
+///     by number, and refused where diesel's order would differ.
+///
+///   Two files with one version are a compile error naming both. A file
+///   added later must sort after the applied ones: one sorted in between
+///   shifts the ids of those after it, which the next run reports as
+///   modified migrations, changing nothing.
 ///
 /// # Layouts
 /// The directories hand-written runners, sqlx, diesel, rusqlite_migration and

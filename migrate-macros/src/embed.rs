@@ -10,7 +10,9 @@
 //!   unless `ids = "numbers"` says that is meant;
 //! - `embed_migrations!("dir", ids = "sorted")`: migrations 0, 1, 2, … in
 //!   the order of the versions, whatever they are (`0001`, timestamps,
-//!   diesel's dates). Two files with one version are refused.
+//!   diesel's dates), as the layout's tool orders them: diesel's as text,
+//!   every other's as numbers ([`layout::Order`]). Two files with one
+//!   version are refused.
 //!
 //! Each file is pulled in with `include_str!`, so editing one rebuilds the
 //! crate. Adding or removing a file is invisible to Cargo unless the crate
@@ -26,7 +28,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitStr, Token};
 
 use crate::expand::{self, Registration};
-use crate::layout::{self, Direction, Version};
+use crate::layout::{self, Direction, Key, Order};
 use crate::{checksum, script};
 
 /// How files' versions become migration ids.
@@ -151,39 +153,45 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
     })?;
     let mut problems = scan.problems;
 
-    // Files by version, in version order.
-    let mut ups: BTreeMap<Version, Vec<layout::File>> = BTreeMap::new();
-    let mut downs: BTreeMap<Version, Vec<layout::File>> = BTreeMap::new();
+    // Files by version, in version order: the order of the layout's tool
+    // when the directory is numbered by it.
+    let order = match args.ids {
+        Ids::Sorted => directory_order(&scan.files, &relative, &mut problems),
+        Ids::Numbers | Ids::ExplicitNumbers => Order::Numeric,
+    };
+    let mut ups: BTreeMap<Key, Vec<layout::File>> = BTreeMap::new();
+    let mut downs: BTreeMap<Key, Vec<layout::File>> = BTreeMap::new();
     for file in scan.files {
+        let key = file.version.key(order);
         match file.direction {
-            Direction::Up => ups.entry(file.version.clone()).or_default().push(file),
-            Direction::Down => downs.entry(file.version.clone()).or_default().push(file),
+            Direction::Up => ups.entry(key).or_default().push(file),
+            Direction::Down => downs.entry(key).or_default().push(file),
         }
     }
-    for (version, files) in &ups {
+    for files in ups.values() {
         if files.len() > 1 {
             problems.push(format!(
                 "version {} is used by {} migrations: {}; give each a version of its own, one that \
                  sorts where it should run",
-                version.digits,
+                files[0].version.digits,
                 files.len(),
                 shown(files)
             ));
         }
     }
-    for (version, files) in &downs {
-        if !ups.contains_key(version) {
+    for (key, files) in &downs {
+        if !ups.contains_key(key) {
             for file in files {
                 problems.push(format!(
                     "{}: a rollback without its migration: no migration has version {}; give it \
                      its migration's version, or delete it",
-                    file.shown, version.digits
+                    file.shown, file.version.digits
                 ));
             }
         } else if files.len() > 1 {
             problems.push(format!(
                 "version {} has {} rollbacks: {}; keep one",
-                version.digits,
+                files[0].version.digits,
                 files.len(),
                 shown(files)
             ));
@@ -202,7 +210,7 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
     let mut ready = Vec::new();
     for files in ups.values().chain(downs.values()) {
         for file in files {
-            let Some(&id) = ids.get(&file.version) else {
+            let Some(&id) = ids.get(&file.version.key(order)) else {
                 continue;
             };
             if let Some(file) = read(file, id, &mut problems) {
@@ -243,18 +251,52 @@ fn shown(files: &[layout::File]) -> String {
     shown.join(", ")
 }
 
+/// How the directory's versions are ordered: as diesel orders them when
+/// every migration is a diesel directory, as numbers otherwise. A directory
+/// that mixes diesel directories with other layouts is ordered as numbers,
+/// and refused where diesel's order would differ.
+fn directory_order(files: &[layout::File], relative: &str, problems: &mut Vec<String>) -> Order {
+    let mut ups: Vec<&layout::File> = files
+        .iter()
+        .filter(|f| f.direction == Direction::Up)
+        .collect();
+    let diesel = ups.iter().filter(|f| f.order == Order::Text).count();
+    if diesel == 0 {
+        return Order::Numeric;
+    }
+    if diesel == ups.len() {
+        return Order::Text;
+    }
+    ups.sort_by_key(|f| f.version.key(Order::Numeric));
+    let disagree = ups.windows(2).find(|pair| {
+        pair[0].version.key(Order::Numeric) < pair[1].version.key(Order::Numeric)
+            && pair[0].version.key(Order::Text) > pair[1].version.key(Order::Text)
+    });
+    if let Some([first, second]) = disagree {
+        problems.push(format!(
+            "{relative}: diesel migration directories (which diesel orders by version as text) \
+             are mixed with files of other layouts (ordered by number), and the two orders \
+             disagree: {} (version {}) comes before {} (version {}) by number, after it as text. \
+             Give the versions one length (14-digit timestamps, say) so that both orders agree, \
+             or keep the diesel directories in a directory of their own",
+            first.shown, first.version.digits, second.shown, second.version.digits
+        ));
+    }
+    Order::Numeric
+}
+
 /// Each migration version's id.
 fn number(
     mode: Ids,
-    ups: &BTreeMap<Version, Vec<layout::File>>,
+    ups: &BTreeMap<Key, Vec<layout::File>>,
     relative: &str,
     problems: &mut Vec<String>,
-) -> BTreeMap<Version, u32> {
+) -> BTreeMap<Key, u32> {
     let mut ids = BTreeMap::new();
     if mode == Ids::Sorted {
-        for (position, version) in ups.keys().enumerate() {
+        for (position, key) in ups.keys().enumerate() {
             match u32::try_from(position) {
-                Ok(id) => ids.insert(version.clone(), id),
+                Ok(id) => ids.insert(key.clone(), id),
                 Err(_) => break,
             };
         }
@@ -262,9 +304,9 @@ fn number(
     }
     let sorted = format!("embed_migrations!(\"{relative}\", ids = \"sorted\")");
     let too_large: Vec<&layout::File> = ups
-        .iter()
-        .filter(|(version, _)| version.as_u32().is_none())
-        .flat_map(|(_, files)| files)
+        .values()
+        .filter(|files| files[0].version.as_u32().is_none())
+        .flatten()
         .collect();
     if let Some(first) = too_large.first() {
         problems.push(format!(
@@ -280,13 +322,13 @@ fn number(
         ));
         return ids;
     }
-    for version in ups.keys() {
-        if let Some(id) = version.as_u32() {
-            ids.insert(version.clone(), id);
+    for (key, files) in ups {
+        if let Some(id) = files[0].version.as_u32() {
+            ids.insert(key.clone(), id);
         }
     }
-    if let (Ids::Numbers, Some((first, files))) = (mode, ups.iter().next()) {
-        if let Some(start) = first.as_u32().filter(|&start| start > 0) {
+    if let (Ids::Numbers, Some(files)) = (mode, ups.values().next()) {
+        if let Some(start) = files[0].version.as_u32().filter(|&start| start > 0) {
             let missing = if start == 1 {
                 "migration 0 is".to_owned()
             } else {

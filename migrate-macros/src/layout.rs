@@ -12,7 +12,8 @@
 //!   version's place in the order.
 //!
 //! The version is the leading number, the name what follows its separator
-//! (`_`, `-`, `__`). Ignored: hidden entries (`.keep`, `.gitkeep`),
+//! (`_`, `-`, `__`). Each layout's versions are ordered as its tool orders
+//! them ([`Order`]): diesel's as text, every other tool's as numbers. Ignored: hidden entries (`.keep`, `.gitkeep`),
 //! non-migration files (`README.md`), subdirectories whose names carry no
 //! version (except for refinery-named files inside them), and in a
 //! migration directory anything but `up.sql` and `down.sql` that is not SQL
@@ -24,8 +25,31 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
+/// How a tool orders its versions, and which versions are one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// By numeric value (`0001` and `1` are one version, `2` comes before
+    /// `10`): sqlx, refinery and goose read versions as integers,
+    /// rusqlite_migration and hand-written runners number their files.
+    Numeric,
+    /// As text, the digits as written (without a diesel date's dashes):
+    /// diesel's `MigrationVersion` compares its string, so
+    /// `202512081354280000` (diesel 2.2's `2025-12-08-135428-0000`) comes
+    /// before `20260528000000` (`2026-05-28-000000`), and `0001` and `1`
+    /// are two versions.
+    Text,
+}
+
+/// A version's place in an [`Order`]: equal keys are one version.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    /// The number of significant digits (0 for text order).
+    len: usize,
+    text: String,
+}
+
 /// A migration's version: its digits, compared by numeric value (`0001`
-/// and `1` are one version).
+/// and `1` are one version) unless [`Version::key`] says otherwise.
 #[derive(Clone, Debug)]
 pub struct Version {
     /// As written in the name (a diesel date without its dashes).
@@ -46,6 +70,20 @@ impl Version {
     /// The version as a number, if it fits in a `u32`.
     pub fn as_u32(&self) -> Option<u32> {
         self.value.parse().ok()
+    }
+
+    /// Its place in `order`.
+    pub fn key(&self, order: Order) -> Key {
+        match order {
+            Order::Numeric => Key {
+                len: self.value.len(),
+                text: self.value.clone(),
+            },
+            Order::Text => Key {
+                len: 0,
+                text: self.digits.clone(),
+            },
+        }
     }
 }
 
@@ -82,6 +120,9 @@ pub struct File {
     pub version: Version,
     pub name: String,
     pub direction: Direction,
+    /// How the tool of its layout orders versions: [`Order::Text`] for a
+    /// diesel migration directory, [`Order::Numeric`] for every other.
+    pub order: Order,
     /// The path as shown in messages and registered: relative to the crate,
     /// as the user wrote the directory.
     pub shown: String,
@@ -106,7 +147,12 @@ pub fn scan(dir: &Path, shown: &str) -> std::io::Result<Scan> {
         if path.is_dir() {
             match parse_name(&file_name) {
                 Some((version, name)) => {
-                    migration_directory(&path, &shown, version, name, &mut scan)
+                    let order = if is_diesel_name(&file_name) {
+                        Order::Text
+                    } else {
+                        Order::Numeric
+                    };
+                    migration_directory(&path, &shown, (version, name, order), &mut scan)
                 }
                 None => refinery_files(&path, &shown, 1, &mut scan),
             }
@@ -143,6 +189,7 @@ fn top_level_file(file_name: &str, path: PathBuf, shown: String, scan: &mut Scan
                 version,
                 name,
                 direction,
+                order: Order::Numeric,
                 shown,
                 path,
             }),
@@ -184,7 +231,12 @@ fn bad_name(stem: &str) -> String {
 }
 
 /// `V_name/` or `V-name/`: `up.sql` and `down.sql`.
-fn migration_directory(dir: &Path, shown: &str, version: Version, name: String, scan: &mut Scan) {
+fn migration_directory(
+    dir: &Path,
+    shown: &str,
+    (version, name, order): (Version, String, Order),
+    scan: &mut Scan,
+) {
     let entries = match entries(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -211,6 +263,7 @@ fn migration_directory(dir: &Path, shown: &str, version: Version, name: String, 
             version: version.clone(),
             name: name.clone(),
             direction,
+            order,
             shown: format!("{shown}/{file_name}"),
             path,
         });
@@ -249,6 +302,21 @@ fn refinery_files(dir: &Path, shown: &str, depth: usize, scan: &mut Scan) {
             }
         }
     }
+}
+
+/// A migration directory named as diesel names them: its version (up to
+/// the first `_`) is digits and dashes (`2018-12-25-000000_x`,
+/// `2025-12-08-135428-0000_x`, `20160909175240_x`, `0_x`), which diesel
+/// reads as the text of those digits (`migrations_internals::
+/// version_from_string`). rusqlite_migration's `01-name` is not.
+fn is_diesel_name(name: &str) -> bool {
+    let Some((version, _)) = name.split_once('_') else {
+        return false;
+    };
+    version.starts_with(|c: char| c.is_ascii_digit())
+        && version.ends_with(|c: char| c.is_ascii_digit())
+        && version.chars().all(|c| c.is_ascii_digit() || c == '-')
+        && !version.contains("--")
 }
 
 /// `V1__x` or `U1__x`.
@@ -388,6 +456,43 @@ mod tests {
         assert_eq!(v("000").value, "0");
         assert_eq!(v("4294967295").as_u32(), Some(u32::MAX));
         assert_eq!(v("4294967296").as_u32(), None);
+    }
+
+    #[test]
+    fn diesel_versions_compare_as_text() {
+        let text = |d: &str| Version::new(d).key(Order::Text);
+        let number = |d: &str| Version::new(d).key(Order::Numeric);
+        // diesel 2.2's 18 digits among the older 14: date order as text.
+        assert!(text("202512081354280000") < text("20260528000000"));
+        assert!(number("202512081354280000") > number("20260528000000"));
+        assert!(text("00000000000000") < text("20181225000000"));
+        // As text, `0001` and `1` are two versions; as numbers one.
+        assert_ne!(text("0001"), text("1"));
+        assert_eq!(number("0001"), number("1"));
+        assert!(text("10") < text("2"));
+    }
+
+    #[test]
+    fn diesel_directory_names() {
+        for name in [
+            "2018-12-25-000000_create_users",
+            "2025-12-08-135428-0000_refactor",
+            "20160909175240_create_view",
+            "00000000000000_diesel_initial_setup",
+            "0_create_users",
+        ] {
+            assert!(is_diesel_name(name), "{name}");
+        }
+        for name in [
+            "01-friend_car",
+            "3-add_animal_table",
+            "1--2_x",
+            "-1_x",
+            "1-_x",
+            "init",
+        ] {
+            assert!(!is_diesel_name(name), "{name}");
+        }
     }
 
     #[test]
