@@ -63,6 +63,11 @@ embed_migrations!(
 );
 embed_migrations!("tests/fixtures/sql/fk_rebuild", set = "fk_rebuild");
 embed_migrations!("tests/fixtures/sql/noop", set = "noop");
+embed_migrations!(
+    "tests/fixtures/sql/user_version_after_commit",
+    set = "user_version_after_commit",
+    ids = "sorted"
+);
 
 /// How the original tool runs a file.
 #[derive(Clone, Copy)]
@@ -524,4 +529,33 @@ fn empty_and_comment_only_files_are_recorded_no_ops() {
             (4, "b".to_owned()),
         ]
     );
+}
+
+/// The user_version tutorials' files: `BEGIN … COMMIT`, then
+/// `PRAGMA user_version = N` after the last `COMMIT` (or before `BEGIN`).
+/// The pragma may stand outside the blocks and runs as written, inside the
+/// runner's transaction: the database ends with the same schema, rows and
+/// `user_version` as the files run by hand.
+#[test]
+fn user_version_outside_the_blocks_runs_as_written() {
+    check(&Case {
+        set: "user_version_after_commit",
+        dir: "tests/fixtures/sql/user_version_after_commit",
+        migrations: &[
+            ("create_users", "0001_create_users.sql", None),
+            ("add_email", "0002_add_email.sql", None),
+            ("first_user", "0003_first_user.sql", None),
+        ],
+        runs: Runs::AsIs,
+    });
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new().set("user_version_after_commit");
+    for (id, version) in [(0, 1), (1, 2), (2, 3)] {
+        m.migrate_to(&mut conn, id).expect("migrate_to");
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(found, version, "after migration {id}");
+    }
 }

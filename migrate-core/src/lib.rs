@@ -277,9 +277,10 @@ pub use migrate_macros::rollback;
 /// for a runner that runs it as it is, is read this way:
 /// - Its `BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] [TRANSACTION]` … `COMMIT` (or
 ///   `END`) wrappers are dropped: a file whose statements all sit inside one
-///   or more such blocks runs without them, as one migration (comments and
-///   `PRAGMA foreign_keys` lines may stand outside the blocks, and the last
-///   `COMMIT` may lack its `;`). A `ROLLBACK`, a nested `BEGIN`, a `BEGIN`
+///   or more such blocks runs without them, as one migration (comments,
+///   `PRAGMA foreign_keys` lines and `PRAGMA user_version` lines, which
+///   user_version runners write after the last `COMMIT`, may stand outside
+///   the blocks, and the last `COMMIT` may lack its `;`). A `ROLLBACK`, a nested `BEGIN`, a `BEGIN`
 ///   never committed, a `COMMIT` without `BEGIN` or a statement between the
 ///   blocks is a compile error naming the file and line.
 /// - A `PRAGMA foreign_keys = OFF` (any spelling SQLite accepts: `off`, `0`,
@@ -291,8 +292,9 @@ pub use migrate_macros::rollback;
 ///   SQLite ignores them inside a transaction.
 /// - An empty or comment-only file is a migration that does nothing; it is
 ///   recorded like any other.
-/// - `PRAGMA user_version = N` runs as written (for the default set, the
-///   runner writes its own count after it).
+/// - `PRAGMA user_version = N` runs as written, inside or outside the
+///   blocks, in the runner's transaction (for the default set, the runner
+///   writes its own count after it).
 ///
 /// ```
 /// # use migrate_core::{embed_migrations, Migrator};
