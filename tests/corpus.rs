@@ -99,6 +99,11 @@ embed_migrations!(
     ids = "sorted"
 );
 embed_migrations!(
+    "tests/fixtures/corpus/authelia__authelia/internal/storage/migrations/sqlite",
+    set = "authelia",
+    ids = "sorted"
+);
+embed_migrations!(
     "tests/fixtures/corpus/pressly__goose/example/migrations",
     set = "goose_example",
     ids = "sorted"
@@ -112,6 +117,7 @@ enum Tool {
     Refinery,
     RusqliteMigration,
     Goose,
+    Authelia,
 }
 
 struct Project {
@@ -199,6 +205,17 @@ const GOOSE_EXAMPLE: Project = Project {
     foreign_keys: false,
 };
 
+/// Authelia's SQLite schema: its first migration creates Authelia's own
+/// history table, named `migrations` (the default set's tracking table
+/// name), so it is embedded in a named set (tracking table
+/// `migrations_authelia`).
+const AUTHELIA: Project = Project {
+    set: "authelia",
+    dir: "tests/fixtures/corpus/authelia__authelia/internal/storage/migrations/sqlite",
+    tool: Tool::Authelia,
+    foreign_keys: true,
+};
+
 impl Project {
     fn migrator(&self) -> Migrator {
         Migrator::new().set(self.set)
@@ -246,7 +263,7 @@ impl Project {
     /// The down file the tool pairs with an up file, if there is one.
     fn down_of(&self, up: &str) -> Option<String> {
         let down = match self.tool {
-            Tool::Sqlx => up.strip_suffix(".up.sql")?.to_owned() + ".down.sql",
+            Tool::Sqlx | Tool::Authelia => up.strip_suffix(".up.sql")?.to_owned() + ".down.sql",
             Tool::Diesel | Tool::RusqliteMigration => {
                 up.strip_suffix("/up.sql")?.to_owned() + "/down.sql"
             }
@@ -302,6 +319,17 @@ impl Project {
                         let version: i64 = rest.split("__").next()?.parse().ok()?;
                         format!("{version:020}")
                     }
+                    // Authelia: `V<4 digits>.<name>.up.sql`, by version
+                    // (`reMigration` in internal/storage/const.go).
+                    Tool::Authelia => {
+                        let rest = name.strip_prefix('V')?.strip_suffix(".up.sql")?;
+                        let (version, name) = rest.split_once('.')?;
+                        if version.len() != 4 || name.contains('.') {
+                            return None;
+                        }
+                        let version: i64 = version.parse().ok()?;
+                        format!("{version:020}")
+                    }
                     // goose: `<version>_<name>.sql`, by version.
                     Tool::Goose => {
                         let version: i64 =
@@ -349,7 +377,7 @@ fn run_as_tool(conn: &mut Connection, tool: Tool, path: &str) -> Result<(), Stri
             );
             (text.clone(), !no_transaction)
         }
-        Tool::Diesel | Tool::Refinery | Tool::RusqliteMigration => (text, true),
+        Tool::Diesel | Tool::Refinery | Tool::RusqliteMigration | Tool::Authelia => (text, true),
         Tool::Goose => (
             goose_up_section(&text),
             !text.contains("-- +goose NO TRANSACTION"),
@@ -848,6 +876,44 @@ fn nostr_mls_refinery_runs_unchanged() {
             "welcomes"
         ]
     );
+}
+
+// --- Authelia ----------------------------------------------------------
+
+/// Authelia's own runner, `V0001.Initial_Schema.up.sql`: the name after a
+/// `.`. Its schema includes Authelia's own history table, `migrations`.
+#[test]
+fn authelia_dotted_names_run_unchanged_in_a_named_set() {
+    assert_same_order(&AUTHELIA);
+    let migrated = check(&AUTHELIA, &[]);
+    let pending = AUTHELIA
+        .migrator()
+        .applied_migrations(&migrated.ours)
+        .expect("applied");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].name, "Initial_Schema");
+    assert!(user_tables(&migrated.ours).contains(&"migrations".to_owned()));
+}
+
+/// The same directory in a set whose tracking table is `migrations` (the
+/// default set's): its `CREATE TABLE IF NOT EXISTS migrations` would
+/// silently keep migrate-core's table and leave Authelia without its own.
+/// The migration is refused, nothing is left behind, and the message says
+/// how to give the tracking table another name.
+#[test]
+fn authelia_with_migrations_as_the_tracking_table_is_refused_with_advice() {
+    let (_file, mut conn) = AUTHELIA.open();
+    let m = AUTHELIA.migrator().table("migrations");
+    let error = m.migrate(&mut conn).expect_err("refused");
+    assert!(matches!(error, Error::Forbidden { id: 0, .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("creates a table named like the tracking table \"migrations\""),
+        "{message}"
+    );
+    assert!(message.contains("Migrator::table("), "{message}");
+    assert!(user_tables(&conn).is_empty(), "{:?}", user_tables(&conn));
+    assert!(m.applied_migrations(&conn).expect("applied").is_empty());
 }
 
 // --- goose -------------------------------------------------------------

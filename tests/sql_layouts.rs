@@ -61,6 +61,16 @@ embed_migrations!(
     set = "refinery_sorted",
     ids = "sorted"
 );
+embed_migrations!(
+    "tests/fixtures/sql/layouts/authelia_sorted",
+    set = "authelia_sorted",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/dash_up_down",
+    set = "dash_up_down",
+    ids = "sorted"
+);
 embed_migrations!("tests/fixtures/sql/fk_rebuild", set = "fk_rebuild");
 embed_migrations!("tests/fixtures/sql/noop", set = "noop");
 embed_migrations!(
@@ -408,6 +418,44 @@ fn refinery_nested_and_unversioned_sorted() {
             ),
         ],
         runs: Runs::InTransaction,
+    });
+}
+
+/// Authelia's runner: `V{NNNN}.{Name}.up.sql` and `.down.sql`, the name
+/// after a `.`.
+#[test]
+fn authelia_dotted_names_sorted() {
+    check(&Case {
+        set: "authelia_sorted",
+        dir: "tests/fixtures/sql/layouts/authelia_sorted",
+        migrations: &[
+            (
+                "Initial_Schema",
+                "V0001.Initial_Schema.up.sql",
+                Some("V0001.Initial_Schema.down.sql"),
+            ),
+            (
+                "Add_Email",
+                "V0002.Add_Email.up.sql",
+                Some("V0002.Add_Email.down.sql"),
+            ),
+        ],
+        runs: Runs::InTransaction,
+    });
+}
+
+/// `NN-up.sql` and `NN-down.sql`: no name, the direction after the dash.
+/// The migration is named after its version.
+#[test]
+fn version_dash_up_and_down_sorted() {
+    check(&Case {
+        set: "dash_up_down",
+        dir: "tests/fixtures/sql/layouts/dash_up_down",
+        migrations: &[
+            ("01", "01-up.sql", Some("01-down.sql")),
+            ("02", "02-up.sql", Some("02-down.sql")),
+        ],
+        runs: Runs::AsIs,
     });
 }
 

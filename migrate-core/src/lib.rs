@@ -250,8 +250,9 @@ pub use migrate_macros::rollback;
 ///   modified migrations, changing nothing.
 ///
 /// # Layouts
-/// The directories hand-written runners, sqlx, diesel, rusqlite_migration and
-/// refinery keep are read as they are, in either numbering, even mixed:
+/// The directories hand-written runners, sqlx, diesel, rusqlite_migration,
+/// refinery and Authelia keep are read as they are, in either numbering, even
+/// mixed:
 ///
 /// | layout | migration | rollback |
 /// |---|---|---|
@@ -260,15 +261,19 @@ pub use migrate_macros::rollback;
 /// | diesel | `V_name/up.sql` | `V_name/down.sql` |
 /// | rusqlite_migration | `V-name/up.sql` | `V-name/down.sql` |
 /// | refinery | `V{V}__name.sql`, also in subdirectories | `V{V}__name.down.sql` |
+/// | Authelia | `V{V}.name.up.sql` | `V{V}.name.down.sql` |
+/// | no name | `V-up.sql` | `V-down.sql` |
 ///
-/// The name is what follows the version's separator (`_`, `-` or `__`).
+/// The name is what follows the version's separator (`_`, `-`, `__` or
+/// `.`); a `V-up.sql` migration is named after its version (`01`).
 /// refinery's `U{V}__name.sql` ("unversioned") runs at its version's place,
 /// like a `V` file. Ignored: hidden entries (diesel's `.keep`), files that
 /// are not SQL and carry no version (a `README.md`), diesel's
 /// `metadata.toml` (its `run_in_transaction = false` is not honoured), and
 /// subdirectories without a version (except for refinery-named files in
 /// them). Refused with a compile error, each with what to do: an `.sql` file
-/// without a version, a versioned file that is not `.sql` (refinery's `.rs`
+/// without a version, an Authelia name without its `.up`/`.down` or with a
+/// `.` in the name, a versioned file that is not `.sql` (refinery's `.rs`
 /// migrations), another `.sql` file in a migration directory, and a migration
 /// directory without `up.sql`.
 ///

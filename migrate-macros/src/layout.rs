@@ -9,10 +9,14 @@
 //! - `V{n}__name.sql`: refinery, also in subdirectories (as refinery reads
 //!   them). refinery's `U{n}__name.sql` ("unversioned", which refinery
 //!   applies even after higher versions) is read like `V`: it runs at its
-//!   version's place in the order.
+//!   version's place in the order;
+//! - `V{n}.name.up.sql` + `V{n}.name.down.sql`: Authelia's runner (the name
+//!   after a `.`, holding no `.` itself; the direction is required);
+//! - `V-up.sql` + `V-down.sql`: no name, the direction after the dash; the
+//!   migration is named after its version (`01`).
 //!
 //! The version is the leading number, the name what follows its separator
-//! (`_`, `-`, `__`). Each layout's versions are ordered as its tool orders
+//! (`_`, `-`, `__`, `.`). Each layout's versions are ordered as its tool orders
 //! them ([`Order`]): diesel's as text, every other tool's as numbers. Ignored: hidden entries (`.keep`, `.gitkeep`),
 //! non-migration files (`README.md`), subdirectories whose names carry no
 //! version (except for refinery-named files inside them), and in a
@@ -180,12 +184,32 @@ fn entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 fn top_level_file(file_name: &str, path: PathBuf, shown: String, scan: &mut Scan) {
     if let Some(stem) = file_name.strip_suffix(".sql") {
         let (stem, direction) = if let Some(stem) = stem.strip_suffix(".down") {
-            (stem, Direction::Down)
+            (stem, Some(Direction::Down))
+        } else if let Some(stem) = stem.strip_suffix(".up") {
+            (stem, Some(Direction::Up))
         } else {
-            (stem.strip_suffix(".up").unwrap_or(stem), Direction::Up)
+            (stem, None)
         };
-        match parse_name(stem) {
-            Some((version, name)) => scan.files.push(File {
+        let parsed = match (direction, authelia_name(stem)) {
+            (Some(direction), Some(Ok((version, name)))) => Ok((version, name, direction)),
+            (_, Some(Err(problem))) => Err(problem),
+            (None, Some(Ok(_))) => Err(format!(
+                "a `V{{version}}.{{name}}` name (Authelia's) needs its direction: rename it \
+                 {stem}.up.sql (its rollback: {stem}.down.sql), or move it out of the directory \
+                 if it is not a migration"
+            )),
+            (Some(direction), None) => parse_name(stem)
+                .map(|(version, name)| (version, name, direction))
+                .ok_or_else(|| bad_name(stem)),
+            (None, None) => match version_and_direction(stem) {
+                Some((version, direction)) => Ok((version.clone(), version.digits, direction)),
+                None => parse_name(stem)
+                    .map(|(version, name)| (version, name, Direction::Up))
+                    .ok_or_else(|| bad_name(stem)),
+            },
+        };
+        match parsed {
+            Ok((version, name, direction)) => scan.files.push(File {
                 version,
                 name,
                 direction,
@@ -193,7 +217,7 @@ fn top_level_file(file_name: &str, path: PathBuf, shown: String, scan: &mut Scan
                 shown,
                 path,
             }),
-            None => scan.problems.push(format!("{shown}: {}", bad_name(stem))),
+            Err(problem) => scan.problems.push(format!("{shown}: {problem}")),
         }
         return;
     }
@@ -214,6 +238,50 @@ fn top_level_file(file_name: &str, path: PathBuf, shown: String, scan: &mut Scan
              migration, rename it to end in `.sql`; if not, move it out of the directory"
         ));
     }
+}
+
+/// Authelia's `V{n}.{name}` (its files are `V0001.Initial_Schema.up.sql`
+/// and `.down.sql`): `None` when `stem` is not of that shape (a `V`, digits
+/// and a `.`), an explanation when it is, but its name is not one.
+fn authelia_name(stem: &str) -> Option<Result<(Version, String), String>> {
+    let rest = stem.strip_prefix('V')?;
+    let digits = leading_digits(rest);
+    let name = rest[digits.len()..].strip_prefix('.')?;
+    if digits.is_empty() {
+        return None;
+    }
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Some(Err(format!(
+            "no name after `V{digits}.`: Authelia's names are V{digits}.Name.up.sql and \
+             V{digits}.Name.down.sql; rename it so, or move it out of the directory if it is \
+             not a migration"
+        )));
+    }
+    if name.contains('.') {
+        return Some(Err(format!(
+            "the name after `V{digits}.` holds a `.` ({name:?}): Authelia's names are \
+             V{digits}.Name.up.sql and V{digits}.Name.down.sql, with no `.` in the name; \
+             rename it (e.g. V{digits}.{}.up.sql), or move it out of the directory if it is \
+             not a migration",
+            name.replace('.', "_")
+        )));
+    }
+    Some(Ok((Version::new(digits), name.to_owned())))
+}
+
+/// `NN-up` or `NN-down`: a version and a direction, no name (the migration
+/// is named after its version).
+fn version_and_direction(stem: &str) -> Option<(Version, Direction)> {
+    let (digits, direction) = stem.split_once('-')?;
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let direction = match direction {
+        "up" => Direction::Up,
+        "down" => Direction::Down,
+        _ => return None,
+    };
+    Some((Version::new(digits), direction))
 }
 
 /// Why `stem` is not a migration's name.
@@ -492,6 +560,49 @@ mod tests {
             "init",
         ] {
             assert!(!is_diesel_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn authelia_names() {
+        let ok = |stem: &str| match authelia_name(stem) {
+            Some(Ok((version, name))) => Some((version.digits, name)),
+            _ => None,
+        };
+        assert_eq!(
+            ok("V0001.Initial_Schema"),
+            Some(("0001".to_owned(), "Initial_Schema".to_owned()))
+        );
+        assert_eq!(ok("V12.x"), Some(("12".to_owned(), "x".to_owned())));
+        // Not of that shape: left to the other layouts.
+        for stem in ["V1__initial", "0001.x", "V.x", "Vx.y", "U1.x", "v1.x"] {
+            assert!(authelia_name(stem).is_none(), "{stem}");
+        }
+        // Of that shape, but no name: refused with Authelia's form.
+        for stem in ["V1.", "V0001.a.b", "V1.a\u{7}"] {
+            let problem = match authelia_name(stem) {
+                Some(Err(problem)) => problem,
+                other => panic!("{stem}: {other:?}"),
+            };
+            assert!(problem.contains("Authelia"), "{problem}");
+            assert!(!problem.contains("refinery"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn versions_with_a_direction_and_no_name() {
+        let read = |stem: &str| version_and_direction(stem).map(|(v, d)| (v.digits, d));
+        assert_eq!(read("01-up"), Some(("01".to_owned(), Direction::Up)));
+        assert_eq!(read("01-down"), Some(("01".to_owned(), Direction::Down)));
+        for stem in [
+            "01-upgrade",
+            "01-Up",
+            "x-up",
+            "-up",
+            "01_up",
+            "01-add_users",
+        ] {
+            assert_eq!(read(stem), None, "{stem}");
         }
     }
 
