@@ -71,6 +71,21 @@ embed_migrations!(
     set = "dash_up_down",
     ids = "sorted"
 );
+embed_migrations!(
+    "tests/fixtures/sql/layouts/goose_sorted",
+    set = "goose_sorted",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/dbmate_sorted",
+    set = "dbmate_sorted",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/sql_migrate_sorted",
+    set = "sql_migrate_sorted",
+    ids = "sorted"
+);
 embed_migrations!("tests/fixtures/sql/fk_rebuild", set = "fk_rebuild");
 embed_migrations!("tests/fixtures/sql/noop", set = "noop");
 embed_migrations!(
@@ -88,6 +103,10 @@ enum Runs {
     /// As it is, in autocommit: the file's own `BEGIN … COMMIT` and
     /// `PRAGMA` lines do their work (hand-written runners, `sqlite3 < f`).
     AsIs,
+    /// One section of the file, in a transaction: the lines after its
+    /// `-- +goose Up` (`-- migrate:up`, `-- +migrate Up`) going up, after its
+    /// `Down` marker going down (goose, dbmate, sql-migrate).
+    Sections,
 }
 
 struct Case {
@@ -98,7 +117,7 @@ struct Case {
     runs: Runs,
 }
 
-fn run_file(conn: &mut Connection, case: &Case, file: &str) {
+fn run_file(conn: &mut Connection, case: &Case, file: &str, up: bool) {
     let path = format!("{}/{file}", case.dir);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     match case.runs {
@@ -107,8 +126,60 @@ fn run_file(conn: &mut Connection, case: &Case, file: &str) {
             let tx = conn.transaction().expect("begin");
             tx.execute_batch(&text).and_then(|()| tx.commit())
         }
+        Runs::Sections => {
+            let tx = conn.transaction().expect("begin");
+            tx.execute_batch(&section(&text, up))
+                .and_then(|()| tx.commit())
+        }
     }
     .unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+/// The lines of the up (or down) sections of a goose, dbmate or
+/// sql-migrate file, as those tools split it.
+fn section(text: &str, up: bool) -> String {
+    let mut found = String::new();
+    let mut inside = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(direction) = marker(line) {
+            inside = Some(direction);
+            continue;
+        }
+        if inside == Some(up) {
+            found.push_str(line);
+            found.push('\n');
+        }
+    }
+    found
+}
+
+/// `Some(true)` for an up marker, `Some(false)` for a down marker.
+fn marker(line: &str) -> Option<bool> {
+    if line.starts_with("--") && line.contains("+goose") {
+        // goose: case-insensitive, after `--` and `+goose`.
+        let command = line.replace("--", "").replacen("+goose", "", 1);
+        return match command.trim().to_ascii_lowercase().as_str() {
+            "up" => Some(true),
+            "down" => Some(false),
+            _ => None,
+        };
+    }
+    if let Some(command) = line.strip_prefix("-- +migrate ") {
+        return match command.split_whitespace().next() {
+            Some("Up") => Some(true),
+            Some("Down") => Some(false),
+            _ => None,
+        };
+    }
+    let command = line.strip_prefix("--")?.trim_start();
+    if command.starts_with("migrate:up") {
+        Some(true)
+    } else if command.starts_with("migrate:down") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// The database the original tool leaves after running the first `ups`
@@ -119,10 +190,10 @@ fn reference(case: &Case, ups: usize, downs: usize) -> Dump {
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .expect("foreign keys on");
     for (_, up, _) in &case.migrations[..ups] {
-        run_file(&mut conn, case, up);
+        run_file(&mut conn, case, up, true);
     }
     for (_, _, down) in case.migrations[ups - downs..ups].iter().rev() {
-        run_file(&mut conn, case, down.expect("a rollback"));
+        run_file(&mut conn, case, down.expect("a rollback"), false);
     }
     dump_user(&conn)
 }
@@ -456,6 +527,81 @@ fn version_dash_up_and_down_sorted() {
             ("02", "02-up.sql", Some("02-down.sql")),
         ],
         runs: Runs::AsIs,
+    });
+}
+
+/// goose: `-- +goose Up` and `-- +goose Down` sections in one file (any
+/// case, as goose reads them), `StatementBegin`/`StatementEnd` around a
+/// trigger, a timestamp version among sequence numbers. The file is the
+/// migration (its up section) and the rollback (its down section); an
+/// empty down section is no rollback.
+#[test]
+fn goose_up_and_down_sections_sorted() {
+    check(&Case {
+        set: "goose_sorted",
+        dir: "tests/fixtures/sql/layouts/goose_sorted",
+        migrations: &[
+            (
+                "create_users",
+                "00001_create_users.sql",
+                Some("00001_create_users.sql"),
+            ),
+            ("add_index", "00002_add_index.sql", None),
+            (
+                "add_email",
+                "20240301120000_add_email.sql",
+                Some("20240301120000_add_email.sql"),
+            ),
+        ],
+        runs: Runs::Sections,
+    });
+    // The migration starts at its `-- +goose Up` line.
+    let pending = Migrator::new()
+        .set("goose_sorted")
+        .pending_migrations(&Connection::open_in_memory().expect("open"))
+        .expect("pending");
+    assert_eq!(pending[0].location.line, 2);
+    assert_eq!(pending[2].location.line, 1);
+}
+
+/// dbmate: `-- migrate:up` and `-- migrate:down` (spacing as dbmate's
+/// regular expressions allow, CRLF line endings).
+#[test]
+fn dbmate_up_and_down_sections_sorted() {
+    check(&Case {
+        set: "dbmate_sorted",
+        dir: "tests/fixtures/sql/layouts/dbmate_sorted",
+        migrations: &[
+            (
+                "create_users",
+                "20151129054053_create_users.sql",
+                Some("20151129054053_create_users.sql"),
+            ),
+            (
+                "add_email",
+                "20151129054100_add_email.sql",
+                Some("20151129054100_add_email.sql"),
+            ),
+        ],
+        runs: Runs::Sections,
+    });
+}
+
+/// sql-migrate: `-- +migrate Up` and `-- +migrate Down`.
+#[test]
+fn sql_migrate_up_and_down_sections_sorted() {
+    check(&Case {
+        set: "sql_migrate_sorted",
+        dir: "tests/fixtures/sql/layouts/sql_migrate_sorted",
+        migrations: &[
+            (
+                "create_users",
+                "1_create_users.sql",
+                Some("1_create_users.sql"),
+            ),
+            ("add_email", "2_add_email.sql", Some("2_add_email.sql")),
+        ],
+        runs: Runs::Sections,
     });
 }
 

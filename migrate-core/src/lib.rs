@@ -277,6 +277,29 @@ pub use migrate_macros::rollback;
 /// migrations), another `.sql` file in a migration directory, and a migration
 /// directory without `up.sql`.
 ///
+/// # Files with up and down sections (goose, dbmate, sql-migrate)
+/// A file that keeps both directions, as goose (`-- +goose Up`,
+/// `-- +goose Down`), dbmate (`-- migrate:up`, `-- migrate:down`) and
+/// sql-migrate (`-- +migrate Up`, `-- +migrate Down`) write them, is the
+/// migration (its up section) and its rollback (its down section; none when
+/// it is empty or comment-only). The markers are read as each tool reads
+/// them: goose's in any case, dbmate's and sql-migrate's as written, each
+/// at the start of its line. goose's `StatementBegin`/`StatementEnd` are
+/// comments here (SQLite splits statements itself, triggers included).
+/// Each section keeps the file's line numbers, runs like a file of its own
+/// (its `BEGIN … COMMIT` wrappers and `PRAGMA foreign_keys` are read as
+/// below), and the checksum stays the whole file's. goose's versions
+/// (`00001_name.sql`, or timestamps) are ordinary versions.
+///
+/// Compile errors, each naming the file and line: what the tool itself
+/// refuses (statements before the up section, a down section first, a
+/// second `Up`, an annotation goose does not know, a near miss such as
+/// `-- migrate:UP`), markers of two tools in one file, a down section next to
+/// a `.down.sql` of the same version, and, for now, a migration that asks to
+/// run outside a transaction (`-- +goose NO TRANSACTION`, dbmate's
+/// `transaction:false`, sql-migrate's `notransaction`) or goose's
+/// `ENVSUB ON`.
+///
 /// # Files written for a runner without transactions
 /// Each migration runs in a transaction of the runner's, so a file written
 /// for a runner that runs it as it is, is read this way:

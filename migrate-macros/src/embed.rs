@@ -1,8 +1,10 @@
 //! `embed_migrations!("dir")`: SQL files registered at compile time.
 //!
-//! The directory is read ([`layout`](crate::layout)), each file made ready to
-//! run ([`script`](crate::script)), the migrations numbered, and every
-//! problem reported at once, each naming its file (and line):
+//! The directory is read ([`layout`](crate::layout)), the migrations
+//! numbered, each file split into its migration and rollback where it holds
+//! both ([`sections`](crate::sections): goose, dbmate, sql-migrate) and made
+//! ready to run ([`script`](crate::script)), and every problem reported at
+//! once, each naming its file (and line):
 //! - `embed_migrations!("dir")`: a file's version is its migration id, so
 //!   `000_init.sql` is migration 0. Since SQL and Rust migrations share one
 //!   sequence, the directory may leave ids to `#[migration]` functions, but
@@ -29,7 +31,7 @@ use syn::{Ident, LitStr, Token};
 
 use crate::expand::{self, Registration};
 use crate::layout::{self, Direction, Key, Order};
-use crate::{checksum, script};
+use crate::{checksum, script, sections, sql};
 
 /// How files' versions become migration ids.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -114,12 +116,15 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
     Ok(args)
 }
 
-/// One file, read, checked and numbered.
+/// One migration or rollback, read, checked and numbered: a file, or one
+/// direction of a file with up and down sections.
 struct Ready {
     id: u32,
     direction: Direction,
     name: String,
     shown: String,
+    /// Where it starts: 1, or the line of its section's marker.
+    line: usize,
     absolute: String,
     text: String,
     script: script::Script,
@@ -210,11 +215,24 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
     let mut ready = Vec::new();
     for files in ups.values().chain(downs.values()) {
         for file in files {
-            let Some(&id) = ids.get(&file.version.key(order)) else {
+            let key = file.version.key(order);
+            let Some(&id) = ids.get(&key) else {
                 continue;
             };
-            if let Some(file) = read(file, id, &mut problems) {
-                ready.push(file);
+            for step in read(file, id, &mut problems) {
+                let from_section = step.direction != file.direction;
+                if let (true, Some(others)) = (from_section, downs.get(&key)) {
+                    problems.push(format!(
+                        "version {} has {} rollbacks: the down section of {} (line {}) and {}; \
+                         keep one (delete the down file, or the down section)",
+                        file.version.digits,
+                        others.len() + 1,
+                        file.shown,
+                        step.line,
+                        shown(others)
+                    ));
+                }
+                ready.push(step);
             }
         }
     }
@@ -346,13 +364,15 @@ fn number(
     ids
 }
 
-/// Reads and prepares one file; `None` (and problems) when it cannot run.
-fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Option<Ready> {
+/// Reads and prepares one file: its migration or rollback, or, for a file
+/// with up and down sections, its migration and its rollback (none when the
+/// down section runs nothing). Nothing (and problems) when it cannot run.
+fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> {
     let shown = &file.shown;
     let text = match std::fs::read(&file.path) {
         Err(e) => {
             problems.push(format!("{shown}: cannot read it: {e}"));
-            return None;
+            return Vec::new();
         }
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -361,27 +381,85 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Option<Read
                     "{shown}: not valid UTF-8 (byte {}); save it as UTF-8",
                     e.utf8_error().valid_up_to()
                 ));
-                return None;
+                return Vec::new();
             }
         },
     };
-    match script::prepare(&text) {
-        Ok(script) => Some(Ready {
-            id,
-            direction: file.direction,
-            name: file.name.clone(),
-            shown: shown.clone(),
-            absolute: file.path.to_string_lossy().into_owned(),
-            text,
-            script,
-        }),
-        Err(found) => {
-            for problem in found {
-                problems.push(format!("{shown}:{}: {}", problem.line, problem.message));
-            }
-            None
+    let report = |found: Vec<script::Problem>, problems: &mut Vec<String>| {
+        for problem in found {
+            problems.push(format!("{shown}:{}: {}", problem.line, problem.message));
         }
+    };
+    let step = |direction, line, script| Ready {
+        id,
+        direction,
+        name: file.name.clone(),
+        shown: shown.clone(),
+        line,
+        absolute: file.path.to_string_lossy().into_owned(),
+        text: text.clone(),
+        script,
+    };
+    let sections = match sections::split(&text) {
+        Ok(None) => {
+            return match script::prepare(&text) {
+                Ok(script) => vec![step(file.direction, 1, script)],
+                Err(found) => {
+                    report(found, problems);
+                    Vec::new()
+                }
+            };
+        }
+        Ok(Some(sections)) => sections,
+        Err(found) => {
+            report(found, problems);
+            return Vec::new();
+        }
+    };
+    let tool = sections.tool.name();
+    if file.direction == Direction::Down {
+        problems.push(format!(
+            "{shown}:{}: a rollback file with {tool}'s up and down sections: a rollback file \
+             holds the rollback's statements only; keep those (its down section, without the \
+             markers), or move both sections into the migration's file and delete this one",
+            sections.up_line
+        ));
+        return Vec::new();
     }
+    // Each section runs as a file of its own would, with the file's lines.
+    let prepare = |ranges: &[std::ops::Range<usize>], problems: &mut Vec<String>| {
+        let section = sections::section_text(&text, ranges);
+        match script::prepare(&section) {
+            Ok(script) => Some(script::Script {
+                executed: Some(script.executed.unwrap_or(section)),
+                ..script
+            }),
+            Err(found) => {
+                report(found, problems);
+                None
+            }
+        }
+    };
+    let up = prepare(&sections.up, problems);
+    let down = match sections.down_line {
+        Some(line) if runs_something(&sections::section_text(&text, &sections.down)) => {
+            prepare(&sections.down, problems).map(|script| (line, script))
+        }
+        _ => None,
+    };
+    let Some(up) = up else {
+        return Vec::new();
+    };
+    let mut steps = vec![step(Direction::Up, sections.up_line, up)];
+    steps.extend(down.map(|(line, script)| step(Direction::Down, line, script)));
+    steps
+}
+
+/// Whether SQL text holds a statement (not only comments and `;`).
+fn runs_something(text: &str) -> bool {
+    sql::tokenize(text)
+        .iter()
+        .any(|t| t.kind != sql::TokenKind::Semicolon)
 }
 
 fn register(args: &Args, files: &[Ready]) -> TokenStream {
@@ -407,6 +485,7 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             )
         });
         let shown = &file.shown;
+        let line = u32::try_from(file.line).unwrap_or(u32::MAX);
         let entry = Registration {
             krate: krate.clone(),
             migration,
@@ -414,7 +493,7 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             set: set.clone(),
             foreign_keys_off: file.script.foreign_keys_off,
             file: quote!(#shown),
-            line: quote!(1),
+            line: quote!(#line),
             body: quote!(#krate::__private::Body::Sql(#body)),
             span: Span::call_site(),
         }
