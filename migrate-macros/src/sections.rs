@@ -154,7 +154,16 @@ pub fn split(text: &str) -> Result<Option<Sections>, Vec<Problem>> {
         Tool::Dbmate => dbmate_sections(text, &markers, &mut problems),
         Tool::SqlMigrate => sql_migrate_sections(text, &markers, &mut problems),
     };
-    for marker in markers.iter().filter(|m| m.no_transaction) {
+    // dbmate reads the options of its first up and first down marker only
+    // (later ones are comments to it); the other tools read every marker.
+    let counts = |m: &Marker| {
+        tool != Tool::Dbmate
+            || markers
+                .iter()
+                .find(|first| first.mark == m.mark)
+                .is_some_and(|first| first.start == m.start)
+    };
+    for marker in markers.iter().filter(|m| m.no_transaction && counts(m)) {
         problems.push(Problem {
             line: marker.line,
             message: format!(
@@ -670,8 +679,10 @@ mod tests {
             );
             assert!(!problems[0].1.contains("delete the file"), "{problems:?}");
         }
-        // Other dbmate options are ignored, as dbmate ignores them.
+        // Other dbmate options are ignored, as dbmate ignores them, and so
+        // are the options of a marker after the first (a comment to dbmate).
         assert!(split("-- migrate:up transaction:true foo:bar\nSELECT 1;\n").is_ok());
+        assert!(split("-- migrate:up\nSELECT 1;\n-- migrate:up transaction:false\n").is_ok());
     }
 
     #[test]
