@@ -988,6 +988,85 @@ fn diesel_migrations_missing_from_the_binary_are_refused() {
     );
 }
 
+// diesel_cli 2.2 names new migrations `YYYY-MM-DD-HHMMSS-0000` (18 digits)
+// next to older `YYYY-MM-DD-HHMMSS` ones (14 digits): diesel orders their
+// versions as strings (date order), and so must the embedded directory.
+embed_migrations!(
+    "tests/fixtures/adopt/diesel_mixed_versions",
+    set = "diesel_mixed",
+    ids = "sorted"
+);
+
+const DIESEL_MIXED: &str = "tests/fixtures/adopt/diesel_mixed_versions";
+
+/// The directories of [`DIESEL_MIXED`] in the order diesel runs them: by
+/// version (the name up to `_`, without dashes), compared as strings.
+fn diesel_mixed_order() -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = std::fs::read_dir(DIESEL_MIXED)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|name| (name.split('_').next().unwrap().replace('-', ""), name))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn diesel_versions_of_both_lengths_are_adopted_in_diesels_order() {
+    let order = diesel_mixed_order();
+    let versions: Vec<&str> = order.iter().map(|(v, _)| v.as_str()).collect();
+    assert_eq!(
+        versions,
+        [
+            "20251101120000",
+            "202512081354280000",
+            "20260115090000",
+            "202602011000000000"
+        ]
+    );
+    // diesel ran the first three, in its order.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    conn.execute_batch(DIESEL_TABLE).unwrap();
+    for (version, directory) in order.iter().take(RAN) {
+        let sql = std::fs::read_to_string(format!("{DIESEL_MIXED}/{directory}/up.sql")).unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(&sql).unwrap();
+        tx.execute(
+            "INSERT INTO `__diesel_schema_migrations` (`version`) VALUES (?)",
+            [version],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    conn.execute_batch(DATA).unwrap();
+    let theirs = table_state(&conn, "__diesel_schema_migrations");
+
+    // The embedded set numbers them as diesel orders them.
+    let m = Migrator::new().set("diesel_mixed");
+    let names: Vec<String> = m
+        .pending_migrations(&Connection::open_in_memory().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let expected: Vec<&str> = STEPS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, expected);
+
+    let adopted = m.adopt(&mut conn, Legacy::Diesel).expect("adopt");
+    let adopted: Vec<(u32, &str)> = adopted.iter().map(|a| (a.id, a.name.as_str())).collect();
+    assert_eq!(
+        adopted,
+        [(0, "create_users"), (1, "create_posts"), (2, "add_tags")]
+    );
+    assert_eq!(m.migrate(&mut conn).expect("migrate").ids(), [3]);
+    assert_data_survived(&conn);
+    assert_eq!(table_state(&conn, "__diesel_schema_migrations"), theirs);
+    let before = snapshot(&db);
+    assert_eq!(m.adopt(&mut conn, Legacy::Diesel).expect("again"), vec![]);
+    assert_untouched(&db, &before);
+}
+
 // ---------------------------------------------------------------------------
 // refinery
 

@@ -29,9 +29,10 @@
 //! How each tool runs a file: sqlx, diesel and refinery (its default,
 //! `grouped = false`) run each migration in a transaction of its own;
 //! rusqlite_migration runs all pending ones in one transaction, which from a
-//! fresh database one step at a time is the same; goose runs only the
-//! `-- +goose Up` section, in a transaction unless the file says
-//! `-- +goose NO TRANSACTION`. The tools' own tracking tables
+//! fresh database one step at a time is the same; goose runs the
+//! `-- +goose Up` section going up and the `-- +goose Down` section going
+//! down, in a transaction unless the file says `-- +goose NO TRANSACTION`;
+//! Authelia's runner runs each file's SQL whole. The tools' own tracking tables
 //! (`_sqlx_migrations`, `__diesel_schema_migrations`,
 //! `_refinery_schema_history_nostr_mls`, `goose_db_version`) and
 //! rusqlite_migration's `user_version` are not part of the comparison, nor
@@ -99,6 +100,11 @@ embed_migrations!(
     ids = "sorted"
 );
 embed_migrations!(
+    "tests/fixtures/corpus/authelia__authelia/internal/storage/migrations/sqlite",
+    set = "authelia",
+    ids = "sorted"
+);
+embed_migrations!(
     "tests/fixtures/corpus/pressly__goose/example/migrations",
     set = "goose_example",
     ids = "sorted"
@@ -112,6 +118,7 @@ enum Tool {
     Refinery,
     RusqliteMigration,
     Goose,
+    Authelia,
 }
 
 struct Project {
@@ -199,6 +206,17 @@ const GOOSE_EXAMPLE: Project = Project {
     foreign_keys: false,
 };
 
+/// Authelia's SQLite schema: its first migration creates Authelia's own
+/// history table, named `migrations` (the default set's tracking table
+/// name), so it is embedded in a named set (tracking table
+/// `migrations_authelia`).
+const AUTHELIA: Project = Project {
+    set: "authelia",
+    dir: "tests/fixtures/corpus/authelia__authelia/internal/storage/migrations/sqlite",
+    tool: Tool::Authelia,
+    foreign_keys: true,
+};
+
 impl Project {
     fn migrator(&self) -> Migrator {
         Migrator::new().set(self.set)
@@ -246,11 +264,20 @@ impl Project {
     /// The down file the tool pairs with an up file, if there is one.
     fn down_of(&self, up: &str) -> Option<String> {
         let down = match self.tool {
-            Tool::Sqlx => up.strip_suffix(".up.sql")?.to_owned() + ".down.sql",
+            Tool::Sqlx | Tool::Authelia => up.strip_suffix(".up.sql")?.to_owned() + ".down.sql",
             Tool::Diesel | Tool::RusqliteMigration => {
                 up.strip_suffix("/up.sql")?.to_owned() + "/down.sql"
             }
-            Tool::Refinery | Tool::Goose => return None,
+            // goose: the same file, when its Down section runs something.
+            Tool::Goose => {
+                let down = goose_section(&read(up), false);
+                let runs = down.lines().any(|line| {
+                    let line = line.trim();
+                    !line.is_empty() && !line.starts_with("--")
+                });
+                return runs.then(|| up.to_owned());
+            }
+            Tool::Refinery => return None,
         };
         Path::new(&down).is_file().then_some(down)
     }
@@ -302,6 +329,17 @@ impl Project {
                         let version: i64 = rest.split("__").next()?.parse().ok()?;
                         format!("{version:020}")
                     }
+                    // Authelia: `V<4 digits>.<name>.up.sql`, by version
+                    // (`reMigration` in internal/storage/const.go).
+                    Tool::Authelia => {
+                        let rest = name.strip_prefix('V')?.strip_suffix(".up.sql")?;
+                        let (version, name) = rest.split_once('.')?;
+                        if version.len() != 4 || name.contains('.') {
+                            return None;
+                        }
+                        let version: i64 = version.parse().ok()?;
+                        format!("{version:020}")
+                    }
                     // goose: `<version>_<name>.sql`, by version.
                     Tool::Goose => {
                         let version: i64 =
@@ -337,8 +375,23 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
-/// Runs one file the way `tool` runs it.
+/// Runs one up file the way `tool` runs it.
 fn run_as_tool(conn: &mut Connection, tool: Tool, path: &str) -> Result<(), String> {
+    run_direction_as_tool(conn, tool, path, true)
+}
+
+/// Runs one down file (for goose, the Down section of the file) the way
+/// `tool` runs it.
+fn run_down_as_tool(conn: &mut Connection, tool: Tool, path: &str) -> Result<(), String> {
+    run_direction_as_tool(conn, tool, path, false)
+}
+
+fn run_direction_as_tool(
+    conn: &mut Connection,
+    tool: Tool,
+    path: &str,
+    up: bool,
+) -> Result<(), String> {
     let text = read(path);
     let (sql, in_transaction) = match tool {
         // sqlx: unless the first line is `-- no-transaction`.
@@ -349,9 +402,9 @@ fn run_as_tool(conn: &mut Connection, tool: Tool, path: &str) -> Result<(), Stri
             );
             (text.clone(), !no_transaction)
         }
-        Tool::Diesel | Tool::Refinery | Tool::RusqliteMigration => (text, true),
+        Tool::Diesel | Tool::Refinery | Tool::RusqliteMigration | Tool::Authelia => (text, true),
         Tool::Goose => (
-            goose_up_section(&text),
+            goose_section(&text, up),
             !text.contains("-- +goose NO TRANSACTION"),
         ),
     };
@@ -364,24 +417,24 @@ fn run_as_tool(conn: &mut Connection, tool: Tool, path: &str) -> Result<(), Stri
     result.map_err(|e| format!("{path}: {e}"))
 }
 
-/// The statements goose runs going up: the lines after `-- +goose Up`, up to
-/// `-- +goose Down`.
-fn goose_up_section(text: &str) -> String {
-    let mut up = String::new();
-    let mut inside = false;
+/// The statements goose runs going up (down): the lines after
+/// `-- +goose Up`, up to `-- +goose Down` (after `-- +goose Down`).
+fn goose_section(text: &str, up: bool) -> String {
+    let mut found = String::new();
+    let mut inside = None;
     for line in text.lines() {
         let annotation = line.trim_start().strip_prefix("-- +goose ").map(str::trim);
         match annotation {
-            Some("Up") => inside = true,
-            Some("Down") => inside = false,
-            _ if inside => {
-                up.push_str(line);
-                up.push('\n');
+            Some("Up") => inside = Some(true),
+            Some("Down") => inside = Some(false),
+            _ if inside == Some(up) => {
+                found.push_str(line);
+                found.push('\n');
             }
             _ => {}
         }
     }
-    up
+    found
 }
 
 /// The schema, whitespace-normalised, without SQLite's own objects and
@@ -474,7 +527,7 @@ fn check_with_failed_rollbacks(project: &Project, rows: &[Rows]) -> Migrated {
         loop {
             let down = steps[id].down.as_deref().expect("a down file");
             let ours = m.rollback_migration(&mut both.ours);
-            let theirs = run_as_tool(&mut both.theirs, project.tool, down);
+            let theirs = run_down_as_tool(&mut both.theirs, project.tool, down);
             if theirs.is_err() {
                 // A down file the tool cannot run either: ours fails the
                 // same way, and both databases are left as they were.
@@ -590,6 +643,7 @@ const CHIRPSTACK_REBUILD: &str = "2025-12-08-135428-0000_refactor_device_profile
 
 #[test]
 fn chirpstack_diesel_runs_unchanged_step_by_step_and_back() {
+    assert_same_order(&CHIRPSTACK);
     let migrated = check(&CHIRPSTACK, &[CHIRPSTACK_DEVICE]);
     // The seed rows of the first migration are there, in both.
     for conn in [&migrated.ours, &migrated.theirs] {
@@ -598,23 +652,20 @@ fn chirpstack_diesel_runs_unchanged_step_by_step_and_back() {
     }
 }
 
-/// DIFFERENCE: chirpstack's recent migrations are named
-/// `YYYY-MM-DD-HHMMSS-0000` (18 digits, the form newer diesel_cli releases
-/// generate), next to the older `YYYY-MM-DD-HHMMSS` (14 digits). diesel
-/// takes the name up to the first `_` without its dashes and compares
-/// versions as strings, so they stay in date order; migrate-core compares
-/// them as numbers, so every 18-digit version sorts after every 14-digit one,
-/// and `2026-05-28-000000_ts005_managed_multicast` runs before
-/// `2025-12-08-135428-0000_refactor_device_profiles` and the two other
-/// `-0000` migrations diesel runs before it. Here the migrations it passes touch other tables, so
-/// the end schema is the same; the ids are not the ones diesel's order
-/// gives.
+/// chirpstack's recent migrations are named `YYYY-MM-DD-HHMMSS-0000` (18
+/// digits, the form newer diesel_cli releases generate), next to the older
+/// `YYYY-MM-DD-HHMMSS` (14 digits). diesel takes the name up to the first
+/// `_` without its dashes and compares versions as strings, so they stay in
+/// date order; in a diesel directory `ids = "sorted"` orders them the same
+/// way, so each migration gets the id of its place in diesel's sequence
+/// (ordered as numbers, every 18-digit version would sort after every
+/// 14-digit one, and `2026-05-28-000000_ts005_managed_multicast` would run
+/// before the three `-0000` migrations diesel runs before it).
 #[test]
-fn chirpstack_0000_suffixed_versions_are_ordered_by_number_not_as_diesel_orders_them() {
+fn chirpstack_0000_suffixed_versions_are_ordered_as_diesel_orders_them() {
+    assert_same_order(&CHIRPSTACK);
     let ours: Vec<String> = CHIRPSTACK.our_order().into_iter().map(|s| s.up).collect();
-    let diesel = CHIRPSTACK.tool_order();
     assert_eq!(ours.len(), 14);
-    assert_ne!(ours, diesel);
     let name = |path: &String| {
         path.trim_end_matches("/up.sql")
             .rsplit('/')
@@ -623,40 +674,23 @@ fn chirpstack_0000_suffixed_versions_are_ordered_by_number_not_as_diesel_orders_
             .to_owned()
     };
     let ours: Vec<String> = ours.iter().map(name).collect();
-    let diesel: Vec<String> = diesel.iter().map(name).collect();
-    assert_eq!(ours[..8], diesel[..8]);
-    assert_eq!(
-        diesel[8..],
-        [
-            "2025-12-08-135428-0000_refactor_device_profiles",
-            "2025-12-12-105118-0000_device_profile_add_supported_data_rates",
-            "2026-05-21-090852-0000_add_dev_addr_prefixes_to_tenant",
-            "2026-05-28-000000_ts005_managed_multicast",
-            "2026-06-15-094002-0000_add_gateway_priority",
-            "2026-06-30-150641-0000_add_tenant_user_app_and_device_profile_admin",
-        ]
-    );
     assert_eq!(
         ours[8..],
         [
-            "2026-05-28-000000_ts005_managed_multicast",
             "2025-12-08-135428-0000_refactor_device_profiles",
             "2025-12-12-105118-0000_device_profile_add_supported_data_rates",
             "2026-05-21-090852-0000_add_dev_addr_prefixes_to_tenant",
+            "2026-05-28-000000_ts005_managed_multicast",
             "2026-06-15-094002-0000_add_gateway_priority",
             "2026-06-30-150641-0000_add_tenant_user_app_and_device_profile_admin",
         ]
     );
-
-    // The database diesel builds in its own order ends with the schema
-    // migrate-core builds in its order.
-    let (_file, mut theirs) = CHIRPSTACK.open();
-    for up in CHIRPSTACK.tool_order() {
-        run_as_tool(&mut theirs, Tool::Diesel, &up).expect("diesel's order");
-    }
-    let (_our_file, mut ours) = CHIRPSTACK.open();
-    CHIRPSTACK.migrator().migrate(&mut ours).expect("migrate");
-    assert_eq!(schema(&ours), schema(&theirs));
+    // The names (and ids) are the ones diesel's sequence gives.
+    let m = CHIRPSTACK.migrator();
+    let conn = Connection::open_in_memory().expect("open");
+    let pending = m.pending_migrations(&conn).expect("pending");
+    assert_eq!(pending[11].id, 11);
+    assert_eq!(pending[11].name, "ts005_managed_multicast");
 }
 
 /// DIFFERENCE, the one that loses data: the device-profile rebuild says
@@ -869,43 +903,68 @@ fn nostr_mls_refinery_runs_unchanged() {
     );
 }
 
+// --- Authelia ----------------------------------------------------------
+
+/// Authelia's own runner, `V0001.Initial_Schema.up.sql`: the name after a
+/// `.`. Its schema includes Authelia's own history table, `migrations`.
+#[test]
+fn authelia_dotted_names_run_unchanged_in_a_named_set() {
+    assert_same_order(&AUTHELIA);
+    let migrated = check(&AUTHELIA, &[]);
+    let pending = AUTHELIA
+        .migrator()
+        .applied_migrations(&migrated.ours)
+        .expect("applied");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].name, "Initial_Schema");
+    assert!(user_tables(&migrated.ours).contains(&"migrations".to_owned()));
+}
+
+/// The same directory in a set whose tracking table is `migrations` (the
+/// default set's): its `CREATE TABLE IF NOT EXISTS migrations` would
+/// silently keep migrate-core's table and leave Authelia without its own.
+/// The migration is refused, nothing is left behind, and the message says
+/// how to give the tracking table another name.
+#[test]
+fn authelia_with_migrations_as_the_tracking_table_is_refused_with_advice() {
+    let (_file, mut conn) = AUTHELIA.open();
+    let m = AUTHELIA.migrator().table("migrations");
+    let error = m.migrate(&mut conn).expect_err("refused");
+    assert!(matches!(error, Error::Forbidden { id: 0, .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("creates a table named like the tracking table \"migrations\""),
+        "{message}"
+    );
+    assert!(message.contains("Migrator::table("), "{message}");
+    assert!(user_tables(&conn).is_empty(), "{:?}", user_tables(&conn));
+    assert!(m.applied_migrations(&conn).expect("applied").is_empty());
+}
+
 // --- goose -------------------------------------------------------------
 
-/// DIFFERENCE: goose keeps both directions in one file, after
-/// `-- +goose Up` and `-- +goose Down`. Its names (`00001_create_post_table.sql`)
-/// are the ones `embed_migrations!` reads, so the directory compiles, but
-/// the annotations are plain comments to migrate-core: every migration runs
-/// its Up and then its Down statements, and leaves nothing behind. goose
-/// runs the Up section only (and stops at 00003, which creates `post` a
-/// second time).
+/// goose keeps both directions in one file, after `-- +goose Up` and
+/// `-- +goose Down`: each file is the migration (its Up section) and its
+/// rollback (its Down section), so the schema after every step and every
+/// rollback is goose's own. (The example's third file,
+/// `00003_no_transaction.sql`, is refused at compile time, as goose refuses
+/// it: see `tests/fixtures/corpus_refused/`.)
 #[test]
-fn goose_files_compile_but_run_their_down_section_too() {
+fn goose_files_run_their_up_section_and_roll_back_with_their_down_section() {
     let project = &GOOSE_EXAMPLE;
     assert_same_order(project);
     let steps = project.our_order();
-    assert_eq!(steps.len(), 3);
-    let m = project.migrator();
-    let (_ours_file, mut ours) = project.open();
-    let (_theirs_file, mut theirs) = project.open();
-    let expected_theirs: [&[&str]; 2] = [&["post"], &["fancier_post", "post"]];
-    for (id, step) in steps.iter().enumerate() {
-        m.migrate_to(&mut ours, id as u32).expect("migrate_to");
-        assert!(
-            user_tables(&ours).is_empty(),
-            "{}: the Down section dropped what the Up section created",
-            step.up
-        );
-        let run = run_as_tool(&mut theirs, Tool::Goose, &step.up);
-        match expected_theirs.get(id) {
-            Some(tables) => {
-                run.expect("goose");
-                assert_eq!(user_tables(&theirs), *tables);
-            }
-            None => {
-                let error = run.expect_err("goose stops at 00003");
-                assert!(error.contains("table post already exists"), "{error}");
-            }
-        }
-    }
-    assert_eq!(m.applied_migrations(&ours).expect("applied").len(), 3);
+    assert_eq!(steps.len(), 2);
+    assert!(steps.iter().all(|step| step.down.is_some()));
+    let migrated = check(project, &[]);
+    assert_eq!(user_tables(&migrated.ours), ["fancier_post", "post"]);
+    // The checksum is the whole file's, Down section included.
+    let applied = project
+        .migrator()
+        .applied_migrations(&migrated.ours)
+        .expect("applied");
+    assert_eq!(
+        applied[0].checksum,
+        common::sql_checksum(&read(&steps[0].up))
+    );
 }

@@ -61,8 +61,38 @@ embed_migrations!(
     set = "refinery_sorted",
     ids = "sorted"
 );
+embed_migrations!(
+    "tests/fixtures/sql/layouts/authelia_sorted",
+    set = "authelia_sorted",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/dash_up_down",
+    set = "dash_up_down",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/goose_sorted",
+    set = "goose_sorted",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/dbmate_sorted",
+    set = "dbmate_sorted",
+    ids = "sorted"
+);
+embed_migrations!(
+    "tests/fixtures/sql/layouts/sql_migrate_sorted",
+    set = "sql_migrate_sorted",
+    ids = "sorted"
+);
 embed_migrations!("tests/fixtures/sql/fk_rebuild", set = "fk_rebuild");
 embed_migrations!("tests/fixtures/sql/noop", set = "noop");
+embed_migrations!(
+    "tests/fixtures/sql/user_version_after_commit",
+    set = "user_version_after_commit",
+    ids = "sorted"
+);
 
 /// How the original tool runs a file.
 #[derive(Clone, Copy)]
@@ -73,6 +103,10 @@ enum Runs {
     /// As it is, in autocommit: the file's own `BEGIN … COMMIT` and
     /// `PRAGMA` lines do their work (hand-written runners, `sqlite3 < f`).
     AsIs,
+    /// One section of the file, in a transaction: the lines after its
+    /// `-- +goose Up` (`-- migrate:up`, `-- +migrate Up`) going up, after its
+    /// `Down` marker going down (goose, dbmate, sql-migrate).
+    Sections,
 }
 
 struct Case {
@@ -83,7 +117,7 @@ struct Case {
     runs: Runs,
 }
 
-fn run_file(conn: &mut Connection, case: &Case, file: &str) {
+fn run_file(conn: &mut Connection, case: &Case, file: &str, up: bool) {
     let path = format!("{}/{file}", case.dir);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     match case.runs {
@@ -92,8 +126,60 @@ fn run_file(conn: &mut Connection, case: &Case, file: &str) {
             let tx = conn.transaction().expect("begin");
             tx.execute_batch(&text).and_then(|()| tx.commit())
         }
+        Runs::Sections => {
+            let tx = conn.transaction().expect("begin");
+            tx.execute_batch(&section(&text, up))
+                .and_then(|()| tx.commit())
+        }
     }
     .unwrap_or_else(|e| panic!("{path}: {e}"));
+}
+
+/// The lines of the up (or down) sections of a goose, dbmate or
+/// sql-migrate file, as those tools split it.
+fn section(text: &str, up: bool) -> String {
+    let mut found = String::new();
+    let mut inside = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if let Some(direction) = marker(line) {
+            inside = Some(direction);
+            continue;
+        }
+        if inside == Some(up) {
+            found.push_str(line);
+            found.push('\n');
+        }
+    }
+    found
+}
+
+/// `Some(true)` for an up marker, `Some(false)` for a down marker.
+fn marker(line: &str) -> Option<bool> {
+    if line.starts_with("--") && line.contains("+goose") {
+        // goose: case-insensitive, after `--` and `+goose`.
+        let command = line.replace("--", "").replacen("+goose", "", 1);
+        return match command.trim().to_ascii_lowercase().as_str() {
+            "up" => Some(true),
+            "down" => Some(false),
+            _ => None,
+        };
+    }
+    if let Some(command) = line.strip_prefix("-- +migrate ") {
+        return match command.split_whitespace().next() {
+            Some("Up") => Some(true),
+            Some("Down") => Some(false),
+            _ => None,
+        };
+    }
+    let command = line.strip_prefix("--")?.trim_start();
+    if command.starts_with("migrate:up") {
+        Some(true)
+    } else if command.starts_with("migrate:down") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// The database the original tool leaves after running the first `ups`
@@ -104,10 +190,10 @@ fn reference(case: &Case, ups: usize, downs: usize) -> Dump {
     conn.execute_batch("PRAGMA foreign_keys = ON")
         .expect("foreign keys on");
     for (_, up, _) in &case.migrations[..ups] {
-        run_file(&mut conn, case, up);
+        run_file(&mut conn, case, up, true);
     }
     for (_, _, down) in case.migrations[ups - downs..ups].iter().rev() {
-        run_file(&mut conn, case, down.expect("a rollback"));
+        run_file(&mut conn, case, down.expect("a rollback"), false);
     }
     dump_user(&conn)
 }
@@ -406,6 +492,119 @@ fn refinery_nested_and_unversioned_sorted() {
     });
 }
 
+/// Authelia's runner: `V{NNNN}.{Name}.up.sql` and `.down.sql`, the name
+/// after a `.`.
+#[test]
+fn authelia_dotted_names_sorted() {
+    check(&Case {
+        set: "authelia_sorted",
+        dir: "tests/fixtures/sql/layouts/authelia_sorted",
+        migrations: &[
+            (
+                "Initial_Schema",
+                "V0001.Initial_Schema.up.sql",
+                Some("V0001.Initial_Schema.down.sql"),
+            ),
+            (
+                "Add_Email",
+                "V0002.Add_Email.up.sql",
+                Some("V0002.Add_Email.down.sql"),
+            ),
+        ],
+        runs: Runs::InTransaction,
+    });
+}
+
+/// `NN-up.sql` and `NN-down.sql`: no name, the direction after the dash.
+/// The migration is named after its version.
+#[test]
+fn version_dash_up_and_down_sorted() {
+    check(&Case {
+        set: "dash_up_down",
+        dir: "tests/fixtures/sql/layouts/dash_up_down",
+        migrations: &[
+            ("01", "01-up.sql", Some("01-down.sql")),
+            ("02", "02-up.sql", Some("02-down.sql")),
+        ],
+        runs: Runs::AsIs,
+    });
+}
+
+/// goose: `-- +goose Up` and `-- +goose Down` sections in one file (any
+/// case, as goose reads them), `StatementBegin`/`StatementEnd` around a
+/// trigger, a timestamp version among sequence numbers. The file is the
+/// migration (its up section) and the rollback (its down section); an
+/// empty down section is no rollback.
+#[test]
+fn goose_up_and_down_sections_sorted() {
+    check(&Case {
+        set: "goose_sorted",
+        dir: "tests/fixtures/sql/layouts/goose_sorted",
+        migrations: &[
+            (
+                "create_users",
+                "00001_create_users.sql",
+                Some("00001_create_users.sql"),
+            ),
+            ("add_index", "00002_add_index.sql", None),
+            (
+                "add_email",
+                "20240301120000_add_email.sql",
+                Some("20240301120000_add_email.sql"),
+            ),
+        ],
+        runs: Runs::Sections,
+    });
+    // The migration starts at its `-- +goose Up` line.
+    let pending = Migrator::new()
+        .set("goose_sorted")
+        .pending_migrations(&Connection::open_in_memory().expect("open"))
+        .expect("pending");
+    assert_eq!(pending[0].location.line, 2);
+    assert_eq!(pending[2].location.line, 1);
+}
+
+/// dbmate: `-- migrate:up` and `-- migrate:down` (spacing as dbmate's
+/// regular expressions allow, CRLF line endings).
+#[test]
+fn dbmate_up_and_down_sections_sorted() {
+    check(&Case {
+        set: "dbmate_sorted",
+        dir: "tests/fixtures/sql/layouts/dbmate_sorted",
+        migrations: &[
+            (
+                "create_users",
+                "20151129054053_create_users.sql",
+                Some("20151129054053_create_users.sql"),
+            ),
+            (
+                "add_email",
+                "20151129054100_add_email.sql",
+                Some("20151129054100_add_email.sql"),
+            ),
+        ],
+        runs: Runs::Sections,
+    });
+}
+
+/// sql-migrate: `-- +migrate Up` and `-- +migrate Down`.
+#[test]
+fn sql_migrate_up_and_down_sections_sorted() {
+    check(&Case {
+        set: "sql_migrate_sorted",
+        dir: "tests/fixtures/sql/layouts/sql_migrate_sorted",
+        migrations: &[
+            (
+                "create_users",
+                "1_create_users.sql",
+                Some("1_create_users.sql"),
+            ),
+            ("add_email", "2_add_email.sql", Some("2_add_email.sql")),
+        ],
+        runs: Runs::Sections,
+    });
+}
+
 const FK_REBUILD: Case = Case {
     set: "fk_rebuild",
     dir: "tests/fixtures/sql/fk_rebuild",
@@ -524,4 +723,33 @@ fn empty_and_comment_only_files_are_recorded_no_ops() {
             (4, "b".to_owned()),
         ]
     );
+}
+
+/// The user_version tutorials' files: `BEGIN … COMMIT`, then
+/// `PRAGMA user_version = N` after the last `COMMIT` (or before `BEGIN`).
+/// The pragma may stand outside the blocks and runs as written, inside the
+/// runner's transaction: the database ends with the same schema, rows and
+/// `user_version` as the files run by hand.
+#[test]
+fn user_version_outside_the_blocks_runs_as_written() {
+    check(&Case {
+        set: "user_version_after_commit",
+        dir: "tests/fixtures/sql/user_version_after_commit",
+        migrations: &[
+            ("create_users", "0001_create_users.sql", None),
+            ("add_email", "0002_add_email.sql", None),
+            ("first_user", "0003_first_user.sql", None),
+        ],
+        runs: Runs::AsIs,
+    });
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new().set("user_version_after_commit");
+    for (id, version) in [(0, 1), (1, 2), (2, 3)] {
+        m.migrate_to(&mut conn, id).expect("migrate_to");
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(found, version, "after migration {id}");
+    }
 }

@@ -13,7 +13,9 @@ fn embed_errors() {
 /// trybuild compiles each case in `<target>/tests/trybuild/<package>/`,
 /// which is then the `CARGO_MANIFEST_DIR` that `embed_migrations!` resolves
 /// directories against: `fixtures/` there is made to be
-/// `tests/fixtures/sql/`, wherever the target directory is.
+/// `tests/fixtures/sql/`, and `corpus_refused/` to be
+/// `tests/fixtures/corpus_refused/` (real projects' files that are
+/// refused), wherever the target directory is.
 fn link_fixtures() {
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -23,14 +25,21 @@ fn link_fixtures() {
         .join("trybuild")
         .join(env!("CARGO_PKG_NAME"));
     std::fs::create_dir_all(&project).expect("create trybuild's project directory");
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sql");
-    let link = project.join("fixtures");
-    if link.canonicalize().ok() == fixtures.canonicalize().ok() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    link(&here.join("tests/fixtures/sql"), &project.join("fixtures"));
+    link(
+        &here.join("tests/fixtures/corpus_refused"),
+        &project.join("corpus_refused"),
+    );
+}
+
+fn link(original: &Path, link: &Path) {
+    if link.canonicalize().ok() == original.canonicalize().ok() {
         return;
     }
-    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_file(link);
     #[cfg(unix)]
-    std::os::unix::fs::symlink(&fixtures, &link).expect("link the fixtures");
+    std::os::unix::fs::symlink(original, link).expect("link the fixtures");
     #[cfg(windows)]
-    std::os::windows::fs::symlink_dir(&fixtures, &link).expect("link the fixtures");
+    std::os::windows::fs::symlink_dir(original, link).expect("link the fixtures");
 }

@@ -229,17 +229,32 @@ pub use migrate_macros::rollback;
 ///   migration 0. A directory whose first version is not 0 is a compile
 ///   error that suggests `ids = "sorted"`, unless `ids = "numbers"` says the
 ///   ids before it are `#[migration]` functions of the same set.
-/// - `ids = "sorted"`: the versions, sorted by numeric value, become
-///   migrations 0, 1, 2, …, whatever they are: `0001` (1-based numbers),
-///   `20240101120000` (timestamps), diesel's `2018-12-25-000000` (its dashes
-///   do not count). Two files with one version (`001_a.sql`, `1_b.sql`) are a
-///   compile error naming both. A file added later must sort after the
-///   applied ones: one sorted in between shifts the ids of those after it,
-///   which the next run reports as modified migrations, changing nothing.
+/// - `ids = "sorted"`: the versions, sorted as the directory's tool sorts
+///   them, become migrations 0, 1, 2, …, whatever they are: `0001` (1-based
+///   numbers), `20240101120000` (timestamps), diesel's `2018-12-25-000000`
+///   (its dashes do not count). The order is the tool's, so that the ids
+///   are the places in the sequence the tool ran (and
+///   [`Migrator::adopt`](crate::Migrator::adopt) maps its applied versions
+///   onto the same ids):
+///   - diesel's directories (`V_name/up.sql`) are ordered as diesel orders
+///     them, by the version's digits as text: diesel 2.2's
+///     `2025-12-08-135428-0000` (18 digits) sorts before `2026-05-28-000000`
+///     (14 digits), by date, and `0001_x` and `1_x` are two versions;
+///   - every other layout by numeric value, as sqlx, refinery, goose and
+///     rusqlite_migration read versions (`2` before `10`; `001_a.sql` and
+///     `1_b.sql` are one version);
+///   - a directory mixing diesel's directories with other layouts is ordered
+///     by number, and refused where diesel's order would differ.
+///
+///   Two files with one version are a compile error naming both. A file
+///   added later must sort after the applied ones: one sorted in between
+///   shifts the ids of those after it, which the next run reports as
+///   modified migrations, changing nothing.
 ///
 /// # Layouts
-/// The directories hand-written runners, sqlx, diesel, rusqlite_migration and
-/// refinery keep are read as they are, in either numbering, even mixed:
+/// The directories hand-written runners, sqlx, diesel, rusqlite_migration,
+/// refinery and Authelia keep are read as they are, in either numbering, even
+/// mixed:
 ///
 /// | layout | migration | rollback |
 /// |---|---|---|
@@ -248,26 +263,54 @@ pub use migrate_macros::rollback;
 /// | diesel | `V_name/up.sql` | `V_name/down.sql` |
 /// | rusqlite_migration | `V-name/up.sql` | `V-name/down.sql` |
 /// | refinery | `V{V}__name.sql`, also in subdirectories | `V{V}__name.down.sql` |
+/// | Authelia | `V{V}.name.up.sql` | `V{V}.name.down.sql` |
+/// | no name | `V-up.sql` | `V-down.sql` |
 ///
-/// The name is what follows the version's separator (`_`, `-` or `__`).
+/// The name is what follows the version's separator (`_`, `-`, `__` or
+/// `.`); a `V-up.sql` migration is named after its version (`01`).
 /// refinery's `U{V}__name.sql` ("unversioned") runs at its version's place,
 /// like a `V` file. Ignored: hidden entries (diesel's `.keep`), files that
 /// are not SQL and carry no version (a `README.md`), diesel's
 /// `metadata.toml` (its `run_in_transaction = false` is not honoured), and
 /// subdirectories without a version (except for refinery-named files in
 /// them). Refused with a compile error, each with what to do: an `.sql` file
-/// without a version, a versioned file that is not `.sql` (refinery's `.rs`
+/// without a version, an Authelia name without its `.up`/`.down` or with a
+/// `.` in the name, a versioned file that is not `.sql` (refinery's `.rs`
 /// migrations), another `.sql` file in a migration directory, and a migration
 /// directory without `up.sql`.
+///
+/// # Files with up and down sections (goose, dbmate, sql-migrate)
+/// A file that keeps both directions, as goose (`-- +goose Up`,
+/// `-- +goose Down`), dbmate (`-- migrate:up`, `-- migrate:down`) and
+/// sql-migrate (`-- +migrate Up`, `-- +migrate Down`) write them, is the
+/// migration (its up section) and its rollback (its down section; none when
+/// it is empty or comment-only). The markers are read as each tool reads
+/// them: goose's in any case, dbmate's and sql-migrate's as written, each
+/// at the start of its line. goose's `StatementBegin`/`StatementEnd` are
+/// comments here (SQLite splits statements itself, triggers included).
+/// Each section keeps the file's line numbers, runs like a file of its own
+/// (its `BEGIN … COMMIT` wrappers and `PRAGMA foreign_keys` are read as
+/// below), and the checksum stays the whole file's. goose's versions
+/// (`00001_name.sql`, or timestamps) are ordinary versions.
+///
+/// Compile errors, each naming the file and line: what the tool itself
+/// refuses (statements before the up section, a down section first, a
+/// second `Up`, an annotation goose does not know, a near miss such as
+/// `-- migrate:UP`), markers of two tools in one file, a down section next to
+/// a `.down.sql` of the same version, and, for now, a migration that asks to
+/// run outside a transaction (`-- +goose NO TRANSACTION`, dbmate's
+/// `transaction:false`, sql-migrate's `notransaction`) or goose's
+/// `ENVSUB ON`.
 ///
 /// # Files written for a runner without transactions
 /// Each migration runs in a transaction of the runner's, so a file written
 /// for a runner that runs it as it is, is read this way:
 /// - Its `BEGIN [DEFERRED|IMMEDIATE|EXCLUSIVE] [TRANSACTION]` … `COMMIT` (or
 ///   `END`) wrappers are dropped: a file whose statements all sit inside one
-///   or more such blocks runs without them, as one migration (comments and
-///   `PRAGMA foreign_keys` lines may stand outside the blocks, and the last
-///   `COMMIT` may lack its `;`). A `ROLLBACK`, a nested `BEGIN`, a `BEGIN`
+///   or more such blocks runs without them, as one migration (comments,
+///   `PRAGMA foreign_keys` lines and `PRAGMA user_version` lines, which
+///   user_version runners write after the last `COMMIT`, may stand outside
+///   the blocks, and the last `COMMIT` may lack its `;`). A `ROLLBACK`, a nested `BEGIN`, a `BEGIN`
 ///   never committed, a `COMMIT` without `BEGIN` or a statement between the
 ///   blocks is a compile error naming the file and line.
 /// - A `PRAGMA foreign_keys = OFF` (any spelling SQLite accepts: `off`, `0`,
@@ -279,8 +322,9 @@ pub use migrate_macros::rollback;
 ///   SQLite ignores them inside a transaction.
 /// - An empty or comment-only file is a migration that does nothing; it is
 ///   recorded like any other.
-/// - `PRAGMA user_version = N` runs as written (for the default set, the
-///   runner writes its own count after it).
+/// - `PRAGMA user_version = N` runs as written, inside or outside the
+///   blocks, in the runner's transaction (for the default set, the runner
+///   writes its own count after it).
 ///
 /// ```
 /// # use migrate_core::{embed_migrations, Migrator};

@@ -1,8 +1,10 @@
 //! `embed_migrations!("dir")`: SQL files registered at compile time.
 //!
-//! The directory is read ([`layout`](crate::layout)), each file made ready to
-//! run ([`script`](crate::script)), the migrations numbered, and every
-//! problem reported at once, each naming its file (and line):
+//! The directory is read ([`layout`](crate::layout)), the migrations
+//! numbered, each file split into its migration and rollback where it holds
+//! both ([`sections`](crate::sections): goose, dbmate, sql-migrate) and made
+//! ready to run ([`script`](crate::script)), and every problem reported at
+//! once, each naming its file (and line):
 //! - `embed_migrations!("dir")`: a file's version is its migration id, so
 //!   `000_init.sql` is migration 0. Since SQL and Rust migrations share one
 //!   sequence, the directory may leave ids to `#[migration]` functions, but
@@ -10,7 +12,9 @@
 //!   unless `ids = "numbers"` says that is meant;
 //! - `embed_migrations!("dir", ids = "sorted")`: migrations 0, 1, 2, … in
 //!   the order of the versions, whatever they are (`0001`, timestamps,
-//!   diesel's dates). Two files with one version are refused.
+//!   diesel's dates), as the layout's tool orders them: diesel's as text,
+//!   every other's as numbers ([`layout::Order`]). Two files with one
+//!   version are refused.
 //!
 //! Each file is pulled in with `include_str!`, so editing one rebuilds the
 //! crate. Adding or removing a file is invisible to Cargo unless the crate
@@ -26,8 +30,8 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, LitStr, Token};
 
 use crate::expand::{self, Registration};
-use crate::layout::{self, Direction, Version};
-use crate::{checksum, script};
+use crate::layout::{self, Direction, Key, Order};
+use crate::{checksum, script, sections, sql};
 
 /// How files' versions become migration ids.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -112,12 +116,15 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
     Ok(args)
 }
 
-/// One file, read, checked and numbered.
+/// One migration or rollback, read, checked and numbered: a file, or one
+/// direction of a file with up and down sections.
 struct Ready {
     id: u32,
     direction: Direction,
     name: String,
     shown: String,
+    /// Where it starts: 1, or the line of its section's marker.
+    line: usize,
     absolute: String,
     text: String,
     script: script::Script,
@@ -151,39 +158,45 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
     })?;
     let mut problems = scan.problems;
 
-    // Files by version, in version order.
-    let mut ups: BTreeMap<Version, Vec<layout::File>> = BTreeMap::new();
-    let mut downs: BTreeMap<Version, Vec<layout::File>> = BTreeMap::new();
+    // Files by version, in version order: the order of the layout's tool
+    // when the directory is numbered by it.
+    let order = match args.ids {
+        Ids::Sorted => directory_order(&scan.files, &relative, &mut problems),
+        Ids::Numbers | Ids::ExplicitNumbers => Order::Numeric,
+    };
+    let mut ups: BTreeMap<Key, Vec<layout::File>> = BTreeMap::new();
+    let mut downs: BTreeMap<Key, Vec<layout::File>> = BTreeMap::new();
     for file in scan.files {
+        let key = file.version.key(order);
         match file.direction {
-            Direction::Up => ups.entry(file.version.clone()).or_default().push(file),
-            Direction::Down => downs.entry(file.version.clone()).or_default().push(file),
+            Direction::Up => ups.entry(key).or_default().push(file),
+            Direction::Down => downs.entry(key).or_default().push(file),
         }
     }
-    for (version, files) in &ups {
+    for files in ups.values() {
         if files.len() > 1 {
             problems.push(format!(
                 "version {} is used by {} migrations: {}; give each a version of its own, one that \
                  sorts where it should run",
-                version.digits,
+                files[0].version.digits,
                 files.len(),
                 shown(files)
             ));
         }
     }
-    for (version, files) in &downs {
-        if !ups.contains_key(version) {
+    for (key, files) in &downs {
+        if !ups.contains_key(key) {
             for file in files {
                 problems.push(format!(
                     "{}: a rollback without its migration: no migration has version {}; give it \
                      its migration's version, or delete it",
-                    file.shown, version.digits
+                    file.shown, file.version.digits
                 ));
             }
         } else if files.len() > 1 {
             problems.push(format!(
                 "version {} has {} rollbacks: {}; keep one",
-                version.digits,
+                files[0].version.digits,
                 files.len(),
                 shown(files)
             ));
@@ -202,11 +215,24 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
     let mut ready = Vec::new();
     for files in ups.values().chain(downs.values()) {
         for file in files {
-            let Some(&id) = ids.get(&file.version) else {
+            let key = file.version.key(order);
+            let Some(&id) = ids.get(&key) else {
                 continue;
             };
-            if let Some(file) = read(file, id, &mut problems) {
-                ready.push(file);
+            for step in read(file, id, &mut problems) {
+                let from_section = step.direction != file.direction;
+                if let (true, Some(others)) = (from_section, downs.get(&key)) {
+                    problems.push(format!(
+                        "version {} has {} rollbacks: the down section of {} (line {}) and {}; \
+                         keep one (delete the down file, or the down section)",
+                        file.version.digits,
+                        others.len() + 1,
+                        file.shown,
+                        step.line,
+                        shown(others)
+                    ));
+                }
+                ready.push(step);
             }
         }
     }
@@ -243,18 +269,52 @@ fn shown(files: &[layout::File]) -> String {
     shown.join(", ")
 }
 
+/// How the directory's versions are ordered: as diesel orders them when
+/// every migration is a diesel directory, as numbers otherwise. A directory
+/// that mixes diesel directories with other layouts is ordered as numbers,
+/// and refused where diesel's order would differ.
+fn directory_order(files: &[layout::File], relative: &str, problems: &mut Vec<String>) -> Order {
+    let mut ups: Vec<&layout::File> = files
+        .iter()
+        .filter(|f| f.direction == Direction::Up)
+        .collect();
+    let diesel = ups.iter().filter(|f| f.order == Order::Text).count();
+    if diesel == 0 {
+        return Order::Numeric;
+    }
+    if diesel == ups.len() {
+        return Order::Text;
+    }
+    ups.sort_by_key(|f| f.version.key(Order::Numeric));
+    let disagree = ups.windows(2).find(|pair| {
+        pair[0].version.key(Order::Numeric) < pair[1].version.key(Order::Numeric)
+            && pair[0].version.key(Order::Text) > pair[1].version.key(Order::Text)
+    });
+    if let Some([first, second]) = disagree {
+        problems.push(format!(
+            "{relative}: diesel migration directories (which diesel orders by version as text) \
+             are mixed with files of other layouts (ordered by number), and the two orders \
+             disagree: {} (version {}) comes before {} (version {}) by number, after it as text. \
+             Give the versions one length (14-digit timestamps, say) so that both orders agree, \
+             or keep the diesel directories in a directory of their own",
+            first.shown, first.version.digits, second.shown, second.version.digits
+        ));
+    }
+    Order::Numeric
+}
+
 /// Each migration version's id.
 fn number(
     mode: Ids,
-    ups: &BTreeMap<Version, Vec<layout::File>>,
+    ups: &BTreeMap<Key, Vec<layout::File>>,
     relative: &str,
     problems: &mut Vec<String>,
-) -> BTreeMap<Version, u32> {
+) -> BTreeMap<Key, u32> {
     let mut ids = BTreeMap::new();
     if mode == Ids::Sorted {
-        for (position, version) in ups.keys().enumerate() {
+        for (position, key) in ups.keys().enumerate() {
             match u32::try_from(position) {
-                Ok(id) => ids.insert(version.clone(), id),
+                Ok(id) => ids.insert(key.clone(), id),
                 Err(_) => break,
             };
         }
@@ -262,9 +322,9 @@ fn number(
     }
     let sorted = format!("embed_migrations!(\"{relative}\", ids = \"sorted\")");
     let too_large: Vec<&layout::File> = ups
-        .iter()
-        .filter(|(version, _)| version.as_u32().is_none())
-        .flat_map(|(_, files)| files)
+        .values()
+        .filter(|files| files[0].version.as_u32().is_none())
+        .flatten()
         .collect();
     if let Some(first) = too_large.first() {
         problems.push(format!(
@@ -280,13 +340,13 @@ fn number(
         ));
         return ids;
     }
-    for version in ups.keys() {
-        if let Some(id) = version.as_u32() {
-            ids.insert(version.clone(), id);
+    for (key, files) in ups {
+        if let Some(id) = files[0].version.as_u32() {
+            ids.insert(key.clone(), id);
         }
     }
-    if let (Ids::Numbers, Some((first, files))) = (mode, ups.iter().next()) {
-        if let Some(start) = first.as_u32().filter(|&start| start > 0) {
+    if let (Ids::Numbers, Some(files)) = (mode, ups.values().next()) {
+        if let Some(start) = files[0].version.as_u32().filter(|&start| start > 0) {
             let missing = if start == 1 {
                 "migration 0 is".to_owned()
             } else {
@@ -304,13 +364,15 @@ fn number(
     ids
 }
 
-/// Reads and prepares one file; `None` (and problems) when it cannot run.
-fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Option<Ready> {
+/// Reads and prepares one file: its migration or rollback, or, for a file
+/// with up and down sections, its migration and its rollback (none when the
+/// down section runs nothing). Nothing (and problems) when it cannot run.
+fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> {
     let shown = &file.shown;
     let text = match std::fs::read(&file.path) {
         Err(e) => {
             problems.push(format!("{shown}: cannot read it: {e}"));
-            return None;
+            return Vec::new();
         }
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -319,27 +381,85 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Option<Read
                     "{shown}: not valid UTF-8 (byte {}); save it as UTF-8",
                     e.utf8_error().valid_up_to()
                 ));
-                return None;
+                return Vec::new();
             }
         },
     };
-    match script::prepare(&text) {
-        Ok(script) => Some(Ready {
-            id,
-            direction: file.direction,
-            name: file.name.clone(),
-            shown: shown.clone(),
-            absolute: file.path.to_string_lossy().into_owned(),
-            text,
-            script,
-        }),
-        Err(found) => {
-            for problem in found {
-                problems.push(format!("{shown}:{}: {}", problem.line, problem.message));
-            }
-            None
+    let report = |found: Vec<script::Problem>, problems: &mut Vec<String>| {
+        for problem in found {
+            problems.push(format!("{shown}:{}: {}", problem.line, problem.message));
         }
+    };
+    let step = |direction, line, script| Ready {
+        id,
+        direction,
+        name: file.name.clone(),
+        shown: shown.clone(),
+        line,
+        absolute: file.path.to_string_lossy().into_owned(),
+        text: text.clone(),
+        script,
+    };
+    let sections = match sections::split(&text) {
+        Ok(None) => {
+            return match script::prepare(&text) {
+                Ok(script) => vec![step(file.direction, 1, script)],
+                Err(found) => {
+                    report(found, problems);
+                    Vec::new()
+                }
+            };
+        }
+        Ok(Some(sections)) => sections,
+        Err(found) => {
+            report(found, problems);
+            return Vec::new();
+        }
+    };
+    let tool = sections.tool.name();
+    if file.direction == Direction::Down {
+        problems.push(format!(
+            "{shown}:{}: a rollback file with {tool}'s up and down sections: a rollback file \
+             holds the rollback's statements only; keep those (its down section, without the \
+             markers), or move both sections into the migration's file and delete this one",
+            sections.up_line
+        ));
+        return Vec::new();
     }
+    // Each section runs as a file of its own would, with the file's lines.
+    let prepare = |ranges: &[std::ops::Range<usize>], problems: &mut Vec<String>| {
+        let section = sections::section_text(&text, ranges);
+        match script::prepare(&section) {
+            Ok(script) => Some(script::Script {
+                executed: Some(script.executed.unwrap_or(section)),
+                ..script
+            }),
+            Err(found) => {
+                report(found, problems);
+                None
+            }
+        }
+    };
+    let up = prepare(&sections.up, problems);
+    let down = match sections.down_line {
+        Some(line) if runs_something(&sections::section_text(&text, &sections.down)) => {
+            prepare(&sections.down, problems).map(|script| (line, script))
+        }
+        _ => None,
+    };
+    let Some(up) = up else {
+        return Vec::new();
+    };
+    let mut steps = vec![step(Direction::Up, sections.up_line, up)];
+    steps.extend(down.map(|(line, script)| step(Direction::Down, line, script)));
+    steps
+}
+
+/// Whether SQL text holds a statement (not only comments and `;`).
+fn runs_something(text: &str) -> bool {
+    sql::tokenize(text)
+        .iter()
+        .any(|t| t.kind != sql::TokenKind::Semicolon)
 }
 
 fn register(args: &Args, files: &[Ready]) -> TokenStream {
@@ -365,6 +485,7 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             )
         });
         let shown = &file.shown;
+        let line = u32::try_from(file.line).unwrap_or(u32::MAX);
         let entry = Registration {
             krate: krate.clone(),
             migration,
@@ -373,7 +494,7 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             foreign_keys_off: file.script.foreign_keys_off,
             no_transaction: false,
             file: quote!(#shown),
-            line: quote!(1),
+            line: quote!(#line),
             body: quote!(#krate::__private::Body::Sql(#body)),
             span: Span::call_site(),
         }

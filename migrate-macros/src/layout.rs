@@ -9,10 +9,15 @@
 //! - `V{n}__name.sql`: refinery, also in subdirectories (as refinery reads
 //!   them). refinery's `U{n}__name.sql` ("unversioned", which refinery
 //!   applies even after higher versions) is read like `V`: it runs at its
-//!   version's place in the order.
+//!   version's place in the order;
+//! - `V{n}.name.up.sql` + `V{n}.name.down.sql`: Authelia's runner (the name
+//!   after a `.`, holding no `.` itself; the direction is required);
+//! - `V-up.sql` + `V-down.sql`: no name, the direction after the dash; the
+//!   migration is named after its version (`01`).
 //!
 //! The version is the leading number, the name what follows its separator
-//! (`_`, `-`, `__`). Ignored: hidden entries (`.keep`, `.gitkeep`),
+//! (`_`, `-`, `__`, `.`). Each layout's versions are ordered as its tool orders
+//! them ([`Order`]): diesel's as text, every other tool's as numbers. Ignored: hidden entries (`.keep`, `.gitkeep`),
 //! non-migration files (`README.md`), subdirectories whose names carry no
 //! version (except for refinery-named files inside them), and in a
 //! migration directory anything but `up.sql` and `down.sql` that is not SQL
@@ -24,8 +29,31 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
+/// How a tool orders its versions, and which versions are one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// By numeric value (`0001` and `1` are one version, `2` comes before
+    /// `10`): sqlx, refinery and goose read versions as integers,
+    /// rusqlite_migration and hand-written runners number their files.
+    Numeric,
+    /// As text, the digits as written (without a diesel date's dashes):
+    /// diesel's `MigrationVersion` compares its string, so
+    /// `202512081354280000` (diesel 2.2's `2025-12-08-135428-0000`) comes
+    /// before `20260528000000` (`2026-05-28-000000`), and `0001` and `1`
+    /// are two versions.
+    Text,
+}
+
+/// A version's place in an [`Order`]: equal keys are one version.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    /// The number of significant digits (0 for text order).
+    len: usize,
+    text: String,
+}
+
 /// A migration's version: its digits, compared by numeric value (`0001`
-/// and `1` are one version).
+/// and `1` are one version) unless [`Version::key`] says otherwise.
 #[derive(Clone, Debug)]
 pub struct Version {
     /// As written in the name (a diesel date without its dashes).
@@ -46,6 +74,20 @@ impl Version {
     /// The version as a number, if it fits in a `u32`.
     pub fn as_u32(&self) -> Option<u32> {
         self.value.parse().ok()
+    }
+
+    /// Its place in `order`.
+    pub fn key(&self, order: Order) -> Key {
+        match order {
+            Order::Numeric => Key {
+                len: self.value.len(),
+                text: self.value.clone(),
+            },
+            Order::Text => Key {
+                len: 0,
+                text: self.digits.clone(),
+            },
+        }
     }
 }
 
@@ -82,6 +124,9 @@ pub struct File {
     pub version: Version,
     pub name: String,
     pub direction: Direction,
+    /// How the tool of its layout orders versions: [`Order::Text`] for a
+    /// diesel migration directory, [`Order::Numeric`] for every other.
+    pub order: Order,
     /// The path as shown in messages and registered: relative to the crate,
     /// as the user wrote the directory.
     pub shown: String,
@@ -106,7 +151,12 @@ pub fn scan(dir: &Path, shown: &str) -> std::io::Result<Scan> {
         if path.is_dir() {
             match parse_name(&file_name) {
                 Some((version, name)) => {
-                    migration_directory(&path, &shown, version, name, &mut scan)
+                    let order = if is_diesel_name(&file_name) {
+                        Order::Text
+                    } else {
+                        Order::Numeric
+                    };
+                    migration_directory(&path, &shown, (version, name, order), &mut scan)
                 }
                 None => refinery_files(&path, &shown, 1, &mut scan),
             }
@@ -134,19 +184,40 @@ fn entries(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
 fn top_level_file(file_name: &str, path: PathBuf, shown: String, scan: &mut Scan) {
     if let Some(stem) = file_name.strip_suffix(".sql") {
         let (stem, direction) = if let Some(stem) = stem.strip_suffix(".down") {
-            (stem, Direction::Down)
+            (stem, Some(Direction::Down))
+        } else if let Some(stem) = stem.strip_suffix(".up") {
+            (stem, Some(Direction::Up))
         } else {
-            (stem.strip_suffix(".up").unwrap_or(stem), Direction::Up)
+            (stem, None)
         };
-        match parse_name(stem) {
-            Some((version, name)) => scan.files.push(File {
+        let parsed = match (direction, authelia_name(stem)) {
+            (Some(direction), Some(Ok((version, name)))) => Ok((version, name, direction)),
+            (_, Some(Err(problem))) => Err(problem),
+            (None, Some(Ok(_))) => Err(format!(
+                "a `V{{version}}.{{name}}` name (Authelia's) needs its direction: rename it \
+                 {stem}.up.sql (its rollback: {stem}.down.sql), or move it out of the directory \
+                 if it is not a migration"
+            )),
+            (Some(direction), None) => parse_name(stem)
+                .map(|(version, name)| (version, name, direction))
+                .ok_or_else(|| bad_name(stem)),
+            (None, None) => match version_and_direction(stem) {
+                Some((version, direction)) => Ok((version.clone(), version.digits, direction)),
+                None => parse_name(stem)
+                    .map(|(version, name)| (version, name, Direction::Up))
+                    .ok_or_else(|| bad_name(stem)),
+            },
+        };
+        match parsed {
+            Ok((version, name, direction)) => scan.files.push(File {
                 version,
                 name,
                 direction,
+                order: Order::Numeric,
                 shown,
                 path,
             }),
-            None => scan.problems.push(format!("{shown}: {}", bad_name(stem))),
+            Err(problem) => scan.problems.push(format!("{shown}: {problem}")),
         }
         return;
     }
@@ -169,6 +240,50 @@ fn top_level_file(file_name: &str, path: PathBuf, shown: String, scan: &mut Scan
     }
 }
 
+/// Authelia's `V{n}.{name}` (its files are `V0001.Initial_Schema.up.sql`
+/// and `.down.sql`): `None` when `stem` is not of that shape (a `V`, digits
+/// and a `.`), an explanation when it is, but its name is not one.
+fn authelia_name(stem: &str) -> Option<Result<(Version, String), String>> {
+    let rest = stem.strip_prefix('V')?;
+    let digits = leading_digits(rest);
+    let name = rest[digits.len()..].strip_prefix('.')?;
+    if digits.is_empty() {
+        return None;
+    }
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Some(Err(format!(
+            "no name after `V{digits}.`: Authelia's names are V{digits}.Name.up.sql and \
+             V{digits}.Name.down.sql; rename it so, or move it out of the directory if it is \
+             not a migration"
+        )));
+    }
+    if name.contains('.') {
+        return Some(Err(format!(
+            "the name after `V{digits}.` holds a `.` ({name:?}): Authelia's names are \
+             V{digits}.Name.up.sql and V{digits}.Name.down.sql, with no `.` in the name; \
+             rename it (e.g. V{digits}.{}.up.sql), or move it out of the directory if it is \
+             not a migration",
+            name.replace('.', "_")
+        )));
+    }
+    Some(Ok((Version::new(digits), name.to_owned())))
+}
+
+/// `NN-up` or `NN-down`: a version and a direction, no name (the migration
+/// is named after its version).
+fn version_and_direction(stem: &str) -> Option<(Version, Direction)> {
+    let (digits, direction) = stem.split_once('-')?;
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let direction = match direction {
+        "up" => Direction::Up,
+        "down" => Direction::Down,
+        _ => return None,
+    };
+    Some((Version::new(digits), direction))
+}
+
 /// Why `stem` is not a migration's name.
 fn bad_name(stem: &str) -> String {
     let hint = if is_refinery_prefix(stem) {
@@ -184,7 +299,12 @@ fn bad_name(stem: &str) -> String {
 }
 
 /// `V_name/` or `V-name/`: `up.sql` and `down.sql`.
-fn migration_directory(dir: &Path, shown: &str, version: Version, name: String, scan: &mut Scan) {
+fn migration_directory(
+    dir: &Path,
+    shown: &str,
+    (version, name, order): (Version, String, Order),
+    scan: &mut Scan,
+) {
     let entries = match entries(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -211,6 +331,7 @@ fn migration_directory(dir: &Path, shown: &str, version: Version, name: String, 
             version: version.clone(),
             name: name.clone(),
             direction,
+            order,
             shown: format!("{shown}/{file_name}"),
             path,
         });
@@ -249,6 +370,21 @@ fn refinery_files(dir: &Path, shown: &str, depth: usize, scan: &mut Scan) {
             }
         }
     }
+}
+
+/// A migration directory named as diesel names them: its version (up to
+/// the first `_`) is digits and dashes (`2018-12-25-000000_x`,
+/// `2025-12-08-135428-0000_x`, `20160909175240_x`, `0_x`), which diesel
+/// reads as the text of those digits (`migrations_internals::
+/// version_from_string`). rusqlite_migration's `01-name` is not.
+fn is_diesel_name(name: &str) -> bool {
+    let Some((version, _)) = name.split_once('_') else {
+        return false;
+    };
+    version.starts_with(|c: char| c.is_ascii_digit())
+        && version.ends_with(|c: char| c.is_ascii_digit())
+        && version.chars().all(|c| c.is_ascii_digit() || c == '-')
+        && !version.contains("--")
 }
 
 /// `V1__x` or `U1__x`.
@@ -388,6 +524,86 @@ mod tests {
         assert_eq!(v("000").value, "0");
         assert_eq!(v("4294967295").as_u32(), Some(u32::MAX));
         assert_eq!(v("4294967296").as_u32(), None);
+    }
+
+    #[test]
+    fn diesel_versions_compare_as_text() {
+        let text = |d: &str| Version::new(d).key(Order::Text);
+        let number = |d: &str| Version::new(d).key(Order::Numeric);
+        // diesel 2.2's 18 digits among the older 14: date order as text.
+        assert!(text("202512081354280000") < text("20260528000000"));
+        assert!(number("202512081354280000") > number("20260528000000"));
+        assert!(text("00000000000000") < text("20181225000000"));
+        // As text, `0001` and `1` are two versions; as numbers one.
+        assert_ne!(text("0001"), text("1"));
+        assert_eq!(number("0001"), number("1"));
+        assert!(text("10") < text("2"));
+    }
+
+    #[test]
+    fn diesel_directory_names() {
+        for name in [
+            "2018-12-25-000000_create_users",
+            "2025-12-08-135428-0000_refactor",
+            "20160909175240_create_view",
+            "00000000000000_diesel_initial_setup",
+            "0_create_users",
+        ] {
+            assert!(is_diesel_name(name), "{name}");
+        }
+        for name in [
+            "01-friend_car",
+            "3-add_animal_table",
+            "1--2_x",
+            "-1_x",
+            "1-_x",
+            "init",
+        ] {
+            assert!(!is_diesel_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn authelia_names() {
+        let ok = |stem: &str| match authelia_name(stem) {
+            Some(Ok((version, name))) => Some((version.digits, name)),
+            _ => None,
+        };
+        assert_eq!(
+            ok("V0001.Initial_Schema"),
+            Some(("0001".to_owned(), "Initial_Schema".to_owned()))
+        );
+        assert_eq!(ok("V12.x"), Some(("12".to_owned(), "x".to_owned())));
+        // Not of that shape: left to the other layouts.
+        for stem in ["V1__initial", "0001.x", "V.x", "Vx.y", "U1.x", "v1.x"] {
+            assert!(authelia_name(stem).is_none(), "{stem}");
+        }
+        // Of that shape, but no name: refused with Authelia's form.
+        for stem in ["V1.", "V0001.a.b", "V1.a\u{7}"] {
+            let problem = match authelia_name(stem) {
+                Some(Err(problem)) => problem,
+                other => panic!("{stem}: {other:?}"),
+            };
+            assert!(problem.contains("Authelia"), "{problem}");
+            assert!(!problem.contains("refinery"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn versions_with_a_direction_and_no_name() {
+        let read = |stem: &str| version_and_direction(stem).map(|(v, d)| (v.digits, d));
+        assert_eq!(read("01-up"), Some(("01".to_owned(), Direction::Up)));
+        assert_eq!(read("01-down"), Some(("01".to_owned(), Direction::Down)));
+        for stem in [
+            "01-upgrade",
+            "01-Up",
+            "x-up",
+            "-up",
+            "01_up",
+            "01-add_users",
+        ] {
+            assert_eq!(read(stem), None, "{stem}");
+        }
     }
 
     #[test]

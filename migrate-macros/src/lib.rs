@@ -18,6 +18,7 @@ mod expand;
 mod item;
 mod layout;
 mod script;
+mod sections;
 mod sql;
 
 use proc_macro::TokenStream;

@@ -5,8 +5,8 @@
 //! `schema_migrations` runner, `sqlite3 db < file.sql`) is adapted here:
 //! - its `BEGIN … COMMIT` (or `END`) wrappers are dropped: a file whose
 //!   statements all sit inside one or more such blocks runs as one migration
-//!   (comments and `PRAGMA foreign_keys` lines may stand outside them, and
-//!   the last `COMMIT` may lack its `;`). Any other transaction statement is
+//!   (comments, `PRAGMA foreign_keys` and `PRAGMA user_version` lines may
+//!   stand outside them, and the last `COMMIT` may lack its `;`). Any other transaction statement is
 //!   refused, with advice that keeps the file a migration;
 //! - `PRAGMA foreign_keys = OFF` at top level makes it a `foreign_keys = off`
 //!   migration (the runner turns foreign keys off before its `BEGIN`, checks
@@ -101,7 +101,9 @@ fn wrappers(
     for (statement, kind) in statements.iter().zip(kinds) {
         let line = statement.line;
         match kind {
-            Kind::Empty | Kind::ForeignKeys(_) => {}
+            // A user_version runner's `PRAGMA user_version = N`, often
+            // after the last COMMIT, runs as written, in the transaction.
+            Kind::Empty | Kind::ForeignKeys(_) | Kind::UserVersion => {}
             Kind::Begin => match open {
                 Some(begin) => problems.push(Problem {
                     line,
@@ -290,6 +292,31 @@ mod tests {
         );
         // Other pragmas run as written.
         assert_eq!(run("PRAGMA user_version = 3;").executed, None);
+    }
+
+    #[test]
+    fn user_version_may_stand_outside_the_blocks() {
+        for text in [
+            "BEGIN;\nCREATE TABLE a (x);\nCOMMIT;\nPRAGMA user_version = 1;\n",
+            "PRAGMA user_version=1; BEGIN; CREATE TABLE a (x); COMMIT;",
+            "BEGIN; CREATE TABLE a (x); COMMIT; PRAGMA main.\"user_version\" = 1",
+            "BEGIN; CREATE TABLE a (x); COMMIT; PRAGMA USER_VERSION(1);",
+        ] {
+            let executed = run(text).executed.expect("wrappers dropped");
+            let lower = executed.to_ascii_lowercase();
+            assert!(lower.contains("create table a (x)"), "{text}");
+            assert!(
+                lower.contains("user_version"),
+                "runs as written: {executed}"
+            );
+            assert!(
+                !lower.contains("begin") && !lower.contains("commit"),
+                "{executed}"
+            );
+        }
+        // Other pragmas still may not.
+        let problems = refused("BEGIN; CREATE TABLE a (x); COMMIT; PRAGMA application_id = 7;");
+        assert!(problems[0].1.contains("stands outside"), "{problems:?}");
     }
 
     #[test]

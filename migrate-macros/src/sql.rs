@@ -308,6 +308,9 @@ pub enum Kind {
     /// `PRAGMA [schema.]foreign_keys`, with the value it sets: `Some(true)`
     /// on, `Some(false)` off, `None` a query (no value).
     ForeignKeys(Option<bool>),
+    /// `PRAGMA [schema.]user_version [= N]`, as user_version runners write
+    /// it after a file's `COMMIT`: it runs as written.
+    UserVersion,
     /// Anything else.
     Other,
 }
@@ -331,7 +334,15 @@ pub fn classify(sql: &str, tokens: &[Token], statement: &Statement) -> Kind {
                 Kind::Rollback
             }
         }
-        "PRAGMA" => foreign_keys(sql, tokens).map_or(Kind::Other, Kind::ForeignKeys),
+        "PRAGMA" => match foreign_keys(sql, tokens) {
+            Some(value) => Kind::ForeignKeys(value),
+            None if pragma_name(sql, tokens)
+                .is_some_and(|(name, _)| name.eq_ignore_ascii_case("user_version")) =>
+            {
+                Kind::UserVersion
+            }
+            None => Kind::Other,
+        },
         _ => Kind::Other,
     }
 }
@@ -341,30 +352,11 @@ pub fn classify(sql: &str, tokens: &[Token], statement: &Statement) -> Kind {
 /// form SQLite would not parse: such a statement is left as it is.
 fn foreign_keys(sql: &str, tokens: &[Token]) -> Option<Option<bool>> {
     let text = |t: &Token| &sql[t.span.clone()];
-    let mut rest = &tokens[1..];
-    if let Some(last) = rest.last() {
-        if last.kind == TokenKind::Semicolon {
-            rest = &rest[..rest.len() - 1];
-        }
-    }
     let name_of = |t: &Token| match t.kind {
         TokenKind::Word | TokenKind::String | TokenKind::QuotedIdentifier => Some(dequote(text(t))),
         _ => None,
     };
-    // [schema .] name
-    let name = match rest {
-        [schema, dot, name, ..]
-            if text(dot) == "." && name_of(schema).is_some() && name_of(name).is_some() =>
-        {
-            rest = &rest[3..];
-            name_of(name)
-        }
-        [name, ..] => {
-            rest = &rest[1..];
-            name_of(name)
-        }
-        [] => None,
-    }?;
+    let (name, rest) = pragma_name(sql, tokens)?;
     if !name.eq_ignore_ascii_case("foreign_keys") {
         return None;
     }
@@ -388,6 +380,29 @@ fn foreign_keys(sql: &str, tokens: &[Token]) -> Option<Option<bool>> {
         _ => return None,
     };
     Some(Some(sqlite_boolean(&value)))
+}
+
+/// A `PRAGMA [schema.]name …[;]` statement's pragma name (dequoted) and the
+/// tokens after it, without the `;`.
+fn pragma_name<'t>(sql: &str, tokens: &'t [Token]) -> Option<(String, &'t [Token])> {
+    let text = |t: &Token| &sql[t.span.clone()];
+    let mut rest = tokens.get(1..)?;
+    if let [before @ .., last] = rest {
+        if last.kind == TokenKind::Semicolon {
+            rest = before;
+        }
+    }
+    let name_of = |t: &Token| match t.kind {
+        TokenKind::Word | TokenKind::String | TokenKind::QuotedIdentifier => Some(dequote(text(t))),
+        _ => None,
+    };
+    match rest {
+        [schema, dot, name, after @ ..] if text(dot) == "." && name_of(schema).is_some() => {
+            Some((name_of(name)?, after))
+        }
+        [name, after @ ..] => Some((name_of(name)?, after)),
+        [] => None,
+    }
 }
 
 /// `'it''s'` → `it's`, `"a""b"` → `a"b`, `[x]` → `x`, a word as it is.
@@ -702,7 +717,10 @@ mod tests {
         assert_eq!(fk("PRAGMA foreign_keys;"), vec![Kind::ForeignKeys(None)]);
         // Other pragmas, and forms SQLite would not parse, are left alone.
         assert!(fk("PRAGMA foreign_key_check;").is_empty());
-        assert!(fk("PRAGMA user_version = 3;").is_empty());
+        assert_eq!(fk("PRAGMA user_version = 3;"), vec![Kind::UserVersion]);
+        assert_eq!(fk("pragma main.USER_VERSION(3)"), vec![Kind::UserVersion]);
+        assert_eq!(fk("PRAGMA user_version;"), vec![Kind::UserVersion]);
+        assert!(fk("PRAGMA user_versions = 3;").is_empty());
         assert!(fk("PRAGMA foreign_keys = OFF OFF;").is_empty());
         // Inside a trigger or a string it is not a statement of its own.
         assert!(fk("SELECT 'PRAGMA foreign_keys = OFF;';").is_empty());

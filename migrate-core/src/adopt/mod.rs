@@ -118,7 +118,9 @@ pub enum Legacy {
     Sqlx,
     /// diesel (`diesel migration run`, `diesel_migrations`): its
     /// `__diesel_schema_migrations` table. Its applied versions, sorted as
-    /// diesel sorts them, are migrations 0, 1, 2, …; `run_on` becomes
+    /// diesel sorts them (as text: `202512081354280000` before
+    /// `20260528000000`, the order `embed_migrations!(…, ids = "sorted")`
+    /// gives a diesel directory), are migrations 0, 1, 2, …; `run_on` becomes
     /// `applied_at`. diesel stores no names, so the count is checked, and,
     /// for embedded SQL files, each directory's version
     /// (`2024-01-01-120000_create_users/up.sql` is version `20240101120000`).

@@ -255,7 +255,8 @@ fn judge(
     let writes_tracking = |table: Option<&str>, how: &str| {
         tracking(table).map(|table| {
             Refusal::Forbidden(format!(
-                "it {how} the tracking table {table:?}, which only migrate-core may change"
+                "it {how} the tracking table {table:?}, which only migrate-core may change{}",
+                own_table_advice(&table)
             ))
         })
     };
@@ -270,6 +271,15 @@ fn judge(
             writes_tracking(arg1, "writes")
         }
         ffi::SQLITE_DROP_TABLE if in_main => writes_tracking(arg1, "drops"),
+        // A table of the migration's own by that name (another tool's
+        // history table): `IF NOT EXISTS` would silently keep ours.
+        ffi::SQLITE_CREATE_TABLE if in_main => tracking(arg1).map(|table| {
+            Refusal::Forbidden(format!(
+                "it creates a table named like the tracking table {table:?} (with IF NOT EXISTS, \
+                 SQLite would silently keep the tracking table instead){}",
+                own_table_advice(&table)
+            ))
+        }),
         // arg1 is the database, arg2 the table.
         ffi::SQLITE_ALTER_TABLE if arg1.map_or(true, |db| same_identifier(db, "main")) => {
             writes_tracking(arg2, "alters")
@@ -298,6 +308,16 @@ fn judge(
         }),
         _ => None,
     }
+}
+
+/// What to do when a migration wants a table of its own named like the
+/// tracking table (another tool's history table, say).
+fn own_table_advice(table: &str) -> String {
+    format!(
+        "; if the migration means a table of its own named {table:?}, give this set's tracking \
+         table another name with Migrator::table(\"…\") (a named set's table is \
+         migrations_<set> by default)"
+    )
 }
 
 /// Pragmas that SQLite ignores or refuses inside a transaction, or that
