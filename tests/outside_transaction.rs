@@ -19,7 +19,8 @@ use std::time::Duration;
 use common::{tracking_ids, TempDb};
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{
-    migration, rollback, Direction, Error, Event, MigrationState, Migrator, Resolution,
+    embed_migrations, migration, rollback, Direction, Error, Event, MigrationState, Migrator,
+    Resolution,
 };
 use process::{child_command, child_role, env, report};
 
@@ -83,6 +84,38 @@ fn a_dry_run_stops_before_a_step_outside_a_transaction() {
     assert_eq!(dry.steps.len(), 1);
     assert_eq!(dry.stopped_before, Some(1));
     assert_eq!(journal_mode(&conn), "delete", "nothing of it ran");
+}
+
+// ------------------------------------------------------------ SQL files
+
+// sqlx's `-- no-transaction` first line.
+embed_migrations!(
+    "tests/fixtures/sql/outside_transaction",
+    set = "sqlx",
+    ids = "sorted"
+);
+// goose's `-- +goose NO TRANSACTION`.
+embed_migrations!(
+    "tests/fixtures/sql/outside_transaction_goose",
+    set = "goose",
+    ids = "sorted"
+);
+
+#[test]
+fn sql_files_marked_no_transaction_run_outside_one_both_ways() {
+    for set in ["sqlx", "goose"] {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = Migrator::new().set(set);
+        assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![0, 1], "{set}");
+        assert_eq!(journal_mode(&conn), "wal", "{set}");
+        assert_eq!(
+            m.rollback_migration(&mut conn).unwrap().map(|r| r.id),
+            Some(1)
+        );
+        assert_eq!(journal_mode(&conn), "delete", "{set}");
+        assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![1], "{set}");
+    }
 }
 
 // ------------------------------------------------------------ run-time steps

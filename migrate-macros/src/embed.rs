@@ -427,8 +427,14 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> 
         return Vec::new();
     }
     // Each section runs as a file of its own would, with the file's lines.
-    let prepare = |ranges: &[std::ops::Range<usize>], problems: &mut Vec<String>| {
+    let prepare = |ranges: &[std::ops::Range<usize>], outside: bool, problems: &mut Vec<String>| {
         let section = sections::section_text(&text, ranges);
+        if outside {
+            return Some(script::Script {
+                executed: Some(section),
+                ..script::outside_transaction()
+            });
+        }
         match script::prepare(&section) {
             Ok(script) => Some(script::Script {
                 executed: Some(script.executed.unwrap_or(section)),
@@ -440,10 +446,11 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> 
             }
         }
     };
-    let up = prepare(&sections.up, problems);
+    let up = prepare(&sections.up, sections.up_no_transaction, problems);
     let down = match sections.down_line {
         Some(line) if runs_something(&sections::section_text(&text, &sections.down)) => {
-            prepare(&sections.down, problems).map(|script| (line, script))
+            prepare(&sections.down, sections.down_no_transaction, problems)
+                .map(|script| (line, script))
         }
         _ => None,
     };
@@ -492,7 +499,7 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             id: file.id,
             set: set.clone(),
             foreign_keys_off: file.script.foreign_keys_off,
-            no_transaction: false,
+            no_transaction: file.script.no_transaction,
             file: quote!(#shown),
             line: quote!(#line),
             body: quote!(#krate::__private::Body::Sql(#body)),

@@ -28,6 +28,22 @@ pub struct Script {
     pub executed: Option<String>,
     /// A `PRAGMA foreign_keys = OFF` stood at top level.
     pub foreign_keys_off: bool,
+    /// The step runs outside any transaction, its text as it is.
+    pub no_transaction: bool,
+}
+
+/// sqlx's convention, kept so that sqlx directories run unchanged: a file
+/// whose text starts with this runs outside any transaction.
+const NO_TRANSACTION: &str = "-- no-transaction";
+
+/// A script that runs outside any transaction, as written: its own
+/// `BEGIN`/`COMMIT` and pragmas are its business there.
+pub fn outside_transaction() -> Script {
+    Script {
+        executed: None,
+        foreign_keys_off: false,
+        no_transaction: true,
+    }
 }
 
 /// Something in the file that cannot run, with its line.
@@ -39,6 +55,9 @@ pub struct Problem {
 
 /// Reads `text` and decides how it runs.
 pub fn prepare(text: &str) -> Result<Script, Vec<Problem>> {
+    if text.starts_with(NO_TRANSACTION) {
+        return Ok(outside_transaction());
+    }
     let tokens = sql::tokenize(text);
     let statements = sql::statements(text, &tokens);
     let kinds: Vec<Kind> = statements
@@ -81,6 +100,7 @@ pub fn prepare(text: &str) -> Result<Script, Vec<Problem>> {
     Ok(Script {
         executed,
         foreign_keys_off,
+        no_transaction: false,
     })
 }
 

@@ -68,6 +68,11 @@ pub struct Sections {
     pub up_line: usize,
     /// The line of the (first) down marker.
     pub down_line: Option<usize>,
+    /// The up (down) section runs outside a transaction (goose's `NO
+    /// TRANSACTION`, dbmate's `transaction:false`, sql-migrate's
+    /// `notransaction`).
+    pub up_no_transaction: bool,
+    pub down_no_transaction: bool,
 }
 
 /// What a marker line says.
@@ -163,17 +168,22 @@ pub fn split(text: &str) -> Result<Option<Sections>, Vec<Problem>> {
                 .find(|first| first.mark == m.mark)
                 .is_some_and(|first| first.start == m.start)
     };
-    for marker in markers.iter().filter(|m| m.no_transaction && counts(m)) {
-        problems.push(Problem {
-            line: marker.line,
-            message: format!(
-                "`{}` asks for a migration outside a transaction, which is not supported yet: \
-                 each migration runs in a transaction of its own. If its statements can run in \
-                 a transaction, delete the option (the file stays the same migration); if not \
-                 (VACUUM, PRAGMA journal_mode), run them outside the migrations for now",
-                marker.text
-            ),
-        });
+    // A section runs outside a transaction when its marker says so (goose's
+    // `NO TRANSACTION` stands for the whole file).
+    let file_wide = tool == Tool::Goose && markers.iter().any(|m| m.no_transaction);
+    let mut sections = sections;
+    if let Some(sections) = sections.as_mut() {
+        for marker in markers.iter().filter(|m| counts(m)) {
+            match marker.mark {
+                Mark::Up => sections.up_no_transaction |= marker.no_transaction,
+                Mark::Down => sections.down_no_transaction |= marker.no_transaction,
+                Mark::Other => {}
+            }
+        }
+        if file_wide {
+            sections.up_no_transaction = true;
+            sections.down_no_transaction = true;
+        }
     }
     if problems.is_empty() {
         Ok(sections)
@@ -483,6 +493,8 @@ fn two_sections(text: &str, tool: Tool, up: &Marker, down: Option<&Marker>) -> S
         down: down.map(|d| d.next..end).into_iter().collect(),
         up_line: up.line,
         down_line: down.map(|d| d.line),
+        up_no_transaction: false,
+        down_no_transaction: false,
     }
 }
 
@@ -512,6 +524,8 @@ fn sql_migrate_sections(
         down: Vec::new(),
         up_line: 1,
         down_line: None,
+        up_no_transaction: false,
+        down_no_transaction: false,
     };
     let mut up_line = None;
     for (k, marker) in starts.iter().enumerate() {
@@ -654,35 +668,40 @@ mod tests {
     }
 
     #[test]
-    fn no_transaction_is_not_supported_yet() {
-        for (text, line) in [
-            ("-- +goose NO TRANSACTION\n-- +goose Up\nVACUUM;\n", 1),
-            ("-- +goose Up\n-- +goose no transaction\nVACUUM;\n", 2),
+    fn no_transaction_options_mark_their_sections() {
+        for (text, up, down) in [
             (
-                "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\n",
-                1,
+                "-- +goose NO TRANSACTION\n-- +goose Up\nVACUUM;\n-- +goose Down\nVACUUM;\n",
+                true,
+                true,
             ),
             (
-                "-- migrate:up\nSELECT 1;\n-- migrate:down transaction:false\n",
-                3,
+                "-- +goose Up\n-- +goose no transaction\nVACUUM;\n",
+                true,
+                true,
             ),
-            ("-- +migrate Up notransaction\nVACUUM;\n", 1),
+            (
+                "-- migrate:up transaction:false\nVACUUM;\n-- migrate:down\nSELECT 1;\n",
+                true,
+                false,
+            ),
+            (
+                "-- migrate:up\nSELECT 1;\n-- migrate:down transaction:false\nVACUUM;\n",
+                false,
+                true,
+            ),
+            ("-- +migrate Up notransaction\nVACUUM;\n", true, false),
+            ("-- +migrate Up\nSELECT 1;\n", false, false),
         ] {
-            let problems = refused(text);
-            assert_eq!(problems.len(), 1, "{text}: {problems:?}");
-            assert_eq!(problems[0].0, line, "{text}");
-            assert!(
-                problems[0]
-                    .1
-                    .contains("outside a transaction, which is not supported yet"),
-                "{problems:?}"
+            let sections = split(text)
+                .unwrap_or_else(|p| panic!("{text}: {p:?}"))
+                .unwrap_or_else(|| panic!("{text}: no sections"));
+            assert_eq!(
+                (sections.up_no_transaction, sections.down_no_transaction),
+                (up, down),
+                "{text}"
             );
-            assert!(!problems[0].1.contains("delete the file"), "{problems:?}");
         }
-        // Other dbmate options are ignored, as dbmate ignores them, and so
-        // are the options of a marker after the first (a comment to dbmate).
-        assert!(split("-- migrate:up transaction:true foo:bar\nSELECT 1;\n").is_ok());
-        assert!(split("-- migrate:up\nSELECT 1;\n-- migrate:up transaction:false\n").is_ok());
     }
 
     #[test]
