@@ -105,6 +105,8 @@ mod rebuild;
 mod registry;
 mod report;
 mod runner;
+#[cfg(feature = "testing")]
+mod schema;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
