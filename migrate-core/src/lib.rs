@@ -98,6 +98,8 @@ pub mod cli;
 mod error;
 mod hash;
 mod history;
+#[cfg(feature = "lint")]
+pub mod lint;
 mod migrate;
 mod migrator;
 mod observe;
@@ -105,7 +107,7 @@ mod rebuild;
 mod registry;
 mod report;
 mod runner;
-#[cfg(feature = "testing")]
+#[cfg(any(feature = "testing", feature = "lint"))]
 mod schema;
 mod sqlite;
 #[cfg(feature = "testing")]
