@@ -396,3 +396,25 @@ fn what_the_replay_checks_fails_before_the_comparison() {
         "untouched"
     );
 }
+
+#[test]
+fn the_live_schema_of_a_migrated_blog_is_its_snapshot() {
+    // What `schema` prints for a live database equals the replay's text.
+    let dir = TempDir::new().expect("tempdir");
+    let mut conn = Connection::open(dir.path().join("blog.db")).expect("open");
+    conn.execute_batch("PRAGMA foreign_keys = ON").expect("fk");
+    blog::migrator().migrate(&mut conn).expect("migrate");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = migrate_core::cli::Command::Schema { replay: false }.run_with(
+        &mut conn,
+        &blog::migrator(),
+        &mut out,
+        &mut err,
+        false,
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        std::fs::read_to_string(BLOG_SNAPSHOT).expect("committed snapshot")
+    );
+}
