@@ -474,11 +474,16 @@ fn renames_redefinitions_and_foreign_key_violations() {
         .add(1, "rename", sql("ALTER TABLE a RENAME TO b"))
         .add(
             2,
-            "redefine",
-            sql("DROP INDEX a_x; CREATE INDEX a_x ON b (x DESC)"),
+            "rename_column",
+            sql("ALTER TABLE b RENAME COLUMN x TO y"),
         )
         .add(
             3,
+            "redefine",
+            sql("DROP INDEX a_x; CREATE INDEX a_x ON b (y DESC)"),
+        )
+        .add(
+            4,
             "orphans",
             // Deferred, then no longer deferred: SQLite lets the commit
             // through, and foreign_key_check finds the rows.
@@ -497,13 +502,28 @@ fn renames_redefinitions_and_foreign_key_violations() {
     );
     assert_eq!(
         report.steps[1].findings,
+        [
+            Finding::ColumnRenamed {
+                table: "b".into(),
+                from: "x".into(),
+                to: "y".into()
+            },
+            // SQLite rewrote the index's SQL.
+            Finding::ObjectChanged {
+                kind: ObjectKind::Index,
+                name: "a_x".into()
+            }
+        ]
+    );
+    assert_eq!(
+        report.steps[2].findings,
         [Finding::ObjectChanged {
             kind: ObjectKind::Index,
             name: "a_x".into()
         }]
     );
     assert_eq!(
-        report.steps[2].findings,
+        report.steps[3].findings,
         [Finding::ForeignKeyViolations {
             table: "c".into(),
             parent: "b".into(),
@@ -564,12 +584,21 @@ fn refused_inside_a_transaction_and_when_the_database_stays_locked() {
     conn.busy_timeout(Duration::from_millis(200))
         .expect("busy timeout");
     let untouched = Untouched::new(&path);
+    let start = std::time::Instant::now();
     match m.lint(&conn) {
-        Err(error @ Error::Locked { .. }) => {
-            assert!(error.to_string().contains("locked"), "{error}")
-        }
+        Err(error @ Error::Sqlite(_)) => assert!(
+            error
+                .to_string()
+                .contains("another connection kept it locked for longer than this connection's busy timeout (0.2 s)"),
+            "{error}"
+        ),
         other => panic!("{other:?}"),
     }
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "it waited the busy timeout"
+    );
+    assert!(start.elapsed() < Duration::from_secs(2), "and no longer");
     untouched.check();
     writer.execute_batch("ROLLBACK").expect("release");
     // Unmanaged: the refusal of `pending_migrations`, from the copy.

@@ -16,7 +16,7 @@
 //! | rows left violating a foreign key (`PRAGMA foreign_key_check`) | [`Risk`](Level::Risk) |
 //! | a view that no longer compiles (a table or column it reads is gone) | [`Risk`](Level::Risk) |
 //! | a virtual table dropped (its rows are not counted) | [`Risk`](Level::Risk) |
-//! | an empty table or a column holding only NULLs dropped, a table renamed, an index, trigger or view redefined | [`Info`](Level::Info) |
+//! | an empty table or a column holding only NULLs dropped, a table or column renamed, an index, trigger or view redefined | [`Info`](Level::Info) |
 //!
 //! Each step also reports how long it took on this data, and a step that
 //! fails on it (a `NOT NULL` column added without a default, duplicates
@@ -139,6 +139,17 @@ pub enum Finding {
         /// How many of them held a value (not NULL) in the column.
         non_null: u64,
     },
+    /// A column is gone and one with a new name and the same values'
+    /// count stands in its place (`ALTER TABLE … RENAME COLUMN`, or a
+    /// rebuild that renames it).
+    ColumnRenamed {
+        /// The table.
+        table: String,
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
     /// Fewer rows in a table than before the step.
     RowsDeleted {
         /// The table.
@@ -222,6 +233,7 @@ impl Finding {
         match self {
             Finding::TableDropped { rows: Some(0), .. }
             | Finding::TableRenamed { .. }
+            | Finding::ColumnRenamed { .. }
             | Finding::ObjectChanged { .. }
             | Finding::ColumnDropped { non_null: 0, .. } => Level::Info,
             Finding::TableDropped { rows: None, .. }
@@ -259,6 +271,15 @@ impl fmt::Display for Finding {
                 "virtual table {table} dropped (its rows were not counted)"
             ),
             Finding::TableRenamed { from, to } => write!(f, "table {from} renamed to {to}"),
+            Finding::ColumnRenamed { table, from, to } => {
+                write!(f, "column {table}.{from} renamed to {to}")
+            }
+            Finding::ColumnDropped {
+                table,
+                column,
+                rows: 0,
+                ..
+            } => write!(f, "column {table}.{column} dropped (the table is empty)"),
             Finding::ColumnDropped {
                 table,
                 column,
@@ -441,8 +462,9 @@ impl Migrator {
     ///
     /// Refused: a connection inside a transaction ([`Error::InTransaction`]),
     /// a database another connection keeps locked for longer than `conn`'s
-    /// busy timeout ([`Error::Locked`]), and whatever `pending_migrations`
-    /// refuses (an invalid registry, a modified history, …).
+    /// busy timeout ([`Error::Sqlite`], saying so), and whatever
+    /// `pending_migrations` refuses (an invalid registry, a modified
+    /// history, …).
     ///
     /// ```
     /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
@@ -538,10 +560,14 @@ fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
     // An in-memory destination must have the source's page size.
     let page_size: i64 = conn.query_row("PRAGMA main.page_size", params![], |r| r.get(0))?;
     copy.execute_batch(&format!("PRAGMA page_size = {page_size}"))?;
+    // The source's busy handler waits inside a step when it has one; the
+    // loop also waits when it has none, both within the connection's busy
+    // timeout.
+    let busy_timeout =
+        Duration::from_millis(u64::try_from(pragma(conn, "busy_timeout")?).unwrap_or(0));
     let start = Instant::now();
     // SAFETY: both handles are valid for the whole block, and the backup
-    // object is finished before it ends; SQLite's error message is copied
-    // at once.
+    // object is finished before it ends.
     let code = unsafe {
         let backup = ffi::sqlite3_backup_init(
             copy.handle(),
@@ -552,9 +578,15 @@ fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
         if backup.is_null() {
             ffi::sqlite3_errcode(copy.handle())
         } else {
-            // -1: every page in one step, under one read lock of the source
-            // (whose busy handler waits for a writer).
-            let step = ffi::sqlite3_backup_step(backup, -1);
+            // -1: every page in one step, under one read lock of the source.
+            let step = loop {
+                match ffi::sqlite3_backup_step(backup, -1) {
+                    ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED if start.elapsed() < busy_timeout => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    code => break code,
+                }
+            };
             let finish = ffi::sqlite3_backup_finish(backup);
             if step == ffi::SQLITE_DONE {
                 finish
@@ -563,27 +595,27 @@ fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
             }
         }
     };
-    match code {
-        ffi::SQLITE_OK => {}
-        ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => {
-            return Err(Error::Locked {
-                waited: start.elapsed(),
-            })
-        }
-        code => {
-            // SAFETY: a valid handle; SQLite returns a NUL-terminated message.
-            let message = unsafe {
-                std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(copy.handle()))
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
-                ffi::Error::new(code),
-                Some(format!(
-                    "copying the database into memory failed: {message}"
-                )),
-            )));
-        }
+    let message = match code {
+        ffi::SQLITE_OK => None,
+        ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Some(format!(
+            "cannot copy the database into memory for the lint: another connection kept it \
+             locked for longer than this connection's busy timeout ({:.1} s); retry when it is \
+             done, or raise the busy timeout",
+            busy_timeout.as_secs_f64()
+        )),
+        // SAFETY: a valid handle; SQLite returns a NUL-terminated message,
+        // copied at once.
+        _ => Some(format!(
+            "cannot copy the database into memory for the lint: {}",
+            unsafe { std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(copy.handle())) }
+                .to_string_lossy()
+        )),
+    };
+    if let Some(message) = message {
+        return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(code),
+            Some(message),
+        )));
     }
     for setting in ["foreign_keys", "recursive_triggers"] {
         let value = pragma(conn, setting)?;
@@ -847,12 +879,27 @@ fn compare_table(
     let (Some(old_rows), Some(new_rows)) = (old.rows, new.rows) else {
         return;
     };
-    for column in &old.columns {
+    let has =
+        |columns: &[Column], name: &str| columns.iter().any(|c| c.name.eq_ignore_ascii_case(name));
+    for (position, column) in old.columns.iter().enumerate() {
         let now = new
             .columns
             .iter()
             .find(|c| c.name.eq_ignore_ascii_case(&column.name));
+        // A new name in the same place with as many values: renamed.
+        let renamed = new.columns.get(position).filter(|c| {
+            now.is_none() && !has(&old.columns, &c.name) && c.non_null == column.non_null
+        });
         match (now, column.non_null) {
+            (None, _) if renamed.is_some() => {
+                if let Some(to) = renamed {
+                    findings.push(Finding::ColumnRenamed {
+                        table: new.name.clone(),
+                        from: column.name.clone(),
+                        to: to.name.clone(),
+                    });
+                }
+            }
             (None, Some(non_null)) => findings.push(Finding::ColumnDropped {
                 table: new.name.clone(),
                 column: column.name.clone(),

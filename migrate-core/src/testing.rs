@@ -487,7 +487,13 @@ fn write_snapshot(path: &Path, schema: &Schema) -> std::io::Result<()> {
 /// ```
 #[track_caller]
 pub fn assert_schema_snapshot(migrator: &Migrator, path: impl AsRef<Path>) {
-    if let Err(failure) = check_schema_snapshot(migrator, path) {
-        panic!("{failure}");
+    let path = path.as_ref();
+    match check_schema_snapshot(migrator, path) {
+        Ok(Snapshot::Matched) => {}
+        Ok(_) => eprintln!(
+            "migrate-core: wrote the schema snapshot {}: review and commit it",
+            path.display()
+        ),
+        Err(failure) => panic!("{failure}"),
     }
 }
