@@ -58,6 +58,15 @@
 //!   [`Error::Modified`]; history written by a newer build is
 //!   [`Error::DatabaseAhead`].
 //!
+//! # Reviewing and checking changes
+//! - Feature `testing`: `testing::assert_reversible` (each rollback restores
+//!   the schema) and `testing::assert_schema_snapshot` (the schema the
+//!   migrations build, compared with a committed `schema.sql`, so that every
+//!   schema change shows in a pull request).
+//! - Feature `lint` (and the CLI's `plan --lint`): `Migrator::lint` runs the
+//!   pending migrations on an in-memory copy of a real database and reports
+//!   what each destroys or risks on that data.
+//!
 //! # Migrations in a library crate
 //! The linker only keeps crates that the binary references. A crate that
 //! holds migrations and is otherwise unused must be referenced, or its
