@@ -485,10 +485,17 @@ impl Migrator {
     ///
     /// ```
     /// # use migrate_core::{Migrator, rusqlite::{Connection, Transaction}};
+    /// // A migration that reads what the application provides on each
+    /// // connection: here a temporary table, as well a function
+    /// // (`create_scalar_function`, rusqlite's `functions` feature).
     /// let m = Migrator::new().set("docs_lint_with")
-    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x); PRAGMA case_sensitive_like = ON"));
-    /// let report = m.lint_with(&Connection::open_in_memory()?, |copy| {
-    ///     copy.execute_batch("PRAGMA recursive_triggers = ON")
+    ///     .add(0, "seed", |tx: &Transaction| {
+    ///         tx.execute_batch("CREATE TABLE plans (name TEXT); INSERT INTO plans SELECT name FROM temp.default_plans")
+    ///     });
+    /// let conn = Connection::open_in_memory()?;
+    /// assert!(m.lint(&conn)?.failed().is_some()); // no such table on a fresh copy
+    /// let report = m.lint_with(&conn, |copy| {
+    ///     copy.execute_batch("CREATE TEMP TABLE default_plans AS SELECT 'free' AS name")
     /// })?;
     /// assert!(report.failed().is_none());
     /// # Ok::<(), migrate_core::Error>(())
