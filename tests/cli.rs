@@ -1,7 +1,8 @@
 //! The embeddable CLI, end to end: the example binaries run as child
 //! processes on real files; their output and exit codes are checked.
 //! (Exit codes: 0 ok, 1 failed, 2 usage, 3 verify found problems,
-//! 4 dry-run found a failing migration.)
+//! 4 dry-run or plan --lint found a failing migration, 5 plan --lint found
+//! findings at or above --deny.)
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -611,5 +612,165 @@ fn backup_inside_an_open_transaction_is_refused_at_once() {
     assert!(
         !conn.is_autocommit(),
         "the caller's transaction is left alone"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// `schema` and `plan --lint`.
+
+#[test]
+fn schema_prints_the_replay_and_the_live_database_in_the_snapshot_format() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("blog.db");
+    let snapshot = std::fs::read_to_string("tests/snapshots/blog.schema.sql").expect("snapshot");
+
+    // `blog schema --replay > tests/snapshots/blog.schema.sql` wrote it.
+    let replay = run("blog", &db, &["schema", "--replay"]);
+    assert_eq!(replay.code, 0, "{}", replay.err);
+    assert_eq!(replay.out, snapshot);
+
+    // A new database: the header alone.
+    let empty = run("blog", &db, &["schema"]);
+    assert_eq!(empty.code, 0, "{}", empty.err);
+    assert!(
+        empty.out.starts_with("-- ") && empty.out.lines().count() == 1,
+        "{}",
+        empty.out
+    );
+
+    // Migrated: the live schema is the replay's, tracking table left out.
+    assert_eq!(run("blog", &db, &["up"]).code, 0);
+    let live = run("blog", &db, &["schema"]);
+    assert_eq!(live.out, snapshot);
+    assert!(!live.out.contains("migrations_blog"));
+
+    // Rolled back: no longer.
+    assert_eq!(run("blog", &db, &["down", "--to", "3"]).code, 0);
+    let live = run("blog", &db, &["schema"]);
+    assert!(!live.out.contains("CREATE TABLE comments"), "{}", live.out);
+    assert!(
+        live.out.contains("    published_at TEXT,\n"),
+        "{}",
+        live.out
+    );
+}
+
+#[test]
+fn plan_lint_reports_what_the_shops_migrations_destroy_with_exit_5() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("shop.db");
+    assert_eq!(run("shop", &db, &["up", "--to", "0"]).code, 0);
+    let bytes = std::fs::read(&db).expect("read");
+
+    let lint = run("shop", &db, &["plan", "--lint"]);
+    assert_eq!(lint.code, 5, "{}\n{}", lint.out, lint.err);
+    for line in [
+        "   1  drop_legacy_coupons",
+        "        LOSS table legacy_coupons dropped with its 2 rows\n",
+        "   2  require_customer_email",
+        "        LOSS 5 rows deleted from orders (5 → 0), probably by ON DELETE CASCADE from customers",
+        "        RISK column customers.email is now NOT NULL without a default (customers has 3 rows)",
+        "        RISK index customers_email on customers is gone: customers was rebuilt",
+        "        LOSS column customers.phone dropped with 2 value(s) (not NULL) in 3 rows of the table\n",
+        "   4  index_orders_by_total",
+    ] {
+        assert!(lint.out.contains(line), "{line}\n---\n{}", lint.out);
+    }
+    assert!(
+        lint.out
+            .lines()
+            .any(|l| l.starts_with("   4  index_orders_by_total") && l.ends_with(" ms  clean")),
+        "{}",
+        lint.out
+    );
+    assert_eq!(
+        lint.out.lines().last(),
+        Some("lint: pending=4 ran=4 failed=none loss=3 risk=2 info=0 deny=risk exit=5")
+    );
+    let lint = run("shop", &db, &["plan", "--lint", "--deny", "loss"]);
+    assert_eq!(lint.code, 5);
+    assert!(lint.out.ends_with("deny=loss exit=5\n"), "{}", lint.out);
+    assert_eq!(
+        std::fs::read(&db).expect("read"),
+        bytes,
+        "the database is untouched"
+    );
+    assert!(run("shop", &db, &["plan"])
+        .out
+        .contains("drop_legacy_coupons"));
+
+    // Past the destructive steps, with the phones already gone by hand: an
+    // info finding and a clean step pass the default level, not `info`.
+    assert_eq!(run("shop", &db, &["up", "--to", "2"]).code, 0);
+    Connection::open(&db)
+        .and_then(|c| c.execute_batch("UPDATE customers SET phone = NULL"))
+        .expect("forget the phones");
+    let lint = run("shop", &db, &["plan", "--lint"]);
+    assert_eq!(lint.code, 0, "{}", lint.out);
+    assert!(
+        lint.out.contains(
+            "        INFO column customers.phone dropped (NULL in all 3 rows of the table)"
+        ),
+        "{}",
+        lint.out
+    );
+    assert!(
+        lint.out
+            .ends_with("lint: pending=2 ran=2 failed=none loss=0 risk=0 info=1 deny=risk exit=0\n"),
+        "{}",
+        lint.out
+    );
+    assert_eq!(
+        run("shop", &db, &["plan", "--lint", "--deny", "info"]).code,
+        5
+    );
+
+    // Nothing pending.
+    assert_eq!(run("shop", &db, &["up"]).code, 0);
+    let lint = run("shop", &db, &["plan", "--lint"]);
+    assert_eq!(lint.code, 0);
+    assert_eq!(
+        lint.out,
+        "nothing to apply\nlint: pending=0 ran=0 failed=none loss=0 risk=0 info=0 deny=risk exit=0\n"
+    );
+
+    // --deny needs --lint.
+    assert_eq!(run("shop", &db, &["plan", "--deny", "loss"]).code, 2);
+}
+
+#[test]
+fn plan_lint_a_migration_failing_on_this_data_is_exit_4_and_changes_nothing() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("blog.db");
+    assert_eq!(run("blog", &db, &["up", "--to", "5"]).code, 0);
+    // A second post titled like the first: migration 6's unique slug index
+    // cannot be built on this data.
+    Connection::open(&db)
+        .and_then(|c| {
+            c.execute_batch("INSERT INTO posts (title, body) VALUES ('Hello, world', 'again')")
+        })
+        .expect("a duplicate");
+    let bytes = std::fs::read(&db).expect("read");
+    let lint = run("blog", &db, &["plan", "--lint"]);
+    assert_eq!(lint.code, 4, "{}\n{}", lint.out, lint.err);
+    for line in [
+        "   6  backfill_post_slugs",
+        "FAILED on this data\n",
+        "        FAIL migration 6 `backfill_post_slugs` failed and was rolled back: UNIQUE constraint failed: posts.slug\n",
+        "        hint: this data has duplicates in posts.slug: remove or merge them",
+        "   7  published_at_as_unix_time        not run: an earlier migration failed on this data\n",
+    ] {
+        assert!(lint.out.contains(line), "{line}\n---\n{}", lint.out);
+    }
+    assert!(
+        lint.out
+            .ends_with("lint: pending=2 ran=1 failed=6 loss=0 risk=0 info=0 deny=risk exit=4\n"),
+        "{}",
+        lint.out
+    );
+    assert_eq!(
+        std::fs::read(&db).expect("read"),
+        bytes,
+        "the database is untouched"
     );
 }

@@ -37,14 +37,41 @@
 //! earlier backup is replaced), a directory, a missing directory, and a
 //! connection inside a transaction.
 //!
+//! # Schema
+//! `schema` prints the normalised schema of the database (tracking tables
+//! left out), one object per block; `schema --replay` prints the schema the
+//! migrations build, replayed on an in-memory database: the text of the
+//! snapshot file [`testing::check_schema_snapshot`](crate::testing) compares
+//! with (feature `testing`), so that `myapp db schema --replay >
+//! tests/schema.sql` writes that file, and `diff <(myapp db schema)
+//! tests/schema.sql` shows what a live database has that the migrations do
+//! not build.
+//!
+//! # Lint
+//! `plan --lint` runs the pending migrations on an in-memory copy of the
+//! database (the database itself is only read; see [`crate::lint`]) and
+//! prints, per migration, what it destroys or risks on this data (tables and
+//! columns dropped with their counts, rows deleted by cascades, indexes lost
+//! in a rebuild, …) and how long it took, then one summary line for
+//! scripts:
+//!
+//! ```text
+//! lint: pending=2 ran=2 failed=none loss=1 risk=1 info=0 deny=risk exit=5
+//! ```
+//!
+//! `--deny LEVEL` (`info`, `risk` (the default) or `loss`) sets the level
+//! from which findings fail the command (exit code 5); a migration that
+//! fails on the copy is exit code 4, as for `dry-run`.
+//!
 //! # Exit codes
 //! | code | meaning |
 //! | --- | --- |
-//! | 0 | success (`verify`: no problem found) |
+//! | 0 | success (`verify`: no problem found; `plan --lint`: no finding at or above `--deny`) |
 //! | 1 | the command failed: a migration or rollback failed, or the database or registry was refused |
 //! | 2 | usage error (reported by clap) |
 //! | 3 | `verify` found problems |
-//! | 4 | `dry-run`: a pending migration would fail |
+//! | 4 | `dry-run` or `plan --lint`: a pending migration would fail |
+//! | 5 | `plan --lint`: findings at or above the `--deny` level |
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -54,9 +81,11 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::error::{Direction, Error};
+use crate::lint::{Level, LintReport};
 use crate::migrator::Migrator;
 use crate::observe::Event;
 use crate::report::{MigrationState, StepReport};
+use crate::schema::Schema;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -64,8 +93,10 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: `verify` found problems.
 pub const EXIT_PROBLEMS: u8 = 3;
-/// Exit code: `dry-run` found a migration that would fail.
+/// Exit code: `dry-run` (or `plan --lint`) found a migration that would fail.
 pub const EXIT_DRY_RUN_FAILED: u8 = 4;
+/// Exit code: `plan --lint` found something at or above its `--deny` level.
+pub const EXIT_LINT_FINDINGS: u8 = 5;
 
 /// The migration subcommands.
 ///
@@ -103,7 +134,15 @@ pub enum Command {
         all: bool,
     },
     /// List what `up` would apply, without applying it.
-    Plan,
+    Plan {
+        /// Run the pending migrations on an in-memory copy of the database
+        /// and report what each destroys or risks on this data.
+        #[arg(long)]
+        lint: bool,
+        /// With --lint: fail (exit code 5) on findings at or above this level.
+        #[arg(long, value_name = "LEVEL", value_enum, default_value_t = Level::Risk, requires = "lint")]
+        deny: Level,
+    },
     /// Check the registry, the history and the checksums.
     Verify,
     /// Record migrations 0..=THROUGH as applied without running them.
@@ -126,6 +165,13 @@ pub enum Command {
     Backup {
         /// Where to write the copy.
         path: PathBuf,
+    },
+    /// Print the normalised schema of the database, one object per block.
+    Schema {
+        /// Print the schema the migrations build instead, replayed on an
+        /// in-memory database (the text of a schema snapshot file).
+        #[arg(long)]
+        replay: bool,
     },
 }
 
@@ -266,7 +312,8 @@ impl Command {
                 summary(out, "rolled back", &steps?, start.elapsed())?;
                 Ok(EXIT_OK)
             }
-            Command::Plan => {
+            Command::Plan { lint: true, deny } => lint(conn, migrator, *deny, out, paint),
+            Command::Plan { lint: false, .. } => {
                 let pending = migrator.pending_migrations(conn)?;
                 if pending.is_empty() {
                     writeln!(out, "nothing to apply")?;
@@ -335,6 +382,15 @@ impl Command {
                     )?,
                     None => writeln!(out, "nothing was interrupted")?,
                 }
+                Ok(EXIT_OK)
+            }
+            Command::Schema { replay } => {
+                let schema = if *replay {
+                    Schema::read(&crate::schema::replay(migrator)?)?
+                } else {
+                    Schema::read(conn)?
+                };
+                out.write_all(schema.render().as_bytes())?;
                 Ok(EXIT_OK)
             }
         }
@@ -593,4 +649,104 @@ fn backup(
         ms(start.elapsed())
     )?;
     Ok(())
+}
+
+fn lint(
+    conn: &Connection,
+    migrator: &Migrator,
+    deny: Level,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<u8, Failure> {
+    let report = migrator.lint(conn)?;
+    print_lint(&report, deny, out, paint)
+}
+
+/// The lint's report: per migration its time and findings, then one
+/// `key=value` summary line; returns the exit code.
+fn print_lint(
+    report: &LintReport,
+    deny: Level,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<u8, Failure> {
+    let pending = report.steps.len() + report.not_run.len();
+    if pending == 0 {
+        writeln!(out, "nothing to apply")?;
+    } else {
+        writeln!(
+            out,
+            "linting {pending} pending migration(s) on an in-memory copy of the database (copied in \
+             {:.1} ms, foreign keys {}); the database itself is not changed",
+            ms(report.copy_elapsed),
+            if report.foreign_keys { "on" } else { "off" }
+        )?;
+    }
+    let label = |level: Level| {
+        let text = format!("{:<4}", level.as_str().to_ascii_uppercase());
+        match level {
+            Level::Info => text,
+            Level::Risk => paint.yellow(&text),
+            Level::Loss => paint.red(&text),
+        }
+    };
+    for step in &report.steps {
+        match &step.failure {
+            None => writeln!(
+                out,
+                "{:>4}  {:<32} {:>9.1} ms{}",
+                step.id,
+                step.name,
+                ms(step.elapsed),
+                if step.findings.is_empty() {
+                    "  clean"
+                } else {
+                    ""
+                }
+            )?,
+            Some(error) => {
+                writeln!(
+                    out,
+                    "{:>4}  {:<32} {:>9.1} ms  {}",
+                    step.id,
+                    step.name,
+                    ms(step.elapsed),
+                    paint.red("FAILED on this data")
+                )?;
+                writeln!(out, "        {} {error:#}", paint.red("FAIL"))?;
+                if let Some(hint) = &step.hint {
+                    writeln!(out, "        hint: {hint}")?;
+                }
+            }
+        }
+        for finding in &step.findings {
+            writeln!(out, "        {} {finding}", label(finding.level()))?;
+        }
+    }
+    for m in &report.not_run {
+        writeln!(
+            out,
+            "{:>4}  {:<32} not run: an earlier migration failed on this data",
+            m.id, m.name
+        )?;
+    }
+    let code = if report.failed().is_some() {
+        EXIT_DRY_RUN_FAILED
+    } else if report.passes(deny) {
+        EXIT_OK
+    } else {
+        EXIT_LINT_FINDINGS
+    };
+    writeln!(
+        out,
+        "lint: pending={pending} ran={} failed={} loss={} risk={} info={} deny={deny} exit={code}",
+        report.steps.len(),
+        report
+            .failed()
+            .map_or_else(|| "none".to_owned(), |step| step.id.to_string()),
+        report.count(Level::Loss),
+        report.count(Level::Risk),
+        report.count(Level::Info),
+    )?;
+    Ok(code)
 }

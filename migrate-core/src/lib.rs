@@ -59,6 +59,15 @@
 //!   [`Error::Modified`]; history written by a newer build is
 //!   [`Error::DatabaseAhead`].
 //!
+//! # Reviewing and checking changes
+//! - Feature `testing`: `testing::assert_reversible` (each rollback restores
+//!   the schema) and `testing::assert_schema_snapshot` (the schema the
+//!   migrations build, compared with a committed `schema.sql`, so that every
+//!   schema change shows in a pull request).
+//! - Feature `lint` (and the CLI's `plan --lint`): `Migrator::lint` runs the
+//!   pending migrations on an in-memory copy of a real database and reports
+//!   what each destroys or risks on that data.
+//!
 //! # Migrations in a library crate
 //! The linker only keeps crates that the binary references. A crate that
 //! holds migrations and is otherwise unused must be referenced, or its
@@ -99,6 +108,8 @@ pub mod cli;
 mod error;
 mod hash;
 mod history;
+#[cfg(feature = "lint")]
+pub mod lint;
 mod migrate;
 mod migrator;
 mod observe;
@@ -106,6 +117,8 @@ mod rebuild;
 mod registry;
 mod report;
 mod runner;
+#[cfg(any(feature = "testing", feature = "lint"))]
+mod schema;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
