@@ -1178,7 +1178,7 @@ fn a_bookkeeping_failure_names_the_step_and_keeps_the_earlier_ones() {
 
 #[test]
 fn a_deferred_foreign_key_violation_names_the_step_and_keeps_the_earlier_ones() {
-    let variants: [(&str, &'static str); 2] = [
+    let variants: [(&str, &'static str); 3] = [
         (
             "DEFERRABLE INITIALLY DEFERRED",
             "INSERT INTO deferred_child VALUES (99); CREATE TABLE t2 (x);",
@@ -1186,6 +1186,12 @@ fn a_deferred_foreign_key_violation_names_the_step_and_keeps_the_earlier_ones() 
         (
             "PRAGMA defer_foreign_keys = ON",
             "PRAGMA defer_foreign_keys = ON; INSERT INTO child VALUES (99); CREATE TABLE t2 (x);",
+        ),
+        // Turning it off again makes SQLite forget the violations.
+        (
+            "PRAGMA defer_foreign_keys = ON, then OFF",
+            "PRAGMA defer_foreign_keys = ON; INSERT INTO child VALUES (99); \
+             PRAGMA defer_foreign_keys = OFF; CREATE TABLE t2 (x);",
         ),
     ];
     let mut failures = Vec::new();

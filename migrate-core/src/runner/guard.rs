@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{ffi, Connection};
 
 use crate::private::BoxError;
-use crate::sqlite::same_identifier;
+use crate::sqlite::{deferred_violations, same_identifier};
 
 /// The savepoint each step runs in. User code may not release or roll back
 /// to it: that would end the step's atomicity behind the runner's back.
@@ -300,6 +300,18 @@ fn judge(
                 .to_owned(),
         )),
         ffi::SQLITE_PRAGMA if !autocommit => arg1.and_then(|pragma| {
+            if pragma.eq_ignore_ascii_case("defer_foreign_keys")
+                && arg2.is_some_and(is_off)
+                // SAFETY: a valid handle; reading a counter is allowed here.
+                && unsafe { deferred_violations(state.db) }
+            {
+                return Some(Refusal::Forbidden(
+                    "it turns PRAGMA defer_foreign_keys off while the foreign key violations \
+                     it deferred are still there, which makes SQLite forget them: fix the rows \
+                     first, or leave the pragma on (it ends with the transaction)"
+                        .to_owned(),
+                ));
+            }
             judge_pragma(
                 pragma,
                 arg2.is_some(),
@@ -318,6 +330,14 @@ fn own_table_advice(table: &str) -> String {
          table another name with Migrator::table(\"…\") (a named set's table is \
          migrations_<set> by default)"
     )
+}
+
+/// A pragma value that switches something off, as SQLite reads booleans.
+fn is_off(value: &str) -> bool {
+    let value = value.trim_matches(|c| c == '\'' || c == '"');
+    ["off", "0", "false", "no"]
+        .iter()
+        .any(|off| value.eq_ignore_ascii_case(off))
 }
 
 /// Pragmas that SQLite ignores or refuses inside a transaction, or that

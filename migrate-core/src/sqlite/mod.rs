@@ -333,11 +333,21 @@ pub(crate) fn foreign_keys_on(conn: &Connection) -> Result<bool, Error> {
 /// will refuse at COMMIT (deferred constraints, `PRAGMA defer_foreign_keys`).
 /// O(1): SQLite keeps the count.
 pub(crate) fn deferred_foreign_key_violations(conn: &Connection) -> bool {
+    // SAFETY: the handle of a live connection.
+    unsafe { deferred_violations(conn.handle()) }
+}
+
+/// [`deferred_foreign_key_violations`] on a raw handle, for SQLite's
+/// callbacks.
+///
+/// # Safety
+/// `db` is a valid connection handle.
+pub(crate) unsafe fn deferred_violations(db: *mut ffi::sqlite3) -> bool {
     let (mut current, mut highwater): (c_int, c_int) = (0, 0);
-    // SAFETY: a valid handle and two valid out-pointers.
+    // SAFETY: as the caller promises; two valid out-pointers.
     let rc = unsafe {
         ffi::sqlite3_db_status(
-            conn.handle(),
+            db,
             ffi::SQLITE_DBSTATUS_DEFERRED_FKS,
             &mut current,
             &mut highwater,
