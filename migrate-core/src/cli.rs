@@ -144,7 +144,12 @@ pub enum Command {
         deny: Level,
     },
     /// Check the registry, the history and the checksums.
-    Verify,
+    Verify {
+        /// Also compare the live schema, object by object, with the one the
+        /// migrations left when they last ran (drift).
+        #[arg(long)]
+        schema: bool,
+    },
     /// Record migrations 0..=THROUGH as applied without running them.
     Baseline {
         /// The last migration id the database already has.
@@ -323,7 +328,7 @@ impl Command {
                 }
                 Ok(EXIT_OK)
             }
-            Command::Verify => verify(conn, migrator, out, paint),
+            Command::Verify { schema } => verify(conn, migrator, *schema, out, paint),
             Command::Baseline { through } => {
                 migrator.baseline(conn, *through)?;
                 writeln!(
@@ -588,6 +593,7 @@ fn status(
 fn verify(
     conn: &Connection,
     migrator: &Migrator,
+    schema: bool,
     out: &mut dyn Write,
     paint: Paint,
 ) -> Result<u8, Failure> {
@@ -618,12 +624,27 @@ fn verify(
             problems.push(error.to_string());
         }
     }
+    let mut checked = "the registry, the history and the checksums agree";
+    if schema {
+        match migrator.check_drift(conn)? {
+            None => writeln!(
+                out,
+                "note: no schema was recorded yet: runs of migrations record it once the \
+                 Migrator looks for drift (Migrator::drift)"
+            )?,
+            Some(changes) => {
+                checked = "the registry, the history, the checksums and the schema agree";
+                problems.extend(changes.iter().map(|change| {
+                    format!(
+                        "changed outside migrations: {}",
+                        change.summary("when migrations last ran", "now")
+                    )
+                }));
+            }
+        }
+    }
     if problems.is_empty() {
-        writeln!(
-            out,
-            "{}: the registry, the history and the checksums agree",
-            paint.green("ok")
-        )?;
+        writeln!(out, "{}: {checked}", paint.green("ok"))?;
         Ok(EXIT_OK)
     } else {
         for problem in &problems {

@@ -497,6 +497,13 @@ pub enum Error {
     /// The connection's `journal_mode` is `OFF`, so a failed step could not
     /// be rolled back. Nothing was changed.
     NoJournal,
+    /// The schema was changed outside migrations since they last ran (with
+    /// [`Drift::Refuse`](crate::Drift::Refuse)). Nothing was changed.
+    SchemaDrift {
+        /// Every object added, removed or changed, against the schema the
+        /// migrations left.
+        changes: Vec<crate::SchemaChange>,
+    },
     /// A step that runs outside a transaction (`transaction = false`) was
     /// recorded as started but never as finished: another process is still
     /// running it, or one was killed while it ran. Nothing runs until it is
@@ -743,6 +750,20 @@ impl Error {
                  --completed` or `resolve --not-run`)",
                 direction.noun()
             ),
+            Error::SchemaDrift { changes } => {
+                write!(
+                    f,
+                    "the schema was changed outside migrations since they last ran ({} object(s)):",
+                    changes.len()
+                )?;
+                for change in changes {
+                    write!(f, "\n  - {}", change.summary("when migrations last ran", "now"))?;
+                }
+                f.write_str(
+                    "\nUndo the change, or make it a migration (then record it with migrate), \
+                     or run with Migrator::drift(Drift::Warn) to carry on",
+                )
+            }
             Error::NoJournal => f.write_str(
                 "the connection's journal_mode is OFF, so a failed migration could not be rolled \
                  back: set PRAGMA journal_mode to DELETE, WAL or MEMORY before migrating",

@@ -105,6 +105,7 @@
 mod adopt;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod drift;
 mod error;
 mod hash;
 mod history;
@@ -117,7 +118,6 @@ mod rebuild;
 mod registry;
 mod report;
 mod runner;
-#[cfg(any(feature = "testing", feature = "lint"))]
 mod schema;
 mod sqlite;
 #[cfg(feature = "testing")]
@@ -130,6 +130,7 @@ pub mod __private;
 pub(crate) use __private as private;
 
 pub use adopt::Legacy;
+pub use drift::Drift;
 pub use error::{
     Direction, Error, ForeignKeyViolation, Location, Modification, RegistryProblem, Result,
 };
@@ -141,6 +142,7 @@ pub use report::{
     AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report, Resolution,
     StepReport,
 };
+pub use schema::{ObjectKind, SchemaChange};
 
 /// The `rusqlite` this crate was built with: use it rather than a second
 /// copy, so the two always agree (only one `libsqlite3-sys` can be linked).

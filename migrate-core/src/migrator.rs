@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction};
 
 use crate::adopt::{self, Legacy};
+use crate::drift::Drift;
 use crate::error::{Direction, Error, Location, RegistryProblem};
 use crate::hash;
 use crate::history::{self, Table};
@@ -17,6 +18,7 @@ use crate::report::{
     AppliedMigration, DryRun, MigrationInfo, MigrationState, MigrationStatus, Report, Resolution,
 };
 use crate::runner::{self, Goal, Settings};
+use crate::schema::SchemaChange;
 
 /// How long a call waits for another connection's write lock by default.
 ///
@@ -79,6 +81,7 @@ pub struct Migrator {
     user_version: bool,
     lock_timeout: Duration,
     verify_applied: bool,
+    drift: Drift,
     extra: Vec<Candidate>,
     observer: Option<Observer>,
     prepared: OnceLock<Result<Arc<Prepared>, Vec<RegistryProblem>>>,
@@ -117,6 +120,7 @@ impl Migrator {
             user_version: true,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             verify_applied: true,
+            drift: Drift::Ignore,
             extra: Vec::new(),
             observer: None,
             prepared: OnceLock::new(),
@@ -183,6 +187,34 @@ impl Migrator {
     #[cfg(feature = "cli")]
     pub(crate) fn configured_lock_timeout(&self) -> Duration {
         self.lock_timeout
+    }
+
+    /// What a call does about a schema changed outside migrations since
+    /// they last ran (an `ALTER TABLE` by hand, another tool): nothing
+    /// ([`Drift::Ignore`], the default), report it through the observer and
+    /// `tracing` and carry on ([`Drift::Warn`]), or refuse before any change
+    /// ([`Drift::Refuse`], [`Error::SchemaDrift`]). Looking costs one read of
+    /// SQLite's schema cookie on the up-to-date path; the object-by-object
+    /// comparison runs only when the cookie moved. A run that looks records
+    /// the schema it leaves in a table `migrate_core_schema` (and from then
+    /// on every set's runs keep it up to date, so one set's migrations are
+    /// never drift to another); with the default, the file holds no such
+    /// table. See also
+    /// [`check_drift`](Self::check_drift).
+    ///
+    /// ```
+    /// use migrate_core::{Drift, Error, Migrator, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_drift").drift(Drift::Refuse)
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// m.migrate(&mut conn)?;
+    /// conn.execute_batch("ALTER TABLE a ADD COLUMN by_hand TEXT")?;
+    /// assert!(matches!(m.migrate(&mut conn), Err(Error::SchemaDrift { .. })));
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn drift(mut self, policy: Drift) -> Self {
+        self.drift = policy;
+        self
     }
 
     /// Whether an applied migration that was renamed or edited since is an
@@ -382,6 +414,28 @@ impl Migrator {
         })
     }
 
+    /// The changes made to the schema outside migrations since they last
+    /// ran, object by object, whatever the cookie says (the CLI's
+    /// `verify --schema`); `None` when no run of migrations has recorded a
+    /// schema yet (none looked for drift: see [`drift`](Self::drift)).
+    ///
+    /// ```
+    /// use migrate_core::{Migrator, SchemaChange, rusqlite::{Connection, Transaction}};
+    /// let m = Migrator::new().set("docs_check_drift")
+    ///     .add(0, "a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+    /// let mut conn = Connection::open_in_memory()?;
+    /// assert_eq!(m.check_drift(&conn)?, None);
+    /// m.clone().drift(migrate_core::Drift::Warn).migrate(&mut conn)?;
+    /// assert_eq!(m.check_drift(&conn)?, Some(vec![]));
+    /// conn.execute_batch("CREATE INDEX a_x ON a (x)")?;
+    /// let changes = m.check_drift(&conn)?.unwrap_or_default();
+    /// assert!(matches!(&changes[..], [SchemaChange::Added { name, .. }] if name == "a_x"));
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn check_drift(&self, conn: &Connection) -> Result<Option<Vec<SchemaChange>>, Error> {
+        crate::drift::full_changes(conn)
+    }
+
     fn table_name(&self) -> String {
         match (&self.table, self.set.as_str()) {
             (Some(table), _) => table.clone(),
@@ -415,6 +469,7 @@ impl Migrator {
             verify_applied: self.verify_applied,
             observer: self.observer.as_ref(),
             dry_run: false,
+            drift: self.drift,
         };
         f(&settings)
     }

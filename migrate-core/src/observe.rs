@@ -54,10 +54,31 @@ pub enum Event<'a> {
         /// Why.
         error: &'a Error,
     },
+    /// The schema was changed outside migrations since they last ran (with
+    /// [`Drift::Warn`](crate::Drift::Warn)); the call carries on.
+    Drift {
+        /// Every object added, removed or changed.
+        changes: &'a [crate::SchemaChange],
+    },
 }
 
 /// A callback that receives every [`Event`].
 pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync + 'static>;
+
+/// Reports drift found with [`Drift::Warn`](crate::Drift::Warn): to the
+/// observer, and as a `tracing` warning.
+pub(crate) fn drift(observer: Option<&Observer>, changes: &[crate::SchemaChange]) {
+    #[cfg(feature = "tracing")]
+    for change in changes {
+        tracing::warn!(
+            change = %change.summary("when migrations last ran", "now"),
+            "schema changed outside migrations"
+        );
+    }
+    if let Some(observer) = observer {
+        observer(&Event::Drift { changes });
+    }
+}
 
 /// Watches one step from start to end: tells the observer, and holds the
 /// step's tracing span open while it runs.

@@ -182,6 +182,9 @@ pub(crate) fn settle_in(
     if settings.user_version && (direction == Direction::Down || completed) {
         sqlite::set_user_version(conn, applied)?;
     }
+    if completed {
+        crate::drift::record(conn, settings.drift != crate::Drift::Ignore)?;
+    }
     Ok(())
 }
 

@@ -399,15 +399,19 @@ impl<'c> Batch<'c> {
         let ids: Vec<u32> = steps.iter().map(|step| step.id).collect();
         let direction = steps.first().map_or(Direction::Up, |step| step.direction);
         let committed = (|| {
-            if settings.user_version && !steps.is_empty() {
-                sqlite::set_user_version(&tx, applied)?;
+            if !steps.is_empty() {
+                if settings.user_version {
+                    sqlite::set_user_version(&tx, applied)?;
+                }
+                // The schema these steps leave, for drift detection.
+                crate::drift::record(&tx, settings.drift != crate::Drift::Ignore)?;
             }
-            tx.commit()
+            tx.commit().map_err(Error::Sqlite)
         })();
         if let Err(error) = committed {
             sqlite::roll_back_open_transaction(conn);
             if !committed_anyway(conn, plan, settings, applied, &steps) {
-                return Err(match lock.locked(Error::Sqlite(error)) {
+                return Err(match lock.locked(error) {
                     Error::Sqlite(source) if !ids.is_empty() => Error::CommitFailed {
                         ids,
                         direction,

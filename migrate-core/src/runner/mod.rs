@@ -42,6 +42,8 @@ pub(crate) struct Settings<'a> {
     pub observer: Option<&'a Observer>,
     /// Roll everything back at the end instead of committing.
     pub dry_run: bool,
+    /// What to do about a schema changed outside migrations.
+    pub drift: crate::Drift,
 }
 
 /// Where a run should leave the database.
@@ -97,6 +99,7 @@ pub(crate) fn run(
         return Err(Error::InTransaction);
     }
     let lock = LockWait::install(conn, settings.lock_timeout)?;
+    check_drift(conn, settings).map_err(|error| lock.locked(error))?;
     if let Goal::UpTo(last) = goal {
         if nothing_to_do(conn, plan, settings, last).map_err(|error| lock.locked(error))? {
             return Ok(Outcome::default());
@@ -211,6 +214,25 @@ pub(crate) fn run(
             return finish(outcome, lost_failure);
         }
         mode = todo[in_this_batch].1.mode();
+    }
+}
+
+/// Looks for a schema changed outside migrations, when the settings ask
+/// for it: refuses it, or reports it and carries on.
+fn check_drift(conn: &Connection, settings: &Settings<'_>) -> Result<(), Error> {
+    if settings.drift == crate::Drift::Ignore {
+        return Ok(());
+    }
+    let changes = match crate::drift::changes(conn)? {
+        Some(changes) if !changes.is_empty() => changes,
+        _ => return Ok(()),
+    };
+    match settings.drift {
+        crate::Drift::Refuse => Err(Error::SchemaDrift { changes }),
+        _ => {
+            crate::observe::drift(settings.observer, &changes);
+            Ok(())
+        }
     }
 }
 

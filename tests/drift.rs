@@ -1,0 +1,168 @@
+//! Drift: a schema changed outside migrations is found, cheaply on the
+//! up-to-date path when asked for, fully on demand, object by object; sets
+//! sharing a file never flag each other; the default changes nothing.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{read_bytes, TempDb};
+use migrate_core::rusqlite::Transaction;
+use migrate_core::{Drift, Error, Event, Migrator, ObjectKind, SchemaChange};
+
+fn notes(set: &str) -> Migrator {
+    Migrator::new()
+        .set(set)
+        .add(0, "notes", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE notes (body TEXT NOT NULL)")
+        })
+        .add(1, "notes_body", |tx: &Transaction| {
+            tx.execute_batch("CREATE INDEX notes_body ON notes (body)")
+        })
+}
+
+fn tags(set: &str) -> Migrator {
+    Migrator::new().set(set).add(0, "tags", |tx: &Transaction| {
+        tx.execute_batch("CREATE TABLE tags (name TEXT)")
+    })
+}
+
+#[test]
+fn an_alter_by_hand_is_refused_listed_and_changes_nothing() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    notes("a").drift(Drift::Refuse).migrate(&mut conn).unwrap();
+    assert_eq!(notes("a").check_drift(&conn).unwrap(), Some(vec![]));
+    conn.execute_batch("ALTER TABLE notes ADD COLUMN by_hand TEXT; DROP INDEX notes_body;")
+        .unwrap();
+    let before = read_bytes(&db.path);
+    let error = notes("a")
+        .drift(Drift::Refuse)
+        .migrate(&mut conn)
+        .unwrap_err();
+    let Error::SchemaDrift { changes } = &error else {
+        panic!("expected SchemaDrift, got {error:?}");
+    };
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+    assert!(changes.iter().any(|c| matches!(c,
+        SchemaChange::Changed { kind: ObjectKind::Table, name, actual, .. }
+            if name == "notes" && actual.contains("by_hand"))));
+    assert!(changes.iter().any(|c| matches!(c,
+        SchemaChange::Removed { kind: ObjectKind::Index, name, .. } if name == "notes_body")));
+    let message = error.to_string();
+    assert!(
+        message.contains("notes") && message.contains("by_hand"),
+        "{message}"
+    );
+    assert_eq!(read_bytes(&db.path), before, "nothing was written");
+    // The full check on demand says the same.
+    assert_eq!(notes("a").check_drift(&conn).unwrap().unwrap().len(), 2);
+    // The default looks at nothing.
+    assert!(notes("a").migrate(&mut conn).unwrap().is_empty());
+}
+
+#[test]
+fn warn_reports_through_the_observer_and_carries_on() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    Migrator::new()
+        .set("w")
+        .add(0, "notes", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE notes (body TEXT)")
+        })
+        .drift(Drift::Warn)
+        .migrate(&mut conn)
+        .unwrap();
+    conn.execute_batch("CREATE TABLE by_hand (x)").unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let report = notes("w")
+        .drift(Drift::Warn)
+        .observer(move |event: &Event| {
+            if let Event::Drift { changes } = event {
+                log.lock()
+                    .unwrap()
+                    .extend(changes.iter().map(|c| c.name().to_owned()));
+            }
+        })
+        .migrate(&mut conn)
+        .unwrap();
+    assert_eq!(report.ids(), vec![1], "it carried on");
+    assert_eq!(*seen.lock().unwrap(), vec!["by_hand".to_owned()]);
+    // That run recorded the schema it left, the hand-made table included.
+    assert_eq!(notes("w").check_drift(&conn).unwrap(), Some(vec![]));
+}
+
+#[test]
+fn sets_sharing_a_file_never_flag_each_other() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    notes("a").drift(Drift::Refuse).migrate(&mut conn).unwrap();
+    // Set b does not look for drift itself, but keeps the file's record.
+    tags("b").migrate(&mut conn).unwrap();
+    assert!(notes("a")
+        .drift(Drift::Refuse)
+        .migrate(&mut conn)
+        .unwrap()
+        .is_empty());
+    assert_eq!(notes("a").check_drift(&conn).unwrap(), Some(vec![]));
+}
+
+#[test]
+fn a_change_that_leaves_the_schema_as_it_was_is_no_drift() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    notes("a").drift(Drift::Refuse).migrate(&mut conn).unwrap();
+    let cookie = |conn: &migrate_core::rusqlite::Connection| -> i64 {
+        conn.query_row("PRAGMA schema_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = cookie(&conn);
+    conn.execute_batch(
+        "DROP INDEX notes_body; CREATE INDEX notes_body ON notes (body);
+         CREATE TEMP TABLE scratch (x);",
+    )
+    .unwrap();
+    assert_ne!(cookie(&conn), before, "the cookie moved");
+    assert!(notes("a")
+        .drift(Drift::Refuse)
+        .migrate(&mut conn)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_database_without_a_recorded_schema_has_no_drift_until_it_is_recorded() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    // The default looks at nothing and records nothing: no table of it.
+    notes("a").migrate(&mut conn).unwrap();
+    assert!(!common::has_table(&conn, "migrate_core_schema"));
+    assert_eq!(notes("a").check_drift(&conn).unwrap(), None);
+    assert!(notes("a")
+        .drift(Drift::Refuse)
+        .migrate(&mut conn)
+        .unwrap()
+        .is_empty());
+    // The next run of migrations that looks records it.
+    tags("b").drift(Drift::Warn).migrate(&mut conn).unwrap();
+    assert_eq!(notes("a").check_drift(&conn).unwrap(), Some(vec![]));
+}
+
+#[test]
+fn the_recorded_schema_is_not_the_users_schema() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    notes("a").drift(Drift::Warn).migrate(&mut conn).unwrap();
+    // The record is one of migrate-core's tables: left out of schema
+    // snapshots and protected from migrations like the tracking tables.
+    let writes_it = Migrator::new()
+        .set("sneaky")
+        .add(0, "x", |tx: &Transaction| {
+            tx.execute_batch("DELETE FROM migrate_core_schema")
+        });
+    assert!(matches!(
+        writes_it.migrate(&mut conn),
+        Err(Error::Forbidden { .. })
+    ));
+}
