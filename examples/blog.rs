@@ -4,11 +4,11 @@
 //! changes a column's type.
 //!
 //! ```text
-//! cargo run --example blog                      # migrate ./blog.db, print the status
-//! cargo run --example blog -- --search rust     # … and search the posts' full-text index
-//! cargo run --example blog -- down              # undo the newest migration (repeat to walk down)
-//! cargo run --example blog -- down --all        # undo every migration
-//! cargo run --example blog -- --help            # status, up, down, plan, verify, dry-run, backup, …
+//! cargo run -p migrate-examples --bin blog                    # migrate ./blog.db, print the status
+//! cargo run -p migrate-examples --bin blog -- --search rust   # … and search the posts' full-text index
+//! cargo run -p migrate-examples --bin blog -- down            # undo the newest migration (repeat to walk down)
+//! cargo run -p migrate-examples --bin blog -- down --all      # undo every migration
+//! cargo run -p migrate-examples --bin blog -- --help          # status, up, down, plan, verify, dry-run, backup, …
 //! ```
 
 use std::io::Write;
@@ -18,9 +18,10 @@ use migrate_core::cli::Command;
 use migrate_core::rusqlite::{params, Connection, Transaction};
 use migrate_core::{embed_migrations, migration, rollback, Migrator, TableRebuild};
 
-// Migrations 0 to 5 are SQL files. The root package's build.rs reruns when
+// Migrations 0 to 5 are SQL files (the path is relative to this package's
+// manifest, examples/Cargo.toml). Its build.rs reruns the build when
 // a file is added to this directory.
-embed_migrations!("examples/blog/migrations", set = "blog");
+embed_migrations!("blog/migrations", set = "blog");
 
 /// `Hello, World!` → `hello-world`.
 fn slugify(title: &str) -> String {

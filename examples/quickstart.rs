@@ -1,11 +1,11 @@
 //! Quickstart: migrate a real database file and show where it stands.
 //!
 //! ```text
-//! cargo run --example quickstart                  # migrate ./quickstart.db, print the status
-//! cargo run --example quickstart -- down          # undo the newest migration
-//! cargo run --example quickstart -- --help        # every subcommand (status, up, down, plan, …)
-//! cargo run --example quickstart -- --db /tmp/x.db status
-//! cargo run --example quickstart -- --lock-timeout 5 up --backup before.db
+//! cargo run -p migrate-examples --bin quickstart                 # migrate ./quickstart.db, print the status
+//! cargo run -p migrate-examples --bin quickstart -- down         # undo the newest migration
+//! cargo run -p migrate-examples --bin quickstart -- --help       # every subcommand (status, up, down, plan, …)
+//! cargo run -p migrate-examples --bin quickstart -- --db /tmp/x.db status
+//! cargo run -p migrate-examples --bin quickstart -- --lock-timeout 5 up --backup before.db
 //! ```
 
 use std::io::Write;

@@ -62,7 +62,12 @@ fn adding_removing_and_editing_files_rebuild_with_the_documented_build_script() 
     );
     std::fs::copy(workspace.join("Cargo.lock"), project.join("Cargo.lock"))
         .expect("copy lock file");
-    let target = workspace.join("target").join("embed-rebuild-check");
+    // The target directory in use (CARGO_TARGET_TMPDIR is `<target>/tmp`),
+    // wherever it is: the scratch crate shares its compiled dependencies
+    // (SQLite above all) instead of building them again elsewhere.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is <target>/tmp");
     let names = |out: &str| -> Vec<String> {
         out.lines()
             .map(|line| {
@@ -77,20 +82,20 @@ fn adding_removing_and_editing_files_rebuild_with_the_documented_build_script() 
         &project.join("migrations/000_first.sql"),
         "CREATE TABLE a (x);\n",
     );
-    assert_eq!(names(&run(project, &target)), vec!["0 first"]);
+    assert_eq!(names(&run(project, target)), vec!["0 first"]);
 
     write(
         &project.join("migrations/001_second.sql"),
         "CREATE TABLE b (x);\n",
     );
     assert_eq!(
-        names(&run(project, &target)),
+        names(&run(project, target)),
         vec!["0 first", "1 second"],
         "a new file is seen"
     );
 
     std::fs::remove_file(project.join("migrations/001_second.sql")).expect("remove");
-    let before_edit = run(project, &target);
+    let before_edit = run(project, target);
     assert_eq!(
         names(&before_edit),
         vec!["0 first"],
@@ -101,7 +106,7 @@ fn adding_removing_and_editing_files_rebuild_with_the_documented_build_script() 
         &project.join("migrations/000_first.sql"),
         "CREATE TABLE a (x, y);\n",
     );
-    let after_edit = run(project, &target);
+    let after_edit = run(project, target);
     assert_eq!(names(&after_edit), vec!["0 first"]);
     assert_ne!(before_edit, after_edit, "an edit changes the checksum");
 }

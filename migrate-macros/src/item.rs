@@ -44,7 +44,7 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
             ),
         );
     }
-    if let Some(token) = &sig.unsafety {
+    if let syn::Safety::Unsafe(token) = &sig.safety {
         fail(
             token.span,
             format!(

@@ -290,12 +290,18 @@ fn arms(arms: &[syn::Arm]) -> Vec<TokenTree> {
         for attr in &arm.attrs {
             out.extend(normalized(attr.to_token_stream()));
         }
-        let mut pat: Vec<TokenTree> = arm.pat.to_token_stream().into_iter().collect();
-        if matches!(&arm.pat, syn::Pat::Or(or) if or.leading_vert.is_some()) {
-            pat.remove(0);
+        // syn 3 holds an arm's guard in its pattern (`Pat::Guard`); the
+        // pattern and the guard are normalised apart, as they always were.
+        let (pat, guard) = match &arm.pat {
+            syn::Pat::Guard(guarded) => (&*guarded.pat, Some((&guarded.if_token, &guarded.guard))),
+            pat => (pat, None),
+        };
+        let mut pat_tokens: Vec<TokenTree> = pat.to_token_stream().into_iter().collect();
+        if matches!(pat, syn::Pat::Or(or) if or.leading_vert.is_some()) {
+            pat_tokens.remove(0);
         }
-        out.extend(normalize_list(&pat));
-        if let Some((if_token, guard)) = &arm.guard {
+        out.extend(normalize_list(&pat_tokens));
+        if let Some((if_token, guard)) = guard {
             out.extend(if_token.to_token_stream());
             out.extend(normalized(guard.to_token_stream()));
         }

@@ -4,10 +4,10 @@
 //! set only in child processes (this binary re-run), never in this one.
 
 #[allow(dead_code)]
-#[path = "../examples/blog.rs"]
+#[path = "../blog.rs"]
 mod blog;
 
-#[path = "support/process.rs"]
+#[path = "../../tests/support/process.rs"]
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ fn sql_set(set: &str, dir: &Path) -> Migrator {
 fn edited_copy(dir: &Path, file: &str, edit: impl Fn(&str) -> String) -> PathBuf {
     let copy = dir.join("migrations");
     std::fs::create_dir_all(&copy).expect("mkdir");
-    for entry in std::fs::read_dir("examples/blog/migrations").expect("read") {
+    for entry in std::fs::read_dir("blog/migrations").expect("read") {
         let path = entry.expect("entry").path();
         let name = path.file_name().expect("name").to_owned();
         let text = std::fs::read_to_string(&path).expect("read");
@@ -123,7 +123,7 @@ fn the_update_variable_creates_and_rewrites_the_file_and_a_changed_migration_fai
 ) {
     let dir = TempDir::new().expect("tempdir");
     let path = dir.path().join("tests").join("schema.sql");
-    let original = Path::new("examples/blog/migrations");
+    let original = Path::new("blog/migrations");
 
     // Missing, without the variable: an error saying how to create it; nothing written.
     match check_schema_snapshot(&sql_set("snap_sql_original", original), &path) {

@@ -12,33 +12,15 @@ use std::time::{Duration, Instant};
 use migrate_core::rusqlite::Connection;
 use tempfile::TempDir;
 
-/// The example binary, next to this test's own binary. `cargo test --test
-/// cli` builds no example, so a binary left there by an earlier build may
-/// be stale: build the examples once per run of this test binary (a no-op
-/// when they are up to date), into the target directory in use.
+/// The example program: a binary of this package, which Cargo builds
+/// before this test, into the target directory and profile in use.
 fn example(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--examples"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if let Some(target_dir) = profile_dir.parent() {
-            build.arg("--target-dir").arg(target_dir);
-        }
-        if profile_dir.file_name().is_some_and(|p| p == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo build runs");
-        assert!(status.success(), "building the examples");
-    });
-    profile_dir.join("examples").join(name)
+    PathBuf::from(match name {
+        "quickstart" => env!("CARGO_BIN_EXE_quickstart"),
+        "blog" => env!("CARGO_BIN_EXE_blog"),
+        "shop" => env!("CARGO_BIN_EXE_shop"),
+        other => panic!("no example program named {other}"),
+    })
 }
 
 struct Run {

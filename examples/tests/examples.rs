@@ -2,11 +2,11 @@
 //! test binary (with its migrations) and driven through its `run` function.
 
 #[allow(dead_code)]
-#[path = "../examples/blog.rs"]
+#[path = "../blog.rs"]
 mod blog;
 
 #[allow(dead_code)]
-#[path = "../examples/quickstart.rs"]
+#[path = "../quickstart.rs"]
 mod quickstart;
 
 use migrate_core::rusqlite::Connection;
