@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use migrate_core::rusqlite::{self, ffi};
 use migrate_core::{
-    Direction, Error, ForeignKeyViolation, Location, Modification, RegistryProblem,
+    Direction, Error, ForeignKeyViolation, Location, Modification, ObjectKind, RegistryProblem,
+    SchemaChange,
 };
 
 const SNAPSHOT: &str = "tests/snapshots/error_messages.txt";
@@ -304,6 +305,40 @@ fn examples() -> Vec<(&'static str, Error)> {
             },
         ),
         ("NoJournal", Error::NoJournal),
+        (
+            "SchemaDrift",
+            Error::SchemaDrift {
+                changes: vec![
+                    SchemaChange::Added {
+                        kind: ObjectKind::Index,
+                        name: "posts_by_day".into(),
+                        sql: "CREATE INDEX posts_by_day ON posts (day)".into(),
+                    },
+                    SchemaChange::Removed {
+                        kind: ObjectKind::Trigger,
+                        name: "posts_touch".into(),
+                        sql: "CREATE TRIGGER posts_touch AFTER UPDATE ON posts BEGIN SELECT 1; END"
+                            .into(),
+                    },
+                    SchemaChange::Changed {
+                        kind: ObjectKind::Table,
+                        name: "posts".into(),
+                        expected: "CREATE TABLE posts (\n  id INTEGER PRIMARY KEY\n)".into(),
+                        actual: "CREATE TABLE posts (\n  id INTEGER PRIMARY KEY,\n  day TEXT\n)"
+                            .into(),
+                    },
+                ],
+            },
+        ),
+        (
+            "Interrupted",
+            Error::Interrupted {
+                id: 7,
+                name: "backfill_search_index".into(),
+                direction: up,
+                since: "2026-12-02T10:15:00Z".into(),
+            },
+        ),
         ("InTransaction", Error::InTransaction),
         ("ReadOnly", Error::ReadOnly),
         (
