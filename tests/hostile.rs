@@ -1326,6 +1326,73 @@ fn the_up_to_date_check_reads_one_row_and_the_triggers_keep_it_honest() {
     }
 }
 
+/// The triggers are dropped while a run writes (so that the bookkeeping
+/// statements, prepared again after every step's schema change, do not
+/// compile them each time) and must be back whatever way the run ends.
+#[test]
+fn the_triggers_are_back_after_every_kind_of_write() {
+    let triggers = |db: &TempDb| -> Vec<(String, String)> {
+        let conn = db.open();
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
+                 AND name LIKE 'migrate_core_%' ORDER BY name",
+            )
+            .unwrap();
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
+        rows.unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let assert_all_three = |db: &TempDb, after: &str| {
+        let found = triggers(db);
+        let names: Vec<&str> = found.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "migrate_core_delete_migrations",
+                "migrate_core_edit_migrations",
+                "migrate_core_insert_migrations"
+            ],
+            "after {after}"
+        );
+        assert!(
+            found[1]
+                .1
+                .contains("UPDATE OF id, name, applied_at, checksum"),
+            "after {after}: {}",
+            found[1].1
+        );
+    };
+    let db = TempDb::new();
+    // A table of the previous definition: the edit trigger watched every
+    // column. The next write replaces it.
+    markers("", 1).migrate(&mut db.open()).unwrap();
+    tamper(
+        &db,
+        "DROP TRIGGER migrate_core_edit_migrations;
+         CREATE TRIGGER migrate_core_edit_migrations AFTER UPDATE ON migrations
+         WHEN NEW.chain IS OLD.chain BEGIN SELECT 1; END;",
+    );
+    markers("", 3).migrate(&mut db.open()).unwrap();
+    assert_all_three(&db, "migrate");
+    markers("", 3).rollback_migration(&mut db.open()).unwrap();
+    assert_all_three(&db, "a rollback");
+    markers("", 3).dry_run(&mut db.open()).unwrap();
+    assert_all_three(&db, "a dry run");
+    let failing: Body =
+        Arc::new(|tx: &Transaction<'_>| tx.execute_batch("SELECT no_such_function()"));
+    let result = markers_with("", 4, 3, failing).migrate(&mut db.open());
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(
+        main_tracking_ids(&db.open(), "migrations"),
+        [0, 1, 2],
+        "the step before it is kept"
+    );
+    assert_all_three(&db, "a failed step that kept the one before it");
+    // And they work: a hand edit is seen by the O(1) check.
+    tamper(&db, "UPDATE migrations SET name = 'renamed' WHERE id = 0");
+    assert!(markers("", 3).migrate(&mut db.open()).is_err());
+}
+
 // ---------------------------------------------------------------- the up-to-date check needs no write lock
 
 #[test]

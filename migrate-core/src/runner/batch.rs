@@ -42,6 +42,10 @@ pub(super) struct Batch<'c> {
     statements: Option<StepStatements<'c>>,
     tx: Transaction<'c>,
     foreign_keys_on: bool,
+    /// Whether the tracking table's triggers are dropped for this
+    /// transaction (see [`history::suspend_triggers`]); `commit` creates them
+    /// again, a rollback brings them back.
+    triggers_suspended: bool,
     applied: usize,
     /// The newest row's chain (for histories not verified against the plan).
     newest_chain: u128,
@@ -118,6 +122,7 @@ impl<'c> Batch<'c> {
             statements,
             tx,
             foreign_keys_on,
+            triggers_suspended: false,
             applied: history.applied,
             newest_chain: history.newest_chain,
             rows: history.rows,
@@ -237,7 +242,7 @@ impl<'c> Batch<'c> {
         } else {
             None
         };
-        let Some(statements) = self.statements.as_mut() else {
+        if self.statements.is_none() {
             // Only a batch without a tracking table has no statements, and
             // it has nothing to run.
             return Err(Error::InvalidTarget {
@@ -245,6 +250,13 @@ impl<'c> Batch<'c> {
                 target: migration.id,
                 known: self.plan.len(),
             });
+        }
+        if !self.triggers_suspended {
+            history::suspend_triggers(conn, settings.table).map_err(recording)?;
+            self.triggers_suspended = true;
+        }
+        let Some(statements) = self.statements.as_mut() else {
+            return Ok(Duration::ZERO);
         };
         statements
             .savepoint
@@ -390,6 +402,7 @@ impl<'c> Batch<'c> {
             lock,
             statements,
             tx,
+            triggers_suspended,
             applied,
             steps,
             removed,
@@ -399,6 +412,9 @@ impl<'c> Batch<'c> {
         let ids: Vec<u32> = steps.iter().map(|step| step.id).collect();
         let direction = steps.first().map_or(Direction::Up, |step| step.direction);
         let committed = (|| {
+            if triggers_suspended {
+                history::ensure_triggers(&tx, settings.table)?;
+            }
             if !steps.is_empty() {
                 if settings.user_version {
                     sqlite::set_user_version(&tx, applied)?;
