@@ -447,3 +447,38 @@ fn a_connection_inside_a_transaction_is_refused() {
     assert!(matches!(error, Error::InTransaction), "{error:?}");
     conn.execute_batch("ROLLBACK").unwrap();
 }
+
+/// What `docs/several-machines.md` promises on a read-only replica: the
+/// up-to-date check of `migrate` reads only, pending work is `ReadOnly`
+/// before any change, and the read methods work.
+#[test]
+fn on_a_read_only_connection_migrate_is_a_no_op_when_current_and_read_only_when_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_db(dir.path(), "app.db", true);
+    migrator()
+        .migrate_to(&mut Connection::open(&db).unwrap(), 0)
+        .unwrap();
+    let older = Migrator::new()
+        .set("w")
+        .add(0, "create_a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        });
+    for query_only in [false, true] {
+        let mut conn = if query_only {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch("PRAGMA query_only = ON").unwrap();
+            conn
+        } else {
+            read_only(&db)
+        };
+        assert!(older.migrate(&mut conn).unwrap().is_empty());
+        let error = migrator().migrate(&mut conn).unwrap_err();
+        assert!(matches!(error, Error::ReadOnly), "{error:?}");
+        assert_eq!(migrator().pending_migrations(&conn).unwrap().len(), 2);
+        assert_eq!(migrator().status(&conn).unwrap().len(), 3);
+    }
+    assert_eq!(
+        tracking_ids_or_empty(&Connection::open(&db).unwrap(), TABLE),
+        vec![0]
+    );
+}
