@@ -69,7 +69,7 @@ fn read_only(path: &Path) -> Connection {
 fn variant(error: &Error) -> String {
     let debug = format!("{error:?}");
     debug
-        .split(|c: char| c == ' ' || c == '{' || c == '(')
+        .split([' ', '{', '('])
         .next()
         .unwrap_or_default()
         .to_owned()
