@@ -339,6 +339,36 @@ fn examples() -> Vec<(&'static str, Error)> {
                 since: "2026-12-02T10:15:00Z".into(),
             },
         ),
+        (
+            "NotCurrent",
+            Error::NotCurrent {
+                set: String::new(),
+                applied: Some(3),
+                known: 5,
+                waited: Duration::from_secs(30),
+                in_progress: None,
+            },
+        ),
+        (
+            "NotCurrent (a step outside a transaction in progress)",
+            Error::NotCurrent {
+                set: "search".into(),
+                applied: Some(7),
+                known: 8,
+                waited: Duration::from_millis(120_500),
+                in_progress: Some((7, "backfill_search_index".into())),
+            },
+        ),
+        (
+            "NotCurrent (a lock held all along)",
+            Error::NotCurrent {
+                set: String::new(),
+                applied: None,
+                known: 5,
+                waited: Duration::from_secs(10),
+                in_progress: None,
+            },
+        ),
         ("InTransaction", Error::InTransaction),
         ("ReadOnly", Error::ReadOnly),
         (

@@ -518,6 +518,27 @@ pub enum Error {
         /// When it was recorded as started (UTC, RFC 3339).
         since: String,
     },
+    /// [`Migrator::wait_until_current`](crate::Migrator::wait_until_current)
+    /// gave up: within its timeout, no instance brought the database up to
+    /// every migration of the set that this binary knows. Nothing was
+    /// changed (the waiter only reads).
+    NotCurrent {
+        /// The set.
+        set: String,
+        /// How many of the set's migrations the database held at the last
+        /// look; `None` when a lock held elsewhere kept every look from
+        /// reading the history.
+        applied: Option<u32>,
+        /// How many migrations of the set this binary knows.
+        known: u32,
+        /// How long it waited.
+        waited: Duration,
+        /// A step outside a transaction that was recorded as started and
+        /// not as finished at the last look, `(id, name)`: another process
+        /// is running it, or one was killed while it ran
+        /// (see [`Error::Interrupted`]).
+        in_progress: Option<(u32, String)>,
+    },
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
     /// There is work to do, but the connection or the file is read-only.
@@ -695,6 +716,43 @@ impl Error {
                     write!(f, "\n  - {p}")?;
                 }
                 Ok(())
+            }
+            Error::NotCurrent { set, applied, known, waited, in_progress } => {
+                let waited = waited.as_secs_f64();
+                match applied {
+                    Some(applied) => write!(
+                        f,
+                        "the database holds {applied} of the {known} migration(s) of {} that this \
+                         binary knows, and no instance migrated it within {waited:.1} s",
+                        SetName(set)
+                    )?,
+                    None => write!(
+                        f,
+                        "the history of {} could not be read within {waited:.1} s: another \
+                         connection held a lock on the database all that time",
+                        SetName(set)
+                    )?,
+                }
+                if let Some((id, name)) = in_progress {
+                    write!(
+                        f,
+                        "; migration {id} `{name}` runs outside a transaction and was started \
+                         but never recorded as finished: if no process is running it any more, \
+                         check what it did and record it with Migrator::resolve_interrupted \
+                         (CLI: `resolve`)"
+                    )?;
+                }
+                if applied.is_none() {
+                    return f.write_str(
+                        ". Find what holds it (on a file not in WAL mode, a writer blocks \
+                         readers while it commits), or wait longer",
+                    );
+                }
+                f.write_str(
+                    ". Start the migrating instance (the one that calls migrate() on a \
+                     read-write connection, e.g. on the primary), or wait longer; if this \
+                     instance should migrate, call migrate() instead of wait_until_current()",
+                )
             }
             Error::InTransaction => f.write_str(
                 "the connection is inside a transaction; run migrations outside of it, since each \

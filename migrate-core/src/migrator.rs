@@ -781,6 +781,58 @@ impl Migrator {
             .collect())
     }
 
+    /// Waits until the database holds every migration of the set that this
+    /// binary knows, for instances that must not migrate themselves: an
+    /// application on a read-only connection, on a LiteFS replica, or
+    /// started beside the one instance that runs [`migrate`](Self::migrate).
+    ///
+    /// It only reads (a read-only connection is fine; no write lock is
+    /// asked for), looking again after a short pause that grows to 200 ms.
+    /// Each look is the up-to-date check of `migrate`, so a history that
+    /// `migrate` would refuse is refused here at once, not after the
+    /// timeout: [`Error::Modified`], [`Error::DatabaseAhead`] (a newer
+    /// build migrated it: this binary is the old one),
+    /// [`Error::UnmanagedDatabase`], a corrupt or foreign tracking table.
+    /// A step outside a transaction that another process is running
+    /// ([`Error::Interrupted`] to `migrate`) is waited for like pending
+    /// work. Once current, the schema is checked for drift as
+    /// [`drift`](Self::drift) says. After `timeout` (which also bounds
+    /// waiting for a writer's lock) it is [`Error::NotCurrent`], saying how
+    /// far the database got. A connection inside a transaction is
+    /// refused ([`Error::InTransaction`]): its snapshot would never change.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use migrate_core::{Error, Migrator};
+    /// use migrate_core::rusqlite::{Connection, OpenFlags, Transaction};
+    ///
+    /// let m = Migrator::new().set("docs_wait")
+    ///     .add(0, "create_a", |tx: &Transaction| tx.execute_batch("CREATE TABLE a (x)"));
+    /// let path = std::env::temp_dir().join(format!("docs_wait_{}.db", std::process::id()));
+    /// let mut primary = Connection::open(&path)?;
+    /// let replica = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    ///
+    /// // Nobody has migrated yet: the waiter gives up after its timeout.
+    /// let early = m.wait_until_current(&replica, Duration::from_millis(50));
+    /// assert!(matches!(early, Err(Error::NotCurrent { applied: Some(0), known: 1, .. })));
+    ///
+    /// // The migrating instance (another process, usually on another node) runs...
+    /// let migrator = m.clone();
+    /// let writer = std::thread::spawn(move || migrator.migrate(&mut primary).map(|r| r.ids()));
+    /// // ...and the waiter returns once its work is committed.
+    /// m.wait_until_current(&replica, Duration::from_secs(60))?;
+    /// assert_eq!(writer.join().unwrap()?, vec![0]);
+    /// # drop(replica);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    pub fn wait_until_current(&self, conn: &Connection, timeout: Duration) -> Result<(), Error> {
+        let prepared = self.prepared()?;
+        self.with_settings(&prepared.table, |s| {
+            runner::wait_until_current(conn, &prepared.plan, s, timeout)
+        })
+    }
+
     /// Every migration this binary knows and every one the database records,
     /// with where each stands. Edited and unknown migrations are reported,
     /// not refused; a corrupt or foreign tracking table is an error.

@@ -16,8 +16,10 @@
 mod autocommit;
 mod batch;
 mod guard;
+mod wait;
 
 pub(crate) use autocommit::settle_in;
+pub(crate) use wait::until_current as wait_until_current;
 
 use std::time::Duration;
 

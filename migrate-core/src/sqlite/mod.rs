@@ -140,14 +140,20 @@ impl<'c> LockWait<'c> {
     /// Sleeps a little before looking again (at something another process
     /// is doing), and says whether the budget allows it.
     pub fn wait_a_little(&self) -> bool {
+        self.pause(Duration::from_millis(50))
+    }
+
+    /// Sleeps for `delay`, or what is left of the budget if that is
+    /// shorter, and says whether any budget was left.
+    pub fn pause(&self, delay: Duration) -> bool {
         let left = match self.state.deadline.get() {
-            None => Duration::from_millis(50),
+            None => delay,
             Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left,
                 _ => return false,
             },
         };
-        std::thread::sleep(left.min(Duration::from_millis(50)));
+        std::thread::sleep(left.min(delay));
         true
     }
 
