@@ -77,6 +77,28 @@
 //! use my_migrations as _;
 //! ```
 //!
+//! # Features
+//! - `linkme` (default): registers migrations at link time through
+//!   `linkme` (Linux, macOS, Windows, the BSDs, illumos); nothing runs
+//!   before `main`.
+//! - `inventory`: registers them before `main` through `inventory`, for
+//!   targets linkme lacks (e.g. wasm); with both on, inventory wins.
+//! - `bundled`: compiles SQLite from source (rusqlite's `bundled`).
+//! - `testing`: the `testing` module: reversibility and schema-snapshot checks to
+//!   call from an application's tests.
+//! - `lint`: the `lint` module and `Migrator::lint`: what pending migrations destroy
+//!   or risk, measured on an in-memory copy of a real database.
+//! - `cli`: the `cli` module: status/up/down/plan/verify/… subcommands to mount in an
+//!   application's own `clap` parser (turns on `lint`).
+//! - `tracing`: a `migration` span per step (id, name, direction,
+//!   duration) and events: started (DEBUG), finished (INFO), failed (ERROR),
+//!   schema drift (WARN).
+//! - `log`: the same events as `log` records at the same levels, the step's
+//!   fields as `key=value` text in the message (target `migrate_core`).
+//!
+//! The observer callback ([`Migrator::observer`]) receives the same events
+//! as [`Event`] values, with no feature.
+//!
 //! # Async code and connection pools
 //! Migrations are synchronous and need a connection to themselves for the
 //! duration: run them once at start-up, before the application hands
@@ -101,15 +123,19 @@
 //! default set (see [`Migrator::user_version`]).
 
 #![deny(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly) shows which feature each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adopt;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 mod drift;
 mod error;
 mod hash;
 mod history;
 #[cfg(feature = "lint")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lint")))]
 pub mod lint;
 mod migrate;
 mod migrator;
@@ -121,6 +147,7 @@ mod runner;
 mod schema;
 mod sqlite;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 #[doc(hidden)]
