@@ -55,7 +55,11 @@ fn each_step_is_logged_with_id_name_direction_and_duration() {
         .rollback_migration(&mut conn)
         .expect("rollback");
 
-    let records = COLLECTOR.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let records = COLLECTOR
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let steps: Vec<(Level, String)> = records
         .iter()
         .filter(|(target, _, _)| target == "migrate_core")
@@ -72,14 +76,35 @@ fn each_step_is_logged_with_id_name_direction_and_duration() {
         "{failed}"
     );
     let expected = [
-        (Level::Debug, "migration step started: id=0 name=create_a direction=up"),
-        (Level::Info, "migration step finished: id=0 name=create_a direction=up elapsed_ms=_"),
-        (Level::Debug, "migration step started: id=1 name=create_b direction=up"),
-        (Level::Info, "migration step finished: id=1 name=create_b direction=up elapsed_ms=_"),
-        (Level::Debug, "migration step started: id=2 name=broken direction=up"),
+        (
+            Level::Debug,
+            "migration step started: id=0 name=create_a direction=up",
+        ),
+        (
+            Level::Info,
+            "migration step finished: id=0 name=create_a direction=up elapsed_ms=_",
+        ),
+        (
+            Level::Debug,
+            "migration step started: id=1 name=create_b direction=up",
+        ),
+        (
+            Level::Info,
+            "migration step finished: id=1 name=create_b direction=up elapsed_ms=_",
+        ),
+        (
+            Level::Debug,
+            "migration step started: id=2 name=broken direction=up",
+        ),
         (Level::Error, failed.as_str()),
-        (Level::Debug, "migration step started: id=1 name=create_b direction=down"),
-        (Level::Info, "migration step finished: id=1 name=create_b direction=down elapsed_ms=_"),
+        (
+            Level::Debug,
+            "migration step started: id=1 name=create_b direction=down",
+        ),
+        (
+            Level::Info,
+            "migration step finished: id=1 name=create_b direction=down elapsed_ms=_",
+        ),
     ];
     let expected: Vec<(Level, String)> = expected
         .iter()

@@ -196,18 +196,33 @@ fn to_tracing(event: &Event<'_>) {
 fn to_log(event: &Event<'_>) {
     const TARGET: &str = "migrate_core";
     match *event {
-        Event::Started { id, name, direction } => log::debug!(
+        Event::Started {
+            id,
+            name,
+            direction,
+        } => log::debug!(
             target: TARGET,
             "migration step started: id={id} name={name} direction={}",
             direction_label(direction)
         ),
-        Event::Finished { id, name, direction, elapsed } => log::info!(
+        Event::Finished {
+            id,
+            name,
+            direction,
+            elapsed,
+        } => log::info!(
             target: TARGET,
             "migration step finished: id={id} name={name} direction={} elapsed_ms={:.3}",
             direction_label(direction),
             millis(elapsed)
         ),
-        Event::Failed { id, name, direction, elapsed, error } => log::error!(
+        Event::Failed {
+            id,
+            name,
+            direction,
+            elapsed,
+            error,
+        } => log::error!(
             target: TARGET,
             "migration step failed: id={id} name={name} direction={} elapsed_ms={:.3} error={error:#}",
             direction_label(direction),
