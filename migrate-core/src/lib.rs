@@ -102,16 +102,21 @@
 //! # Async code and connection pools
 //! Migrations are synchronous and need a connection to themselves for the
 //! duration: run them once at start-up, before the application hands
-//! connections out. With `tokio-rusqlite`, inside `call`:
+//! connections out. With `tokio-rusqlite`, inside `call_raw` (whose closure
+//! runs on the connection's own thread, and whose result keeps
+//! migrate-core's error as it is):
 //!
 //! ```ignore
 //! let conn = tokio_rusqlite::Connection::open("app.db").await?;
-//! conn.call(|conn| conn.migrate().map_err(|e| tokio_rusqlite::Error::Other(Box::new(e)))).await?;
+//! let report = conn.call_raw(|conn| conn.migrate()).await??;
 //! ```
 //!
-//! With a pool (r2d2, deadpool, …), migrate one plain connection first and
-//! build the pool after. Processes starting at once are safe: one migrates,
-//! the others wait for its lock and find nothing to do.
+//! With a pool, migrate on one of its connections before handing any out
+//! (`pool.get()?.migrate()?` with r2d2, `conn.interact(|c| c.migrate())`
+//! with deadpool). Tasks and processes starting at once are safe: one
+//! migrates, the others wait for its lock and find nothing to do. The
+//! repository's `examples/pools` has a tested program for each of
+//! tokio-rusqlite, deadpool-sqlite and r2d2_sqlite.
 //!
 //! # The tracking table
 //! `migrations` for the default set, `migrations_<set>` for a named set, or
