@@ -70,12 +70,12 @@ pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool)
     let mut db = match Connection::open(&args.db) {
         Ok(db) => db,
         Err(error) => {
-            let _ = writeln!(
-                err,
-                "error: cannot open {}: {}",
-                args.db,
-                migrate_core::Error::from(error)
-            );
+            let error = migrate_core::Error::from(error);
+            // `{:#}`: the message, then each cause, with migrate-core's advice
+            // (what to run, which Migrator method fixes it). A
+            // `fn main() -> Result<(), migrate_core::Error>` would print the
+            // `Debug` form instead, which hides them.
+            let _ = writeln!(err, "error: cannot open {}: {error:#}", args.db);
             return 1;
         }
     };
@@ -88,6 +88,9 @@ pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool)
         return 2;
     };
     let migrator = Migrator::new().lock_timeout(lock_timeout);
+    // Without a command: `migrator.migrate(&mut db)`, then the status table.
+    // A failure is printed as `error: {:#}` (message, causes, advice) and
+    // exits with 1; see `migrate_core::cli` for the other exit codes.
     migrate_core::cli::run_or_migrate(args.command.as_ref(), &mut db, &migrator, out, err, color)
 }
 

@@ -152,3 +152,37 @@ fn every_rollback_of_both_examples_restores_the_schema() {
         "quickstart: migration 0 has no rollback"
     );
 }
+
+/// The README's quickstart is this example's source, so the two cannot
+/// drift: the fenced block after the marker equals `quickstart.rs` less its
+/// leading `//!` doc comment.
+#[test]
+fn readme_shows_the_quickstart_as_it_is() {
+    const MARKER: &str = "<!-- examples/quickstart.rs without its doc comment:";
+    let readme = include_str!("../../README.md");
+    let source = include_str!("../quickstart.rs");
+
+    let after_marker = readme
+        .lines()
+        .skip_while(|line| !line.starts_with(MARKER))
+        .skip(1);
+    let mut lines = after_marker.into_iter();
+    assert_eq!(
+        lines.next(),
+        Some("```rust"),
+        "the marker is followed by a rust block"
+    );
+    let shown: Vec<&str> = lines.take_while(|line| *line != "```").collect();
+
+    let body: Vec<&str> = source
+        .lines()
+        .skip_while(|line| line.starts_with("//!"))
+        .skip_while(|line| line.trim().is_empty())
+        .collect();
+    assert!(!body.is_empty());
+    assert_eq!(
+        shown.join("\n"),
+        body.join("\n"),
+        "README.md's quickstart differs from examples/quickstart.rs: copy the file (without its //! lines) into the block"
+    );
+}

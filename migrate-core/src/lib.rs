@@ -77,19 +77,46 @@
 //! use my_migrations as _;
 //! ```
 //!
+//! # Features
+//! - `linkme` (default): registers migrations at link time through
+//!   `linkme` (Linux, macOS, Windows, the BSDs, illumos); nothing runs
+//!   before `main`.
+//! - `inventory`: registers them before `main` through `inventory`, for
+//!   targets linkme lacks (e.g. wasm); with both on, inventory wins.
+//! - `bundled`: compiles SQLite from source (rusqlite's `bundled`).
+//! - `testing`: the `testing` module: reversibility and schema-snapshot checks to
+//!   call from an application's tests.
+//! - `lint`: the `lint` module and `Migrator::lint`: what pending migrations destroy
+//!   or risk, measured on an in-memory copy of a real database.
+//! - `cli`: the `cli` module: status/up/down/plan/verify/… subcommands to mount in an
+//!   application's own `clap` parser (turns on `lint`).
+//! - `tracing`: a `migration` span per step (id, name, direction,
+//!   duration) and events: started (DEBUG), finished (INFO), failed (ERROR),
+//!   schema drift (WARN).
+//! - `log`: the same events as `log` records at the same levels, the step's
+//!   fields as `key=value` text in the message (target `migrate_core`).
+//!
+//! The observer callback ([`Migrator::observer`]) receives the same events
+//! as [`Event`] values, with no feature.
+//!
 //! # Async code and connection pools
 //! Migrations are synchronous and need a connection to themselves for the
 //! duration: run them once at start-up, before the application hands
-//! connections out. With `tokio-rusqlite`, inside `call`:
+//! connections out. With `tokio-rusqlite`, inside `call_raw` (whose closure
+//! runs on the connection's own thread, and whose result keeps
+//! migrate-core's error as it is):
 //!
 //! ```ignore
 //! let conn = tokio_rusqlite::Connection::open("app.db").await?;
-//! conn.call(|conn| conn.migrate().map_err(|e| tokio_rusqlite::Error::Other(Box::new(e)))).await?;
+//! let report = conn.call_raw(|conn| conn.migrate()).await??;
 //! ```
 //!
-//! With a pool (r2d2, deadpool, …), migrate one plain connection first and
-//! build the pool after. Processes starting at once are safe: one migrates,
-//! the others wait for its lock and find nothing to do.
+//! With a pool, migrate on one of its connections before handing any out
+//! (`pool.get()?.migrate()?` with r2d2, `conn.interact(|c| c.migrate())`
+//! with deadpool). Tasks and processes starting at once are safe: one
+//! migrates, the others wait for its lock and find nothing to do. The
+//! repository's `examples/pools` has a tested program for each of
+//! tokio-rusqlite, deadpool-sqlite and r2d2_sqlite.
 //!
 //! # The tracking table
 //! `migrations` for the default set, `migrations_<set>` for a named set, or
@@ -101,15 +128,19 @@
 //! default set (see [`Migrator::user_version`]).
 
 #![deny(missing_docs)]
+// docs.rs (`--cfg docsrs`, nightly) shows which feature each item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adopt;
 #[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod cli;
 mod drift;
 mod error;
 mod hash;
 mod history;
 #[cfg(feature = "lint")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lint")))]
 pub mod lint;
 mod migrate;
 mod migrator;
@@ -121,6 +152,7 @@ mod runner;
 mod schema;
 mod sqlite;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 #[doc(hidden)]

@@ -475,6 +475,7 @@ impl Migrator {
     /// assert!(report.steps[0].findings.is_empty() && report.failed().is_none());
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "lint")))]
     pub fn lint(&self, conn: &Connection) -> Result<LintReport, Error> {
         self.lint_with(conn, |_| Ok(()))
     }
@@ -500,6 +501,7 @@ impl Migrator {
     /// assert!(report.failed().is_none());
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "lint")))]
     pub fn lint_with(
         &self,
         conn: &Connection,

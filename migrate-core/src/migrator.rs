@@ -232,7 +232,7 @@ impl Migrator {
     /// Calls `observer` with an [`Event`] as each step starts, finishes or
     /// fails, to drive a progress bar or logs. (With the `tracing` feature,
     /// each step is also a `migration` span with its id, name, direction and
-    /// duration.)
+    /// duration; with the `log` feature, the same events are `log` records.)
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

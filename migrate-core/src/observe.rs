@@ -1,5 +1,7 @@
-//! Progress reporting: the observer callback of `Migrator::observer`, and
-//! `tracing` spans and events (feature `tracing`).
+//! Progress reporting. Every [`Event`] goes out through one function,
+//! [`emit`], to the observer callback of `Migrator::observer`, to `tracing`
+//! (feature `tracing`: a span per step, events at matching levels) and to
+//! `log` (feature `log`: the same events as records, their fields as text).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,22 +67,25 @@ pub enum Event<'a> {
 /// A callback that receives every [`Event`].
 pub(crate) type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync + 'static>;
 
-/// Reports drift found with [`Drift::Warn`](crate::Drift::Warn): to the
-/// observer, and as a `tracing` warning.
-pub(crate) fn drift(observer: Option<&Observer>, changes: &[crate::SchemaChange]) {
+/// The one place events leave the runner: the observer and every logging
+/// backend compiled in see the same events, in the same order.
+fn emit(observer: Option<&Observer>, event: &Event<'_>) {
     #[cfg(feature = "tracing")]
-    for change in changes {
-        tracing::warn!(
-            change = %change.summary("when migrations last ran", "now"),
-            "schema changed outside migrations"
-        );
-    }
+    to_tracing(event);
+    #[cfg(feature = "log")]
+    to_log(event);
     if let Some(observer) = observer {
-        observer(&Event::Drift { changes });
+        observer(event);
     }
 }
 
-/// Watches one step from start to end: tells the observer, and holds the
+/// Reports drift found with [`Drift::Warn`](crate::Drift::Warn): to the
+/// observer, and as a warning to `tracing` and `log`.
+pub(crate) fn drift(observer: Option<&Observer>, changes: &[crate::SchemaChange]) {
+    emit(observer, &Event::Drift { changes });
+}
+
+/// Watches one step from start to end: emits its events, and holds the
 /// step's tracing span open while it runs.
 pub(crate) struct StepWatch<'a> {
     observer: Option<&'a Observer>,
@@ -99,13 +104,25 @@ impl<'a> StepWatch<'a> {
         name: &'a str,
         direction: Direction,
     ) -> Self {
-        if let Some(observer) = observer {
-            observer(&Event::Started {
+        // The span first, so that the step's events (`started` included)
+        // are inside it.
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!(
+            "migration",
+            id,
+            name,
+            direction = direction_label(direction),
+            elapsed_ms = tracing::field::Empty
+        )
+        .entered();
+        emit(
+            observer,
+            &Event::Started {
                 id,
                 name,
                 direction,
-            });
-        }
+            },
+        );
         StepWatch {
             observer,
             id,
@@ -113,57 +130,122 @@ impl<'a> StepWatch<'a> {
             direction,
             start: Instant::now(),
             #[cfg(feature = "tracing")]
-            span: tracing::info_span!(
-                "migration",
-                id,
-                name,
-                direction = direction_label(direction),
-                elapsed_ms = tracing::field::Empty
-            )
-            .entered(),
+            span,
         }
     }
 
     pub fn finished(self) {
         let elapsed = self.start.elapsed();
         #[cfg(feature = "tracing")]
-        {
-            self.span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
-            tracing::info!(
-                elapsed_ms = elapsed.as_secs_f64() * 1e3,
-                "migration step finished"
-            );
-        }
-        if let Some(observer) = self.observer {
-            observer(&Event::Finished {
+        self.span.record("elapsed_ms", millis(elapsed));
+        emit(
+            self.observer,
+            &Event::Finished {
                 id: self.id,
                 name: self.name,
                 direction: self.direction,
                 elapsed,
-            });
-        }
+            },
+        );
     }
 
     pub fn failed(self, error: &Error) {
         let elapsed = self.start.elapsed();
         #[cfg(feature = "tracing")]
-        {
-            self.span.record("elapsed_ms", elapsed.as_secs_f64() * 1e3);
-            tracing::error!(elapsed_ms = elapsed.as_secs_f64() * 1e3, error = %error, "migration step failed");
-        }
-        if let Some(observer) = self.observer {
-            observer(&Event::Failed {
+        self.span.record("elapsed_ms", millis(elapsed));
+        emit(
+            self.observer,
+            &Event::Failed {
                 id: self.id,
                 name: self.name,
                 direction: self.direction,
                 elapsed,
                 error,
-            });
+            },
+        );
+    }
+}
+
+/// An event as `tracing` sees it: the step's id, name and direction are
+/// fields of the enclosing `migration` span.
+#[cfg(feature = "tracing")]
+fn to_tracing(event: &Event<'_>) {
+    match event {
+        Event::Started { .. } => tracing::debug!("migration step started"),
+        Event::Finished { elapsed, .. } => {
+            tracing::info!(elapsed_ms = millis(*elapsed), "migration step finished");
+        }
+        Event::Failed { elapsed, error, .. } => {
+            tracing::error!(elapsed_ms = millis(*elapsed), error = %error, "migration step failed");
+        }
+        Event::Drift { changes } => {
+            for change in *changes {
+                tracing::warn!(
+                    change = %change.summary("when migrations last ran", "now"),
+                    "schema changed outside migrations"
+                );
+            }
         }
     }
 }
 
-#[cfg(feature = "tracing")]
+/// An event as a `log` record, at the level `tracing` uses for it: `log`
+/// has no spans, so each record carries the step's fields, as
+/// `key=value` text after the message that `tracing` uses.
+#[cfg(feature = "log")]
+fn to_log(event: &Event<'_>) {
+    const TARGET: &str = "migrate_core";
+    match *event {
+        Event::Started {
+            id,
+            name,
+            direction,
+        } => log::debug!(
+            target: TARGET,
+            "migration step started: id={id} name={name} direction={}",
+            direction_label(direction)
+        ),
+        Event::Finished {
+            id,
+            name,
+            direction,
+            elapsed,
+        } => log::info!(
+            target: TARGET,
+            "migration step finished: id={id} name={name} direction={} elapsed_ms={:.3}",
+            direction_label(direction),
+            millis(elapsed)
+        ),
+        Event::Failed {
+            id,
+            name,
+            direction,
+            elapsed,
+            error,
+        } => log::error!(
+            target: TARGET,
+            "migration step failed: id={id} name={name} direction={} elapsed_ms={:.3} error={error:#}",
+            direction_label(direction),
+            millis(elapsed)
+        ),
+        Event::Drift { changes } => {
+            for change in changes {
+                log::warn!(
+                    target: TARGET,
+                    "schema changed outside migrations: {}",
+                    change.summary("when migrations last ran", "now")
+                );
+            }
+        }
+    }
+}
+
+#[cfg(any(feature = "tracing", feature = "log"))]
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1e3
+}
+
+#[cfg(any(feature = "tracing", feature = "log"))]
 fn direction_label(direction: Direction) -> &'static str {
     match direction {
         Direction::Up => "up",
