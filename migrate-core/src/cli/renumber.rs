@@ -336,10 +336,8 @@ fn rename(
         .strip_prefix(shown)
         .and_then(|rest| rest.strip_prefix('/'))
         .ok_or_else(unexpected)?;
-    let (component, inner) = match rest.split_once('/') {
-        Some((folder, inner)) => (folder, Some(inner)),
-        None => (rest, None),
-    };
+    // A diesel-style directory is renamed whole, up.sql and down.sql with it.
+    let component = rest.split('/').next().unwrap_or(rest);
     let (prefix, unprefixed) = match component.strip_prefix('V') {
         Some(tail) if tail.starts_with(|c: char| c.is_ascii_digit()) => ("V", tail),
         _ => ("", component),
@@ -353,8 +351,6 @@ fn rename(
     }
     let width = digits.len();
     let renamed = format!("{prefix}{:0width$}{}", m.to, &unprefixed[digits.len()..]);
-    // A diesel-style directory is renamed whole, up.sql and down.sql with it.
-    let _ = inner;
     let base = dir.map_or_else(|| PathBuf::from(absolute), Path::to_owned);
     let shown_base = dir.map_or_else(|| shown.to_owned(), |d| d.display().to_string());
     Ok(Rename {
