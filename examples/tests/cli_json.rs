@@ -298,6 +298,13 @@ fn status_plan_up_down_verify_and_dry_run_documents_follow_the_schema() {
             .is_some_and(|p| p.contains("migration 1 `create_dogs`")),
         "{doc}"
     );
+    let status = run("quickstart", &db, &["status", "--format", "json"]);
+    assert_eq!(status.code, 0, "{}", status.err);
+    let doc = validated(&status.out, "status");
+    let dogs = &doc["migrations"][1];
+    assert_eq!(dogs["state"], "modified");
+    assert_eq!(dogs["applied_name"], "create_dogs");
+    assert_eq!(dogs["applied_checksum"], "00000000000000000000000000000000");
 }
 
 #[test]

@@ -457,3 +457,84 @@ fn new_in_the_merged_set_takes_the_id_after_the_highest() {
         new.out
     );
 }
+
+#[test]
+fn new_follows_each_directory_layout() {
+    let scratch = TempDir::new().expect("tempdir");
+    let db = scratch.path().join("b.db");
+    let layout = |files: &[&str]| {
+        let dir = TempDir::new().expect("tempdir");
+        for file in files {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, "SELECT 1;").expect("write");
+        }
+        dir
+    };
+    // The directory's newest migration decides the layout, and whether a
+    // rollback file comes with it. (The id counts in the blog's set: 8.)
+    for (files, expected) in [
+        // sqlx: .up.sql and .down.sql, four digits.
+        (
+            &["0001_init.up.sql", "0001_init.down.sql"][..],
+            &[
+                "0001_init.down.sql",
+                "0001_init.up.sql",
+                "0008_x.down.sql",
+                "0008_x.up.sql",
+            ][..],
+        ),
+        // No rollback files: none created.
+        (&["00_init.sql"], &["00_init.sql", "08_x.sql"]),
+        // refinery.
+        (&["V1__init.sql"], &["V1__init.sql", "V8__x.sql"]),
+    ] {
+        let dir = layout(files);
+        let new = run("blog", &db, &["new", "x", "--dir", arg(dir.path())]);
+        assert_eq!(new.code, 0, "{files:?}: {}", new.err);
+        assert_eq!(names(dir.path()), expected, "{files:?}: {}", new.out);
+    }
+
+    // Timestamps (ids = "sorted"): the version is now, UTC, after the newest.
+    let dir = layout(&["20240101120000_init.sql", "20240101120000_init.down.sql"]);
+    let new = run("blog", &db, &["new", "x", "--dir", arg(dir.path())]);
+    assert_eq!(new.code, 0, "{}", new.err);
+    let created: Vec<String> = names(dir.path())
+        .into_iter()
+        .filter(|n| n.ends_with("_x.sql") || n.ends_with("_x.down.sql"))
+        .collect();
+    assert_eq!(created.len(), 2, "{created:?}");
+    let version = &created[0][..14];
+    assert!(
+        version.chars().all(|c| c.is_ascii_digit()) && version > "20240101120000",
+        "{created:?}"
+    );
+
+    // diesel: a directory per migration, its date as diesel writes it.
+    let dir = layout(&[
+        "2018-12-25-000000_init/up.sql",
+        "2018-12-25-000000_init/down.sql",
+    ]);
+    let new = run("blog", &db, &["new", "x", "--dir", arg(dir.path())]);
+    assert_eq!(new.code, 0, "{}", new.err);
+    let folder = names(dir.path())
+        .into_iter()
+        .find(|n| n.ends_with("_x"))
+        .expect("a migration directory");
+    assert!(
+        folder.len() == "2026-01-01-000000_x".len() && folder.as_bytes()[4] == b'-',
+        "{folder}"
+    );
+    assert_eq!(names(&dir.path().join(&folder)), ["down.sql", "up.sql"]);
+
+    // refinery has no rollback files.
+    let dir = layout(&["V1__init.sql"]);
+    let refused = run(
+        "blog",
+        &db,
+        &["new", "x", "--reversible", "--dir", arg(dir.path())],
+    );
+    assert_eq!(refused.code, 1);
+    assert!(refused.err.contains("no rollback files"), "{}", refused.err);
+    assert_eq!(names(dir.path()), ["V1__init.sql"]);
+}
