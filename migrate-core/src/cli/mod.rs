@@ -86,7 +86,7 @@
 //! keyword is refused, saying what to do, and nothing is written:
 //!
 //! ```text
-//! $ blog db new add_tags
+//! $ blog new add_tags
 //! created blog/migrations/008_add_tags.sql (migration 8 `add_tags` of set "blog")
 //! created blog/migrations/008_add_tags.down.sql (its rollback)
 //! write its SQL (an empty file runs as a no-op and is recorded as applied), then rebuild: …
@@ -108,12 +108,17 @@
 //! tracking table.
 //!
 //! ```text
-//! $ merge db renumber --dry-run
-//! set "merge": 2 applied migration(s) keep their ids; the ones not applied yet follow them:
+//! $ merge renumber --dry-run   # the merge example: two branches added 2 and 3
+//! set "merge": 0 applied migration(s) keep their ids; the ones not applied yet follow them:
 //!   migration 2 `note_colors` -> 3  (merge/migrations/002_note_colors.sql:1)
 //!   migration 3 `archive_notes` -> 4  (examples/merge.rs:31)
+//!   migration 3 `pin_notes` -> 5  (examples/merge/pins.rs:6)
 //! would rename merge/migrations/002_note_colors.sql -> merge/migrations/003_note_colors.sql
+//! would rename merge/migrations/002_note_colors.down.sql -> merge/migrations/003_note_colors.down.sql
 //! edit examples/merge.rs:31: #[migration(3, set = "merge")]  =>  #[migration(4, set = "merge")]
+//! edit examples/merge.rs:36: #[rollback(3, set = "merge")]  =>  #[rollback(4, set = "merge")]
+//! edit examples/merge/pins.rs:6: #[migration(3, set = "merge")]  =>  #[migration(5, set = "merge")]
+//! edit examples/merge/pins.rs:11: #[rollback(3, set = "merge")]  =>  #[rollback(5, set = "merge")]
 //! dry run: nothing was changed
 //! ```
 //!
