@@ -3,4 +3,5 @@
 // script the README asks users to write.
 fn main() {
     println!("cargo:rerun-if-changed=blog/migrations");
+    println!("cargo:rerun-if-changed=merge/migrations");
 }

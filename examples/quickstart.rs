@@ -96,14 +96,14 @@ pub fn run(args: &[&str], out: &mut dyn Write, err: &mut dyn Write, color: bool)
 
 #[allow(dead_code)] // also compiled into tests/examples.rs, which calls `run`
 fn main() -> std::process::ExitCode {
-    use std::io::IsTerminal;
     let args: Vec<String> = std::env::args().collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let color = std::io::stdout().is_terminal();
+    // In colour where the streams keep it: a terminal, unless NO_COLOR or
+    // CLICOLOR=0 say otherwise; anywhere with CLICOLOR_FORCE.
     std::process::ExitCode::from(run(
         &args,
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-        color,
+        &mut migrate_core::cli::stdout(),
+        &mut migrate_core::cli::stderr(),
+        true,
     ))
 }

@@ -4,90 +4,14 @@
 //! 4 dry-run or plan --lint found a failing migration, 5 plan --lint found
 //! findings at or above --deny.)
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use migrate_core::rusqlite::Connection;
 use tempfile::TempDir;
 
-/// The example program: a binary of this package, which Cargo builds
-/// before this test, into the target directory and profile in use.
-fn example(name: &str) -> PathBuf {
-    PathBuf::from(match name {
-        "quickstart" => env!("CARGO_BIN_EXE_quickstart"),
-        "blog" => env!("CARGO_BIN_EXE_blog"),
-        "shop" => env!("CARGO_BIN_EXE_shop"),
-        other => panic!("no example program named {other}"),
-    })
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-    elapsed: Duration,
-}
-
-/// How long a child may run before the test kills it and fails: a hang
-/// must fail the test, never stall the suite.
-const CHILD_LIMIT: Duration = Duration::from_secs(20);
-
-fn run(name: &str, db: &Path, args: &[&str]) -> Run {
-    let start = Instant::now();
-    let mut child = Command::new(example(name))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("example runs");
-    // Read both pipes on threads, so a chatty child cannot block on a full pipe.
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut text);
-            }
-            String::from_utf8(text).expect("utf-8 output")
-        })
-    };
-    let out = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            break status;
-        }
-        if start.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`{name} {}` still running after {CHILD_LIMIT:?}: killed (a hang)",
-                args.join(" ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code().expect("exit code"),
-        out: out.join().expect("stdout reader"),
-        err: err.join().expect("stderr reader"),
-        elapsed: start.elapsed(),
-    }
-}
+mod common;
+use common::{example, run};
 
 #[test]
 fn quickstart_subcommands_end_to_end() {
@@ -755,4 +679,169 @@ fn plan_lint_a_migration_failing_on_this_data_is_exit_4_and_changes_nothing() {
         bytes,
         "the database is untouched"
     );
+}
+
+// Colour: anstream's AutoStream decides, from the environment and whether
+// stdout is a terminal.
+
+/// `status` of a migrated quickstart database, with `env`, stdout a pipe.
+fn status_with(env: &[(&str, &str)]) -> common::Run {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    common::run_in("quickstart", &db, &["status"], env, None)
+}
+
+const GREEN: &str = "\x1b[32m";
+
+#[test]
+fn colour_on_a_pipe_only_with_clicolor_force_and_never_with_no_color() {
+    let plain = status_with(&[]);
+    assert!(plain.out.contains("applied"), "{}", plain.out);
+    assert!(
+        !plain.out.contains('\x1b'),
+        "a pipe: no colour\n{:?}",
+        plain.out
+    );
+
+    let forced = status_with(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.out.contains(&format!("{GREEN}applied")),
+        "CLICOLOR_FORCE: colour even on a pipe\n{:?}",
+        forced.out
+    );
+
+    let no_color = status_with(&[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]);
+    assert!(
+        !no_color.out.contains('\x1b'),
+        "NO_COLOR wins\n{:?}",
+        no_color.out
+    );
+
+    // Errors on stderr too.
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    let refused = common::run_in(
+        "quickstart",
+        &db,
+        &["down", "--to", "7"],
+        &[("CLICOLOR_FORCE", "1")],
+        None,
+    );
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.err.starts_with("\x1b[31merror"),
+        "{:?}",
+        refused.err
+    );
+}
+
+#[test]
+fn json_is_never_in_colour() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    for args in [
+        &["up", "--format", "json"][..],
+        &["status", "--format", "json"],
+        &["down", "--all", "--format", "json"],
+    ] {
+        let run = common::run_in("quickstart", &db, args, &[("CLICOLOR_FORCE", "1")], None);
+        assert!(run.out.starts_with('{'), "{args:?}: {:?}", run.out);
+        assert!(!run.out.contains('\x1b'), "{args:?}: {:?}", run.out);
+    }
+}
+
+/// Runs `status` under a pseudo-terminal (util-linux's `script`), with `env`.
+#[cfg(target_os = "linux")]
+fn status_on_a_terminal(env: &[(&str, &str)]) -> String {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let program = format!(
+        "'{}' --db '{}' status",
+        example("quickstart").display(),
+        db.display()
+    );
+    let mut command = std::process::Command::new("script");
+    command.args(["-qec", &program, "/dev/null"]);
+    for variable in ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "CI"] {
+        command.env_remove(variable);
+    }
+    command
+        .env("TERM", "xterm-256color")
+        .envs(env.iter().copied());
+    let run = common::spawn(command, "script quickstart status");
+    assert_eq!(
+        run.code, 0,
+        "util-linux's `script` runs the example on a pseudo-terminal: {}",
+        run.err
+    );
+    assert!(run.out.contains("applied"), "{:?}", run.out);
+    run.out
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn colour_on_a_terminal_unless_no_color_or_clicolor_0() {
+    let terminal = status_on_a_terminal(&[]);
+    assert!(
+        terminal.contains(&format!("{GREEN}applied")),
+        "{terminal:?}"
+    );
+    let no_color = status_on_a_terminal(&[("NO_COLOR", "1")]);
+    assert!(!no_color.contains('\x1b'), "{no_color:?}");
+    let clicolor_0 = status_on_a_terminal(&[("CLICOLOR", "0")]);
+    assert!(!clicolor_0.contains('\x1b'), "{clicolor_0:?}");
+}
+
+// Rough edges.
+
+#[test]
+fn down_all_without_a_rollback_says_nothing_was_rolled_back_and_what_to_do() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let down = run("quickstart", &db, &["down", "--all"]);
+    assert_eq!(down.code, 1, "{}", down.out);
+    assert!(
+        down.err.contains(
+            "error: nothing was rolled back: migration 0 `create_cats` (examples/quickstart.rs:"
+        ) && down.err.contains(
+            "has no rollback, and `down --all` rolls back every applied migration or none"
+        ),
+        "{}",
+        down.err
+    );
+    assert!(
+        down.err
+            .contains("hint: add a `#[rollback(0)]` function that undoes it (then rebuild)"),
+        "{}",
+        down.err
+    );
+    assert_eq!(history(&db).len(), 3, "nothing was rolled back");
+
+    // The way out the hint gives for a later migration: roll back to it.
+    let down_to = run("quickstart", &db, &["down", "--to", "0"]);
+    assert_eq!(down_to.code, 0, "{}", down_to.err);
+    assert_eq!(history(&db).len(), 1);
+    // `down` alone on it: the same message, without `--all`'s clause.
+    let once = run("quickstart", &db, &["down"]);
+    assert_eq!(once.code, 1);
+    assert!(
+        once.err.contains(
+            "nothing was rolled back: migration 0 `create_cats` (examples/quickstart.rs:"
+        ) && !once.err.contains("--all"),
+        "{}",
+        once.err
+    );
+}
+
+#[test]
+fn dry_run_with_nothing_pending_says_so() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let dry = run("quickstart", &db, &["dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.err);
+    assert_eq!(dry.out, "dry run: nothing pending, nothing to try\n");
 }

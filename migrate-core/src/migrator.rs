@@ -183,6 +183,13 @@ impl Migrator {
         self
     }
 
+    /// The set, its tracking table, and what was added at run time, for
+    /// the CLI (`new`, `renumber`, the JSON documents).
+    #[cfg(feature = "cli")]
+    pub(crate) fn cli_view(&self) -> (&str, String, &[Candidate]) {
+        (&self.set, self.table_name(), &self.extra)
+    }
+
     /// The configured lock timeout (the CLI's backup waits no longer).
     #[cfg(feature = "cli")]
     pub(crate) fn configured_lock_timeout(&self) -> Duration {

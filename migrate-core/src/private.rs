@@ -80,6 +80,23 @@ pub struct Entry {
     pub line: u32,
     /// The work.
     pub body: Body,
+    /// For an SQL file of `embed_migrations!`, the directory it was read
+    /// from (for the CLI's `new` and `renumber`); `None` for a function.
+    pub dir: Option<&'static SqlDir>,
+}
+
+/// The directory an `embed_migrations!` read, as the CLI needs it to add
+/// and rename files: the SQL text itself is compiled in.
+pub struct SqlDir {
+    /// As written in the macro call: relative to the crate's manifest. The
+    /// entries' `file` is this, `/`, and the file's path in the directory.
+    pub shown: &'static str,
+    /// The same directory, absolute: joined to the crate's
+    /// `CARGO_MANIFEST_DIR` when the crate was built.
+    pub absolute: &'static str,
+    /// `ids = "sorted"`: ids are the files' places in version order, not
+    /// their versions.
+    pub sorted: bool,
 }
 
 /// What the registry holds for each entry: what the whole-registry check

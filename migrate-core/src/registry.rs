@@ -432,6 +432,83 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
     })
 }
 
+/// One registration of a set as written, before any check: what the CLI's
+/// `new` and `renumber` read, since they must work on a set the sequence
+/// rule refuses (two branches that each added migration 7).
+#[cfg(feature = "cli")]
+pub(crate) struct Raw {
+    pub id: u32,
+    pub rollback: bool,
+    /// A migration's name; `""` for a rollback.
+    pub name: String,
+    /// A migration's checksum; `""` for a rollback.
+    pub checksum: String,
+    pub location: Location,
+    /// The directory of an embedded SQL file.
+    pub dir: Option<&'static private::SqlDir>,
+}
+
+/// Every registration of `set` (linked, then `extra`), unchecked, in id
+/// order (then file and line).
+#[cfg(feature = "cli")]
+pub(crate) fn raw(set: &str, extra: &[Candidate]) -> Vec<Raw> {
+    let wanted = set_hash(set);
+    let statics = private::slots()
+        .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
+        .map(|slot| {
+            let (name, checksum) = match slot.entry.kind {
+                EntryKind::Migration { name, checksum, .. } => (name, checksum),
+                EntryKind::Rollback => ("", ""),
+            };
+            Raw {
+                id: slot.id,
+                rollback: slot.rollback,
+                name: name.to_owned(),
+                checksum: checksum.to_owned(),
+                location: Step::Static(slot.entry).location(),
+                dir: slot.entry.dir,
+            }
+        });
+    let dynamics = extra.iter().map(|candidate| {
+        let (id, step, rollback) = match candidate {
+            Candidate::Up { id, step } => (*id, step, false),
+            Candidate::Down { id, step } => (*id, step, true),
+        };
+        let (name, checksum) = step
+            .identity
+            .as_ref()
+            .map_or((String::new(), String::new()), |i| {
+                (i.name.clone(), i.checksum.clone())
+            });
+        Raw {
+            id,
+            rollback,
+            name,
+            checksum,
+            location: step.location,
+            dir: None,
+        }
+    });
+    let mut raw: Vec<Raw> = statics.chain(dynamics).collect();
+    raw.sort_by(|a, b| {
+        (
+            a.id,
+            a.rollback,
+            a.location.runtime,
+            a.location.file,
+            a.location.line,
+        )
+            .cmp(&(
+                b.id,
+                b.rollback,
+                b.location.runtime,
+                b.location.file,
+                b.location.line,
+            ))
+    });
+    raw
+}
+
 /// Checks the sequence rule for one set, reporting every problem with its
 /// file and line.
 fn check(set: &str, registered: &[Registered], require_nonempty: bool) -> Vec<RegistryProblem> {

@@ -9,7 +9,11 @@
 //!   `000_init.sql` is migration 0. Since SQL and Rust migrations share one
 //!   sequence, the directory may leave ids to `#[migration]` functions, but
 //!   one that does not start at 0 is refused, suggesting `ids = "sorted"`,
-//!   unless `ids = "numbers"` says that is meant;
+//!   unless `ids = "numbers"` says that is meant. Two files of one version
+//!   (two branches merged, each with its migration 7) compile: they are a
+//!   duplicate id, which the runtime's registry check reports with both
+//!   files before anything runs, and the CLI's `renumber` resolves; each
+//!   rollback file then pairs with the migration of its name;
 //! - `embed_migrations!("dir", ids = "sorted")`: migrations 0, 1, 2, … in
 //!   the order of the versions, whatever they are (`0001`, timestamps,
 //!   diesel's dates), as the layout's tool orders them: diesel's as text,
@@ -136,12 +140,18 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Err(error) => return error.into_compile_error(),
     };
     match collect(&args) {
-        Ok(files) => register(&args, &files),
+        Ok((dir, files)) => register(&args, &dir, &files),
         Err(error) => error.into_compile_error(),
     }
 }
 
-fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
+/// Where the directory is: as written (relative to the crate) and absolute.
+struct Dir {
+    shown: String,
+    absolute: String,
+}
+
+fn collect(args: &Args) -> syn::Result<(Dir, Vec<Ready>)> {
     let span = args.dir.span();
     let fail = |message: String| syn::Error::new(span, message);
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map_err(|_| {
@@ -173,8 +183,13 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
             Direction::Down => downs.entry(key).or_default().push(file),
         }
     }
+    // With the versions as ids, two files of one version (two branches
+    // that each added one, merged) are a duplicate id that the runtime's
+    // registry check reports, with both files, before anything runs; the
+    // CLI's `renumber` then renames the one not applied yet. Sorted, the
+    // ids are the versions' places: two files of one version have none.
     for files in ups.values() {
-        if files.len() > 1 {
+        if files.len() > 1 && args.ids == Ids::Sorted {
             problems.push(format!(
                 "version {} is used by {} migrations: {}; give each a version of its own, one that \
                  sorts where it should run",
@@ -185,13 +200,33 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
         }
     }
     for (key, files) in &downs {
-        if !ups.contains_key(key) {
+        let Some(migrations) = ups.get(key) else {
             for file in files {
                 problems.push(format!(
                     "{}: a rollback without its migration: no migration has version {}; give it \
                      its migration's version, or delete it",
                     file.shown, file.version.digits
                 ));
+            }
+            continue;
+        };
+        if migrations.len() > 1 {
+            // Several migrations of one version: each rollback pairs with
+            // the one of its name.
+            for file in files {
+                let pairs = migrations.iter().filter(|m| m.name == file.name).count();
+                let rollbacks = files.iter().filter(|d| d.name == file.name).count();
+                if pairs != 1 || rollbacks != 1 {
+                    problems.push(format!(
+                        "{}: version {} has {} migrations ({}), so a rollback must carry the name \
+                         of its migration, and one rollback per migration; rename it after its \
+                         migration, or delete it",
+                        file.shown,
+                        file.version.digits,
+                        migrations.len(),
+                        shown(migrations)
+                    ));
+                }
             }
         } else if files.len() > 1 {
             problems.push(format!(
@@ -221,7 +256,14 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
             };
             for step in read(file, id, &mut problems) {
                 let from_section = step.direction != file.direction;
-                if let (true, Some(others)) = (from_section, downs.get(&key)) {
+                let others: Vec<&layout::File> = downs
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|d| d.name == file.name || ups.get(&key).is_some_and(|u| u.len() == 1))
+                    .collect();
+                if from_section && !others.is_empty() {
+                    let others: Vec<&str> = others.iter().map(|f| f.shown.as_str()).collect();
                     problems.push(format!(
                         "version {} has {} rollbacks: the down section of {} (line {}) and {}; \
                          keep one (delete the down file, or the down section)",
@@ -229,7 +271,7 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
                         others.len() + 1,
                         file.shown,
                         step.line,
-                        shown(others)
+                        others.join(", ")
                     ));
                 }
                 ready.push(step);
@@ -242,7 +284,11 @@ fn collect(args: &Args) -> syn::Result<Vec<Ready>> {
             problems.join("\n  - ")
         )));
     }
-    Ok(ready)
+    let dir = Dir {
+        shown: shown_dir.to_owned(),
+        absolute: dir.to_string_lossy().into_owned(),
+    };
+    Ok((dir, ready))
 }
 
 /// `path` with its longest existing ancestor's symbolic links and `..`
@@ -469,9 +515,11 @@ fn runs_something(text: &str) -> bool {
         .any(|t| t.kind != sql::TokenKind::Semicolon)
 }
 
-fn register(args: &Args, files: &[Ready]) -> TokenStream {
+fn register(args: &Args, dir: &Dir, files: &[Ready]) -> TokenStream {
     let krate = expand::krate(args.krate.as_ref());
     let set = expand::set(args.set.as_ref());
+    let (shown_dir, absolute_dir) = (&dir.shown, &dir.absolute);
+    let sorted = args.ids == Ids::Sorted;
     let registrations = files.iter().map(|file| {
         let absolute = &file.absolute;
         // The file's own text, for Cargo: editing the file rebuilds the crate.
@@ -503,6 +551,11 @@ fn register(args: &Args, files: &[Ready]) -> TokenStream {
             file: quote!(#shown),
             line: quote!(#line),
             body: quote!(#krate::__private::Body::Sql(#body)),
+            dir: quote!(::core::option::Option::Some(&#krate::__private::SqlDir {
+                shown: #shown_dir,
+                absolute: #absolute_dir,
+                sorted: #sorted,
+            })),
             span: Span::call_site(),
         }
         .to_tokens();

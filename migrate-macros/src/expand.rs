@@ -50,6 +50,9 @@ pub struct Registration {
     pub line: TokenStream,
     /// A `__private::Body` expression.
     pub body: TokenStream,
+    /// An `Option<&__private::SqlDir>` expression: the directory an
+    /// embedded SQL file was read from, `None` for a function.
+    pub dir: TokenStream,
     /// The span of the generated tokens (errors in them point there).
     pub span: Span,
 }
@@ -66,6 +69,7 @@ impl Registration {
             file,
             line,
             body,
+            dir,
             span,
             ..
         } = self;
@@ -101,6 +105,7 @@ impl Registration {
                         file: #file,
                         line: #line,
                         body: #body,
+                        dir: #dir,
                     },
                 }
             }
@@ -175,6 +180,7 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         } else {
             quote_spanned!(fn_span=> #krate::__private::Body::Rust(__migrate_core_run))
         },
+        dir: quote_spanned!(fn_span=> ::core::option::Option::None),
         span: fn_span,
     }
     .to_tokens();

@@ -1,0 +1,2 @@
+-- Added on branch `authors`.
+ALTER TABLE notes ADD COLUMN author TEXT;

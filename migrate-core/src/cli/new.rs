@@ -1,0 +1,644 @@
+//! `new NAME`: the next migration of a set, with the next id: SQL files in
+//! the set's embedded directory, named as the directory names its files,
+//! or a Rust function's skeleton, printed or appended to a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::render::Paint;
+use super::Failure;
+use crate::error::SetName;
+use crate::migrator::Migrator;
+use crate::registry::{self, Raw};
+
+/// What `new` was asked for.
+pub(super) struct Request<'a> {
+    pub name: &'a str,
+    pub set: Option<&'a str>,
+    pub reversible: bool,
+    pub dir: Option<&'a Path>,
+    pub rust: bool,
+    pub file: Option<&'a Path>,
+    pub dry_run: bool,
+}
+
+pub(super) fn run(
+    conn: &Connection,
+    migrator: &Migrator,
+    request: &Request<'_>,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<(), Failure> {
+    let name = request.name;
+    check_name(name)?;
+    let (own_set, _, extra) = migrator.cli_view();
+    let set = request.set.unwrap_or(own_set);
+    let raw = registry::raw(set, if set == own_set { extra } else { &[] });
+    let migrations: Vec<&Raw> = raw.iter().filter(|r| !r.rollback).collect();
+    if let Some(taken) = migrations.iter().find(|m| m.name == name) {
+        return Err(Failure::refused(
+            format!(
+                "{} already has a migration named `{name}`: migration {} at {}",
+                SetName(set),
+                taken.id,
+                taken.location
+            ),
+            "give the new migration another name",
+        ));
+    }
+    let id = match migrations.iter().map(|m| m.id).max() {
+        None => 0,
+        Some(last) => last.checked_add(1).ok_or_else(|| {
+            Failure::refused(
+                format!("{} already uses the last id, {last}", SetName(set)),
+                "migration ids are u32: there is no next one",
+            )
+        })?,
+    };
+    let recorded = migrations
+        .iter()
+        .rev()
+        .find_map(|m| m.dir)
+        .or_else(|| raw.iter().find_map(|r| r.dir));
+    let rust =
+        request.rust || request.file.is_some() || (request.dir.is_none() && recorded.is_none());
+    if rust {
+        return rust_skeleton(set, id, name, request, &migrations, out, paint);
+    }
+    let (dir, shown_dir, sorted) = match (request.dir, recorded) {
+        (Some(dir), recorded) => {
+            // The recorded directory, given by another spelling, keeps its mode.
+            let same = recorded.filter(|r| same_dir(Path::new(r.absolute), dir));
+            (
+                dir.to_owned(),
+                dir.display().to_string(),
+                same.map(|r| r.sorted),
+            )
+        }
+        (None, Some(recorded)) => (
+            PathBuf::from(recorded.absolute),
+            recorded.shown.to_owned(),
+            Some(recorded.sorted),
+        ),
+        (None, None) => unreachable_dir()?,
+    };
+    if !dir.is_dir() {
+        return Err(Failure::refused(
+            format!(
+                "the migrations directory {} is not there{}",
+                dir.display(),
+                if request.dir.is_none() {
+                    " (recorded when this binary was built)"
+                } else {
+                    ""
+                }
+            ),
+            "run this where the source tree is, or give the directory with --dir PATH \
+             (or write a Rust migration with --rust)",
+        ));
+    }
+    sql_files(
+        conn, set, id, name, request, &dir, &shown_dir, sorted, out, paint,
+    )
+}
+
+/// `(None, None)` is decided to be a Rust migration above.
+fn unreachable_dir() -> Result<(PathBuf, String, Option<bool>), Failure> {
+    Err(Failure::refused(
+        "no SQL directory for this set",
+        "give one with --dir PATH, or write a Rust migration with --rust",
+    ))
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// A name is letters, digits and `_`, starting with a letter or `_`: a
+/// file name and a Rust identifier on every platform.
+fn check_name(name: &str) -> Result<(), Failure> {
+    let valid = name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        return Ok(());
+    }
+    let mut suggestion = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            suggestion.push(c.to_ascii_lowercase());
+        } else if !suggestion.ends_with('_') && !suggestion.is_empty() {
+            suggestion.push('_');
+        }
+    }
+    let suggestion = suggestion.trim_end_matches('_');
+    let suggestion = match suggestion.chars().next() {
+        None => "add_users".to_owned(),
+        Some(c) if c.is_ascii_digit() => format!("m{suggestion}"),
+        Some(_) => suggestion.chars().take(100).collect(),
+    };
+    Err(Failure::refused(
+        format!("`{name}` cannot be a migration's name: use ASCII letters, digits and `_`, starting with a letter or `_` (at most 100)"),
+        format!("for example `{suggestion}`"),
+    ))
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "try",
+    "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "_",
+];
+
+fn rust_skeleton(
+    set: &str,
+    id: u32,
+    name: &str,
+    request: &Request<'_>,
+    migrations: &[&Raw],
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<(), Failure> {
+    if KEYWORDS.contains(&name) {
+        return Err(Failure::refused(
+            format!("`{name}` is a Rust keyword, and the function is named after the migration"),
+            format!("pick another name, for example `{name}_table`"),
+        ));
+    }
+    let set_arg = if set.is_empty() {
+        String::new()
+    } else {
+        format!(", set = {set:?}")
+    };
+    let after = migrations
+        .iter()
+        .filter(|m| m.id + 1 == id)
+        .map(|m| format!(", after {} `{}` ({})", m.id, m.name, m.location))
+        .next()
+        .unwrap_or_default();
+    let mut code = format!(
+        "// Migration {id} of {}{after}.\n\
+         #[migrate_core::migration({id}, name = {name:?}{set_arg})]\n\
+         fn {name}(tx: &migrate_core::rusqlite::Transaction) -> migrate_core::rusqlite::Result<()> {{\n    \
+             tx.execute_batch(\"\")?;\n    \
+             todo!(\"write migration {id} `{name}`, then remove this line\")\n\
+         }}\n",
+        SetName(set)
+    );
+    if request.reversible {
+        code.push_str(&format!(
+            "\n#[migrate_core::rollback({id}{set_arg})]\n\
+             fn undo_{name}(tx: &migrate_core::rusqlite::Transaction) -> migrate_core::rusqlite::Result<()> {{\n    \
+                 tx.execute_batch(\"\")?;\n    \
+                 todo!(\"write the rollback of migration {id} `{name}`, then remove this line\")\n\
+             }}\n"
+        ));
+    }
+    let Some(file) = request.file else {
+        out.write_all(code.as_bytes())?;
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::refused(
+            format!("cannot read {}: {e}", file.display()),
+            "give an existing .rs file of your crate (the module that holds this set's \
+             migrations) with --file, or leave --file out to print the code",
+        )
+    })?;
+    for function in [name.to_owned(), format!("undo_{name}")] {
+        if text.contains(&format!("fn {function}(")) {
+            return Err(Failure::refused(
+                format!("{} already has a function `{function}`", file.display()),
+                "give the migration another name",
+            ));
+        }
+    }
+    let separator = if text.is_empty() || text.ends_with("\n\n") {
+        ""
+    } else if text.ends_with('\n') {
+        "\n"
+    } else {
+        "\n\n"
+    };
+    let mut handle = std::fs::OpenOptions::new()
+        .append(true)
+        .open(file)
+        .map_err(|e| {
+            Failure::refused(
+                format!("cannot write {}: {e}", file.display()),
+                "check the file's permissions",
+            )
+        })?;
+    handle.write_all(format!("{separator}{code}").as_bytes())?;
+    writeln!(
+        out,
+        "{} migration {id} `{name}`{} of {} to {}: write its body, then rebuild",
+        paint.green("appended"),
+        if request.reversible {
+            " and its rollback"
+        } else {
+            ""
+        },
+        SetName(set),
+        file.display()
+    )?;
+    Ok(())
+}
+
+/// How the directory names its migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `V_name.sql` + `V_name.down.sql`.
+    Plain,
+    /// `V_name.up.sql` + `V_name.down.sql` (sqlx).
+    UpDown,
+    /// `V_name/up.sql` + `down.sql` (diesel; `V-name/` for
+    /// rusqlite_migration: the separator is kept).
+    Directory(char),
+    /// `V{n}__name.sql` (refinery): no rollback files.
+    Refinery,
+}
+
+/// A migration already in the directory.
+struct Existing {
+    digits: String,
+    /// Its name (what follows the version and its separator), and the
+    /// directory entry.
+    name: String,
+    entry: String,
+    layout: Layout,
+    has_down: bool,
+}
+
+/// The leading version of a name: digits, and a diesel date's dashes
+/// between digits (`2018-12-25-000000`).
+fn version_prefix(name: &str) -> Option<(&str, &str)> {
+    let bytes = name.as_bytes();
+    let mut end = 0;
+    while end < bytes.len()
+        && (bytes[end].is_ascii_digit()
+            || (bytes[end] == b'-'
+                && end > 0
+                && bytes[end - 1].is_ascii_digit()
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_digit)))
+    {
+        end += 1;
+    }
+    (end > 0).then(|| name.split_at(end))
+}
+
+fn scan(dir: &Path) -> std::io::Result<Vec<Existing>> {
+    let mut found = Vec::new();
+    let mut names: Vec<(String, bool)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if !file_name.starts_with('.') {
+            names.push((file_name, entry.path().is_dir()));
+        }
+    }
+    let exists = |name: &str| names.iter().any(|(n, _)| n == name);
+    for (file_name, is_dir) in &names {
+        if *is_dir {
+            if let Some((digits, rest)) = version_prefix(file_name) {
+                let separator = rest.chars().next().unwrap_or('_');
+                if dir.join(file_name).join("up.sql").is_file() {
+                    found.push(Existing {
+                        digits: digits.to_owned(),
+                        name: rest.get(1..).unwrap_or_default().to_owned(),
+                        entry: file_name.clone(),
+                        layout: Layout::Directory(separator),
+                        has_down: dir.join(file_name).join("down.sql").is_file(),
+                    });
+                }
+            }
+            continue;
+        }
+        if let Some(rest) = file_name.strip_prefix('V') {
+            if let (Some((digits, tail)), true) =
+                (version_prefix(rest), file_name.ends_with(".sql"))
+            {
+                if let Some(name) = tail.strip_prefix("__") {
+                    found.push(Existing {
+                        digits: digits.to_owned(),
+                        name: strip_sql(name),
+                        entry: file_name.clone(),
+                        layout: Layout::Refinery,
+                        has_down: false,
+                    });
+                    continue;
+                }
+            }
+        }
+        let Some((digits, tail)) = version_prefix(file_name) else {
+            continue;
+        };
+        if let Some(stem) = file_name.strip_suffix(".up.sql") {
+            found.push(Existing {
+                digits: digits.to_owned(),
+                name: strip_sql(tail.get(1..).unwrap_or_default()),
+                entry: file_name.clone(),
+                layout: Layout::UpDown,
+                has_down: exists(&format!("{stem}.down.sql")),
+            });
+        } else if file_name.ends_with(".down.sql") {
+            continue;
+        } else if let Some(stem) = file_name.strip_suffix(".sql") {
+            found.push(Existing {
+                digits: digits.to_owned(),
+                name: strip_sql(tail.get(1..).unwrap_or_default()),
+                entry: file_name.clone(),
+                layout: Layout::Plain,
+                has_down: exists(&format!("{stem}.down.sql")),
+            });
+        }
+    }
+    // The newest last: by value, then by length (`0001` after `1`).
+    found.sort_by(|a, b| {
+        let value = |d: &str| d.replace('-', "").trim_start_matches('0').to_owned();
+        let (va, vb) = (value(&a.digits), value(&b.digits));
+        (va.len(), va, a.digits.len()).cmp(&(vb.len(), vb, b.digits.len()))
+    });
+    Ok(found)
+}
+
+/// A file name's migration name: without `.up.sql`, `.down.sql`, `.sql`.
+fn strip_sql(name: &str) -> String {
+    [".up.sql", ".down.sql", ".sql"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name)
+        .to_owned()
+}
+
+/// `digits` plus one, keeping its width (and a diesel date's dashes out).
+fn increment(digits: &str) -> String {
+    let plain: String = digits.chars().filter(char::is_ascii_digit).collect();
+    let mut bytes = plain.into_bytes();
+    let mut i = bytes.len();
+    loop {
+        if i == 0 {
+            bytes.insert(0, b'1');
+            break;
+        }
+        i -= 1;
+        if bytes[i] == b'9' {
+            bytes[i] = b'0';
+        } else {
+            bytes[i] += 1;
+            break;
+        }
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sql_files(
+    conn: &Connection,
+    set: &str,
+    id: u32,
+    name: &str,
+    request: &Request<'_>,
+    dir: &Path,
+    shown_dir: &str,
+    sorted: Option<bool>,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> Result<(), Failure> {
+    let existing = scan(dir).map_err(|e| {
+        Failure::refused(
+            format!(
+                "cannot read the migrations directory {}: {e}",
+                dir.display()
+            ),
+            "check that it is a readable directory, or give another with --dir PATH",
+        )
+    })?;
+    if let Some(taken) = existing.iter().find(|e| e.name == name) {
+        return Err(Failure::refused(
+            format!(
+                "{shown_dir} already has a migration named `{name}`: {}",
+                taken.entry
+            ),
+            "give the new migration another name",
+        ));
+    }
+    let latest = existing.last();
+    let layout = latest.map_or(Layout::Plain, |l| l.layout);
+    let down = request.reversible || latest.is_some_and(|l| l.has_down);
+    if down && layout == Layout::Refinery {
+        return Err(Failure::refused(
+            format!(
+                "{shown_dir} is named as refinery names its migrations (V1__name.sql), which has \
+                 no rollback files"
+            ),
+            "leave --reversible out, or write the rollback as a `#[rollback]` function",
+        ));
+    }
+    // The version: the id, in the directory's width, unless the files'
+    // versions are not their ids (`ids = "sorted"`): then the next version
+    // (a timestamp where they are timestamps).
+    let sorted = sorted.unwrap_or_else(|| latest.is_some_and(|l| l.digits.len() >= 12));
+    // Files added since this binary was built count too.
+    let on_disk = if sorted {
+        u32::try_from(existing.len()).ok()
+    } else {
+        latest.and_then(|l| l.digits.parse::<u32>().ok()?.checked_add(1))
+    };
+    let id = on_disk.map_or(id, |on_disk| id.max(on_disk));
+    let version = match (sorted, latest) {
+        (false, latest) => {
+            let width = latest.map_or(4, |l| l.digits.len());
+            format!("{id:0width$}")
+        }
+        (true, None) => timestamp(conn, false)?,
+        (true, Some(latest)) => {
+            let dashed = latest.digits.contains('-');
+            let plain: String = latest.digits.chars().filter(char::is_ascii_digit).collect();
+            let next = if plain.len() >= 12 {
+                let now = timestamp(conn, dashed)?;
+                let now_plain: String = now.chars().filter(char::is_ascii_digit).collect();
+                if (now_plain.len(), &now_plain) > (plain.len(), &plain) {
+                    Some(now)
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            next.unwrap_or_else(|| increment(&latest.digits))
+        }
+    };
+    let (up_path, down_path) = match layout {
+        Layout::Plain => (
+            PathBuf::from(format!("{version}_{name}.sql")),
+            PathBuf::from(format!("{version}_{name}.down.sql")),
+        ),
+        Layout::UpDown => (
+            PathBuf::from(format!("{version}_{name}.up.sql")),
+            PathBuf::from(format!("{version}_{name}.down.sql")),
+        ),
+        Layout::Directory(separator) => {
+            let folder = PathBuf::from(format!("{version}{separator}{name}"));
+            (folder.join("up.sql"), folder.join("down.sql"))
+        }
+        Layout::Refinery => (
+            PathBuf::from(format!("V{version}__{name}.sql")),
+            PathBuf::new(),
+        ),
+    };
+    let mut files = vec![(up_path, up_text(set, id, name))];
+    if down {
+        files.push((down_path, down_text(id, name)));
+    }
+    for (relative, _) in &files {
+        let path = dir.join(relative);
+        if path.exists() {
+            return Err(Failure::refused(
+                format!("{} already exists", path.display()),
+                "give the migration another name, or move that file away",
+            ));
+        }
+    }
+    if request.dry_run {
+        for (index, (relative, _)) in files.iter().enumerate() {
+            writeln!(
+                out,
+                "would create {shown_dir}/{} ({}; at {})",
+                relative.display(),
+                if index == 0 {
+                    format!("migration {id} `{name}` of {}", SetName(set))
+                } else {
+                    "its rollback".to_owned()
+                },
+                dir.join(relative).display()
+            )?;
+        }
+        writeln!(out, "dry run: nothing was created")?;
+        return Ok(());
+    }
+    if let Layout::Directory(_) = layout {
+        if let Some(folder) = files[0].0.parent() {
+            std::fs::create_dir(dir.join(folder))
+                .map_err(|e| cannot_create(&dir.join(folder), &e))?;
+        }
+    }
+    for (index, (relative, text)) in files.iter().enumerate() {
+        let path = dir.join(relative);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| cannot_create(&path, &e))?;
+        file.write_all(text.as_bytes())?;
+        let what = if index == 0 {
+            format!("migration {id} `{name}` of {}", SetName(set))
+        } else {
+            "its rollback".to_owned()
+        };
+        writeln!(
+            out,
+            "{} {shown_dir}/{} ({what})",
+            paint.green("created"),
+            relative.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "write its SQL (an empty file runs as a no-op and is recorded as applied), then rebuild: \
+         the binary embeds the directory when it is built"
+    )?;
+    Ok(())
+}
+
+fn cannot_create(path: &Path, error: &std::io::Error) -> Failure {
+    Failure::refused(
+        format!("cannot create {}: {error}", path.display()),
+        "check that the directory is writable",
+    )
+}
+
+/// Now, UTC, as a 14-digit version (diesel's `YYYY-MM-DD-HHMMSS` when
+/// `dashed`), from SQLite's clock.
+fn timestamp(conn: &Connection, dashed: bool) -> Result<String, Failure> {
+    let format = if dashed {
+        "%Y-%m-%d-%H%M%S"
+    } else {
+        "%Y%m%d%H%M%S"
+    };
+    Ok(conn.query_row("SELECT strftime(?1, 'now')", [format], |row| row.get(0))?)
+}
+
+fn up_text(set: &str, id: u32, name: &str) -> String {
+    format!(
+        "-- Migration {id} `{name}` of {}: write its SQL here. It runs in a\n\
+         -- transaction of its own with its row in the tracking table.\n",
+        SetName(set)
+    )
+}
+
+fn down_text(id: u32, name: &str) -> String {
+    format!("-- Rollback of migration {id} `{name}`: undo what it does.\n")
+}
+
+/// The rollback file beside an up file, as the directory's layout names it.
+pub(super) fn down_file_name(up: &str) -> String {
+    if let Some(folder) = up.strip_suffix("/up.sql") {
+        format!("{folder}/down.sql")
+    } else if let Some(stem) = up.strip_suffix(".up.sql") {
+        format!("{stem}.down.sql")
+    } else if let Some(stem) = up.strip_suffix(".sql") {
+        format!("{stem}.down.sql")
+    } else {
+        format!("{up}.down.sql")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_keep_their_width() {
+        assert_eq!(increment("0007"), "0008");
+        assert_eq!(increment("0099"), "0100");
+        assert_eq!(increment("99"), "100");
+        assert_eq!(increment("2018-12-25-000000"), "20181225000001");
+        assert_eq!(version_prefix("007_x.sql"), Some(("007", "_x.sql")));
+        assert_eq!(
+            version_prefix("2018-12-25-000000_x"),
+            Some(("2018-12-25-000000", "_x"))
+        );
+        assert_eq!(version_prefix("01-up.sql"), Some(("01", "-up.sql")));
+        assert_eq!(version_prefix("x.sql"), None);
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("add_users").is_ok());
+        assert!(check_name("_x1").is_ok());
+        for bad in ["", "1st", "add users", "a/b", "a.b", "é", &"x".repeat(101)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        let Err(Failure::Refused { hint, .. }) = check_name("Add Users!") else {
+            panic!("refused")
+        };
+        assert_eq!(hint, "for example `add_users`");
+    }
+
+    #[test]
+    fn rollback_files_follow_the_layout() {
+        assert_eq!(down_file_name("m/007_x.sql"), "m/007_x.down.sql");
+        assert_eq!(down_file_name("m/007_x.up.sql"), "m/007_x.down.sql");
+        assert_eq!(
+            down_file_name("m/2018-01-01-000000_x/up.sql"),
+            "m/2018-01-01-000000_x/down.sql"
+        );
+    }
+}
