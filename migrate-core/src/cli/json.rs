@@ -200,6 +200,7 @@ fn kind(error: &Error) -> &'static str {
         Error::NoJournal => "no_journal",
         Error::SchemaDrift { .. } => "schema_drift",
         Error::Interrupted { .. } => "interrupted",
+        Error::NotCurrent { .. } => "not_current",
         Error::InTransaction => "in_transaction",
         Error::ReadOnly => "read_only",
         Error::Sqlite(_) => "sqlite",
