@@ -379,30 +379,48 @@ pub(crate) fn validate(set: &str, extra: &[Candidate]) -> Result<(), Vec<Registr
 /// The plan of one set, or its problems.
 fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
     let wanted = set_hash(set);
-    let statics = private::slots()
-        .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
-        .map(|slot| (slot.id, slot.rollback, Step::Static(slot.entry)));
-    let dynamics = extra.iter().map(|candidate| match candidate {
-        Candidate::Up { id, step } => (*id, false, Step::Dynamic(Arc::clone(step))),
-        Candidate::Down { id, step } => (*id, true, Step::Dynamic(Arc::clone(step))),
-    });
-    let steps: Vec<(u32, bool, Step)> = statics.chain(dynamics).collect();
-    // Each step goes to its id's place among the n migrations: no sort
-    // (link order is not id order); an id taken twice or beyond n shows.
-    let count = steps.iter().filter(|(_, rollback, _)| !rollback).count();
+    // The registry holds every set of the binary, most of it other sets':
+    // one plain pass over it picks this set's slots, then each step goes to
+    // its id's place. No sort (link order is not id order): an id taken
+    // twice or beyond the count shows as a place taken or missing.
+    let mut mine: Vec<&'static Slot> = Vec::new();
+    for slot in private::slots() {
+        // The name too: a hash alone could let another set's entry in.
+        if slot.set_hash == wanted && slot.entry.set == set {
+            mine.push(slot);
+        }
+    }
+    let count = mine.iter().filter(|slot| !slot.rollback).count()
+        + extra
+            .iter()
+            .filter(|candidate| matches!(candidate, Candidate::Up { .. }))
+            .count();
     let mut ups: Vec<Option<Step>> = Vec::with_capacity(count);
     ups.resize_with(count, || None);
     let mut downs: Vec<Option<Step>> = Vec::with_capacity(count);
     downs.resize_with(count, || None);
+    let mut placed = 0;
     let mut clean = count > 0;
-    for (id, rollback, step) in steps {
+    let mut place = |id: u32, rollback: bool, step: Step| {
         let places = if rollback { &mut downs } else { &mut ups };
         match places.get_mut(id as usize) {
-            Some(free @ None) => *free = Some(step),
+            Some(free @ None) => {
+                *free = Some(step);
+                placed += usize::from(!rollback);
+            }
             _ => clean = false,
         }
+    };
+    for slot in mine {
+        place(slot.id, slot.rollback, Step::Static(slot.entry));
     }
-    if !clean {
+    for candidate in extra {
+        match candidate {
+            Candidate::Up { id, step } => place(*id, false, Step::Dynamic(Arc::clone(step))),
+            Candidate::Down { id, step } => place(*id, true, Step::Dynamic(Arc::clone(step))),
+        }
+    }
+    if !clean || placed != count {
         let registered: Vec<Registered> = private::slots()
             .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
             .map(from_slot)
@@ -410,20 +428,16 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
             .collect();
         return Err(check(set, &registered, true));
     }
-    let mut chains = Vec::with_capacity(ups.len());
+    let mut chains = Vec::with_capacity(count);
+    let mut migrations = Vec::with_capacity(count);
     let mut previous = *seed;
-    let migrations = ups
-        .into_iter()
-        .flatten()
-        .zip(downs)
-        .zip(0u32..)
-        .map(|((up, down), id)| {
-            let migration = Migration { id, up, down };
-            previous = hash::chain(previous, migration.link());
-            chains.push(previous);
-            migration
-        })
-        .collect();
+    // Every place is taken (placed == count).
+    for ((up, down), id) in ups.into_iter().flatten().zip(downs).zip(0u32..) {
+        let migration = Migration { id, up, down };
+        previous = hash::chain(previous, migration.link());
+        chains.push(previous);
+        migrations.push(migration);
+    }
     Ok(Plan {
         set: set.to_owned(),
         migrations,
