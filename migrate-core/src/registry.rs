@@ -411,7 +411,7 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
             _ => clean = false,
         }
     };
-    for slot in mine {
+    for slot in &mine {
         place(slot.id, slot.rollback, Step::Static(slot.entry));
     }
     for candidate in extra {
@@ -421,8 +421,8 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
         }
     }
     if !clean || placed != count {
-        let registered: Vec<Registered> = private::slots()
-            .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
+        let registered: Vec<Registered> = mine
+            .into_iter()
             .map(from_slot)
             .chain(extra.iter().map(from_candidate))
             .collect();
