@@ -242,7 +242,7 @@ impl<'c> Batch<'c> {
         } else {
             None
         };
-        if self.statements.is_none() {
+        let Some(statements) = self.statements.as_mut() else {
             // Only a batch without a tracking table has no statements, and
             // it has nothing to run.
             return Err(Error::InvalidTarget {
@@ -250,14 +250,11 @@ impl<'c> Batch<'c> {
                 target: migration.id,
                 known: self.plan.len(),
             });
-        }
+        };
         if !self.triggers_suspended {
             history::suspend_triggers(conn, settings.table).map_err(recording)?;
             self.triggers_suspended = true;
         }
-        let Some(statements) = self.statements.as_mut() else {
-            return Ok(Duration::ZERO);
-        };
         statements
             .savepoint
             .execute(params![])
