@@ -36,7 +36,7 @@ embed_migrations!(
 fn former_checksums(set: &str, id: u32) -> &'static [&'static str] {
     use migrate_core::__private::{EntryKind, Slot};
     #[cfg(not(feature = "inventory"))]
-    let slots: Vec<&'static Slot> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V2
+    let slots: Vec<&'static Slot> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V3
         .iter()
         .collect();
     #[cfg(feature = "inventory")]

@@ -366,3 +366,54 @@ fn a_migrated_file_reopens_up_to_date() {
     assert_eq!(dump_file(&db.path), before);
     assert_eq!(db.bytes(), bytes);
 }
+
+/// The registry's slots repeat what their entries hold (the set's hash and
+/// the migration's chain link), so that a set's plan is built from the
+/// slots alone: they must agree with the entries, computed independently.
+#[test]
+fn every_slot_agrees_with_its_entry() {
+    use migrate_core::__private::{EntryKind, Slot};
+    use siphasher::sip128::{Hasher128, SipHasher13};
+    use std::hash::Hasher;
+    let siphash = |parts: &[&[u8]]| {
+        let mut hasher = SipHasher13::new_with_keys(0, 0);
+        for part in parts {
+            hasher.write(part);
+        }
+        hasher.finish128().as_u128()
+    };
+    #[cfg(not(feature = "inventory"))]
+    let slots: Vec<&'static Slot> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V3
+        .iter()
+        .collect();
+    #[cfg(feature = "inventory")]
+    let slots: Vec<&'static Slot> = migrate_core::__private::inventory::iter::<Slot>
+        .into_iter()
+        .collect();
+    assert!(slots.len() > 10, "{} slots", slots.len());
+    for slot in slots {
+        let entry = slot.entry;
+        let at = format!("{}:{}", entry.file, entry.line);
+        assert_eq!(slot.id, entry.id, "{at}");
+        assert_eq!(
+            slot.set_hash,
+            siphash(&[b"set:", entry.set.as_bytes()]),
+            "{at}"
+        );
+        match entry.kind {
+            EntryKind::Migration {
+                name,
+                checksum,
+                link,
+                ..
+            } => {
+                assert!(!slot.rollback, "{at}");
+                let head = format!("{}|{}:", entry.id, name.len());
+                let expected =
+                    siphash(&[head.as_bytes(), name.as_bytes(), b"|", checksum.as_bytes()]);
+                assert_eq!((slot.link, link), (expected, expected), "{at}");
+            }
+            EntryKind::Rollback => assert!(slot.rollback && slot.link == 0, "{at}"),
+        }
+    }
+}

@@ -37,6 +37,12 @@ pub(crate) fn link(id: u32, name: &str, checksum: &str) -> u128 {
     siphash(&[head.as_bytes(), name.as_bytes(), b"|", checksum.as_bytes()])
 }
 
+/// A set's name in the registry: SipHash-1-3 of `set:{name}` (see
+/// `registry::set_hash`).
+pub(crate) fn set_hash(set: &str) -> u128 {
+    siphash(&[b"set:", set.as_bytes()])
+}
+
 /// Where a table's chain starts: SipHash-1-3 of `table:{name}`.
 pub(crate) fn seed(table: &str) -> u128 {
     siphash(&[b"table:", table.as_bytes()])

@@ -103,8 +103,13 @@ pub struct SqlDir {
 /// and the search for one set read, kept small so that a binary with
 /// thousands of migrations is read in microseconds, and the entry itself.
 pub struct Slot {
-    /// FNV-1a (64 bits) of the entry's set name, computed by the macro.
-    pub set_hash: u64,
+    /// SipHash-1-3 (zero key, 128 bits) of the entry's set name, computed
+    /// by the macro: a set's slots are found by it alone.
+    pub set_hash: u128,
+    /// A migration's link in the history chain (see `hash::link`); 0 for a
+    /// rollback. Here rather than only in the entry, so that building a
+    /// set's plan reads nothing but the slots.
+    pub link: u128,
     /// The migration id.
     pub id: u32,
     /// A rollback rather than a migration.
@@ -130,7 +135,7 @@ pub use inventory;
 /// linkme slices of the same name in one binary collide at run time.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[linkme::distributed_slice]
-pub static MIGRATE_CORE_REGISTRY_V2: [Slot];
+pub static MIGRATE_CORE_REGISTRY_V3: [Slot];
 
 #[cfg(feature = "inventory")]
 inventory::collect!(Slot);
@@ -142,7 +147,7 @@ inventory::collect!(Slot);
 #[macro_export]
 macro_rules! __migrate_core_register {
     ($entry:expr) => {
-        #[$crate::__private::linkme::distributed_slice($crate::__private::MIGRATE_CORE_REGISTRY_V2)]
+        #[$crate::__private::linkme::distributed_slice($crate::__private::MIGRATE_CORE_REGISTRY_V3)]
         #[linkme(crate = $crate::__private::linkme)]
         static __MIGRATE_CORE_ENTRY: $crate::__private::Slot = $entry;
     };
@@ -163,7 +168,7 @@ pub use crate::__migrate_core_register as register;
 /// Every entry linked into this binary, in no particular order.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 pub(crate) fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
-    MIGRATE_CORE_REGISTRY_V2.iter()
+    MIGRATE_CORE_REGISTRY_V3.iter()
 }
 
 /// Every entry registered in this binary, in no particular order.

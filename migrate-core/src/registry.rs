@@ -3,11 +3,11 @@
 //!
 //! The link-time registry of a binary can hold thousands of entries across
 //! many sets, and a process pays for reading it at its first call. So the
-//! registry holds compact [`Slot`]s (set hash, id, kind, and a pointer to the
-//! entry), the whole-registry check is one pass of counting and one of
-//! marking bits, done once per process, and the detailed report (with every
-//! file and line) is built only when that pass finds a problem. A set's plan
-//! borrows its entries; nothing is allocated per migration.
+//! registry holds compact [`Slot`]s (set hash, chain link, id, kind, and a
+//! pointer to the entry), the whole-registry check is one pass of counting
+//! and one of marking bits, done once per process, and the detailed report
+//! (with every file and line) is built only when that pass finds a problem.
+//! A set's plan is built from the slots alone and borrows its entries.
 
 use std::sync::{Arc, OnceLock};
 
@@ -210,12 +210,13 @@ pub(crate) enum Candidate {
     Down { id: u32, step: Arc<DynamicStep> },
 }
 
-/// FNV-1a (64 bits) of a set's name: what `Slot::set_hash` holds. The
-/// macros compute the same at compile time (pinned in both crates).
-pub(crate) fn set_hash(set: &str) -> u64 {
-    set.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// SipHash-1-3 (zero key, 128 bits) of `set:{name}`: what `Slot::set_hash`
+/// holds. The macros compute the same at compile time (pinned in both
+/// crates). At 128 bits two names of one binary do not share a hash, as two
+/// migrations do not share a checksum, so a set's slots are found by the
+/// hash alone, without reading the entries they point to.
+pub(crate) fn set_hash(set: &str) -> u128 {
+    hash::set_hash(set)
 }
 
 /// The whole link-time registry's problems, found once per process.
@@ -237,14 +238,14 @@ fn registry_problems() -> &'static [RegistryProblem] {
 /// detailed check decides.
 fn tally_is_clean(slots: &[&'static Slot]) -> bool {
     struct Tally {
-        set_hash: u64,
+        set_hash: u128,
         ups: u64,
         max_up: u32,
         ups_seen: Vec<u64>,
         downs_seen: Vec<u64>,
     }
     let mut tallies: Vec<Tally> = Vec::new();
-    let find = |tallies: &mut Vec<Tally>, set_hash: u64, last: &mut usize| -> usize {
+    let find = |tallies: &mut Vec<Tally>, set_hash: u128, last: &mut usize| -> usize {
         // Entries of one set mostly sit together: try the last one first.
         if tallies.get(*last).is_some_and(|t| t.set_hash == set_hash) {
             return *last;
@@ -380,13 +381,13 @@ pub(crate) fn validate(set: &str, extra: &[Candidate]) -> Result<(), Vec<Registr
 fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
     let wanted = set_hash(set);
     // The registry holds every set of the binary, most of it other sets':
-    // one plain pass over it picks this set's slots, then each step goes to
-    // its id's place. No sort (link order is not id order): an id taken
-    // twice or beyond the count shows as a place taken or missing.
+    // one plain pass over it picks this set's slots (reading the slots only,
+    // not the entries), then each step goes to its id's place. No sort (link
+    // order is not id order): an id taken twice or beyond the count shows as
+    // a place taken or missing.
     let mut mine: Vec<&'static Slot> = Vec::new();
     for slot in private::slots() {
-        // The name too: a hash alone could let another set's entry in.
-        if slot.set_hash == wanted && slot.entry.set == set {
+        if slot.set_hash == wanted {
             mine.push(slot);
         }
     }
@@ -395,29 +396,44 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
             .iter()
             .filter(|candidate| matches!(candidate, Candidate::Up { .. }))
             .count();
-    let mut ups: Vec<Option<Step>> = Vec::with_capacity(count);
+    // A migration's place holds its step and its chain link.
+    let mut ups: Vec<Option<(Step, u128)>> = Vec::with_capacity(count);
     ups.resize_with(count, || None);
     let mut downs: Vec<Option<Step>> = Vec::with_capacity(count);
     downs.resize_with(count, || None);
     let mut placed = 0;
     let mut clean = count > 0;
-    let mut place = |id: u32, rollback: bool, step: Step| {
-        let places = if rollback { &mut downs } else { &mut ups };
-        match places.get_mut(id as usize) {
-            Some(free @ None) => {
-                *free = Some(step);
-                placed += usize::from(!rollback);
+    let mut place = |id: u32, rollback: bool, step: Step, link: u128| {
+        let free = if rollback {
+            match downs.get_mut(id as usize) {
+                Some(free @ None) => {
+                    *free = Some(step);
+                    true
+                }
+                _ => false,
             }
-            _ => clean = false,
-        }
+        } else {
+            match ups.get_mut(id as usize) {
+                Some(free @ None) => {
+                    *free = Some((step, link));
+                    placed += 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        clean &= free;
     };
     for slot in &mine {
-        place(slot.id, slot.rollback, Step::Static(slot.entry));
+        place(slot.id, slot.rollback, Step::Static(slot.entry), slot.link);
     }
     for candidate in extra {
         match candidate {
-            Candidate::Up { id, step } => place(*id, false, Step::Dynamic(Arc::clone(step))),
-            Candidate::Down { id, step } => place(*id, true, Step::Dynamic(Arc::clone(step))),
+            Candidate::Up { id, step } => {
+                let link = step.identity.as_ref().map_or(0, |identity| identity.link);
+                place(*id, false, Step::Dynamic(Arc::clone(step)), link);
+            }
+            Candidate::Down { id, step } => place(*id, true, Step::Dynamic(Arc::clone(step)), 0),
         }
     }
     if !clean || placed != count {
@@ -432,11 +448,10 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
     let mut migrations = Vec::with_capacity(count);
     let mut previous = *seed;
     // Every place is taken (placed == count).
-    for ((up, down), id) in ups.into_iter().flatten().zip(downs).zip(0u32..) {
-        let migration = Migration { id, up, down };
-        previous = hash::chain(previous, migration.link());
+    for (((up, link), down), id) in ups.into_iter().flatten().zip(downs).zip(0u32..) {
+        previous = hash::chain(previous, link);
         chains.push(previous);
-        migrations.push(migration);
+        migrations.push(Migration { id, up, down });
     }
     Ok(Plan {
         set: set.to_owned(),
@@ -666,9 +681,12 @@ mod tests {
     }
 
     #[test]
-    fn set_hash_is_fnv1a() {
+    fn set_hash_is_siphash_of_the_name() {
         // Pinned: the macros compute the same at compile time.
-        assert_eq!(set_hash(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(set_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(format!("{:032x}", set_hash("")), SET_HASH_EMPTY);
+        assert_eq!(format!("{:032x}", set_hash("a")), SET_HASH_A);
     }
+
+    const SET_HASH_EMPTY: &str = "26100ddef1cacda83b6adb4b52db7724";
+    const SET_HASH_A: &str = "a18336d6a30511dd164102412b58d9dd";
 }

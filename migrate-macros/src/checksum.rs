@@ -81,12 +81,14 @@ pub fn link(id: u32, name: &str, checksum: &str) -> u128 {
     hasher.finish128().as_u128()
 }
 
-/// FNV-1a (64 bits) of a set's name: the registry is searched by it
-/// (pinned in both crates).
-pub fn set_hash(set: &str) -> u64 {
-    set.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// SipHash-1-3 (zero key, 128 bits) of a set's name: a set's migrations
+/// are found by it alone, without reading their entries (pinned in both
+/// crates).
+pub fn set_hash(set: &str) -> u128 {
+    let mut hasher = SipHasher13::new_with_keys(0, 0);
+    hasher.write(b"set:");
+    hasher.write(set.as_bytes());
+    hasher.finish128().as_u128()
 }
 
 /// SipHash-1-3 (zero key, 128 bits) of `text`, as 32 lowercase hex digits.
@@ -111,8 +113,14 @@ mod tests {
             ),
             LINK_7_ADD_TAGS
         );
-        assert_eq!(set_hash(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(set_hash("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(
+            format!("{:032x}", set_hash("")),
+            "26100ddef1cacda83b6adb4b52db7724"
+        );
+        assert_eq!(
+            format!("{:032x}", set_hash("a")),
+            "a18336d6a30511dd164102412b58d9dd"
+        );
     }
 
     const LINK_7_ADD_TAGS: &str = "b18ea2ef439663b421ba3e01ed71a9cd";

@@ -74,9 +74,12 @@ impl Registration {
             ..
         } = self;
         let span = *span;
+        // A rollback has no link in the history chain.
+        let mut slot_link = 0u128;
         let kind = match &self.migration {
             Some((name, checksum, former)) => {
                 let link = checksum::link(*id, name, checksum);
+                slot_link = link;
                 quote_spanned! {span=>
                     #krate::__private::EntryKind::Migration {
                         name: #name,
@@ -94,6 +97,7 @@ impl Registration {
             #krate::__private::register! {
                 #krate::__private::Slot {
                     set_hash: #set_hash,
+                    link: #slot_link,
                     id: #id,
                     rollback: #rollback,
                     entry: &#krate::__private::Entry {
