@@ -210,13 +210,14 @@ pub(crate) enum Candidate {
     Down { id: u32, step: Arc<DynamicStep> },
 }
 
-/// SipHash-1-3 (zero key, 128 bits) of `set:{name}`: what `Slot::set_hash`
-/// holds. The macros compute the same at compile time (pinned in both
-/// crates). At 128 bits two names of one binary do not share a hash, as two
-/// migrations do not share a checksum, so a set's slots are found by the
-/// hash alone, without reading the entries they point to.
-pub(crate) fn set_hash(set: &str) -> u128 {
-    hash::set_hash(set)
+/// The slots of `set`, found by `Slot::set_hash` (SipHash-1-3, zero key,
+/// 128 bits, of `set:{name}`; the macros compute it at compile time, pinned
+/// in both crates). At 128 bits two names of one binary do not share a hash,
+/// as two migrations do not share a checksum, so the hash alone decides,
+/// without reading the entries the slots point to.
+fn slots_of(set: &str) -> impl Iterator<Item = &'static Slot> {
+    let wanted = hash::set_hash(set);
+    private::slots().filter(move |slot| slot.set_hash == wanted)
 }
 
 /// The whole link-time registry's problems, found once per process.
@@ -379,18 +380,12 @@ pub(crate) fn validate(set: &str, extra: &[Candidate]) -> Result<(), Vec<Registr
 
 /// The plan of one set, or its problems.
 fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
-    let wanted = set_hash(set);
     // The registry holds every set of the binary, most of it other sets':
-    // one plain pass over it picks this set's slots (reading the slots only,
-    // not the entries), then each step goes to its id's place. No sort (link
+    // one pass over it picks this set's slots (reading the slots only, not
+    // the entries), then each step goes to its id's place. No sort (link
     // order is not id order): an id taken twice or beyond the count shows as
     // a place taken or missing.
-    let mut mine: Vec<&'static Slot> = Vec::new();
-    for slot in private::slots() {
-        if slot.set_hash == wanted {
-            mine.push(slot);
-        }
-    }
+    let mine: Vec<&'static Slot> = slots_of(set).collect();
     let count = mine.iter().filter(|slot| !slot.rollback).count()
         + extra
             .iter()
@@ -481,23 +476,20 @@ pub(crate) struct Raw {
 /// order (then file and line).
 #[cfg(feature = "cli")]
 pub(crate) fn raw(set: &str, extra: &[Candidate]) -> Vec<Raw> {
-    let wanted = set_hash(set);
-    let statics = private::slots()
-        .filter(|slot| slot.set_hash == wanted && slot.entry.set == set)
-        .map(|slot| {
-            let (name, checksum) = match slot.entry.kind {
-                EntryKind::Migration { name, checksum, .. } => (name, checksum),
-                EntryKind::Rollback => ("", ""),
-            };
-            Raw {
-                id: slot.id,
-                rollback: slot.rollback,
-                name: name.to_owned(),
-                checksum: checksum.to_owned(),
-                location: Step::Static(slot.entry).location(),
-                dir: slot.entry.dir,
-            }
-        });
+    let statics = slots_of(set).map(|slot| {
+        let (name, checksum) = match slot.entry.kind {
+            EntryKind::Migration { name, checksum, .. } => (name, checksum),
+            EntryKind::Rollback => ("", ""),
+        };
+        Raw {
+            id: slot.id,
+            rollback: slot.rollback,
+            name: name.to_owned(),
+            checksum: checksum.to_owned(),
+            location: Step::Static(slot.entry).location(),
+            dir: slot.entry.dir,
+        }
+    });
     let dynamics = extra.iter().map(|candidate| {
         let (id, step, rollback) = match candidate {
             Candidate::Up { id, step } => (*id, step, false),
@@ -683,8 +675,8 @@ mod tests {
     #[test]
     fn set_hash_is_siphash_of_the_name() {
         // Pinned: the macros compute the same at compile time.
-        assert_eq!(format!("{:032x}", set_hash("")), SET_HASH_EMPTY);
-        assert_eq!(format!("{:032x}", set_hash("a")), SET_HASH_A);
+        assert_eq!(format!("{:032x}", hash::set_hash("")), SET_HASH_EMPTY);
+        assert_eq!(format!("{:032x}", hash::set_hash("a")), SET_HASH_A);
     }
 
     const SET_HASH_EMPTY: &str = "26100ddef1cacda83b6adb4b52db7724";
