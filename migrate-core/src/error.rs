@@ -539,12 +539,36 @@ pub enum Error {
         /// (see [`Error::Interrupted`]).
         in_progress: Option<(u32, String)>,
     },
+    /// A step of the set cannot run on the database it was asked to run on:
+    /// a Rust function written for a local SQLite connection (rusqlite),
+    /// asked to run on a libSQL server, or a step the server cannot run
+    /// the way migrate-core promises. Checked before anything is changed.
+    WrongBackend {
+        /// The set.
+        set: String,
+        /// The migration.
+        id: u32,
+        /// Its name.
+        name: String,
+        /// The migration or its rollback.
+        direction: Direction,
+        /// Where it is defined.
+        location: Location,
+        /// The database it was asked to run on (`"libSQL"`).
+        backend: &'static str,
+        /// What it is, and how to make it run there.
+        reason: String,
+    },
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
     /// There is work to do, but the connection or the file is read-only.
     ReadOnly,
     /// Anything else SQLite reported (I/O, read-only file, …).
     Sqlite(rusqlite::Error),
+    /// Anything else a libSQL server (or the way to it) reported.
+    #[cfg(feature = "libsql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "libsql")))]
+    Libsql(libsql::Error),
 }
 
 /// `{}` is the message; `{:#}` adds each source in turn, `: `-separated.
@@ -717,6 +741,13 @@ impl Error {
                 }
                 Ok(())
             }
+            Error::WrongBackend { set, id, name, direction, location, backend, reason } => write!(
+                f,
+                "{} {id} `{name}` of {} ({location}) cannot run on {backend}: {reason}; nothing \
+                 was changed",
+                direction.noun(),
+                SetName(set)
+            ),
             Error::NotCurrent { set, applied, known, waited, in_progress } => {
                 let waited = waited.as_secs_f64();
                 match applied {
@@ -833,6 +864,8 @@ impl Error {
                     None => Ok(()),
                 }
             }
+            #[cfg(feature = "libsql")]
+            Error::Libsql(error) => write!(f, "libSQL error: {error}"),
         }
     }
 }
@@ -866,6 +899,8 @@ impl std::error::Error for Error {
             Error::Failed { source, .. } => Some(source.as_ref()),
             Error::Recording { source, .. } | Error::CommitFailed { source, .. } => Some(source),
             Error::Sqlite(error) => std::error::Error::source(error),
+            #[cfg(feature = "libsql")]
+            Error::Libsql(error) => std::error::Error::source(error),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction};
 
 use crate::adopt::{self, Legacy};
+use crate::db::Db;
 use crate::drift::Drift;
 use crate::error::{Direction, Error, Location, RegistryProblem};
 use crate::hash;
@@ -468,6 +469,43 @@ impl Migrator {
             .map_err(|problems| Error::InvalidRegistry { problems })
     }
 
+    /// Runs a libSQL run towards the goal `goal` picks from the plan.
+    #[cfg(feature = "libsql")]
+    pub(crate) fn run_remote(
+        &self,
+        remote: &crate::libsql::remote::Remote,
+        goal: impl FnOnce(&registry::Plan) -> Result<Goal, Error>,
+    ) -> Result<runner::Outcome, Error> {
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        let goal = goal(plan)?;
+        self.with_settings(&prepared.table, |s| {
+            runner::remote::run(remote, plan, s, goal)
+        })
+    }
+
+    /// Waits on a libSQL database until it holds the whole set.
+    #[cfg(feature = "libsql")]
+    pub(crate) fn wait_remote(
+        &self,
+        remote: &crate::libsql::remote::Remote,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        self.with_settings(&prepared.table, |s| {
+            let budget = crate::sqlite::Budget::new(timeout);
+            runner::wait_while_behind(plan, &budget, || runner::how_far_behind(remote, plan, s))
+        })
+    }
+
+    /// The history check of a run, refusing what `migrate` would refuse.
+    #[cfg(feature = "libsql")]
+    pub(crate) fn check_on(&self, conn: &dyn Db) -> Result<(), Error> {
+        self.validate()?;
+        self.pending_on(conn).map(|_| ())
+    }
+
     fn with_settings<T>(&self, table: &Table, f: impl FnOnce(&Settings<'_>) -> T) -> T {
         let settings = Settings {
             table,
@@ -728,6 +766,11 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn applied_migrations(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
+        self.applied_on(conn)
+    }
+
+    /// [`applied_migrations`](Self::applied_migrations) on any backend.
+    pub(crate) fn applied_on(&self, conn: &dyn Db) -> Result<Vec<AppliedMigration>, Error> {
         let table = Table::new(&self.table_name());
         self.with_settings(&table, |s| history::load(conn, s.table))
             .map(|rows| {
@@ -765,6 +808,11 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn pending_migrations(&self, conn: &Connection) -> Result<Vec<MigrationInfo>, Error> {
+        self.pending_on(conn)
+    }
+
+    /// [`pending_migrations`](Self::pending_migrations) on any backend.
+    pub(crate) fn pending_on(&self, conn: &dyn Db) -> Result<Vec<MigrationInfo>, Error> {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         let applied = self.with_settings(&prepared.table, |s| -> Result<usize, Error> {
@@ -856,6 +904,11 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn status(&self, conn: &Connection) -> Result<Vec<MigrationStatus>, Error> {
+        self.status_on(conn)
+    }
+
+    /// [`status`](Self::status) on any backend.
+    pub(crate) fn status_on(&self, conn: &dyn Db) -> Result<Vec<MigrationStatus>, Error> {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         let (rows, vouched) = self.with_settings(&prepared.table, |s| {

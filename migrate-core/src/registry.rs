@@ -90,6 +90,19 @@ impl Step {
         }
     }
 
+    /// The step's SQL, when it is SQL (a `.sql` file, `embed_migrations!`):
+    /// the only kind of step that runs on every backend.
+    #[cfg_attr(not(feature = "libsql"), allow(dead_code))]
+    pub fn sql(&self) -> Option<&'static str> {
+        match self {
+            Step::Static(entry) => match entry.body {
+                private::Body::Sql(text) => Some(text),
+                _ => None,
+            },
+            Step::Dynamic(_) => None,
+        }
+    }
+
     /// Whether `PRAGMA foreign_keys` is turned off around this step.
     pub fn foreign_keys_off(&self) -> bool {
         self.mode() == Mode::ForeignKeysOff

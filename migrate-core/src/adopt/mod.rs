@@ -344,7 +344,6 @@ pub(crate) fn adopt(
             applied_at.as_deref(),
         )?;
     }
-    drop(recorder);
     if replace_fastlite {
         conn.execute_batch(&format!(
             "DROP TABLE main.{}",

@@ -201,9 +201,12 @@ fn kind(error: &Error) -> &'static str {
         Error::SchemaDrift { .. } => "schema_drift",
         Error::Interrupted { .. } => "interrupted",
         Error::NotCurrent { .. } => "not_current",
+        Error::WrongBackend { .. } => "wrong_backend",
         Error::InTransaction => "in_transaction",
         Error::ReadOnly => "read_only",
         Error::Sqlite(_) => "sqlite",
+        #[cfg(feature = "libsql")]
+        Error::Libsql(_) => "libsql",
     }
 }
 

@@ -14,8 +14,10 @@
 
 mod verify;
 
-use rusqlite::types::{Value, ValueRef};
-use rusqlite::{params, Connection, OptionalExtension, Statement};
+use rusqlite::params;
+use rusqlite::types::Value;
+
+use crate::db::{self, Db};
 
 use crate::error::{Direction, Error};
 use crate::hash;
@@ -77,7 +79,7 @@ impl Marker {
 }
 
 /// The interrupted step, if the history has one.
-pub(crate) fn interrupted(conn: &Connection, table: &Table) -> Result<Option<Marker>, Error> {
+pub(crate) fn interrupted(conn: &dyn Db, table: &Table) -> Result<Option<Marker>, Error> {
     Ok(load(conn, table)?.and_then(|rows| Marker::of(&rows)))
 }
 
@@ -94,6 +96,14 @@ pub(crate) struct Table {
     newest_chain_sql: String,
     newest_sql: String,
     newest_unverified_sql: String,
+    /// The bookkeeping statements, written once per table.
+    insert_sql: String,
+    delete_sql: String,
+    read_back_sql: String,
+    read_rows_sql: String,
+    set_chain_sql: String,
+    stored_chain_sql: String,
+    rewrite_sql: String,
 }
 
 impl Table {
@@ -109,6 +119,18 @@ impl Table {
                  FROM {qualified} AS newest, {qualified} AS first \
                  WHERE first.id = 0 ORDER BY newest.id DESC LIMIT 1"
             ),
+            insert_sql: format!(
+                "INSERT INTO {qualified} (id, name, applied_at, checksum, chain) \
+                 VALUES (?1, ?2, coalesce(?5, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?3, ?4)"
+            ),
+            delete_sql: format!("DELETE FROM {qualified} WHERE id = ?1"),
+            read_back_sql: format!("SELECT name, checksum, chain FROM {qualified} WHERE id = ?1"),
+            read_rows_sql: format!(
+                "SELECT id, name, applied_at, checksum, chain FROM {qualified} ORDER BY id"
+            ),
+            set_chain_sql: format!("UPDATE {qualified} SET chain = ?2 WHERE id = ?1"),
+            stored_chain_sql: format!("SELECT chain FROM {qualified} WHERE id = ?1"),
+            rewrite_sql: format!("UPDATE {qualified} SET checksum = ?2, chain = ?3 WHERE id = ?1"),
             qualified,
         }
     }
@@ -162,7 +184,7 @@ impl History {
 /// are errors. `want_rows` reads the rows even when the O(1) check vouches
 /// for them.
 pub(crate) fn checked(
-    conn: &Connection,
+    conn: &dyn Db,
     plan: &Plan,
     table: &Table,
     verify_applied: bool,
@@ -206,7 +228,7 @@ pub(crate) fn checked(
 /// The rows for a report that shows edited and unknown migrations rather
 /// than refusing them, and whether the O(1) check vouched for them all.
 pub(crate) fn for_report(
-    conn: &Connection,
+    conn: &dyn Db,
     plan: &Plan,
     table: &Table,
     verify_applied: bool,
@@ -222,7 +244,7 @@ pub(crate) fn for_report(
 /// trigger, and no other trigger), creating the table when `create` and it
 /// is missing, and rewriting stale chains.
 pub(crate) fn for_write(
-    conn: &Connection,
+    conn: &dyn Db,
     plan: &Plan,
     table: &Table,
     verify_applied: bool,
@@ -259,7 +281,7 @@ pub(crate) fn for_write(
 /// unknown history, an unreadable row). Only a lock held elsewhere past the
 /// deadline is an error here.
 fn vouched(
-    conn: &Connection,
+    conn: &dyn Db,
     plan: &Plan,
     table: &Table,
     verify_applied: bool,
@@ -269,52 +291,41 @@ fn vouched(
         // answers that (the chain of a longer or different history is
         // another value), and costs less to prepare than two.
         if let Some(last) = plan.chains.last() {
-            let newest = conn.prepare(&table.newest_chain_sql).and_then(|mut stmt| {
-                stmt.query_row(params![], |row| Ok(parse_chain(row.get_ref(0)?)))
-                    .optional()
-            });
-            match newest {
-                Ok(Some(Some(chain))) if chain == *last => {
-                    return Ok(Some((plan.chains.len(), chain)))
+            match db::first_row(conn, &table.newest_chain_sql, params![]) {
+                Ok(Some(row)) if parse_chain(&row[0]) == Some(*last) => {
+                    return Ok(Some((plan.chains.len(), *last)))
                 }
-                Err(error) if crate::sqlite::is_busy(&error) => return Err(Error::Sqlite(error)),
+                Err(error) if conn.is_busy(&error) => return Err(error),
                 _ => {}
             }
         }
     }
     let newest = if verify_applied {
-        conn.prepare(&table.newest_sql).and_then(|mut stmt| {
-            // No row count (it is O(rows)): a row deleted or inserted by
-            // hand, but the newest, marks the newest row's chain through the
-            // triggers.
-            stmt.query_row(params![], |row| {
-                Ok((row.get::<_, i64>(0)?, parse_chain(row.get_ref(1)?), true))
-            })
-            .optional()
-        })
+        // No row count (it is O(rows)): a row deleted or inserted by hand,
+        // but the newest, marks the newest row's chain through the triggers.
+        db::first_row(conn, &table.newest_sql, params![])
+            .map(|row| row.map(|row| (db::integer(&row[0]), parse_chain(&row[1]), true)))
     } else {
         // An unverified history may differ from the plan, so its chains are
         // judged against its own rows: row 0's must start from this table's
         // name, or the history is another table's (letter case!).
-        conn.prepare(&table.newest_unverified_sql)
-            .and_then(|mut stmt| {
-                stmt.query_row(params![], |row| {
-                    let name: String = row.get(2)?;
-                    let checksum: String = row.get(3)?;
-                    let first = hash::chain(plan.seed, hash::link(0, &name, &checksum));
-                    let seeded = parse_chain(row.get_ref(4)?) == Some(first);
-                    Ok((row.get::<_, i64>(0)?, parse_chain(row.get_ref(1)?), seeded))
-                })
-                .optional()
+        db::first_row(conn, &table.newest_unverified_sql, params![]).map(|row| {
+            row.map(|row| {
+                let name = db::text(&row[2]).unwrap_or_default();
+                let checksum = db::text(&row[3]).unwrap_or_default();
+                let first = hash::chain(plan.seed, hash::link(0, name, checksum));
+                let seeded = parse_chain(&row[4]) == Some(first);
+                (db::integer(&row[0]), parse_chain(&row[1]), seeded)
             })
+        })
     };
     let (newest, chain, seeded) = match newest {
         Ok(Some(found)) => found,
         Ok(None) => return Ok(None),
-        Err(error) if crate::sqlite::is_busy(&error) => return Err(Error::Sqlite(error)),
+        Err(error) if conn.is_busy(&error) => return Err(error),
         Err(_) => return Ok(None),
     };
-    let (Ok(index), Some(chain)) = (usize::try_from(newest), chain) else {
+    let (Some(Ok(index)), Some(chain)) = (newest.map(usize::try_from), chain) else {
         return Ok(None);
     };
     let vouched =
@@ -323,13 +334,13 @@ fn vouched(
 }
 
 /// A stored chain's value; `None` for anything but 32 hex digits.
-fn parse_chain(value: ValueRef<'_>) -> Option<u128> {
-    value.as_str().ok().and_then(hash::parse_hex)
+fn parse_chain(value: &Value) -> Option<u128> {
+    db::text(value).and_then(hash::parse_hex)
 }
 
 /// Reads every row, or `None` when the table does not exist. A table that is
 /// not ours or a row we could not have written is an error.
-pub(crate) fn load(conn: &Connection, table: &Table) -> Result<Option<Vec<Row>>, Error> {
+pub(crate) fn load(conn: &dyn Db, table: &Table) -> Result<Option<Vec<Row>>, Error> {
     if !check_object(conn, table)? {
         return Ok(None);
     }
@@ -342,18 +353,18 @@ pub(crate) fn load(conn: &Connection, table: &Table) -> Result<Option<Vec<Row>>,
 /// `History` and `history` are one table: two sets must not share it).
 /// Triggers and constraints on it are not refused here: a write they
 /// interfere with fails its step, naming it (see [`Recorder`]).
-fn check_object(conn: &Connection, table: &Table) -> Result<bool, Error> {
-    let found: Option<(String, String)> = conn
-        .query_row(
-            "SELECT type, name FROM main.sqlite_master \
-             WHERE type IN ('table', 'view', 'index') AND lower(name) = lower(?1)",
-            [&table.name],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?;
-    let Some((kind, name)) = found else {
+fn check_object(conn: &dyn Db, table: &Table) -> Result<bool, Error> {
+    let found = db::first_row(
+        conn,
+        "SELECT type, name FROM main.sqlite_master \
+         WHERE type IN ('table', 'view', 'index') AND lower(name) = lower(?1)",
+        params![table.name],
+    )?;
+    let Some(found) = found else {
         return Ok(false);
     };
+    let kind = db::text(&found[0]).unwrap_or_default();
+    let name = db::text(&found[1]).unwrap_or_default().to_owned();
     if kind != "table" {
         return Err(Error::IncompatibleTrackingTable {
             table: table.name.clone(),
@@ -382,14 +393,22 @@ const COLUMNS: [(&str, &str, bool); 5] = [
 ];
 
 /// An error unless the table has our columns, with our types.
-fn check_shape(conn: &Connection, table: &Table) -> Result<(), Error> {
-    let mut stmt = conn
-        .prepare("SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1, 'main')")?;
-    let found: Vec<(String, String, bool, i64)> = stmt
-        .query_map([&table.name], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })?
-        .collect::<Result<_, _>>()?;
+fn check_shape(conn: &dyn Db, table: &Table) -> Result<(), Error> {
+    let found: Vec<(String, String, bool, i64)> = conn
+        .query(
+            "SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1, 'main')",
+            params![table.name],
+        )?
+        .iter()
+        .map(|row| {
+            (
+                db::text(&row[0]).unwrap_or_default().to_owned(),
+                db::text(&row[1]).unwrap_or_default().to_owned(),
+                db::integer(&row[2]).unwrap_or_default() != 0,
+                db::integer(&row[3]).unwrap_or_default(),
+            )
+        })
+        .collect();
     let mut problems = Vec::new();
     for (column, ty, not_null) in COLUMNS {
         match found
@@ -427,23 +446,14 @@ fn check_shape(conn: &Connection, table: &Table) -> Result<(), Error> {
     }
 }
 
-fn read_rows(conn: &Connection, table: &Table) -> Result<Vec<Row>, Error> {
-    let sql = format!(
-        "SELECT id, name, applied_at, checksum, chain FROM {} ORDER BY id",
-        table.qualified
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params![])?;
+fn read_rows(conn: &dyn Db, table: &Table) -> Result<Vec<Row>, Error> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    while let Some(row) = rows.next()? {
-        let values: [Value; 5] = [
-            row.get(0)?,
-            row.get(1)?,
-            row.get(2)?,
-            row.get(3)?,
-            row.get(4)?,
-        ];
+    for values in conn.query(&table.read_rows_sql, params![])? {
+        let Ok(values) = <[Value; 5]>::try_from(values) else {
+            problems.push("a row does not have the five columns".to_owned());
+            break;
+        };
         match parse_row(&values) {
             Ok(parsed) => out.push(parsed),
             Err(problem) => problems.push(problem),
@@ -511,7 +521,7 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 /// Creates the table and its triggers.
-pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
+pub(crate) fn create(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     conn.execute_batch(&format!(
         "CREATE TABLE {} ( -- {MARKER}: written by migrate-core, do not edit by hand\n\
          \x20   id INTEGER PRIMARY KEY,\n\
@@ -533,7 +543,7 @@ pub(crate) fn create(conn: &Connection, table: &Table) -> Result<(), Error> {
 /// the schema, so each bookkeeping statement is prepared again after it, and
 /// with the triggers in place that meant compiling their programs into it at
 /// every step (a third of the bookkeeping's cost).
-pub(crate) fn suspend_triggers(conn: &Connection, table: &Table) -> Result<(), Error> {
+pub(crate) fn suspend_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     let [edit, delete, insert] = &table.triggers;
     conn.execute_batch(&format!(
         "DROP TRIGGER IF EXISTS main.{edit};\n\
@@ -555,7 +565,7 @@ pub(crate) fn suspend_triggers(conn: &Connection, table: &Table) -> Result<(), E
 /// Created with the table, and added to tables of older versions at their
 /// next write. The edit trigger names the columns it watches, so that
 /// rewriting a chain (ours, and the triggers' own mark) does not compile it.
-pub(crate) fn ensure_triggers(conn: &Connection, table: &Table) -> Result<(), Error> {
+pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     let bare = quote_identifier(&table.name);
     let mark = format!(
         "BEGIN\n\
@@ -579,7 +589,7 @@ pub(crate) fn ensure_triggers(conn: &Connection, table: &Table) -> Result<(), Er
 
 /// Makes sure the table exists and holds no history, for `baseline` and
 /// `adopt`, which may only write a history where there is none.
-pub(crate) fn create_empty(conn: &Connection, table: &Table) -> Result<(), Error> {
+pub(crate) fn create_empty(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     match load(conn, table)? {
         Some(rows) if !rows.is_empty() => Err(Error::AlreadyHasHistory {
             table: table.name.clone(),
@@ -592,40 +602,30 @@ pub(crate) fn create_empty(conn: &Connection, table: &Table) -> Result<(), Error
 
 /// The names of every tracking table of this library in `main`, for the
 /// guard (user code may write none of them).
-pub(crate) fn tracking_tables(conn: &Connection) -> Result<Vec<String>, Error> {
-    let mut stmt = conn.prepare(
+pub(crate) fn tracking_tables(conn: &dyn Db) -> Result<Vec<String>, Error> {
+    let rows = conn.query(
         "SELECT name FROM main.sqlite_master WHERE type = 'table' AND instr(sql, ?1) > 0",
+        params![MARKER],
     )?;
-    let names = stmt.query_map([MARKER], |row| row.get(0))?;
-    Ok(names.collect::<Result<_, _>>()?)
+    Ok(rows
+        .iter()
+        .filter_map(|row| db::text(&row[0]).map(str::to_owned))
+        .collect())
 }
 
-/// Writes tracking rows during one transaction, with its statements prepared
-/// once rather than once per migration. Every write must change exactly one
-/// row and leave it as written: anything else means something on the table
-/// (a trigger, a rule of another tool) interferes.
+/// Writes tracking rows. Every write must change exactly one row and leave
+/// it as written: anything else means something on the table (a trigger, a
+/// rule of another tool) interferes. Every step changes the schema, which
+/// makes SQLite prepare a statement again anyway, so nothing is kept
+/// prepared across steps.
 pub(crate) struct Recorder<'c> {
+    conn: &'c dyn Db,
     table: &'c Table,
-    insert: Statement<'c>,
-    delete: Statement<'c>,
-    read_back: Statement<'c>,
 }
 
 impl<'c> Recorder<'c> {
-    pub fn new(conn: &'c Connection, table: &'c Table) -> Result<Self, Error> {
-        Ok(Recorder {
-            table,
-            insert: conn.prepare(&format!(
-                "INSERT INTO {} (id, name, applied_at, checksum, chain) \
-                 VALUES (?1, ?2, coalesce(?5, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?3, ?4)",
-                table.qualified
-            ))?,
-            delete: conn.prepare(&format!("DELETE FROM {} WHERE id = ?1", table.qualified))?,
-            read_back: conn.prepare(&format!(
-                "SELECT name, checksum, chain FROM {} WHERE id = ?1",
-                table.qualified
-            ))?,
-        })
+    pub fn new(conn: &'c dyn Db, table: &'c Table) -> Result<Self, Error> {
+        Ok(Recorder { conn, table })
     }
 
     /// Records a migration as applied.
@@ -649,9 +649,10 @@ impl<'c> Recorder<'c> {
         chain: &str,
         applied_at: Option<&str>,
     ) -> Result<(), Error> {
-        let changed = self
-            .insert
-            .execute(params![id, name, checksum, chain, applied_at])?;
+        let changed = self.conn.execute(
+            &self.table.insert_sql,
+            params![id, name, checksum, chain, applied_at],
+        )?;
         let stored = self.stored(id)?;
         let as_written = stored
             .as_ref()
@@ -661,16 +662,17 @@ impl<'c> Recorder<'c> {
 
     /// Removes a migration's row after its rollback ran.
     pub fn delete(&mut self, id: u32) -> Result<(), Error> {
-        let changed = self.delete.execute([id])?;
+        let changed = self.conn.execute(&self.table.delete_sql, params![id])?;
         let gone = self.stored(id)?.is_none();
         self.check(changed == 1 && gone, "removing the row of", id, changed)
     }
 
     fn stored(&mut self, id: u32) -> Result<Option<(String, String, String)>, Error> {
-        Ok(self
-            .read_back
-            .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()?)
+        let row = db::first_row(self.conn, &self.table.read_back_sql, params![id])?;
+        Ok(row.map(|row| {
+            let text = |index: usize| db::text(&row[index]).unwrap_or_default().to_owned();
+            (text(0), text(1), text(2))
+        }))
     }
 
     fn check(&self, ok: bool, what: &str, id: u32, changed: usize) -> Result<(), Error> {
@@ -691,23 +693,25 @@ impl<'c> Recorder<'c> {
 /// Refuses a database that something else built: user tables, or for the
 /// default set a non-zero `user_version`, but none of our tracking tables.
 /// Called only when this set's table is missing.
-pub(crate) fn check_managed(conn: &Connection, set: &str, table: &Table) -> Result<(), Error> {
+pub(crate) fn check_managed(conn: &dyn Db, set: &str, table: &Table) -> Result<(), Error> {
     if !tracking_tables(conn)?.is_empty() {
         return Ok(());
     }
-    let mut stmt = conn.prepare(
-        "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
-         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 11",
-    )?;
-    let mut tables: Vec<String> = stmt
-        .query_map(params![], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mut tables: Vec<String> = conn
+        .query(
+            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 11",
+            params![],
+        )?
+        .iter()
+        .filter_map(|row| db::text(&row[0]).map(str::to_owned))
+        .collect();
     if tables.len() > 10 {
         tables.truncate(10);
         tables.push("…".to_owned());
     }
     let user_version = if set.is_empty() {
-        crate::sqlite::user_version(conn)?
+        user_version(conn)?
     } else {
         0
     };
@@ -724,42 +728,21 @@ pub(crate) fn check_managed(conn: &Connection, set: &str, table: &Table) -> Resu
 
 /// Sets a row's chain (the markers of a step outside a transaction, and
 /// its real chain once done).
-pub(crate) fn set_chain(
-    conn: &Connection,
-    table: &Table,
-    id: u32,
-    chain: &str,
-) -> Result<(), Error> {
-    let changed = conn
-        .prepare(&format!(
-            "UPDATE {} SET chain = ?2 WHERE id = ?1",
-            table.qualified
-        ))?
-        .execute(params![id, chain])?;
+pub(crate) fn set_chain(conn: &dyn Db, table: &Table, id: u32, chain: &str) -> Result<(), Error> {
+    let changed = conn.execute(&table.set_chain_sql, params![id, chain])?;
     one_row(table, changed, "setting the chain of", id)
 }
 
 /// Deletes a row (a step outside a transaction not done, or rolled back).
-pub(crate) fn delete_row(conn: &Connection, table: &Table, id: u32) -> Result<(), Error> {
-    let changed = conn
-        .prepare(&format!("DELETE FROM {} WHERE id = ?1", table.qualified))?
-        .execute([id])?;
+pub(crate) fn delete_row(conn: &dyn Db, table: &Table, id: u32) -> Result<(), Error> {
+    let changed = conn.execute(&table.delete_sql, params![id])?;
     one_row(table, changed, "deleting the row of", id)
 }
 
 /// A row's chain value as stored, if the row exists.
-pub(crate) fn stored_chain(
-    conn: &Connection,
-    table: &Table,
-    id: u32,
-) -> Result<Option<String>, Error> {
-    Ok(conn
-        .prepare(&format!(
-            "SELECT chain FROM {} WHERE id = ?1",
-            table.qualified
-        ))?
-        .query_row([id], |row| row.get(0))
-        .optional()?)
+pub(crate) fn stored_chain(conn: &dyn Db, table: &Table, id: u32) -> Result<Option<String>, Error> {
+    let row = db::first_row(conn, &table.stored_chain_sql, params![id])?;
+    Ok(row.and_then(|row| db::text(&row[0]).map(str::to_owned)))
 }
 
 fn one_row(table: &Table, changed: usize, what: &str, id: u32) -> Result<(), Error> {
@@ -776,18 +759,13 @@ fn one_row(table: &Table, changed: usize, what: &str, id: u32) -> Result<(), Err
 
 /// Rewrites a row's checksum and chain in place (see [`repair_chains`]).
 fn rewrite_row(
-    conn: &Connection,
+    conn: &dyn Db,
     table: &Table,
     id: u32,
     checksum: &str,
     chain: &str,
 ) -> Result<(), Error> {
-    let changed = conn
-        .prepare(&format!(
-            "UPDATE {} SET checksum = ?2, chain = ?3 WHERE id = ?1",
-            table.qualified
-        ))?
-        .execute(params![id, checksum, chain])?;
+    let changed = conn.execute(&table.rewrite_sql, params![id, checksum, chain])?;
     if changed == 1 {
         Ok(())
     } else {
@@ -798,4 +776,10 @@ fn rewrite_row(
             )],
         })
     }
+}
+
+/// `PRAGMA user_version`.
+pub(crate) fn user_version(conn: &dyn Db) -> Result<i64, Error> {
+    let row = db::first_row(conn, "PRAGMA main.user_version", params![])?;
+    Ok(row.and_then(|row| db::integer(&row[0])).unwrap_or_default())
 }

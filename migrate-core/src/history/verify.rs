@@ -1,8 +1,7 @@
 //! Comparing the rows with the plan, and bringing stale chains up to date.
 
-use rusqlite::Connection;
-
 use super::{rewrite_row, Row, Table};
+use crate::db::Db;
 use crate::error::{Error, Modification};
 use crate::hash;
 use crate::registry::{Migration, Plan};
@@ -109,7 +108,7 @@ pub(crate) fn chains_current(rows: &[Row], plan: &Plan) -> bool {
 /// the O(1) check vouches for the history again. Every rewrite changes the
 /// row's chain, so the edit trigger does not fire.
 pub(crate) fn repair_chains(
-    conn: &Connection,
+    conn: &dyn Db,
     table: &Table,
     plan: &Plan,
     rows: &[Row],

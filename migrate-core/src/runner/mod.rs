@@ -16,10 +16,14 @@
 mod autocommit;
 mod batch;
 mod guard;
+#[cfg(feature = "libsql")]
+pub(crate) mod remote;
 mod wait;
 
 pub(crate) use autocommit::settle_in;
 pub(crate) use wait::until_current as wait_until_current;
+#[cfg(feature = "libsql")]
+pub(crate) use wait::{how_far_behind, wait_while_behind};
 
 use std::time::Duration;
 
@@ -60,7 +64,7 @@ pub(crate) enum Goal {
 }
 
 impl Goal {
-    fn direction(self) -> Direction {
+    pub(crate) fn direction(self) -> Direction {
         match self {
             Goal::UpTo(_) => Direction::Up,
             Goal::DownLast | Goal::DownTo(_) => Direction::Down,

@@ -16,10 +16,11 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::{check_drift, Settings};
+use crate::db::Db;
 use crate::error::{Direction, Error};
 use crate::history;
 use crate::registry::Plan;
-use crate::sqlite::{is_busy, LockWait};
+use crate::sqlite::{is_busy, Budget, LockWait};
 
 /// The first pause between two looks; each pause doubles it, up to
 /// [`LONGEST_PAUSE`]. A migration that is nearly done is seen quickly, and
@@ -29,7 +30,7 @@ const LONGEST_PAUSE: Duration = Duration::from_millis(200);
 
 /// What one look found when the database is not current.
 #[derive(Default)]
-struct Behind {
+pub(crate) struct Behind {
     /// Migrations applied (`None`: no look could read the history yet).
     applied: Option<u32>,
     /// A step outside a transaction in progress, `(id, name)`.
@@ -52,11 +53,21 @@ pub(crate) fn until_current(
     }
     // SQLite's busy handler (a writer committing to a rollback-journal
     // file) waits within the same budget as the pauses between looks.
-    let budget = LockWait::install(conn, timeout)?;
+    let lock = LockWait::install(conn, timeout)?;
+    wait_while_behind(plan, lock.budget(), || look(conn, plan, settings))
+}
+
+/// Looks until a look finds the database current, pausing between looks
+/// within `budget`. A busy error means the lock was held past the budget.
+pub(crate) fn wait_while_behind(
+    plan: &Plan,
+    budget: &Budget,
+    mut look: impl FnMut() -> Result<Option<Behind>, Error>,
+) -> Result<(), Error> {
     let mut behind = Behind::default();
     let mut pause = FIRST_PAUSE;
     loop {
-        match look(conn, plan, settings) {
+        match look() {
             Ok(None) => return Ok(()),
             Ok(Some(found)) => behind = found,
             Err(Error::Interrupted {
@@ -77,6 +88,8 @@ pub(crate) fn until_current(
             }
             // The busy handler waited until the deadline: give up below.
             Err(Error::Sqlite(error)) if is_busy(&error) => {}
+            #[cfg(feature = "libsql")]
+            Err(Error::Libsql(error)) if crate::libsql::is_transient(&error) => {}
             Err(error) => return Err(error),
         }
         if !budget.pause(pause) {
@@ -97,28 +110,33 @@ pub(crate) fn until_current(
 fn look(conn: &Connection, plan: &Plan, settings: &Settings<'_>) -> Result<Option<Behind>, Error> {
     // Rolled back when dropped: it only reads.
     let snapshot = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
-    let applied = match history::checked(
-        &snapshot,
-        plan,
-        settings.table,
-        settings.verify_applied,
-        false,
-    )? {
+    let behind = how_far_behind(&snapshot, plan, settings)?;
+    if behind.is_none() {
+        // Current (stale chains included: a reader cannot rewrite them, and
+        // the migrations they stand for are applied).
+        check_drift(&snapshot, settings)?;
+    }
+    Ok(behind)
+}
+
+/// `None` when the database holds every migration of `plan`, otherwise how
+/// many it holds, through the up-to-date check's read path.
+pub(crate) fn how_far_behind(
+    db: &dyn Db,
+    plan: &Plan,
+    settings: &Settings<'_>,
+) -> Result<Option<Behind>, Error> {
+    let applied = match history::checked(db, plan, settings.table, settings.verify_applied, false)?
+    {
         Some(history) => history.applied,
         None => {
-            history::check_managed(&snapshot, &plan.set, settings.table)?;
+            history::check_managed(db, &plan.set, settings.table)?;
             0
         }
     };
     let applied = u32::try_from(applied).unwrap_or(u32::MAX);
-    if applied < plan.len() {
-        return Ok(Some(Behind {
-            applied: Some(applied),
-            in_progress: None,
-        }));
-    }
-    // Current (stale chains included: a reader cannot rewrite them, and
-    // the migrations they stand for are applied).
-    check_drift(&snapshot, settings)?;
-    Ok(None)
+    Ok((applied < plan.len()).then_some(Behind {
+        applied: Some(applied),
+        in_progress: None,
+    }))
 }

@@ -62,23 +62,52 @@ pub(crate) struct LockWait<'c> {
     conn: &'c Connection,
     previous_ms: c_int,
     // Boxed: SQLite holds a pointer to it until `drop` replaces the handler.
-    state: Box<WaitState>,
+    state: Box<Budget>,
 }
 
-struct WaitState {
+/// A call's time budget: how long it may wait for others (a lock, another
+/// process's work), from its start.
+pub(crate) struct Budget {
     timeout: Duration,
     start: Cell<Instant>,
     deadline: Cell<Option<Instant>>,
 }
 
-impl WaitState {
-    fn new(timeout: Duration) -> WaitState {
+impl Budget {
+    pub fn new(timeout: Duration) -> Budget {
         let start = Instant::now();
-        WaitState {
+        Budget {
             timeout,
             start: Cell::new(start),
             deadline: Cell::new(start.checked_add(timeout)),
         }
+    }
+
+    /// How long the call has waited (at most: how long it has run since
+    /// it started or last [`restart`](Self::restart)ed).
+    pub fn waited(&self) -> Duration {
+        self.start.get().elapsed()
+    }
+
+    /// A new budget from now.
+    pub fn restart(&self) {
+        let start = Instant::now();
+        self.start.set(start);
+        self.deadline.set(start.checked_add(self.timeout));
+    }
+
+    /// Sleeps for `delay`, or what is left of the budget if that is
+    /// shorter, and says whether any budget was left.
+    pub fn pause(&self, delay: Duration) -> bool {
+        let left = match self.deadline.get() {
+            None => delay,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return false,
+            },
+        };
+        std::thread::sleep(left.min(delay));
+        true
     }
 }
 
@@ -87,7 +116,7 @@ impl<'c> LockWait<'c> {
         let previous: i64 = conn
             .prepare("PRAGMA busy_timeout")?
             .query_row(params![], |row| row.get(0))?;
-        let state = Box::new(WaitState::new(timeout));
+        let state = Box::new(Budget::new(timeout));
         // SAFETY: a valid handle; the state is boxed, so its address is
         // stable, and it outlives the handler, which `drop` replaces before
         // the box is freed.
@@ -95,7 +124,7 @@ impl<'c> LockWait<'c> {
             ffi::sqlite3_busy_handler(
                 conn.handle(),
                 Some(wait_for_lock),
-                &*state as *const WaitState as *mut c_void,
+                &*state as *const Budget as *mut c_void,
             );
         }
         Ok(LockWait {
@@ -117,24 +146,25 @@ impl<'c> LockWait<'c> {
         Ok(LockWait {
             conn,
             previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
-            state: Box::new(WaitState::new(Duration::MAX)),
+            state: Box::new(Budget::new(Duration::MAX)),
         })
     }
 
     /// How long the call has waited (at most: how long it has run since
     /// it started or last [`restart`](Self::restart)ed).
     pub fn waited(&self) -> Duration {
-        self.state.start.get().elapsed()
+        self.state.waited()
+    }
+
+    /// The budget the busy handler waits within.
+    pub fn budget(&self) -> &Budget {
+        &self.state
     }
 
     /// A new budget from now: time spent running a step outside a
     /// transaction was not spent waiting for a lock.
     pub fn restart(&self) {
-        let start = Instant::now();
-        self.state.start.set(start);
-        self.state
-            .deadline
-            .set(start.checked_add(self.state.timeout));
+        self.state.restart();
     }
 
     /// Sleeps a little before looking again (at something another process
@@ -146,15 +176,7 @@ impl<'c> LockWait<'c> {
     /// Sleeps for `delay`, or what is left of the budget if that is
     /// shorter, and says whether any budget was left.
     pub fn pause(&self, delay: Duration) -> bool {
-        let left = match self.state.deadline.get() {
-            None => delay,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left,
-                _ => return false,
-            },
-        };
-        std::thread::sleep(left.min(delay));
-        true
+        self.state.pause(delay)
     }
 
     /// A busy error is another connection's lock held past the deadline.
@@ -186,8 +208,8 @@ impl Drop for LockWait<'_> {
 /// first, then 100 ms), never past the deadline.
 unsafe extern "C" fn wait_for_lock(state: *mut c_void, count: c_int) -> c_int {
     const DELAYS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
-    // SAFETY: `state` is the WaitState installed with this handler.
-    let state = unsafe { &*(state as *const WaitState) };
+    // SAFETY: `state` is the Budget installed with this handler.
+    let state = unsafe { &*(state as *const Budget) };
     let delay = Duration::from_millis(
         usize::try_from(count)
             .ok()

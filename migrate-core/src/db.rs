@@ -1,0 +1,97 @@
+//! The seam between the migration logic and a database connection.
+//!
+//! The tracking table's reads and writes (`history`) are written once against
+//! [`Db`]: a local SQLite connection (rusqlite) is one side of it, a libSQL
+//! server (`libsql` feature) the other, so that both keep the same table,
+//! checksums and chain, and reach the same verdicts.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, ToSql, Transaction};
+
+use crate::error::Error;
+
+/// What the history needs of a connection: statements with parameters, and
+/// the rows of a query.
+pub(crate) trait Db {
+    /// Runs one statement; returns how many rows it changed.
+    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize, Error>;
+    /// Runs statements separated by semicolons, without parameters.
+    fn execute_batch(&self, sql: &str) -> Result<(), Error>;
+    /// Every row of a query, each as its column values.
+    fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error>;
+    /// Whether an error means another connection holds a lock, so that the
+    /// caller must not read "no answer" into it.
+    fn is_busy(&self, error: &Error) -> bool;
+}
+
+/// The first row of a query, if any.
+pub(crate) fn first_row(
+    db: &dyn Db,
+    sql: &str,
+    params: &[&dyn ToSql],
+) -> Result<Option<Vec<Value>>, Error> {
+    Ok(db.query(sql, params)?.into_iter().next())
+}
+
+impl Db for Connection {
+    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize, Error> {
+        Ok(self.prepare(sql)?.execute(params)?)
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        Ok(Connection::execute_batch(self, sql)?)
+    }
+
+    fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error> {
+        let mut stmt = self.prepare(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for index in 0..columns {
+                values.push(row.get::<_, Value>(index)?);
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn is_busy(&self, error: &Error) -> bool {
+        matches!(error, Error::Sqlite(error) if crate::sqlite::is_busy(error))
+    }
+}
+
+impl Db for Transaction<'_> {
+    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize, Error> {
+        Db::execute(&**self, sql, params)
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        Db::execute_batch(&**self, sql)
+    }
+
+    fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error> {
+        Db::query(&**self, sql, params)
+    }
+
+    fn is_busy(&self, error: &Error) -> bool {
+        Db::is_busy(&**self, error)
+    }
+}
+
+/// A column's text, if it is text.
+pub(crate) fn text(value: &Value) -> Option<&str> {
+    match value {
+        Value::Text(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// A column's integer, if it is one.
+pub(crate) fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Integer(value) => Some(*value),
+        _ => None,
+    }
+}

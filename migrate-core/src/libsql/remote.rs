@@ -1,0 +1,157 @@
+//! A libSQL connection on the history's side of the seam ([`Db`]).
+//!
+//! The runner is synchronous; on libSQL it runs on a blocking thread of the
+//! caller's tokio runtime (`spawn_blocking`), where each statement is sent
+//! with `Handle::block_on`: the one place where a blocking wait is allowed
+//! inside a runtime, on either flavour.
+
+use std::future::Future;
+
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::ToSql;
+use tokio::runtime::Handle;
+
+use crate::db::Db;
+use crate::error::Error;
+
+/// A libSQL connection and the runtime that drives it.
+pub(crate) struct Remote {
+    pub handle: Handle,
+    pub conn: libsql::Connection,
+    /// The caller's own connection, outside any transaction: each request
+    /// goes on a stream of its own. A stream left open between two requests
+    /// (as `libsql` leaves it after a query) expires on the server after a
+    /// few idle seconds, and a run can be idle on it for longer than that
+    /// (while its transaction, a stream of its own, works).
+    pub fresh_streams: bool,
+}
+
+impl Remote {
+    /// The caller's connection.
+    pub fn direct(handle: Handle, conn: libsql::Connection) -> Remote {
+        Remote {
+            handle,
+            conn,
+            fresh_streams: true,
+        }
+    }
+
+    /// Waits for one request to the server.
+    pub fn wait<T>(&self, request: impl Future<Output = libsql::Result<T>>) -> Result<T, Error> {
+        self.handle
+            .block_on(async {
+                if self.fresh_streams {
+                    self.conn.reset().await;
+                }
+                let answer = request.await;
+                if self.fresh_streams {
+                    self.conn.reset().await;
+                }
+                answer
+            })
+            .map_err(from_libsql)
+    }
+}
+
+impl Db for Remote {
+    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize, Error> {
+        let params = to_params(params)?;
+        let changed = self.wait(self.conn.execute(sql, params))?;
+        Ok(usize::try_from(changed).unwrap_or(usize::MAX))
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+        self.wait(self.conn.execute_batch(sql)).map(|_| ())
+    }
+
+    fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error> {
+        let params = to_params(params)?;
+        self.wait(async {
+            let mut rows = self.conn.query(sql, params).await?;
+            let columns = rows.column_count();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().await? {
+                let mut values = Vec::new();
+                for index in 0..columns {
+                    values.push(from_value(row.get_value(index)?));
+                }
+                out.push(values);
+            }
+            Ok(out)
+        })
+    }
+
+    fn is_busy(&self, error: &Error) -> bool {
+        matches!(error, Error::Libsql(error) if is_busy(error))
+    }
+}
+
+/// SQLITE_BUSY / SQLITE_LOCKED as the server reports them, and the server
+/// ending a transaction that held the write lock too long while another
+/// writer waited (sqld's `TRANSACTION_TIMEOUT`, about 5 s).
+pub(crate) fn is_busy(error: &libsql::Error) -> bool {
+    if let libsql::Error::SqliteFailure(code, _) = error {
+        if matches!(code & 0xff, 5 | 6) {
+            return true;
+        }
+    }
+    // sqld 0.24 says "Transaction timed out" (an API error, no code).
+    let text = error.to_string().to_ascii_lowercase();
+    [
+        "database is locked",
+        "sqlite_busy",
+        "sqlite_locked",
+        "transaction_timeout",
+        "transaction timed out",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// An error a waiter looks again after: a lock, or a replica applying the
+/// primary's frames, which can list the tracking table in `sqlite_master` a
+/// moment before a statement can read it ("no such table").
+pub(crate) fn is_transient(error: &libsql::Error) -> bool {
+    is_busy(error) || error.to_string().contains("no such table")
+}
+
+pub(crate) fn from_libsql(error: libsql::Error) -> Error {
+    Error::Libsql(error)
+}
+
+fn to_params(params: &[&dyn ToSql]) -> Result<libsql::params::Params, Error> {
+    let mut values = Vec::with_capacity(params.len());
+    for param in params {
+        let value = match param.to_sql()? {
+            ToSqlOutput::Borrowed(value) => to_value(value),
+            ToSqlOutput::Owned(value) => to_value(ValueRef::from(&value)),
+            _ => {
+                return Err(Error::Sqlite(rusqlite::Error::ToSqlConversionFailure(
+                    "a parameter kind libSQL does not take".into(),
+                )))
+            }
+        };
+        values.push(value);
+    }
+    Ok(libsql::params::Params::Positional(values))
+}
+
+fn to_value(value: ValueRef<'_>) -> libsql::Value {
+    match value {
+        ValueRef::Null => libsql::Value::Null,
+        ValueRef::Integer(value) => libsql::Value::Integer(value),
+        ValueRef::Real(value) => libsql::Value::Real(value),
+        ValueRef::Text(text) => libsql::Value::Text(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(blob) => libsql::Value::Blob(blob.to_vec()),
+    }
+}
+
+fn from_value(value: libsql::Value) -> Value {
+    match value {
+        libsql::Value::Null => Value::Null,
+        libsql::Value::Integer(value) => Value::Integer(value),
+        libsql::Value::Real(value) => Value::Real(value),
+        libsql::Value::Text(text) => Value::Text(text),
+        libsql::Value::Blob(blob) => Value::Blob(blob),
+    }
+}

@@ -1,0 +1,367 @@
+//! A run on a libSQL server (sqld, Turso): the same plan, the same history
+//! read path and verdicts, the same tracking rows, checksums and chain as a
+//! local run, so that a database can move between a file and a server and
+//! keep its history.
+//!
+//! One `BEGIN IMMEDIATE` transaction per run on the primary; the history is
+//! read again inside it; each step runs in a savepoint with its tracking row.
+//! A step is sent as one request (its statements as one batch), so that the
+//! write lock is held while the server runs it, not while the network
+//! carries it. What differs from a local run, and why:
+//! - the server may end a transaction that held the write lock for longer
+//!   than its transaction timeout (about 5 s in sqld) while another writer
+//!   waited: nothing of it is kept, and the run starts again within the
+//!   lock timeout, then reports [`Error::Locked`];
+//! - no authorizer or commit hook exists on a remote connection, so only SQL
+//!   steps run there (their text is known and checked before anything is
+//!   changed); a Rust function on a rusqlite transaction is refused with
+//!   [`Error::WrongBackend`], as is a step outside a transaction;
+//! - a `foreign_keys = off` step cannot turn foreign keys off inside the
+//!   server's transaction: it runs when they are already off (SQLite's
+//!   default, and sqld's), and any violation it leaves fails it.
+
+use std::time::{Duration, Instant};
+
+use libsql::TransactionBehavior;
+use rusqlite::params;
+
+use super::guard::STEP_SAVEPOINT;
+use super::{steps_to_run, Goal, Outcome, Settings};
+use crate::db::{self, Db};
+use crate::error::{Direction, Error};
+use crate::hash;
+use crate::history::{self, Recorder, Row};
+use crate::libsql::remote::Remote;
+use crate::registry::{Migration, Mode, Plan, Step};
+use crate::report::StepReport;
+use crate::sqlite::Budget;
+
+/// The name of the backend in messages.
+const LIBSQL: &str = "libSQL";
+
+/// Moves the database behind `direct` towards `goal`.
+pub(crate) fn run(
+    direct: &Remote,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    goal: Goal,
+) -> Result<Outcome, Error> {
+    // A transaction begun on the connection by hand: the run would not be
+    // atomic, and the caller's work would be committed with it.
+    if !direct.conn.is_autocommit() {
+        return Err(Error::InTransaction);
+    }
+    check_backend(plan)?;
+    if let Goal::UpTo(last) = goal {
+        // The up-to-date check, without the write lock. A replica may
+        // answer it from a stale copy: that can only show fewer migrations
+        // (which sends the run to the primary), never more.
+        match history::checked(direct, plan, settings.table, settings.verify_applied, false) {
+            Ok(Some(history)) if history.applied > last as usize && history.chain_current => {
+                return Ok(Outcome::default())
+            }
+            Ok(_) | Err(Error::Interrupted { .. }) => {}
+            Err(error) if direct.is_busy(&error) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let budget = Budget::new(settings.lock_timeout);
+    loop {
+        match in_one_transaction(direct, plan, settings, goal) {
+            // The lock was held elsewhere, or the server took this run's
+            // transaction away: nothing of it was kept.
+            Err(error) if direct.is_busy(&error) => {
+                if !budget.pause(Duration::from_millis(50)) {
+                    return Err(Error::Locked {
+                        waited: budget.waited(),
+                    });
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Every step must be SQL, and run inside a transaction: checked for the
+/// whole set before anything is sent, so that a set is refused whole, not
+/// half-applied.
+fn check_backend(plan: &Plan) -> Result<(), Error> {
+    for migration in &plan.migrations {
+        let steps = [
+            (Direction::Up, Some(&migration.up)),
+            (Direction::Down, migration.down.as_ref()),
+        ];
+        for (direction, step) in steps {
+            let Some(step) = step else { continue };
+            let reason = if step.sql().is_none() {
+                "it is a Rust function on a rusqlite connection, which only runs on a local \
+                 SQLite file; write it as SQL (a .sql file with embed_migrations!, or \
+                 #[migration(n, sql = \"…\")]) to run the set on both"
+            } else if step.mode() == Mode::Autocommit {
+                "it runs outside a transaction, which migrate-core does not do on a server yet; \
+                 run it on the server by hand, then record it with baseline"
+            } else {
+                continue;
+            };
+            return Err(Error::WrongBackend {
+                set: plan.set.clone(),
+                id: migration.id,
+                name: migration.name().to_owned(),
+                direction,
+                location: step.location(),
+                backend: LIBSQL,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One `BEGIN IMMEDIATE` transaction: the history read inside the lock, the
+/// steps, COMMIT. A failing step is rolled back to its savepoint, the steps
+/// before it are committed, and its error returned.
+fn in_one_transaction(
+    direct: &Remote,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    goal: Goal,
+) -> Result<Outcome, Error> {
+    let tx = direct.wait(
+        direct
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate),
+    )?;
+    // The transaction is a stream of its own on the server.
+    let db = Remote {
+        handle: direct.handle.clone(),
+        conn: (*tx).clone(),
+        fresh_streams: false,
+    };
+    let mut run = Run::read(&db, plan, settings, goal)?;
+    let failure = run.steps(goal);
+    let Run {
+        applied,
+        steps,
+        removed,
+        ..
+    } = run;
+    match failure {
+        // Nothing of the transaction is left: let the caller start again.
+        Some(error) if db.is_busy(&error) => return Err(error),
+        // Nothing ran: the transaction rolls back as it drops.
+        Some(error) if steps.is_empty() => return Err(error),
+        _ => {}
+    }
+    let ids: Vec<u32> = steps.iter().map(|step| step.id).collect();
+    if !steps.is_empty() && settings.user_version {
+        db.execute_batch(&format!("PRAGMA main.user_version = {applied}"))?;
+    }
+    if let Err(error) = direct.wait(tx.commit()) {
+        if db.is_busy(&error) {
+            return Err(error);
+        }
+        // The answer can be lost after the server committed: read back.
+        let committed = !ids.is_empty()
+            && matches!(
+                history::checked(direct, plan, settings.table, settings.verify_applied, false),
+                Ok(Some(history)) if history.applied == applied
+            );
+        if !committed {
+            return Err(error);
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let mut outcome = Outcome::default();
+    outcome.report.steps = steps;
+    outcome.removed = removed;
+    Ok(outcome)
+}
+
+/// A run's state inside its transaction.
+struct Run<'a> {
+    db: &'a Remote,
+    plan: &'a Plan,
+    settings: &'a Settings<'a>,
+    applied: usize,
+    newest_chain: u128,
+    rows: Vec<Row>,
+    steps: Vec<StepReport>,
+    removed: Vec<crate::report::AppliedMigration>,
+}
+
+impl<'a> Run<'a> {
+    fn read(
+        db: &'a Remote,
+        plan: &'a Plan,
+        settings: &'a Settings<'a>,
+        goal: Goal,
+    ) -> Result<Self, Error> {
+        let down = goal.direction() == Direction::Down;
+        let history = history::for_write(
+            db,
+            plan,
+            settings.table,
+            settings.verify_applied,
+            down,
+            !down,
+        )?;
+        Ok(Run {
+            db,
+            plan,
+            settings,
+            applied: history.applied,
+            newest_chain: history.newest_chain,
+            rows: history.rows,
+            steps: Vec::new(),
+            removed: Vec::new(),
+        })
+    }
+
+    /// Runs the steps `goal` asks for; the first failure stops them.
+    fn steps(&mut self, goal: Goal) -> Option<Error> {
+        let todo = match steps_to_run(self.plan, self.applied, goal) {
+            Ok(todo) => todo,
+            Err(error) => return Some(error),
+        };
+        let direction = goal.direction();
+        for (migration, step) in todo {
+            let started = Instant::now();
+            if let Err(error) = self.step(migration, step, direction) {
+                // Back to before the step; if that fails too, the
+                // transaction is not to be committed.
+                let undo = format!("ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}");
+                if let Err(undo_error) = self.db.execute_batch(&undo) {
+                    self.steps.clear();
+                    return Some(if self.db.is_busy(&undo_error) {
+                        undo_error
+                    } else {
+                        error
+                    });
+                }
+                return Some(error);
+            }
+            self.steps.push(StepReport::new(
+                migration.id,
+                migration.name().to_owned(),
+                direction,
+                started.elapsed(),
+            ));
+            if matches!(goal, Goal::DownLast) {
+                break;
+            }
+        }
+        None
+    }
+
+    fn step(
+        &mut self,
+        migration: &Migration,
+        step: &Step,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        let db = self.db;
+        let failed = |source: Error| -> Error {
+            if db.is_busy(&source) {
+                return source;
+            }
+            Error::Failed {
+                id: migration.id,
+                name: migration.name().to_owned(),
+                direction,
+                source: Box::new(source),
+            }
+        };
+        db.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
+        let before = if step.foreign_keys_off() {
+            if foreign_keys_on(db)? {
+                return Err(Error::WrongBackend {
+                    set: self.plan.set.clone(),
+                    id: migration.id,
+                    name: migration.name().to_owned(),
+                    direction,
+                    location: step.location(),
+                    backend: LIBSQL,
+                    reason: "it needs foreign keys off, and the server runs this transaction \
+                             with them on (they cannot change inside it): rebuild the table \
+                             without the pragma, or migrate with foreign keys off"
+                        .to_owned(),
+                });
+            }
+            Some(foreign_key_violations(db)?)
+        } else {
+            None
+        };
+        let sql = step.sql().unwrap_or_default();
+        db.execute_batch(sql).map_err(failed)?;
+        if let Some(before) = before {
+            let new: Vec<_> = foreign_key_violations(db)?
+                .into_iter()
+                .filter(|violation| !before.contains(violation))
+                .collect();
+            if !new.is_empty() {
+                return Err(Error::ForeignKeyViolations {
+                    id: migration.id,
+                    name: migration.name().to_owned(),
+                    direction,
+                    violations: new.into_iter().take(100).collect(),
+                });
+            }
+        }
+        let mut recorder = Recorder::new(db, self.settings.table)?;
+        let index = migration.id as usize;
+        match direction {
+            Direction::Up => {
+                let chain = if self.settings.verify_applied {
+                    self.plan.chains[index]
+                } else {
+                    hash::chain(self.newest_chain, migration.link())
+                };
+                recorder.insert(
+                    migration.id,
+                    migration.name(),
+                    migration.checksum(),
+                    &hash::hex(chain),
+                )?;
+                self.newest_chain = chain;
+                self.applied += 1;
+            }
+            Direction::Down => {
+                recorder.delete(migration.id)?;
+                self.newest_chain = match index.checked_sub(1) {
+                    Some(previous) => self
+                        .rows
+                        .get(previous)
+                        .and_then(|row| hash::parse_hex(&row.chain))
+                        .unwrap_or_default(),
+                    None => self.plan.seed,
+                };
+                self.applied -= 1;
+                if let Some(row) = self.rows.get(index) {
+                    self.removed.push(row.applied.clone());
+                }
+            }
+        }
+        db.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}"))?;
+        Ok(())
+    }
+}
+
+fn foreign_keys_on(db: &dyn Db) -> Result<bool, Error> {
+    let row = db::first_row(db, "PRAGMA foreign_keys", params![])?;
+    Ok(row.and_then(|row| db::integer(&row[0])).unwrap_or_default() != 0)
+}
+
+/// `PRAGMA foreign_key_check`, every row, as (table, rowid, parent).
+fn foreign_key_violations(db: &dyn Db) -> Result<Vec<crate::error::ForeignKeyViolation>, Error> {
+    Ok(db
+        .query("PRAGMA foreign_key_check", params![])?
+        .iter()
+        .map(|row| crate::error::ForeignKeyViolation {
+            table: db::text(&row[0]).unwrap_or_default().to_owned(),
+            rowid: db::integer(&row[1]),
+            parent: db::text(&row[2]).unwrap_or_default().to_owned(),
+        })
+        .collect())
+}

@@ -1,0 +1,671 @@
+//! The same migrations on a libSQL server cluster: a real `sqld` primary and
+//! replicas on loopback ports (see `tests/support/sqld.rs`), real child
+//! processes, no mocks. Skipped, saying so on stderr, without `SQLD_BIN`.
+//!
+//! ```text
+//! SQLD_BIN=/path/to/sqld cargo test --test libsql_cluster
+//! ```
+
+#[path = "support/process.rs"]
+mod process;
+#[path = "support/sqld.rs"]
+mod sqld;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use migrate_core::rusqlite::{self, Connection, Transaction};
+use migrate_core::{embed_migrations, migration, Error, Migrator};
+
+use process::{child_command, child_role, env, report, wait_with_timeout};
+use sqld::{connect, sqld_bin, Node};
+
+embed_migrations!("tests/fixtures/sql/cluster", set = "cluster");
+embed_migrations!("tests/fixtures/sql/cluster_slow", set = "cluster_slow");
+embed_migrations!("tests/fixtures/sql/blog", set = "blog");
+embed_migrations!(
+    "tests/fixtures/corpus/atuinsh__atuin/atuin-server-sqlite/migrations",
+    set = "atuin_server",
+    ids = "sorted"
+);
+
+/// A Rust migration written for rusqlite: it cannot run on a server.
+#[migration(0, set = "rusty")]
+fn rusty_table(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch("CREATE TABLE rusty (x)")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    runtime().block_on(future)
+}
+
+/// Every row of a query, each column as text (NULL as "NULL").
+async fn rows(conn: &libsql::Connection, sql: &str) -> Vec<Vec<String>> {
+    let mut rows = conn.query(sql, ()).await.expect(sql);
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await.expect("next row") {
+        let mut values = Vec::new();
+        for index in 0..row.column_count() {
+            values.push(match row.get_value(index).expect("value") {
+                libsql::Value::Null => "NULL".to_owned(),
+                libsql::Value::Integer(value) => value.to_string(),
+                libsql::Value::Real(value) => value.to_string(),
+                libsql::Value::Text(text) => text,
+                libsql::Value::Blob(blob) => format!("{blob:?}"),
+            });
+        }
+        out.push(values);
+    }
+    out
+}
+
+/// How many times each migration id ran, from the `ran` side table.
+async fn ran(conn: &libsql::Connection) -> BTreeMap<u32, usize> {
+    let mut counts = BTreeMap::new();
+    for row in rows(conn, "SELECT id FROM ran").await {
+        *counts.entry(row[0].parse().expect("id")).or_default() += 1;
+    }
+    counts
+}
+
+async fn tables(conn: &libsql::Connection) -> Vec<String> {
+    rows(
+        conn,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' \
+         ESCAPE '\\' AND name NOT LIKE 'libsql\\_%' ESCAPE '\\' AND name NOT LIKE '\\_%' \
+         ESCAPE '\\' ORDER BY name",
+    )
+    .await
+    .into_iter()
+    .map(|row| row[0].clone())
+    .collect()
+}
+
+fn once_each(ids: &[u32]) -> BTreeMap<u32, usize> {
+    ids.iter().map(|&id| (id, 1)).collect()
+}
+
+/// The child processes: `migrate` (the set in MIGRATE_SET, on MIGRATE_URL)
+/// and `wait` (until current, on MIGRATE_URL).
+#[test]
+fn child_process_entry() {
+    let Some(role) = child_role() else { return };
+    let url = env("MIGRATE_URL");
+    let set = env("MIGRATE_SET");
+    let result = block_on(async {
+        let conn = connect(&url).await;
+        let migrator = Migrator::new()
+            .set(set)
+            .lock_timeout(Duration::from_secs(60));
+        match role.as_str() {
+            "migrate" => migrator
+                .libsql(&conn)
+                .migrate()
+                .await
+                .map(|report| format!("ok {:?}", report.ids())),
+            "wait" => migrator
+                .libsql(&conn)
+                .wait_until_current(Duration::from_secs(60))
+                .await
+                .map(|()| "current".to_owned()),
+            other => panic!("unknown role {other}"),
+        }
+    });
+    report(&match result {
+        Ok(text) => text,
+        Err(error) => format!("error {error}"),
+    });
+}
+
+fn spawn(role: &str, url: &str, set: &str) -> std::process::Child {
+    child_command(role)
+        .env("MIGRATE_URL", url)
+        .env("MIGRATE_SET", set)
+        .spawn()
+        .expect("spawn child")
+}
+
+/// Parses `ok [0, 1]` into the ids.
+fn applied_ids(result: &str) -> Vec<u32> {
+    let list = result
+        .strip_prefix("ok [")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("child failed: {result}"));
+    list.split(',')
+        .filter(|id| !id.trim().is_empty())
+        .map(|id| id.trim().parse().expect("id"))
+        .collect()
+}
+
+#[test]
+fn three_processes_migrating_the_primary_apply_each_migration_exactly_once() {
+    let Some(bin) = sqld_bin("three_processes_migrating_the_primary") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    let replicas = [
+        Node::replica(&bin, &dir.path().join("replica1"), &primary),
+        Node::replica(&bin, &dir.path().join("replica2"), &primary),
+    ];
+    let children: Vec<_> = (0..3)
+        .map(|_| spawn("migrate", &primary.url(), "cluster"))
+        .collect();
+    let mut applied = Vec::new();
+    for child in children {
+        let finished = wait_with_timeout(child, Duration::from_secs(120));
+        applied.extend(applied_ids(&finished.result()));
+    }
+    applied.sort_unstable();
+    assert_eq!(
+        applied,
+        vec![0, 1, 2],
+        "each migration applied by exactly one process"
+    );
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        assert_eq!(ran(&conn).await, once_each(&[0, 1, 2]));
+        let history = Migrator::new()
+            .set("cluster")
+            .libsql(&conn)
+            .applied_migrations()
+            .await
+            .unwrap();
+        assert_eq!(
+            history.iter().map(|m| m.id).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        // Every replica catches up and then serves the whole schema.
+        for replica in &replicas {
+            let conn = connect(&replica.url()).await;
+            Migrator::new()
+                .set("cluster")
+                .libsql(&conn)
+                .wait_until_current(Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert_eq!(ran(&conn).await, once_each(&[0, 1, 2]));
+        }
+    });
+}
+
+#[test]
+fn killing_the_primary_mid_migration_keeps_nothing_of_it_and_a_rerun_applies_it_once() {
+    let Some(bin) = sqld_bin("killing_the_primary_mid_migration") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut primary = Node::primary(&bin, &dir.path().join("primary"));
+    let replica = Node::replica(&bin, &dir.path().join("replica"), &primary);
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let first = Migrator::new()
+            .set("cluster_slow")
+            .libsql(&conn)
+            .migrate_to(0)
+            .await;
+        assert_eq!(first.unwrap().ids(), vec![0]);
+        let replica_conn = connect(&replica.url()).await;
+        wait_for(&replica_conn, "SELECT count(*) FROM ran", "1").await;
+    });
+    let child = spawn("migrate", &primary.url(), "cluster_slow");
+    // Inside the slow migration (it takes seconds on the server).
+    std::thread::sleep(Duration::from_millis(1500));
+    primary.kill();
+    let finished = wait_with_timeout(child, Duration::from_secs(120));
+    let result = finished.result();
+    assert!(
+        result.starts_with("error "),
+        "the client must get an error: {result}"
+    );
+    block_on(async {
+        // The replica keeps serving reads while the primary is down.
+        let replica_conn = connect(&replica.url()).await;
+        assert_eq!(ran(&replica_conn).await, once_each(&[0]));
+        let on_replica = Migrator::new().set("cluster_slow").libsql(&replica_conn);
+        assert_eq!(on_replica.applied_migrations().await.unwrap().len(), 1);
+    });
+    primary.restart();
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let kept = tables(&conn).await;
+        assert_eq!(
+            kept,
+            ["base", "migrations_cluster_slow", "ran"],
+            "no partial DDL"
+        );
+        assert_eq!(
+            ran(&conn).await,
+            once_each(&[0]),
+            "no tracking row of the killed step"
+        );
+        let migrator = Migrator::new()
+            .set("cluster_slow")
+            .lock_timeout(Duration::from_secs(60));
+        let report = migrator.clone().libsql(&conn).migrate().await.unwrap();
+        assert_eq!(report.ids(), vec![1]);
+        assert_eq!(ran(&conn).await, once_each(&[0, 1]));
+        assert!(migrator.libsql(&conn).migrate().await.unwrap().is_empty());
+    });
+}
+
+/// Polls until a query's first column reads `expected` (a replica catching up).
+async fn wait_for(conn: &libsql::Connection, sql: &str, expected: &str) {
+    let start = Instant::now();
+    loop {
+        if let Ok(mut found) = conn.query(sql, ()).await {
+            if let Ok(Some(row)) = found.next().await {
+                if row
+                    .get_value(0)
+                    .ok()
+                    .map(|v| format!("{v:?}"))
+                    .is_some_and(|v| v.contains(expected))
+                {
+                    return;
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "replica never answered {sql}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn a_lock_held_past_the_servers_timeout_is_locked_and_a_retry_succeeds() {
+    let Some(bin) = sqld_bin("a_lock_held_past_the_servers_timeout") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let migrator = Migrator::new()
+            .set("cluster_slow")
+            .lock_timeout(Duration::from_secs(1));
+        assert_eq!(
+            migrator
+                .clone()
+                .libsql(&conn)
+                .migrate_to(0)
+                .await
+                .unwrap()
+                .ids(),
+            vec![0]
+        );
+        let slow = tokio::spawn({
+            let migrator = migrator.clone().libsql(&conn);
+            async move { migrator.migrate().await }
+        });
+        // Another writer asks for the lock while the slow migration holds it;
+        // the server hands it over after its transaction timeout.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let writer = connect(&primary.url()).await;
+        let started = Instant::now();
+        let tx = writer
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await
+            .unwrap();
+        tx.execute_batch("CREATE TABLE other_writer (x); INSERT INTO other_writer VALUES (1)")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let writer_waited = started.elapsed();
+        let outcome = slow.await.unwrap();
+        assert!(
+            matches!(outcome, Err(Error::Locked { .. })),
+            "expected Locked after the server took the transaction away (writer waited \
+             {writer_waited:?}), got {outcome:?}"
+        );
+        let kept = tables(&conn).await;
+        assert_eq!(
+            kept,
+            ["base", "migrations_cluster_slow", "other_writer", "ran"],
+            "no `big`"
+        );
+        assert_eq!(ran(&conn).await, once_each(&[0]), "nothing of the run kept");
+        // Nobody else waits now: the retry succeeds, each migration once.
+        let report = migrator
+            .lock_timeout(Duration::from_secs(60))
+            .libsql(&conn)
+            .migrate()
+            .await
+            .unwrap();
+        assert_eq!(report.ids(), vec![1]);
+        assert_eq!(ran(&conn).await, once_each(&[0, 1]));
+    });
+}
+
+#[test]
+fn an_instance_beside_a_replica_waits_until_current_then_sees_the_schema() {
+    let Some(bin) = sqld_bin("an_instance_beside_a_replica_waits") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    let replica = Node::replica(&bin, &dir.path().join("replica"), &primary);
+    let waiter = spawn("wait", &replica.url(), "cluster");
+    // It waits: nobody has migrated yet.
+    std::thread::sleep(Duration::from_millis(700));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let report = Migrator::new()
+            .set("cluster")
+            .libsql(&conn)
+            .migrate()
+            .await
+            .unwrap();
+        assert_eq!(report.ids(), vec![0, 1, 2]);
+    });
+    let finished = wait_with_timeout(waiter, Duration::from_secs(90));
+    assert_eq!(finished.result(), "current");
+    block_on(async {
+        let conn = connect(&replica.url()).await;
+        let found = tables(&conn).await;
+        for table in [
+            "accounts",
+            "migrations_cluster",
+            "order_audit",
+            "orders",
+            "ran",
+        ] {
+            assert!(
+                found.iter().any(|t| t == table),
+                "{table} missing on the replica: {found:?}"
+            );
+        }
+        // A waiter that finds nobody migrating gives up with NotCurrent.
+        let early = Migrator::new()
+            .set("cluster_slow")
+            .libsql(&conn)
+            .wait_until_current(Duration::from_millis(300))
+            .await;
+        assert!(
+            matches!(
+                early,
+                Err(Error::NotCurrent {
+                    applied: Some(0),
+                    known: 2,
+                    ..
+                })
+            ),
+            "{early:?}"
+        );
+    });
+}
+
+/// The schema and the history, normalised: every object's type, name,
+/// table and SQL, and every tracking row but its time.
+fn normalised_local(conn: &Connection, table: &str) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+    let text = |sql: &str| -> Vec<Vec<String>> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            out.push(
+                (0..columns)
+                    .map(|i| match row.get::<_, rusqlite::types::Value>(i).unwrap() {
+                        rusqlite::types::Value::Null => "NULL".to_owned(),
+                        rusqlite::types::Value::Integer(v) => v.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        other => format!("{other:?}"),
+                    })
+                    .collect(),
+            );
+        }
+        out
+    };
+    (text(SCHEMA_SQL), text(&history_sql(table)))
+}
+
+const SCHEMA_SQL: &str = "SELECT type, name, tbl_name, sql FROM sqlite_master \
+     WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'libsql\\_%' ESCAPE '\\' \
+     AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY type, name";
+
+/// A schema row with its SQL normalised: `libsql` sends each statement as
+/// its parser prints it again (comments dropped, spacing changed), so the
+/// server stores other text for the same definition.
+fn squeezed(mut row: Vec<String>) -> Vec<String> {
+    let sql = &row[3];
+    let without_comments: String = sql
+        .lines()
+        .map(|line| match line.find("--") {
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Its parser also prints keywords in capitals.
+    row[3] = without_comments
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    row
+}
+
+fn history_sql(table: &str) -> String {
+    format!("SELECT id, name, checksum, chain FROM \"{table}\" ORDER BY id")
+}
+
+#[test]
+fn the_same_sql_directories_give_the_same_schema_and_history_locally_and_on_the_server() {
+    let Some(bin) = sqld_bin("the_same_sql_directories") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    for set in ["cluster", "blog", "atuin_server"] {
+        let path = dir.path().join(format!("{set}.db"));
+        let mut local = Connection::open(&path).unwrap();
+        let local_ids = Migrator::new().set(set).migrate(&mut local).unwrap().ids();
+        let table = format!("migrations_{set}");
+        let (local_schema, local_history) = normalised_local(&local, &table);
+        block_on(async {
+            let conn = connect(&primary.url()).await;
+            let report = Migrator::new()
+                .set(set)
+                .libsql(&conn)
+                .migrate()
+                .await
+                .unwrap();
+            assert_eq!(report.ids(), local_ids, "{set}");
+            // The server holds every set's objects: compare this set's.
+            let mine: Vec<_> = rows(&conn, SCHEMA_SQL)
+                .await
+                .into_iter()
+                .filter(|row| local_schema.iter().any(|local| local[1] == row[1]))
+                .map(squeezed)
+                .collect();
+            let local_schema: Vec<_> = local_schema.iter().cloned().map(squeezed).collect();
+            assert_eq!(mine, local_schema, "{set}: the same objects, the same SQL");
+            assert_eq!(
+                rows(&conn, &history_sql(&table)).await,
+                local_history,
+                "{set}: same history"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_database_moves_between_a_file_and_the_server_and_keeps_its_history() {
+    let Some(bin) = sqld_bin("a_database_moves") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    // Applied locally up to 1, then the database is copied to the server
+    // (its schema and rows, as a dump would), where migrate goes on.
+    let mut local = Connection::open(dir.path().join("local.db")).unwrap();
+    Migrator::new()
+        .set("cluster")
+        .migrate_to(&mut local, 1)
+        .unwrap();
+    let mut dump = Vec::new();
+    {
+        let mut objects = local
+            .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql IS NOT NULL ORDER BY rowid")
+            .unwrap();
+        let found: Vec<(String, String)> = objects
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (name, sql) in found {
+            dump.push(sql);
+            let mut stmt = local.prepare(&format!("SELECT quote(id), quote(name), quote(applied_at), quote(checksum), quote(chain) FROM \"{name}\"")).ok();
+            if name.starts_with("migrations_") {
+                if let Some(stmt) = stmt.as_mut() {
+                    let inserts: Vec<String> = stmt
+                        .query_map([], |row| {
+                            Ok(format!(
+                                "INSERT INTO \"{name}\" VALUES ({}, {}, {}, {}, {})",
+                                row.get::<_, String>(0)?,
+                                row.get::<_, String>(1)?,
+                                row.get::<_, String>(2)?,
+                                row.get::<_, String>(3)?,
+                                row.get::<_, String>(4)?
+                            ))
+                        })
+                        .unwrap()
+                        .collect::<Result<_, _>>()
+                        .unwrap();
+                    dump.extend(inserts);
+                }
+            }
+        }
+        dump.push("INSERT INTO ran VALUES (0), (1)".to_owned());
+    }
+    let local_status = Migrator::new().set("cluster").status(&local).unwrap();
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        conn.execute_batch(&dump.join(";\n")).await.unwrap();
+        let remote = Migrator::new().set("cluster").libsql(&conn);
+        let status = remote.status().await.unwrap();
+        assert_eq!(
+            status
+                .iter()
+                .map(|s| (&s.name, &s.state))
+                .collect::<Vec<_>>(),
+            local_status
+                .iter()
+                .map(|s| (&s.name, &s.state))
+                .collect::<Vec<_>>()
+        );
+        remote.verify().await.unwrap();
+        assert_eq!(remote.migrate().await.unwrap().ids(), vec![2]);
+        assert_eq!(ran(&conn).await, once_each(&[0, 1, 2]));
+    });
+}
+
+#[test]
+fn the_server_refuses_what_a_file_refuses_with_nothing_changed() {
+    let Some(bin) = sqld_bin("the_server_refuses") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let conn = connect(&primary.url()).await;
+            // A Rust migration on rusqlite: refused whole, nothing created.
+            let refused = Migrator::new().set("rusty").libsql(&conn).migrate().await;
+            assert!(
+                matches!(
+                    &refused,
+                    Err(Error::WrongBackend {
+                        id: 0,
+                        backend: "libSQL",
+                        ..
+                    })
+                ),
+                "{refused:?}"
+            );
+            let message = refused.unwrap_err().to_string();
+            assert!(
+                message.contains("nothing was changed") && message.contains("libsql_cluster.rs"),
+                "{message}"
+            );
+            assert!(tables(&conn).await.is_empty());
+
+            // Another tool's database.
+            conn.execute("CREATE TABLE theirs (x)", ()).await.unwrap();
+            let unmanaged = Migrator::new().set("cluster").libsql(&conn).migrate().await;
+            assert!(
+                matches!(unmanaged, Err(Error::UnmanagedDatabase { .. })),
+                "{unmanaged:?}"
+            );
+            conn.execute("DROP TABLE theirs", ()).await.unwrap();
+
+            let m = Migrator::new().set("cluster").libsql(&conn);
+            assert_eq!(m.pending_migrations().await.unwrap().len(), 3);
+            assert_eq!(m.migrate_to(1).await.unwrap().ids(), vec![0, 1]);
+            assert_eq!(m.pending_migrations().await.unwrap().len(), 1);
+
+            // An applied migration edited by hand: Modified, nothing changed.
+            conn.execute(
+                "UPDATE migrations_cluster SET checksum = 'edited' WHERE id = 1",
+                (),
+            )
+            .await
+            .unwrap();
+            let before = tables(&conn).await;
+            let modified = m.migrate().await;
+            assert!(
+                matches!(modified, Err(Error::Modified { .. })),
+                "{modified:?}"
+            );
+            assert!(matches!(m.verify().await, Err(Error::Modified { .. })));
+            assert_eq!(tables(&conn).await, before);
+            assert_eq!(ran(&conn).await, once_each(&[0, 1]));
+        });
+}
+
+#[test]
+fn rollbacks_on_the_server_remove_each_step_with_its_row() {
+    let Some(bin) = sqld_bin("rollbacks_on_the_server") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let m = Migrator::new().set("cluster").libsql(&conn);
+        assert_eq!(m.migrate().await.unwrap().ids(), vec![0, 1, 2]);
+        let undone = m.rollback_migration().await.unwrap().map(|row| row.id);
+        assert_eq!(undone, Some(2));
+        assert!(!tables(&conn).await.contains(&"order_audit".to_owned()));
+        assert_eq!(m.rollback_to(0).await.unwrap().ids(), vec![1]);
+        assert_eq!(ran(&conn).await, once_each(&[0]));
+        let status: Vec<_> = m
+            .status()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.state)
+            .collect();
+        assert_eq!(status[0], migrate_core::MigrationState::Applied);
+        assert_eq!(status[1], migrate_core::MigrationState::Pending);
+        assert_eq!(m.rollback_all().await.unwrap().ids(), vec![0]);
+        assert_eq!(tables(&conn).await, vec!["migrations_cluster".to_owned()]);
+        // And forward again: the same chain as the first time.
+        assert_eq!(m.migrate().await.unwrap().ids(), vec![0, 1, 2]);
+        assert_eq!(m.applied_migrations().await.unwrap().len(), 3);
+    });
+}
