@@ -16,7 +16,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use migrate_core::rusqlite::{self, Connection, Transaction};
-use migrate_core::{embed_migrations, migration, Error, Migrator};
+use migrate_core::{embed_migrations, migration, rollback, Error, Migrator};
 
 use process::{child_command, child_role, env, report, wait_with_timeout};
 use sqld::{connect, sqld_bin, Node};
@@ -34,6 +34,55 @@ embed_migrations!(
 #[migration(0, set = "rusty")]
 fn rusty_table(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("CREATE TABLE rusty (x)")
+}
+
+// `async fn` migrations on the libSQL transaction.
+#[migration(0, set = "async_ok")]
+async fn create_gadgets(tx: &libsql::Transaction) -> libsql::Result<()> {
+    tx.execute(
+        "CREATE TABLE gadgets (id INTEGER PRIMARY KEY, name TEXT)",
+        (),
+    )
+    .await?;
+    tx.execute("INSERT INTO gadgets (name) VALUES (?1)", ["first"])
+        .await?;
+    Ok(())
+}
+
+#[rollback(0, set = "async_ok")]
+async fn drop_gadgets(tx: &libsql::Transaction) -> libsql::Result<()> {
+    tx.execute("DROP TABLE gadgets", ()).await.map(|_| ())
+}
+
+#[migration(1, set = "async_ok")]
+async fn name_gadgets(tx: &libsql::Transaction) -> libsql::Result<()> {
+    let mut rows = tx.query("SELECT count(*) FROM gadgets", ()).await?;
+    let row = rows.next().await?;
+    let count: i64 = row.ok_or(libsql::Error::QueryReturnedNoRows)?.get(0)?;
+    tx.execute_batch(&format!("CREATE TABLE gadget_count AS SELECT {count} AS n"))
+        .await?;
+    Ok(())
+}
+
+// A step that fails after writing: rolled back to its savepoint, the steps
+// before it kept.
+#[migration(0, set = "async_failing")]
+async fn async_first(tx: &libsql::Transaction) -> libsql::Result<()> {
+    tx.execute("CREATE TABLE kept (x)", ()).await.map(|_| ())
+}
+
+#[migration(1, set = "async_failing")]
+async fn async_broken(tx: &libsql::Transaction) -> libsql::Result<()> {
+    tx.execute("CREATE TABLE half_done (x)", ()).await?;
+    tx.execute("INSERT INTO no_such_table VALUES (1)", ())
+        .await?;
+    Ok(())
+}
+
+#[migration(0, set = "async_panics")]
+async fn async_panics(tx: &libsql::Transaction) -> libsql::Result<()> {
+    tx.execute("CREATE TABLE before_panic (x)", ()).await?;
+    panic!("the gadget exploded");
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -635,6 +684,93 @@ fn the_server_refuses_what_a_file_refuses_with_nothing_changed() {
             assert_eq!(tables(&conn).await, before);
             assert_eq!(ran(&conn).await, once_each(&[0, 1]));
         });
+}
+
+/// No server needed: a set of `async fn` migrations is refused on a SQLite
+/// file before anything is written.
+#[test]
+fn a_set_of_async_fn_migrations_is_refused_on_a_file_with_nothing_changed() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    let refused = Migrator::new().set("async_ok").migrate(&mut conn);
+    let Err(error) = refused else {
+        panic!("ran on a file: {refused:?}")
+    };
+    assert!(
+        matches!(
+            &error,
+            Error::WrongBackend {
+                id: 0,
+                backend: "a SQLite file",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("libsql_cluster.rs") && message.contains("async fn"),
+        "{message}"
+    );
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(objects, 0, "not even the tracking table");
+    // Reading works: it runs nothing.
+    assert_eq!(
+        Migrator::new()
+            .set("async_ok")
+            .pending_migrations(&conn)
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn async_fn_migrations_run_on_the_server_atomic_with_their_rows() {
+    let Some(bin) = sqld_bin("async_fn_migrations_run_on_the_server") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let m = Migrator::new().set("async_ok").libsql(&conn);
+        assert_eq!(m.migrate().await.unwrap().ids(), vec![0, 1]);
+        assert_eq!(rows(&conn, "SELECT n FROM gadget_count").await, [["1"]]);
+        assert!(m.migrate().await.unwrap().is_empty());
+        let no_rollback = m.rollback_migration().await;
+        assert!(
+            matches!(no_rollback, Err(Error::NoRollback { id: 1, .. })),
+            "{no_rollback:?}"
+        );
+
+        let failing = Migrator::new().set("async_failing").libsql(&conn);
+        let failed = failing.migrate().await;
+        assert!(
+            matches!(failed, Err(Error::Failed { id: 1, .. })),
+            "{failed:?}"
+        );
+        let found = tables(&conn).await;
+        assert!(found.contains(&"kept".to_owned()), "{found:?}");
+        assert!(
+            !found.contains(&"half_done".to_owned()),
+            "the failed step is rolled back whole: {found:?}"
+        );
+        let applied = failing.applied_migrations().await.unwrap();
+        assert_eq!(applied.iter().map(|m| m.id).collect::<Vec<_>>(), vec![0]);
+
+        let panics = Migrator::new()
+            .set("async_panics")
+            .libsql(&conn)
+            .migrate()
+            .await;
+        assert!(
+            matches!(&panics, Err(Error::Panicked { id: 0, message, .. }) if message.contains("exploded")),
+            "{panics:?}"
+        );
+        assert!(!tables(&conn).await.contains(&"before_panic".to_owned()));
+    });
 }
 
 #[test]

@@ -60,7 +60,18 @@ pub enum Body {
     Autocommit(fn(&Connection) -> Outcome),
     /// SQL text, run as one batch.
     Sql(&'static str),
+    /// An `async fn` on a libSQL server's transaction.
+    #[cfg(feature = "libsql")]
+    Libsql(for<'a> fn(&'a LibsqlTransaction) -> LibsqlFuture<'a>),
 }
+
+/// The transaction an `async fn` migration takes.
+#[cfg(feature = "libsql")]
+pub type LibsqlTransaction = ::libsql::Transaction;
+
+/// What the registered wrapper of an `async fn` migration returns.
+#[cfg(feature = "libsql")]
+pub type LibsqlFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + 'a>>;
 
 /// One `#[migration]` or `#[rollback]`, as placed in the link-time registry.
 pub struct Entry {

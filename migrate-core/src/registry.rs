@@ -68,6 +68,12 @@ impl Step {
                 (private::Body::Autocommit(run), _) => run(conn),
                 (private::Body::Rust(run), Some(tx)) => run(tx),
                 (private::Body::Rust(_), None) => Err(mode_mismatch()),
+                #[cfg(feature = "libsql")]
+                (private::Body::Libsql(_), _) => Err(
+                    "migrate-core: a libSQL step was asked to run on a SQLite file (a bug: \
+                     please report it)"
+                        .into(),
+                ),
             },
             Step::Dynamic(step) => match (&step.run, tx) {
                 (DynStep::Transaction(run), Some(tx)) => run(tx),
@@ -101,6 +107,28 @@ impl Step {
             },
             Step::Dynamic(_) => None,
         }
+    }
+
+    /// The `async fn` of a libSQL step.
+    #[cfg(feature = "libsql")]
+    pub fn libsql(
+        &self,
+    ) -> Option<for<'a> fn(&'a private::LibsqlTransaction) -> private::LibsqlFuture<'a>> {
+        match self {
+            Step::Static(entry) => match entry.body {
+                private::Body::Libsql(run) => Some(run),
+                _ => None,
+            },
+            Step::Dynamic(_) => None,
+        }
+    }
+
+    /// Whether the step is an `async fn` for a libSQL server.
+    fn is_libsql(&self) -> bool {
+        #[cfg(feature = "libsql")]
+        return self.libsql().is_some();
+        #[cfg(not(feature = "libsql"))]
+        false
     }
 
     /// Whether `PRAGMA foreign_keys` is turned off around this step.
@@ -178,6 +206,25 @@ impl Migration {
     }
 }
 
+/// Where a plan is to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// A SQLite file through rusqlite.
+    File,
+    /// A libSQL server.
+    #[cfg_attr(not(feature = "libsql"), allow(dead_code))]
+    Libsql,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::File => "a SQLite file",
+            Backend::Libsql => "libSQL",
+        }
+    }
+}
+
 /// The checked, ordered migrations of one set: `migrations[i].id == i`.
 pub(crate) struct Plan {
     pub set: String,
@@ -190,6 +237,49 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// `WrongBackend` for the set's first step that cannot run on `backend`:
+    /// on a SQLite file, an `async fn` for libSQL; on a libSQL server, a
+    /// Rust function on rusqlite, or a step outside a transaction. Checked
+    /// before a run touches the database, so a set is refused whole.
+    pub fn check_backend(&self, backend: Backend) -> Result<(), crate::error::Error> {
+        use crate::error::Direction;
+        for migration in &self.migrations {
+            let steps = [
+                (Direction::Up, Some(&migration.up)),
+                (Direction::Down, migration.down.as_ref()),
+            ];
+            for (direction, step) in steps {
+                let Some(step) = step else { continue };
+                let reason = match backend {
+                    Backend::File if step.is_libsql() => {
+                        "it is an `async fn` on a libSQL transaction, which runs on a libSQL \
+                         server (Migrator::libsql); write it as SQL to run the set on both"
+                    }
+                    Backend::Libsql if step.sql().is_none() && !step.is_libsql() => {
+                        "it is a Rust function on a rusqlite connection, which only runs on a \
+                         SQLite file; write it as SQL (a .sql file with embed_migrations!) to \
+                         run the set on both, or as an `async fn` taking `&libsql::Transaction`"
+                    }
+                    Backend::Libsql if step.mode() == Mode::Autocommit => {
+                        "it runs outside a transaction, which migrate-core does not do on a \
+                         server yet; run it on the server by hand, then record it with baseline"
+                    }
+                    _ => continue,
+                };
+                return Err(crate::error::Error::WrongBackend {
+                    set: self.set.clone(),
+                    id: migration.id,
+                    name: migration.name().to_owned(),
+                    direction,
+                    location: step.location(),
+                    backend: backend.name(),
+                    reason: reason.to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// `InvalidTarget` unless the set has a migration `target`.
     pub fn check_target(&self, target: u32) -> Result<(), crate::error::Error> {
         if target < self.len() {

@@ -13,10 +13,12 @@ pub fn attribute(args: TokenStream, input: TokenStream, kind: Kind) -> TokenStre
     let parsed_args = args::parse(args, kind);
     let parsed_fn = item::parse(input.clone(), kind.attr_name());
     match (parsed_args, parsed_fn) {
-        (Ok(args), Ok(func)) => match outside_transaction_param(&args, &func) {
-            Some(error) => fallback(error, input),
-            None => register(&args, &func, kind),
-        },
+        (Ok(args), Ok(func)) => {
+            match outside_transaction_param(&args, &func).or_else(|| async_options(&args, &func)) {
+                Some(error) => fallback(error, input),
+                None => register(&args, &func, kind),
+            }
+        }
         (Err(mut a), Err(b)) => {
             a.combine(b);
             fallback(a, input)
@@ -135,7 +137,12 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
     // Spanned on the user's parameter and return type, so a type mismatch is
     // reported on their code rather than inside the macro.
     let param_span = func.sig.inputs.span();
-    let call = quote_spanned! {param_span=> #ident(__migrate_core_tx) };
+    let is_async = func.sig.asyncness.is_some();
+    let call = if is_async {
+        quote_spanned! {param_span=> #ident(__migrate_core_tx).await }
+    } else {
+        quote_spanned! {param_span=> #ident(__migrate_core_tx) }
+    };
     let output_span = match &func.sig.output {
         ReturnType::Default => func.sig.ident.span(),
         ReturnType::Type(_, ty) => ty.span(),
@@ -179,7 +186,9 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         no_transaction: args.no_transaction,
         file: quote_spanned!(here=> ::core::file!()),
         line: quote_spanned!(here=> ::core::line!()),
-        body: if args.no_transaction {
+        body: if is_async {
+            quote_spanned!(fn_span=> #krate::__private::Body::Libsql(__migrate_core_run))
+        } else if args.no_transaction {
             quote_spanned!(fn_span=> #krate::__private::Body::Autocommit(__migrate_core_run))
         } else {
             quote_spanned!(fn_span=> #krate::__private::Body::Rust(__migrate_core_run))
@@ -195,6 +204,26 @@ fn register(args: &Args, func: &ItemFn, kind: Kind) -> TokenStream {
         quote_spanned!(fn_span=> &#krate::rusqlite::Transaction<'_>)
     };
 
+    if is_async {
+        // A libSQL step: the future of the user's function, boxed, on the
+        // server's transaction.
+        let registration = quote_spanned! {fn_span=>
+            #[doc(hidden)]
+            const _: () = {
+                #[allow(clippy::let_unit_value)]
+                fn __migrate_core_run(
+                    __migrate_core_tx: &#krate::__private::LibsqlTransaction,
+                ) -> #krate::__private::LibsqlFuture<'_> {
+                    ::std::boxed::Box::pin(async move { #convert })
+                }
+                #entry
+            };
+        };
+        return quote! {
+            #func
+            #registration
+        };
+    }
     let registration = quote_spanned! {fn_span=>
         #[doc(hidden)]
         const _: () = {
@@ -238,6 +267,26 @@ fn outside_transaction_param(args: &Args, func: &ItemFn) -> Option<syn::Error> {
              `conn: &Connection`",
         )
     })
+}
+
+/// An `async fn` (libSQL) step runs in the server's transaction, as it is:
+/// it cannot run outside one, nor turn foreign keys off.
+fn async_options(args: &Args, func: &ItemFn) -> Option<syn::Error> {
+    let token = func.sig.asyncness.as_ref()?;
+    let option = if args.no_transaction {
+        "`transaction = false`"
+    } else if args.foreign_keys_off {
+        "`foreign_keys = off`"
+    } else {
+        return None;
+    };
+    Some(syn::Error::new(
+        token.span,
+        format!(
+            "an `async fn` migration runs inside the libSQL server's transaction: {option} is \
+             not available for it; remove the option, or write the step as SQL"
+        ),
+    ))
 }
 
 fn unraw(ident: &syn::Ident) -> String {

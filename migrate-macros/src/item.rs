@@ -36,13 +36,26 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
         );
     }
     if let Some(token) = &sig.asyncness {
-        fail(
-            token.span,
-            format!(
-                "#[{attr}] cannot be an `async fn`: migrations run synchronously inside a SQLite \
-                 transaction; remove `async`"
-            ),
-        );
+        if !cfg!(feature = "libsql") {
+            fail(
+                token.span,
+                format!(
+                    "#[{attr}] cannot be an `async fn`: migrations on a SQLite file run \
+                     synchronously inside its transaction; remove `async` (an `async fn` taking \
+                     `tx: &libsql::Transaction` runs on a libSQL server with migrate-core's \
+                     `libsql` feature)"
+                ),
+            );
+        } else if let Some(span) = rusqlite_param(sig) {
+            fail(
+                span,
+                format!(
+                    "#[{attr}] on an `async fn` runs on a libSQL server and takes \
+                     `tx: &libsql::Transaction`; a rusqlite transaction is for a plain `fn`: \
+                     remove `async`, or take `&libsql::Transaction`"
+                ),
+            );
+        }
     }
     if let syn::Safety::Unsafe(token) = &sig.safety {
         fail(
@@ -97,6 +110,26 @@ pub fn parse(input: TokenStream, attr: &str) -> Result<ItemFn, syn::Error> {
         Some(error) => Err(error),
         None => Ok(func),
     }
+}
+
+/// The span of a parameter that is visibly rusqlite's: `Transaction<'_>`
+/// (libSQL's has no lifetime), `Connection`, or a path through `rusqlite`.
+fn rusqlite_param(sig: &syn::Signature) -> Option<proc_macro2::Span> {
+    let FnArg::Typed(param) = sig.inputs.first()? else {
+        return None;
+    };
+    let syn::Type::Reference(reference) = &*param.ty else {
+        return None;
+    };
+    let syn::Type::Path(path) = &*reference.elem else {
+        return None;
+    };
+    let segments = &path.path.segments;
+    let last = segments.last()?;
+    let rusqlite = segments.iter().any(|segment| segment.ident == "rusqlite")
+        || last.ident == "Connection"
+        || (last.ident == "Transaction" && !last.arguments.is_empty());
+    rusqlite.then(|| param.ty.span())
 }
 
 fn item_keyword_span(item: &Item) -> proc_macro2::Span {

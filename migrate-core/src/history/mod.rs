@@ -12,6 +12,7 @@
 //! the deletion of any row but the newest, into a failed O(1) check, so that
 //! both paths reach the same verdict.
 
+mod ledger;
 mod verify;
 
 use rusqlite::params;
@@ -25,6 +26,7 @@ use crate::registry::Plan;
 use crate::report::AppliedMigration;
 pub(crate) use crate::sqlite::quote_identifier;
 
+pub(crate) use ledger::Ledger;
 pub(crate) use verify::{chains_current, matches_plan, repair_chains, verify};
 
 /// Marks our tracking tables (and their triggers) in `sqlite_master.sql`, so

@@ -81,8 +81,18 @@ impl Db for Remote {
         })
     }
 
+    /// A lock held elsewhere, or the server ending the transaction: also
+    /// when a step failed of it (its source), since nothing of the run is
+    /// left then either.
     fn is_busy(&self, error: &Error) -> bool {
-        matches!(error, Error::Libsql(error) if is_busy(error))
+        match error {
+            Error::Libsql(error) => is_busy(error),
+            Error::Failed { source, .. } => {
+                source.downcast_ref::<libsql::Error>().is_some_and(is_busy)
+                    || matches!(source.downcast_ref::<Error>(), Some(Error::Libsql(error)) if is_busy(error))
+            }
+            _ => false,
+        }
     }
 }
 

@@ -16,8 +16,7 @@ use rusqlite::{params, Connection, Statement, Transaction};
 use super::guard::{Guard, Refusal, Rules, StepFailure, STEP_SAVEPOINT};
 use super::{begin_immediate, Outcome, Settings};
 use crate::error::{Direction, Error, ForeignKeyViolation};
-use crate::hash;
-use crate::history::{self, Recorder, Row};
+use crate::history::{self, Ledger, Recorder};
 use crate::observe::StepWatch;
 use crate::registry::{Migration, Plan, Step};
 use crate::report::{AppliedMigration, StepReport};
@@ -46,12 +45,8 @@ pub(super) struct Batch<'c> {
     /// transaction (see [`history::suspend_triggers`]); `commit` creates them
     /// again, a rollback brings them back.
     triggers_suspended: bool,
-    applied: usize,
-    /// The newest row's chain (for histories not verified against the plan).
-    newest_chain: u128,
-    rows: Vec<Row>,
+    ledger: Ledger,
     steps: Vec<StepReport>,
-    removed: Vec<AppliedMigration>,
 }
 
 /// The statements every step of a transaction runs, prepared once per
@@ -123,17 +118,14 @@ impl<'c> Batch<'c> {
             tx,
             foreign_keys_on,
             triggers_suspended: false,
-            applied: history.applied,
-            newest_chain: history.newest_chain,
-            rows: history.rows,
+            ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
-            removed: Vec::new(),
         })
     }
 
     /// How many migrations are applied, counting this batch's steps.
     pub fn applied(&self) -> usize {
-        self.applied
+        self.ledger.applied
     }
 
     pub fn steps_done(&self) -> usize {
@@ -175,6 +167,7 @@ impl<'c> Batch<'c> {
             Direction::Down => {
                 history::set_chain(self.conn, table, migration.id, history::ROLLING_BACK)?;
                 Ok(self
+                    .ledger
                     .rows
                     .get(migration.id as usize)
                     .map(|row| row.applied.clone()))
@@ -278,56 +271,21 @@ impl<'c> Batch<'c> {
         let Some(statements) = self.statements.as_mut() else {
             return Ok(elapsed);
         };
-        let index = migration.id as usize;
-        let chain = match direction {
-            Direction::Up => {
-                // A verified history is the plan's; an unverified one may
-                // differ, so its chain goes on from its own newest row.
-                let chain = if self.settings.verify_applied {
-                    self.plan.chains[index]
-                } else {
-                    hash::chain(self.newest_chain, migration.link())
-                };
-                statements
-                    .recorder
-                    .insert(
-                        migration.id,
-                        migration.name(),
-                        migration.checksum(),
-                        &hash::hex(chain),
-                    )
-                    .map_err(recording)?;
-                chain
-            }
-            Direction::Down => {
-                statements
-                    .recorder
-                    .delete(migration.id)
-                    .map_err(recording)?;
-                match index.checked_sub(1) {
-                    Some(previous) => self
-                        .rows
-                        .get(previous)
-                        .and_then(|row| hash::parse_hex(&row.chain))
-                        .unwrap_or_default(),
-                    None => self.plan.seed,
-                }
-            }
-        };
+        let written = self
+            .ledger
+            .write(
+                &mut statements.recorder,
+                self.plan,
+                settings.verify_applied,
+                migration,
+                direction,
+            )
+            .map_err(recording)?;
         statements
             .release
             .execute(params![])
             .map_err(|e| recording(e.into()))?;
-        match direction {
-            Direction::Up => self.applied += 1,
-            Direction::Down => {
-                self.applied -= 1;
-                if let Some(row) = self.rows.get(index) {
-                    self.removed.push(row.applied.clone());
-                }
-            }
-        }
-        self.newest_chain = chain;
+        self.ledger.advance(written);
         Ok(elapsed)
     }
 
@@ -400,9 +358,10 @@ impl<'c> Batch<'c> {
             statements,
             tx,
             triggers_suspended,
-            applied,
+            ledger: Ledger {
+                applied, removed, ..
+            },
             steps,
-            removed,
             ..
         } = self;
         drop(statements);

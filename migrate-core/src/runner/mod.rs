@@ -32,7 +32,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::error::{Direction, Error};
 use crate::history::{self, Table};
 use crate::observe::Observer;
-use crate::registry::{Migration, Mode, Plan, Step};
+use crate::registry::{Backend, Migration, Mode, Plan, Step};
 use crate::report::{AppliedMigration, Report};
 use crate::sqlite::{self, ConnectionState, ForeignKeysOff, LockWait};
 use batch::Batch;
@@ -111,6 +111,7 @@ pub(crate) fn run(
             return Ok(Outcome::default());
         }
     }
+    plan.check_backend(Backend::File)?;
     // Not asking for the write lock while another process runs a step
     // outside a transaction keeps out of its way (a VACUUM that finds a
     // writer waiting gets SQLITE_BUSY at once).

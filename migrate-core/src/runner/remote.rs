@@ -29,15 +29,11 @@ use super::guard::STEP_SAVEPOINT;
 use super::{steps_to_run, Goal, Outcome, Settings};
 use crate::db::{self, Db};
 use crate::error::{Direction, Error};
-use crate::hash;
-use crate::history::{self, Recorder, Row};
+use crate::history::{self, Ledger, Recorder};
 use crate::libsql::remote::Remote;
-use crate::registry::{Migration, Mode, Plan, Step};
+use crate::registry::{Backend, Migration, Plan, Step};
 use crate::report::StepReport;
 use crate::sqlite::Budget;
-
-/// The name of the backend in messages.
-const LIBSQL: &str = "libSQL";
 
 /// Moves the database behind `direct` towards `goal`.
 pub(crate) fn run(
@@ -51,7 +47,7 @@ pub(crate) fn run(
     if !direct.conn.is_autocommit() {
         return Err(Error::InTransaction);
     }
-    check_backend(plan)?;
+    plan.check_backend(Backend::Libsql)?;
     if let Goal::UpTo(last) = goal {
         // The up-to-date check, without the write lock. A replica may
         // answer it from a stale copy: that can only show fewer migrations
@@ -82,41 +78,6 @@ pub(crate) fn run(
     }
 }
 
-/// Every step must be SQL, and run inside a transaction: checked for the
-/// whole set before anything is sent, so that a set is refused whole, not
-/// half-applied.
-fn check_backend(plan: &Plan) -> Result<(), Error> {
-    for migration in &plan.migrations {
-        let steps = [
-            (Direction::Up, Some(&migration.up)),
-            (Direction::Down, migration.down.as_ref()),
-        ];
-        for (direction, step) in steps {
-            let Some(step) = step else { continue };
-            let reason = if step.sql().is_none() {
-                "it is a Rust function on a rusqlite connection, which only runs on a local \
-                 SQLite file; write it as SQL (a .sql file with embed_migrations!, or \
-                 #[migration(n, sql = \"…\")]) to run the set on both"
-            } else if step.mode() == Mode::Autocommit {
-                "it runs outside a transaction, which migrate-core does not do on a server yet; \
-                 run it on the server by hand, then record it with baseline"
-            } else {
-                continue;
-            };
-            return Err(Error::WrongBackend {
-                set: plan.set.clone(),
-                id: migration.id,
-                name: migration.name().to_owned(),
-                direction,
-                location: step.location(),
-                backend: LIBSQL,
-                reason: reason.to_owned(),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// One `BEGIN IMMEDIATE` transaction: the history read inside the lock, the
 /// steps, COMMIT. A failing step is rolled back to its savepoint, the steps
 /// before it are committed, and its error returned.
@@ -137,12 +98,13 @@ fn in_one_transaction(
         conn: (*tx).clone(),
         fresh_streams: false,
     };
-    let mut run = Run::read(&db, plan, settings, goal)?;
+    let mut run = Run::read(&db, &tx, plan, settings, goal)?;
     let failure = run.steps(goal);
     let Run {
-        applied,
+        ledger: Ledger {
+            applied, removed, ..
+        },
         steps,
-        removed,
         ..
     } = run;
     match failure {
@@ -182,18 +144,18 @@ fn in_one_transaction(
 /// A run's state inside its transaction.
 struct Run<'a> {
     db: &'a Remote,
+    /// For `async fn` steps, which take it.
+    tx: &'a libsql::Transaction,
     plan: &'a Plan,
     settings: &'a Settings<'a>,
-    applied: usize,
-    newest_chain: u128,
-    rows: Vec<Row>,
+    ledger: Ledger,
     steps: Vec<StepReport>,
-    removed: Vec<crate::report::AppliedMigration>,
 }
 
 impl<'a> Run<'a> {
     fn read(
         db: &'a Remote,
+        tx: &'a libsql::Transaction,
         plan: &'a Plan,
         settings: &'a Settings<'a>,
         goal: Goal,
@@ -209,19 +171,17 @@ impl<'a> Run<'a> {
         )?;
         Ok(Run {
             db,
+            tx,
             plan,
             settings,
-            applied: history.applied,
-            newest_chain: history.newest_chain,
-            rows: history.rows,
+            ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
-            removed: Vec::new(),
         })
     }
 
     /// Runs the steps `goal` asks for; the first failure stops them.
     fn steps(&mut self, goal: Goal) -> Option<Error> {
-        let todo = match steps_to_run(self.plan, self.applied, goal) {
+        let todo = match steps_to_run(self.plan, self.ledger.applied, goal) {
             Ok(todo) => todo,
             Err(error) => return Some(error),
         };
@@ -263,9 +223,6 @@ impl<'a> Run<'a> {
     ) -> Result<(), Error> {
         let db = self.db;
         let failed = |source: Error| -> Error {
-            if db.is_busy(&source) {
-                return source;
-            }
             Error::Failed {
                 id: migration.id,
                 name: migration.name().to_owned(),
@@ -282,7 +239,7 @@ impl<'a> Run<'a> {
                     name: migration.name().to_owned(),
                     direction,
                     location: step.location(),
-                    backend: LIBSQL,
+                    backend: "libSQL",
                     reason: "it needs foreign keys off, and the server runs this transaction \
                              with them on (they cannot change inside it): rebuild the table \
                              without the pragma, or migrate with foreign keys off"
@@ -293,8 +250,18 @@ impl<'a> Run<'a> {
         } else {
             None
         };
-        let sql = step.sql().unwrap_or_default();
-        db.execute_batch(sql).map_err(failed)?;
+        match (step.sql(), step.libsql()) {
+            (Some(sql), _) => db.execute_batch(sql).map_err(failed)?,
+            (None, Some(run)) => self.run_async(run, migration, direction)?,
+            // Refused by `check_backend` before the run.
+            (None, None) => {
+                return Err(failed(Error::InvalidTarget {
+                    set: self.plan.set.clone(),
+                    target: migration.id,
+                    known: self.plan.len(),
+                }))
+            }
+        }
         if let Some(before) = before {
             let new: Vec<_> = foreign_key_violations(db)?
                 .into_iter()
@@ -310,41 +277,51 @@ impl<'a> Run<'a> {
             }
         }
         let mut recorder = Recorder::new(db, self.settings.table)?;
-        let index = migration.id as usize;
-        match direction {
-            Direction::Up => {
-                let chain = if self.settings.verify_applied {
-                    self.plan.chains[index]
-                } else {
-                    hash::chain(self.newest_chain, migration.link())
-                };
-                recorder.insert(
-                    migration.id,
-                    migration.name(),
-                    migration.checksum(),
-                    &hash::hex(chain),
-                )?;
-                self.newest_chain = chain;
-                self.applied += 1;
-            }
-            Direction::Down => {
-                recorder.delete(migration.id)?;
-                self.newest_chain = match index.checked_sub(1) {
-                    Some(previous) => self
-                        .rows
-                        .get(previous)
-                        .and_then(|row| hash::parse_hex(&row.chain))
-                        .unwrap_or_default(),
-                    None => self.plan.seed,
-                };
-                self.applied -= 1;
-                if let Some(row) = self.rows.get(index) {
-                    self.removed.push(row.applied.clone());
-                }
-            }
-        }
+        let written = self.ledger.write(
+            &mut recorder,
+            self.plan,
+            self.settings.verify_applied,
+            migration,
+            direction,
+        )?;
         db.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}"))?;
+        self.ledger.advance(written);
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// Runs an `async fn` step to its end on this blocking thread; a panic
+    /// in it is the step's failure, as on a file.
+    fn run_async(
+        &self,
+        run: for<'t> fn(&'t libsql::Transaction) -> crate::private::LibsqlFuture<'t>,
+        migration: &Migration,
+        direction: Direction,
+    ) -> Result<(), Error> {
+        let tx = self.tx;
+        let handle = &self.db.handle;
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.block_on(run(tx))));
+        let id = migration.id;
+        let name = migration.name().to_owned();
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            // A busy source (the server took the transaction away while the
+            // step ran) restarts the run: see `Remote::is_busy`.
+            Ok(Err(source)) => Err(Error::Failed {
+                id,
+                name,
+                direction,
+                source,
+            }),
+            Err(panic) => Err(Error::Panicked {
+                id,
+                name,
+                direction,
+                message: super::guard::panic_message(panic.as_ref()),
+            }),
+        }
     }
 }
 
