@@ -79,6 +79,12 @@ async fn async_broken(tx: &libsql::Transaction) -> libsql::Result<()> {
     Ok(())
 }
 
+#[migration(0, set = "async_commits")]
+async fn async_commits(tx: &libsql::Transaction) -> libsql::Result<()> {
+    tx.execute("CREATE TABLE committed_early (x)", ()).await?;
+    tx.execute("COMMIT", ()).await.map(|_| ())
+}
+
 #[migration(0, set = "async_panics")]
 async fn async_panics(tx: &libsql::Transaction) -> libsql::Result<()> {
     tx.execute("CREATE TABLE before_panic (x)", ()).await?;
@@ -745,7 +751,23 @@ fn async_fn_migrations_run_on_the_server_atomic_with_their_rows() {
             "{no_rollback:?}"
         );
 
-        let failing = Migrator::new().set("async_failing").libsql(&conn);
+        // The observer sees a server's steps as a file's.
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let failing = Migrator::new()
+            .set("async_failing")
+            .observer({
+                let seen = seen.clone();
+                move |event| {
+                    let line = match event {
+                        migrate_core::Event::Started { id, .. } => format!("started {id}"),
+                        migrate_core::Event::Finished { id, .. } => format!("finished {id}"),
+                        migrate_core::Event::Failed { id, .. } => format!("failed {id}"),
+                        _ => "other".to_owned(),
+                    };
+                    seen.lock().unwrap().push(line);
+                }
+            })
+            .libsql(&conn);
         let failed = failing.migrate().await;
         assert!(
             matches!(failed, Err(Error::Failed { id: 1, .. })),
@@ -759,6 +781,10 @@ fn async_fn_migrations_run_on_the_server_atomic_with_their_rows() {
         );
         let applied = failing.applied_migrations().await.unwrap();
         assert_eq!(applied.iter().map(|m| m.id).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["started 0", "finished 0", "started 1", "failed 1"]
+        );
 
         let panics = Migrator::new()
             .set("async_panics")
@@ -770,6 +796,20 @@ fn async_fn_migrations_run_on_the_server_atomic_with_their_rows() {
             "{panics:?}"
         );
         assert!(!tables(&conn).await.contains(&"before_panic".to_owned()));
+
+        // A step that commits the server's transaction itself: no commit
+        // hook can stop it, so it fails before its row, saying its work stays.
+        let commits = Migrator::new().set("async_commits").libsql(&conn);
+        let committed = commits.migrate().await;
+        let Err(error) = committed else {
+            panic!("{committed:?}")
+        };
+        assert!(matches!(error, Error::Failed { id: 0, .. }), "{error:?}");
+        assert!(error.to_string().contains("was not undone"), "{error}");
+        assert!(
+            commits.applied_migrations().await.unwrap().is_empty(),
+            "no row for it"
+        );
     });
 }
 

@@ -5,7 +5,7 @@
 //! server (`libsql` feature) the other, so that both keep the same table,
 //! checksums and chain, and reach the same verdicts.
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, ToSql, Transaction};
 
 use crate::error::Error;
@@ -19,6 +19,15 @@ pub(crate) trait Db {
     fn execute_batch(&self, sql: &str) -> Result<(), Error>;
     /// Every row of a query, each as its column values.
     fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error>;
+    /// The first column of the first row, lent to `read` without a copy:
+    /// the up-to-date check's one read, on every call of every run, costs
+    /// no allocation. `false` when there is no row.
+    fn first_column(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        read: &mut dyn FnMut(ValueRef<'_>),
+    ) -> Result<bool, Error>;
     /// Whether an error means another connection holds a lock, so that the
     /// caller must not read "no answer" into it.
     fn is_busy(&self, error: &Error) -> bool;
@@ -57,6 +66,23 @@ impl Db for Connection {
         Ok(out)
     }
 
+    fn first_column(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        read: &mut dyn FnMut(ValueRef<'_>),
+    ) -> Result<bool, Error> {
+        let mut stmt = self.prepare(sql)?;
+        let mut rows = stmt.query(params)?;
+        match rows.next()? {
+            Some(row) => {
+                read(row.get_ref(0)?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     fn is_busy(&self, error: &Error) -> bool {
         matches!(error, Error::Sqlite(error) if crate::sqlite::is_busy(error))
     }
@@ -73,6 +99,15 @@ impl Db for Transaction<'_> {
 
     fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error> {
         Db::query(&**self, sql, params)
+    }
+
+    fn first_column(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        read: &mut dyn FnMut(ValueRef<'_>),
+    ) -> Result<bool, Error> {
+        Db::first_column(&**self, sql, params, read)
     }
 
     fn is_busy(&self, error: &Error) -> bool {

@@ -293,10 +293,12 @@ fn vouched(
         // answers that (the chain of a longer or different history is
         // another value), and costs less to prepare than two.
         if let Some(last) = plan.chains.last() {
-            match db::first_row(conn, &table.newest_chain_sql, params![]) {
-                Ok(Some(row)) if parse_chain(&row[0]) == Some(*last) => {
-                    return Ok(Some((plan.chains.len(), *last)))
-                }
+            let mut newest = None;
+            let read = conn.first_column(&table.newest_chain_sql, params![], &mut |value| {
+                newest = value.as_str().ok().and_then(hash::parse_hex);
+            });
+            match read {
+                Ok(true) if newest == Some(*last) => return Ok(Some((plan.chains.len(), *last))),
                 Err(error) if conn.is_busy(&error) => return Err(error),
                 _ => {}
             }

@@ -84,6 +84,22 @@ impl Db for Remote {
     /// A lock held elsewhere, or the server ending the transaction: also
     /// when a step failed of it (its source), since nothing of the run is
     /// left then either.
+    fn first_column(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+        read: &mut dyn FnMut(ValueRef<'_>),
+    ) -> Result<bool, Error> {
+        let first = crate::db::first_row(self, sql, params)?;
+        Ok(match first.as_ref().and_then(|row| row.first()) {
+            Some(value) => {
+                read(ValueRef::from(value));
+                true
+            }
+            None => false,
+        })
+    }
+
     fn is_busy(&self, error: &Error) -> bool {
         match error {
             Error::Libsql(error) => is_busy(error),

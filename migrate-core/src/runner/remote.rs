@@ -31,6 +31,7 @@ use crate::db::{self, Db};
 use crate::error::{Direction, Error};
 use crate::history::{self, Ledger, Recorder};
 use crate::libsql::remote::Remote;
+use crate::observe::StepWatch;
 use crate::registry::{Backend, Migration, Plan, Step};
 use crate::report::StepReport;
 use crate::sqlite::Budget;
@@ -150,6 +151,9 @@ struct Run<'a> {
     settings: &'a Settings<'a>,
     ledger: Ledger,
     steps: Vec<StepReport>,
+    /// A step's work is merged into the transaction and its row not yet
+    /// written: a failure now must not be committed.
+    abandon: bool,
 }
 
 impl<'a> Run<'a> {
@@ -176,6 +180,7 @@ impl<'a> Run<'a> {
             settings,
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
+            abandon: false,
         })
     }
 
@@ -187,8 +192,22 @@ impl<'a> Run<'a> {
         };
         let direction = goal.direction();
         for (migration, step) in todo {
+            // The observer, `tracing` and `log` see a server's steps as a
+            // file's.
+            let watch = StepWatch::start(
+                self.settings.observer,
+                migration.id,
+                migration.name(),
+                direction,
+            );
             let started = Instant::now();
             if let Err(error) = self.step(migration, step, direction) {
+                watch.failed(&error);
+                if self.abandon {
+                    // Nothing of this transaction is to be committed.
+                    self.steps.clear();
+                    return Some(error);
+                }
                 // Back to before the step; if that fails too, the
                 // transaction is not to be committed.
                 let undo = format!("ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}");
@@ -202,6 +221,7 @@ impl<'a> Run<'a> {
                 }
                 return Some(error);
             }
+            watch.finished();
             self.steps.push(StepReport::new(
                 migration.id,
                 migration.name().to_owned(),
@@ -276,6 +296,32 @@ impl<'a> Run<'a> {
                 });
             }
         }
+        // No commit hook can stop a step on a server from ending the
+        // transaction (a COMMIT in an `async fn`), and `libsql` does not
+        // always say it did; the step's savepoint is gone then. Releasing it
+        // tells, before the row is written: the step fails, saying that
+        // what it did is committed.
+        if let Err(error) = db.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}")) {
+            if db.is_busy(&error) {
+                return Err(error);
+            }
+            return Err(Error::Failed {
+                id: migration.id,
+                name: migration.name().to_owned(),
+                direction,
+                source: Box::new(crate::error::OutsideTransaction(
+                    "it ended the server's transaction (COMMIT, END or ROLLBACK), so what it did \
+                     is committed without its tracking row; remove that statement, then undo \
+                     its work or record it with baseline"
+                        .into(),
+                )),
+            });
+        }
+        // The step's work is now part of the transaction: a failure to
+        // record it abandons the whole transaction rather than commit the
+        // work without its row.
+        self.abandon = true;
+        db.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
         let mut recorder = Recorder::new(db, self.settings.table)?;
         let written = self.ledger.write(
             &mut recorder,
@@ -286,6 +332,7 @@ impl<'a> Run<'a> {
         )?;
         db.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}"))?;
         self.ledger.advance(written);
+        self.abandon = false;
         Ok(())
     }
 }
