@@ -83,6 +83,30 @@ impl Migrator {
 /// Each call runs the migration logic on one of the tokio runtime's
 /// blocking threads (it waits for the server there), so it must be called
 /// from within a tokio runtime, which `libsql` needs anyway.
+///
+/// ```no_run
+/// # async fn run(conn: &libsql::Connection) -> Result<(), migrate_core::Error> {
+/// use std::time::Duration;
+/// use migrate_core::{Migrator, MigrationState};
+///
+/// let m = Migrator::new().set("docs_libsql_api").libsql(conn);
+/// m.verify().await?; // what `migrate` would refuse, refused now
+/// let pending = m.pending_migrations().await?;
+/// let report = m.migrate().await?;
+/// assert_eq!(report.steps.len(), pending.len());
+/// assert!(m.status().await?.iter().all(|s| s.state == MigrationState::Applied));
+/// let newest = m.applied_migrations().await?.pop();
+/// if let Some(undone) = m.rollback_migration().await? {
+///     assert_eq!(Some(undone.id), newest.map(|row| row.id));
+/// }
+/// m.migrate_to(0).await?;
+/// m.rollback_to(0).await?;
+/// m.rollback_all().await?;
+/// // An instance that must not migrate (beside a replica):
+/// m.wait_until_current(Duration::from_secs(60)).await.ok();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Libsql {
     migrator: Migrator,
