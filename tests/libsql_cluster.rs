@@ -669,6 +669,13 @@ fn the_server_refuses_what_a_file_refuses_with_nothing_changed() {
             conn.execute("DROP TABLE theirs", ()).await.unwrap();
 
             let m = Migrator::new().set("cluster").libsql(&conn);
+            // A transaction begun on the connection by hand is refused, and
+            // left as it was.
+            conn.execute("BEGIN", ()).await.unwrap();
+            let in_tx = m.pending_migrations().await;
+            assert!(matches!(in_tx, Err(Error::InTransaction)), "{in_tx:?}");
+            assert!(matches!(m.migrate().await, Err(Error::InTransaction)));
+            conn.execute("ROLLBACK", ()).await.unwrap();
             assert_eq!(m.pending_migrations().await.unwrap().len(), 3);
             assert_eq!(m.migrate_to(1).await.unwrap().ids(), vec![0, 1]);
             assert_eq!(m.pending_migrations().await.unwrap().len(), 1);

@@ -209,6 +209,11 @@ impl Libsql {
                 "migrate_core::libsql must be called from within a tokio runtime".to_owned(),
             ))
         })?;
+        // A transaction begun on the connection by hand: a run would not be
+        // atomic, and the library's requests would end the caller's stream.
+        if !self.conn.is_autocommit() {
+            return Err(Error::InTransaction);
+        }
         let migrator = self.migrator.clone();
         let conn = self.conn.clone();
         let job = tokio::task::spawn_blocking(move || {
