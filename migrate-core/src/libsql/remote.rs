@@ -81,9 +81,6 @@ impl Db for Remote {
         })
     }
 
-    /// A lock held elsewhere, or the server ending the transaction: also
-    /// when a step failed of it (its source), since nothing of the run is
-    /// left then either.
     fn first_column(
         &self,
         sql: &str,
@@ -100,6 +97,9 @@ impl Db for Remote {
         })
     }
 
+    /// A lock held elsewhere, or the server ending the transaction: also
+    /// when a step failed of it (its source), since nothing of the run is
+    /// left then either.
     fn is_busy(&self, error: &Error) -> bool {
         match error {
             Error::Libsql(error) => is_busy(error),

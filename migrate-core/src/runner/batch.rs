@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, Statement, Transaction};
 
 use super::guard::{Guard, Refusal, Rules, StepFailure, STEP_SAVEPOINT};
 use super::{begin_immediate, Outcome, Settings};
+use crate::db::{self, Db};
 use crate::error::{Direction, Error, ForeignKeyViolation};
 use crate::history::{self, Ledger, Recorder};
 use crate::observe::StepWatch;
@@ -416,16 +417,17 @@ fn committed_anyway(
 }
 
 /// `PRAGMA foreign_key_check`, every row.
-fn foreign_key_violations(conn: &Connection) -> Result<Vec<ForeignKeyViolation>, Error> {
-    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-    let violations = stmt.query_map(params![], |row| {
-        Ok(ForeignKeyViolation {
-            table: row.get(0)?,
-            rowid: row.get(1)?,
-            parent: row.get(2)?,
+/// `PRAGMA foreign_key_check`, every row, on either backend.
+pub(super) fn foreign_key_violations(db: &dyn Db) -> Result<Vec<ForeignKeyViolation>, Error> {
+    Ok(db
+        .query("PRAGMA foreign_key_check", params![])?
+        .iter()
+        .map(|row| ForeignKeyViolation {
+            table: db::text(&row[0]).unwrap_or_default().to_owned(),
+            rowid: db::integer(&row[1]),
+            parent: db::text(&row[2]).unwrap_or_default().to_owned(),
         })
-    })?;
-    Ok(violations.collect::<Result<_, _>>()?)
+        .collect())
 }
 
 /// The violations of `after` that were not already in `before`.

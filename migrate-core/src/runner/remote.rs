@@ -23,11 +23,11 @@
 use std::time::{Duration, Instant};
 
 use libsql::TransactionBehavior;
-use rusqlite::params;
 
+use super::batch::foreign_key_violations;
 use super::guard::STEP_SAVEPOINT;
 use super::{steps_to_run, Goal, Outcome, Settings};
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::error::{Direction, Error};
 use crate::history::{self, Ledger, Recorder};
 use crate::libsql::remote::Remote;
@@ -252,7 +252,7 @@ impl<'a> Run<'a> {
         };
         db.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
         let before = if step.foreign_keys_off() {
-            if foreign_keys_on(db)? {
+            if crate::sqlite::foreign_keys_on(db)? {
                 return Err(Error::WrongBackend {
                     set: self.plan.set.clone(),
                     id: migration.id,
@@ -370,22 +370,4 @@ impl Run<'_> {
             }),
         }
     }
-}
-
-fn foreign_keys_on(db: &dyn Db) -> Result<bool, Error> {
-    let row = db::first_row(db, "PRAGMA foreign_keys", params![])?;
-    Ok(row.and_then(|row| db::integer(&row[0])).unwrap_or_default() != 0)
-}
-
-/// `PRAGMA foreign_key_check`, every row, as (table, rowid, parent).
-fn foreign_key_violations(db: &dyn Db) -> Result<Vec<crate::error::ForeignKeyViolation>, Error> {
-    Ok(db
-        .query("PRAGMA foreign_key_check", params![])?
-        .iter()
-        .map(|row| crate::error::ForeignKeyViolation {
-            table: db::text(&row[0]).unwrap_or_default().to_owned(),
-            rowid: db::integer(&row[1]),
-            parent: db::text(&row[2]).unwrap_or_default().to_owned(),
-        })
-        .collect())
 }

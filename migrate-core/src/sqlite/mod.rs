@@ -353,8 +353,12 @@ impl Drop for ForeignKeysOff<'_> {
 }
 
 /// Whether `PRAGMA foreign_keys` is on.
-pub(crate) fn foreign_keys_on(conn: &Connection) -> Result<bool, Error> {
-    pragma_flag(conn, "foreign_keys")
+pub(crate) fn foreign_keys_on(db: &dyn crate::db::Db) -> Result<bool, Error> {
+    let mut on = false;
+    db.first_column("PRAGMA foreign_keys", params![], &mut |value| {
+        on = value.as_i64().is_ok_and(|flag| flag != 0);
+    })?;
+    Ok(on)
 }
 
 /// Whether the open transaction holds foreign-key violations that SQLite
