@@ -10,10 +10,10 @@
 //! ([`Error::DatabaseAhead`], [`Error::Modified`],
 //! [`Error::UnmanagedDatabase`], …) come back with nothing changed.
 //!
-//! What runs on a server: SQL migrations (`embed_migrations!`, `.sql` files,
-//! `#[migration(n, sql = "…")]`). A set with a Rust migration written for a
-//! rusqlite transaction is refused whole with [`Error::WrongBackend`] before
-//! anything is sent.
+//! What runs on a server: SQL migrations (`embed_migrations!`, `.sql` files)
+//! and `#[migration(n)] async fn f(tx: &libsql::Transaction)`. A set with a
+//! Rust migration written for a rusqlite transaction is refused whole with
+//! [`Error::WrongBackend`] before anything is sent.
 //!
 //! Point the migrator at the **primary**. A replica forwards writes to the
 //! primary, but may answer reads from its own copy, which can lag: that can

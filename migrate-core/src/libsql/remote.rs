@@ -49,7 +49,7 @@ impl Remote {
                 }
                 answer
             })
-            .map_err(from_libsql)
+            .map_err(Error::Libsql)
     }
 }
 
@@ -139,10 +139,6 @@ pub(crate) fn is_busy(error: &libsql::Error) -> bool {
 /// moment before a statement can read it ("no such table").
 pub(crate) fn is_transient(error: &libsql::Error) -> bool {
     is_busy(error) || error.to_string().contains("no such table")
-}
-
-pub(crate) fn from_libsql(error: libsql::Error) -> Error {
-    Error::Libsql(error)
 }
 
 fn to_params(params: &[&dyn ToSql]) -> Result<libsql::params::Params, Error> {

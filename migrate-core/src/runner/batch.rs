@@ -416,7 +416,6 @@ fn committed_anyway(
     matches!(history, Ok(Some(history)) if history.applied == applied)
 }
 
-/// `PRAGMA foreign_key_check`, every row.
 /// `PRAGMA foreign_key_check`, every row, on either backend.
 pub(super) fn foreign_key_violations(db: &dyn Db) -> Result<Vec<ForeignKeyViolation>, Error> {
     Ok(db
@@ -431,7 +430,7 @@ pub(super) fn foreign_key_violations(db: &dyn Db) -> Result<Vec<ForeignKeyViolat
 }
 
 /// The violations of `after` that were not already in `before`.
-fn new_violations(
+pub(super) fn new_violations(
     before: &[ForeignKeyViolation],
     after: Vec<ForeignKeyViolation>,
 ) -> Vec<ForeignKeyViolation> {

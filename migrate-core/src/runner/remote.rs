@@ -12,10 +12,12 @@
 //!   than its transaction timeout (about 5 s in sqld) while another writer
 //!   waited: nothing of it is kept, and the run starts again within the
 //!   lock timeout, then reports [`Error::Locked`];
-//! - no authorizer or commit hook exists on a remote connection, so only SQL
-//!   steps run there (their text is known and checked before anything is
-//!   changed); a Rust function on a rusqlite transaction is refused with
-//!   [`Error::WrongBackend`], as is a step outside a transaction;
+//! - no authorizer or commit hook exists on a remote connection: SQL steps
+//!   and `async fn` steps on the libSQL transaction run there; a Rust
+//!   function on a rusqlite transaction is refused with
+//!   [`Error::WrongBackend`] before anything is changed, as is a step outside
+//!   a transaction; a step that ends the transaction itself is caught when
+//!   its savepoint is released, before its row is written;
 //! - a `foreign_keys = off` step cannot turn foreign keys off inside the
 //!   server's transaction: it runs when they are already off (SQLite's
 //!   default, and sqld's), and any violation it leaves fails it.
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use libsql::TransactionBehavior;
 
-use super::batch::foreign_key_violations;
+use super::batch::{foreign_key_violations, new_violations};
 use super::guard::STEP_SAVEPOINT;
 use super::{steps_to_run, Goal, Outcome, Settings};
 use crate::db::Db;
@@ -43,11 +45,8 @@ pub(crate) fn run(
     settings: &Settings<'_>,
     goal: Goal,
 ) -> Result<Outcome, Error> {
-    // A transaction begun on the connection by hand: the run would not be
-    // atomic, and the caller's work would be committed with it.
-    if !direct.conn.is_autocommit() {
-        return Err(Error::InTransaction);
-    }
+    // (A connection inside a transaction begun by hand was refused by
+    // `Libsql::on_server`, the one way in.)
     plan.check_backend(Backend::Libsql)?;
     if let Goal::UpTo(last) = goal {
         // The up-to-date check, without the write lock. A replica may
@@ -283,10 +282,7 @@ impl<'a> Run<'a> {
             }
         }
         if let Some(before) = before {
-            let new: Vec<_> = foreign_key_violations(db)?
-                .into_iter()
-                .filter(|violation| !before.contains(violation))
-                .collect();
+            let new = new_violations(&before, foreign_key_violations(db)?);
             if !new.is_empty() {
                 return Err(Error::ForeignKeyViolations {
                     id: migration.id,
