@@ -11,8 +11,8 @@ mod common;
 use std::fmt;
 
 use common::{
-    assert_checksum, assert_rfc3339_utc, dump_file, has_table, tables, tracking_rows, user_version,
-    TempDb,
+    assert_checksum, assert_rfc3339_utc, dump_file, has_table, tables, tamper, tracking_rows,
+    user_version, TempDb,
 };
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{migration, rollback, Direction, Error, Migrate, Migrator};
@@ -365,6 +365,40 @@ fn a_migrated_file_reopens_up_to_date() {
     drop(conn);
     assert_eq!(dump_file(&db.path), before);
     assert_eq!(db.bytes(), bytes);
+}
+
+/// The up-to-date check of link-time migrations compares the chain of the
+/// newest row with the head folded from the registry's slots, before any
+/// step is placed (this file declares its migrations out of order, so the
+/// fold must put them in id order). With the tracking table's triggers
+/// dropped, the newest row moved to id 999 by hand goes unseen by that
+/// check, as its chain is unchanged (every other read refuses it: no
+/// migration 999): proof that the head is right and that it alone decides.
+/// With the triggers kept, the edit is refused.
+#[test]
+fn the_up_to_date_check_of_linked_migrations_reads_the_newest_chain_only() {
+    for (triggers_kept, expect_ok) in [(true, false), (false, true)] {
+        let db = TempDb::new();
+        db.open().migrate().unwrap();
+        if !triggers_kept {
+            tamper(
+                &db,
+                "DROP TRIGGER migrate_core_edit_migrations;
+                 DROP TRIGGER migrate_core_delete_migrations;
+                 DROP TRIGGER migrate_core_insert_migrations;",
+            );
+        }
+        tamper(
+            &db,
+            "UPDATE migrations SET id = 999 WHERE id = (SELECT max(id) FROM migrations)",
+        );
+        let result = Migrator::new().migrate(&mut db.open());
+        assert_eq!(
+            result.is_ok(),
+            expect_ok,
+            "triggers kept: {triggers_kept}: {result:?}"
+        );
+    }
 }
 
 /// The registry's slots repeat what their entries hold (the set's hash and

@@ -824,7 +824,7 @@ impl Migrator {
                 }
             }
         })?;
-        Ok(plan.migrations[applied..]
+        Ok(plan.migrations()[applied..]
             .iter()
             .map(|m| MigrationInfo {
                 id: m.id,
@@ -914,8 +914,8 @@ impl Migrator {
         let (rows, vouched) = self.with_settings(&prepared.table, |s| {
             history::for_report(conn, plan, s.table, s.verify_applied)
         })?;
-        let mut lines = Vec::with_capacity(plan.migrations.len().max(rows.len()));
-        for (index, migration) in plan.migrations.iter().enumerate() {
+        let mut lines = Vec::with_capacity(plan.migrations().len().max(rows.len()));
+        for (index, migration) in plan.migrations().iter().enumerate() {
             let row = rows.get(index).map(|row| &row.applied);
             let state = match rows.get(index) {
                 None => MigrationState::Pending,
@@ -943,7 +943,7 @@ impl Migrator {
                 has_rollback: migration.down.is_some(),
             });
         }
-        for row in rows.iter().skip(plan.migrations.len()) {
+        for row in rows.iter().skip(plan.migrations().len()) {
             lines.push(MigrationStatus {
                 id: row.applied.id,
                 name: row.applied.name.clone(),

@@ -225,25 +225,102 @@ impl Backend {
     }
 }
 
-/// The checked, ordered migrations of one set: `migrations[i].id == i`.
+/// The checked, ordered migrations of one set: `migrations()[i].id == i`.
+///
+/// A link-time set's plan starts as its count and its chain's head, folded
+/// from the registry's slots in one pass (see [`summarize`]): all that the
+/// up-to-date check needs, so that the first call of a process, which
+/// usually finds nothing to do, places no step. The steps are placed the
+/// first time something asks for them.
 pub(crate) struct Plan {
     pub set: String,
-    pub migrations: Vec<Migration>,
     /// What the chain of row 0 starts from: a hash of the tracking table's
     /// name, so that two tables' histories never vouch for each other.
     pub seed: u128,
+    summary: Summary,
+    steps: OnceLock<Steps>,
+}
+
+/// What the up-to-date check needs of a set.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Summary {
+    /// How many migrations the set has (at least one).
+    count: u32,
+    /// The history chain after all of them.
+    head: u128,
+}
+
+/// A set's steps, placed at their ids.
+#[derive(Default)]
+pub(crate) struct Steps {
+    migrations: Vec<Migration>,
     /// `chains[i]` is the history chain after migrations `0..=i`.
-    pub chains: Vec<u128>,
+    chains: Vec<u128>,
 }
 
 impl Plan {
+    /// A plan whose steps are placed already.
+    fn placed(set: &str, seed: u128, steps: Steps) -> Plan {
+        let summary = Summary {
+            count: u32::try_from(steps.migrations.len()).unwrap_or(u32::MAX),
+            head: steps.chains.last().copied().unwrap_or(seed),
+        };
+        Plan {
+            set: set.to_owned(),
+            seed,
+            summary,
+            steps: OnceLock::from(steps),
+        }
+    }
+
+    /// The plan of a set of link-time migrations only, checked by
+    /// `summarize`, whose steps are placed on first use.
+    fn linked(set: &str, seed: u128, summary: Summary) -> Plan {
+        Plan {
+            set: set.to_owned(),
+            seed,
+            summary,
+            steps: OnceLock::new(),
+        }
+    }
+
+    fn steps(&self) -> &Steps {
+        self.steps.get_or_init(|| {
+            // Only a `linked` plan gets here, and `summarize` found its
+            // slots clean; the registry does not change while the process
+            // runs, so placing them cannot fail.
+            place(&self.set, &self.seed, &[]).unwrap_or_default()
+        })
+    }
+
+    /// The migrations, in id order.
+    pub fn migrations(&self) -> &[Migration] {
+        &self.steps().migrations
+    }
+
+    /// `chains()[i]` is the history chain after migrations `0..=i`.
+    pub fn chains(&self) -> &[u128] {
+        &self.steps().chains
+    }
+
+    /// The history chain after every migration of the set.
+    pub fn head(&self) -> u128 {
+        self.summary.head
+    }
+
+    /// Test plans built by hand (the adoption checks').
+    #[cfg(test)]
+    pub(crate) fn from_parts(migrations: Vec<Migration>, chains: Vec<u128>) -> Plan {
+        Plan::placed("", 0, Steps { migrations, chains })
+    }
+
     /// `WrongBackend` for the set's first step that cannot run on `backend`:
     /// on a SQLite file, an `async fn` for libSQL; on a libSQL server, a
     /// Rust function on rusqlite, or a step outside a transaction. Checked
     /// before a run touches the database, so a set is refused whole.
     pub fn check_backend(&self, backend: Backend) -> Result<(), crate::error::Error> {
         use crate::error::Direction;
-        for migration in &self.migrations {
+        for migration in self.migrations() {
             let steps = [
                 (Direction::Up, Some(&migration.up)),
                 (Direction::Down, migration.down.as_ref()),
@@ -294,9 +371,7 @@ impl Plan {
     }
 
     pub fn len(&self) -> u32 {
-        // The sequence rule keeps ids within u32, so the count fits too
-        // unless all 2^32 ids are used, which memory rules out.
-        u32::try_from(self.migrations.len()).unwrap_or(u32::MAX)
+        self.summary.count
     }
 }
 
@@ -321,6 +396,16 @@ pub(crate) enum Candidate {
 fn slots_of(set: &str) -> impl Iterator<Item = &'static Slot> {
     let wanted = hash::set_hash(set);
     private::slots().filter(move |slot| slot.set_hash == wanted)
+}
+
+/// How many registrations the binary holds: one pass over inventory's list,
+/// none for linkme's array.
+fn registrations() -> usize {
+    let slots = private::slots();
+    match slots.size_hint() {
+        (low, Some(high)) if low == high => low,
+        _ => slots.count(),
+    }
 }
 
 /// The whole link-time registry's problems, found once per process.
@@ -459,7 +544,82 @@ pub(crate) fn plan(
     table: &str,
     extra: &[Candidate],
 ) -> Result<Plan, Vec<RegistryProblem>> {
-    set_plan(set, &hash::seed(table), extra)
+    let seed = hash::seed(table);
+    if extra.is_empty() {
+        let marks = slots_of(set).map(|slot| (slot.id, slot.rollback, slot.link));
+        if let Some(summary) = summarize(seed, marks, registrations()) {
+            return Ok(Plan::linked(set, seed, summary));
+        }
+    }
+    set_plan(set, &seed, extra)
+}
+
+/// A set's count and chain head, folded from its registrations (`(id,
+/// rollback, link)`, in link order) without placing any step, or `None`
+/// when the full check must decide (a gap, a duplicate, a rollback without
+/// its migration, no migration at all: `set_plan` reports them).
+///
+/// Link order is no order at all (rustc lays out a crate's statics as it
+/// likes), so each link goes to its id's place in an array, and ids are
+/// marked in two bit sets; no id of a valid set reaches `bound`, the number
+/// of registrations in the binary, which sizes both. The array is zeroed by
+/// the allocator, so only the pages of the set's own ids are ever touched.
+fn summarize(
+    seed: u128,
+    marks: impl Iterator<Item = (u32, bool, u128)>,
+    bound: usize,
+) -> Option<Summary> {
+    let mut links = vec![0u128; bound];
+    let words = bound.div_ceil(64);
+    let mut seen_ups = vec![0u64; words];
+    let mut seen_downs = vec![0u64; words];
+    let mut ups: usize = 0;
+    let mut max_up: usize = 0;
+    for (id, rollback, link) in marks {
+        let index = id as usize;
+        if index >= bound {
+            return None;
+        }
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        let seen = if rollback {
+            &mut seen_downs[word]
+        } else {
+            &mut seen_ups[word]
+        };
+        if *seen & bit != 0 {
+            return None;
+        }
+        *seen |= bit;
+        if !rollback {
+            links[index] = link;
+            ups += 1;
+            max_up = max_up.max(index);
+        }
+    }
+    // Distinct ids below `count`, `count` of them: exactly 0..count.
+    let count = max_up + 1;
+    if ups == 0 || ups != count {
+        return None;
+    }
+    // Every rollback below the count.
+    let beyond = seen_downs.iter().enumerate().any(|(word, &bits)| {
+        let allowed = match word.cmp(&(count / 64)) {
+            std::cmp::Ordering::Less => u64::MAX,
+            std::cmp::Ordering::Equal => (1u64 << (count % 64)) - 1,
+            std::cmp::Ordering::Greater => 0,
+        };
+        bits & !allowed != 0
+    });
+    if beyond {
+        return None;
+    }
+    let head = links[..count]
+        .iter()
+        .fold(seed, |head, &link| hash::chain(head, link));
+    Some(Summary {
+        count: u32::try_from(count).ok()?,
+        head,
+    })
 }
 
 /// Every problem of the whole link-time registry (found once per process)
@@ -471,7 +631,7 @@ pub(crate) fn validate(set: &str, extra: &[Candidate]) -> Result<(), Vec<Registr
         .filter(|problem| problem.set() != set)
         .cloned()
         .collect();
-    if let Err(found) = set_plan(set, &hash::seed(""), extra) {
+    if let Err(found) = place(set, &hash::seed(""), extra) {
         problems.extend(found);
     }
     if problems.is_empty() {
@@ -481,8 +641,14 @@ pub(crate) fn validate(set: &str, extra: &[Candidate]) -> Result<(), Vec<Registr
     Err(problems)
 }
 
-/// The plan of one set, or its problems.
+/// The plan of one set with its steps placed, or its problems.
 fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<RegistryProblem>> {
+    place(set, seed, extra).map(|steps| Plan::placed(set, *seed, steps))
+}
+
+/// The steps of one set at their ids, with the chain after each, or the
+/// set's problems.
+fn place(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Steps, Vec<RegistryProblem>> {
     // The registry holds every set of the binary, most of it other sets':
     // one pass over it picks this set's slots (reading the slots only, not
     // the entries), then each step goes to its id's place. No sort (link
@@ -551,12 +717,7 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
         chains.push(previous);
         migrations.push(Migration { id, up, down });
     }
-    Ok(Plan {
-        set: set.to_owned(),
-        migrations,
-        seed: *seed,
-        chains,
-    })
+    Ok(Steps { migrations, chains })
 }
 
 /// One registration of a set as written, before any check: what the CLI's
@@ -732,17 +893,19 @@ mod tests {
         ];
         let plan = set_plan("registry_chain", &hash::seed("t"), &extra)
             .unwrap_or_else(|p| panic!("{p:?}"));
-        assert_eq!(plan.migrations[0].name(), "m0");
+        assert_eq!(plan.migrations()[0].name(), "m0");
         let first = hash::chain(hash::seed("t"), hash::link(0, "m0", &format!("{:032x}", 0)));
-        assert_eq!(plan.chains[0], first);
+        assert_eq!(plan.chains()[0], first);
+        assert_eq!(plan.head(), plan.chains()[1]);
         assert_eq!(
-            plan.chains[1],
+            plan.chains()[1],
             hash::chain(first, hash::link(1, "m1", &format!("{:032x}", 1)))
         );
         let other = set_plan("registry_chain", &hash::seed("T"), &extra)
             .unwrap_or_else(|p| panic!("{p:?}"));
         assert_ne!(
-            other.chains[0], plan.chains[0],
+            other.chains()[0],
+            plan.chains()[0],
             "the table's name counts, letter case too"
         );
     }
@@ -773,6 +936,98 @@ mod tests {
             ),
             "{problems:?}"
         );
+    }
+
+    /// The chain of `count` migrations folded in id order, as `place` does.
+    fn folded(seed: u128, count: u32) -> Summary {
+        let head = (0..count).fold(seed, |head, id| hash::chain(head, link_of(id)));
+        Summary { count, head }
+    }
+
+    fn link_of(id: u32) -> u128 {
+        hash::link(id, &format!("m{id}"), "")
+    }
+
+    /// `count` migrations and rollbacks for every third one, in an order
+    /// drawn from `state` (a linear congruential shuffle: no dependency).
+    fn shuffled(count: u32, mut state: u64) -> Vec<(u32, bool, u128)> {
+        let mut marks: Vec<(u32, bool, u128)> = (0..count)
+            .map(|id| (id, false, link_of(id)))
+            .chain((0..count).step_by(3).map(|id| (id, true, 0)))
+            .collect();
+        for i in (1..marks.len()).rev() {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            marks.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        marks
+    }
+
+    #[test]
+    fn the_summary_is_the_chain_folded_in_id_order_whatever_the_link_order() {
+        let seed = hash::seed("t");
+        for count in [1, 2, 3, 64, 65, 200] {
+            let in_order: Vec<_> = (0..count)
+                .flat_map(|id| [(id, false, link_of(id)), (id, true, 0)])
+                .collect();
+            assert_eq!(
+                summarize(seed, in_order.into_iter(), 1000),
+                Some(folded(seed, count))
+            );
+            let reversed: Vec<_> = (0..count)
+                .rev()
+                .map(|id| (id, false, link_of(id)))
+                .collect();
+            assert_eq!(
+                summarize(seed, reversed.into_iter(), 1000),
+                Some(folded(seed, count))
+            );
+            for state in 0..20 {
+                assert_eq!(
+                    summarize(seed, shuffled(count, state).into_iter(), 1000),
+                    Some(folded(seed, count)),
+                    "count {count}, shuffle {state}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_summary_leaves_every_broken_set_to_the_full_check() {
+        let seed = hash::seed("t");
+        let up = |id: u32| (id, false, link_of(id));
+        let down = |id: u32| (id, true, 0);
+        type Marks = Vec<(u32, bool, u128)>;
+        let broken: [(&str, Marks); 10] = [
+            ("an id beyond every registration", vec![up(0), up(1000)]),
+            ("empty", vec![]),
+            ("rollbacks only", vec![down(0)]),
+            ("gap", vec![up(0), up(2)]),
+            ("no migration 0", vec![up(1), up(2)]),
+            ("duplicate, in order", vec![up(0), up(1), up(1)]),
+            ("duplicate, out of order", vec![up(0), up(2), up(1), up(2)]),
+            ("duplicate rollback", vec![up(0), down(0), down(0)]),
+            ("rollback beyond", vec![up(0), up(1), down(2)]),
+            ("rollback far beyond", vec![up(0), down(u32::MAX)]),
+        ];
+        for (what, marks) in broken {
+            assert_eq!(summarize(seed, marks.into_iter(), 1000), None, "{what}");
+        }
+        // The rollback bits at a word's edge: 64 migrations, rollback 63 is
+        // in, 64 is out.
+        let mut edge: Vec<_> = (0..64).map(up).collect();
+        edge.push(down(63));
+        assert_eq!(
+            summarize(seed, edge.clone().into_iter(), 1000),
+            Some(folded(seed, 64))
+        );
+        edge.push(down(64));
+        assert_eq!(summarize(seed, edge.into_iter(), 1000), None);
+        // As many migrations as the binary has registrations: the last id
+        // is just below the bound.
+        let full = (0..1000).rev().map(up);
+        assert_eq!(summarize(seed, full, 1000), Some(folded(seed, 1000)));
     }
 
     #[test]

@@ -18,8 +18,8 @@ const LISTED: usize = 10;
 /// where the tool stores no names but the migration's file shows one.
 pub(super) fn maps(plan: &Plan, legacy: &Legacy, applied: &[Applied]) -> Result<(), Error> {
     let mut problems = Vec::new();
-    if applied.len() > plan.migrations.len() {
-        let missing = &applied[plan.migrations.len()..];
+    if applied.len() > plan.migrations().len() {
+        let missing = &applied[plan.migrations().len()..];
         problems.push(format!(
             "{} applied {} migration(s) but {} has only {}: {} {} missing from this binary. \
              Embed the whole directory {} ran, unchanged (`embed_migrations!(\"dir\", ids = \
@@ -28,7 +28,7 @@ pub(super) fn maps(plan: &Plan, legacy: &Legacy, applied: &[Applied]) -> Result<
             legacy.tool(),
             applied.len(),
             SetName(&plan.set),
-            plan.migrations.len(),
+            plan.migrations().len(),
             list(missing.iter().map(|a| show(legacy, a))),
             if missing.len() == 1 { "is" } else { "are" },
             legacy.tool(),
@@ -182,7 +182,7 @@ pub(super) fn nothing_applied(
 /// shifts every name after it: that is one problem (with the advice that
 /// fits), not a rename of each.
 fn names_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &mut Vec<String>) {
-    let ours = &plan.migrations;
+    let ours = plan.migrations();
     let named = |k: usize| applied.get(k).and_then(|a| a.name.as_deref());
     for (k, theirs) in applied.iter().enumerate().take(ours.len()) {
         let Some(name) = &theirs.name else { continue };
@@ -256,7 +256,7 @@ fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems:
     if !matches!(legacy, Legacy::UserVersion { .. } | Legacy::Diesel) {
         return;
     }
-    for (theirs, ours) in applied.iter().zip(&plan.migrations) {
+    for (theirs, ours) in applied.iter().zip(plan.migrations()) {
         let Some(number) = file_number(&ours.up.location()) else {
             continue;
         };
@@ -296,7 +296,7 @@ fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems:
                 // which files ran.
                 let ran = applied.last().and_then(|a| as_number(&a.version));
                 let through =
-                    plan.migrations
+                    plan.migrations()
                         .iter()
                         .take_while(|m| {
                             file_number(&m.up.location())
@@ -454,12 +454,7 @@ mod tests {
                 down: None,
             })
             .collect();
-        Plan {
-            set: String::new(),
-            migrations,
-            seed: 0,
-            chains: vec![0; files.len()],
-        }
+        Plan::from_parts(migrations, vec![0; files.len()])
     }
 
     fn versions(versions: &[&str]) -> Vec<Applied> {

@@ -331,7 +331,7 @@ pub(crate) fn adopt(
     }
     history::create(conn, table)?;
     let mut recorder = Recorder::new(conn, table)?;
-    for (migration, item) in plan.migrations.iter().zip(&applied) {
+    for (migration, item) in plan.migrations().iter().zip(&applied) {
         let applied_at = match &item.applied_at {
             Some(text) => Some(timestamp(conn, text)?),
             None => None,
@@ -340,7 +340,7 @@ pub(crate) fn adopt(
             migration.id,
             migration.name(),
             migration.checksum(),
-            &crate::hash::hex(plan.chains[migration.id as usize]),
+            &crate::hash::hex(plan.chains()[migration.id as usize]),
             applied_at.as_deref(),
         )?;
     }

@@ -67,7 +67,7 @@ fn user_version(
         ));
     }
     let ran = version - first + 1;
-    let known = plan.migrations.len() as i64;
+    let known = plan.migrations().len() as i64;
     if ran > known {
         // Not materialised: user_version may be as large as 2^31 - 1.
         return Err(refused(
@@ -148,7 +148,7 @@ fn schema_migrations(
     if !problems.is_empty() {
         return Err(refused(legacy, problems));
     }
-    let ours = plan.migrations.first().map(|m| m.name());
+    let ours = plan.migrations().first().map(|m| m.name());
     let skip_bootstrap = match versions.as_slice() {
         [(0, bootstrap), rest @ ..] => {
             let kept = ours.is_some() && bootstrap.name.as_deref() == ours;

@@ -53,7 +53,7 @@ impl Ledger {
         let chain = match direction {
             Direction::Up => {
                 let chain = if verify_applied {
-                    plan.chains[index]
+                    plan.chains()[index]
                 } else {
                     hash::chain(self.newest_chain, migration.link())
                 };

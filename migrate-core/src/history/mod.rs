@@ -292,16 +292,16 @@ fn vouched(
         // Most calls find the whole plan applied: one column of one row
         // answers that (the chain of a longer or different history is
         // another value), and costs less to prepare than two.
-        if let Some(last) = plan.chains.last() {
-            let mut newest = None;
-            let read = conn.first_column(&table.newest_chain_sql, params![], &mut |value| {
-                newest = value.as_str().ok().and_then(hash::parse_hex);
-            });
-            match read {
-                Ok(true) if newest == Some(*last) => return Ok(Some((plan.chains.len(), *last))),
-                Err(error) if conn.is_busy(&error) => return Err(error),
-                _ => {}
-            }
+        // The plan's head and count need no step placed (see `Plan`).
+        let head = plan.head();
+        let mut newest = None;
+        let read = conn.first_column(&table.newest_chain_sql, params![], &mut |value| {
+            newest = value.as_str().ok().and_then(hash::parse_hex);
+        });
+        match read {
+            Ok(true) if newest == Some(head) => return Ok(Some((plan.len() as usize, head))),
+            Err(error) if conn.is_busy(&error) => return Err(error),
+            _ => {}
         }
     }
     let newest = if verify_applied {
@@ -333,7 +333,7 @@ fn vouched(
         return Ok(None);
     };
     let vouched =
-        seeded && index < plan.migrations.len() && (!verify_applied || plan.chains[index] == chain);
+        seeded && index < plan.len() as usize && (!verify_applied || plan.chains()[index] == chain);
     Ok(vouched.then_some((index + 1, chain)))
 }
 

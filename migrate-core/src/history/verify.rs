@@ -49,7 +49,7 @@ pub(crate) fn matches_plan(row: &Row, migration: &Migration) -> bool {
 pub(crate) fn modifications(rows: &[Row], plan: &Plan) -> Vec<Modification> {
     rows.iter()
         .filter_map(|row| {
-            let migration = plan.migrations.get(row.applied.id as usize)?;
+            let migration = plan.migrations().get(row.applied.id as usize)?;
             if matches_plan(row, migration) {
                 return None;
             }
@@ -72,7 +72,7 @@ fn expected(rows: &[Row], plan: &Plan) -> Vec<(String, u128)> {
     let mut previous = plan.seed;
     rows.iter()
         .map(|row| {
-            let checksum = match plan.migrations.get(row.applied.id as usize) {
+            let checksum = match plan.migrations().get(row.applied.id as usize) {
                 Some(migration)
                     if migration
                         .former_checksums()

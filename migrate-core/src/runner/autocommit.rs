@@ -198,7 +198,7 @@ fn chain_of(
 ) -> Result<u128, Error> {
     let index = id as usize;
     if settings.verify_applied {
-        if let Some(chain) = plan.chains.get(index) {
+        if let Some(chain) = plan.chains().get(index) {
             return Ok(*chain);
         }
     }
@@ -209,6 +209,6 @@ fn chain_of(
             .unwrap_or_default(),
         None => plan.seed,
     };
-    let link = plan.migrations.get(index).map_or(0, Migration::link);
+    let link = plan.migrations().get(index).map_or(0, Migration::link);
     Ok(hash::chain(previous, link))
 }

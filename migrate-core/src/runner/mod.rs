@@ -305,7 +305,7 @@ fn steps_to_run(
 ) -> Result<Vec<(&Migration, &Step)>, Error> {
     match goal {
         Goal::UpTo(last) => Ok(plan
-            .migrations
+            .migrations()
             .iter()
             .skip(applied)
             .take_while(|m| m.id <= last)
@@ -319,7 +319,7 @@ fn steps_to_run(
             };
             // Every step must be undoable before the first one runs.
             let mut todo = Vec::new();
-            for migration in plan.migrations[keep..applied].iter().rev() {
+            for migration in plan.migrations()[keep..applied].iter().rev() {
                 match &migration.down {
                     Some(step) => todo.push((migration, step)),
                     None => {
@@ -359,8 +359,8 @@ pub(crate) fn baseline(
     in_write_transaction(conn, settings, |tx| {
         history::create_empty(tx, settings.table)?;
         let mut recorder = history::Recorder::new(tx, settings.table)?;
-        for migration in &plan.migrations[..=through as usize] {
-            let chain = crate::hash::hex(plan.chains[migration.id as usize]);
+        for migration in &plan.migrations()[..=through as usize] {
+            let chain = crate::hash::hex(plan.chains()[migration.id as usize]);
             recorder.insert(migration.id, migration.name(), migration.checksum(), &chain)?;
         }
         if settings.user_version {
