@@ -35,17 +35,8 @@ embed_migrations!(
 /// definition, read from the registry itself.
 fn former_checksums(set: &str, id: u32) -> &'static [&'static str] {
     use migrate_core::__private::{EntryKind, Slot};
-    #[cfg(not(feature = "inventory"))]
-    let slots: Vec<&'static Slot> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V3
-        .iter()
-        .collect();
-    #[cfg(feature = "inventory")]
-    let slots: Vec<&'static Slot> = migrate_core::__private::inventory::iter::<Slot>
-        .into_iter()
-        .collect();
-    slots
-        .into_iter()
-        .map(|slot| slot.entry)
+    migrate_core::__private::slots()
+        .map(|slot: &'static Slot| slot.entry)
         .find_map(|entry| match entry.kind {
             EntryKind::Migration {
                 former_checksums, ..

@@ -403,7 +403,8 @@ fn the_up_to_date_check_of_linked_migrations_reads_the_newest_chain_only() {
 
 /// The registry's slots repeat what their entries hold (the set's hash and
 /// the migration's chain link), so that a set's plan is built from the
-/// slots alone: they must agree with the entries, computed independently.
+/// slots alone: they must agree with the entries, computed independently;
+/// and each slot sits in its set's bucket, the one array the plan reads.
 #[test]
 fn every_slot_agrees_with_its_entry() {
     use migrate_core::__private::{EntryKind, Slot};
@@ -416,15 +417,21 @@ fn every_slot_agrees_with_its_entry() {
         }
         hasher.finish128().as_u128()
     };
-    #[cfg(not(feature = "inventory"))]
-    let slots: Vec<&'static Slot> = migrate_core::__private::MIGRATE_CORE_REGISTRY_V3
-        .iter()
-        .collect();
-    #[cfg(feature = "inventory")]
-    let slots: Vec<&'static Slot> = migrate_core::__private::inventory::iter::<Slot>
-        .into_iter()
-        .collect();
+    let slots: Vec<&'static Slot> = migrate_core::__private::slots().collect();
     assert!(slots.len() > 10, "{} slots", slots.len());
+    // Each slot is in the array the macros picked from its set's hash, the
+    // one the runtime reads for that set.
+    #[cfg(not(feature = "inventory"))]
+    for index in 0..migrate_core::__private::BUCKETS {
+        for slot in migrate_core::__private::bucket_slots(index) {
+            let at = format!("{}:{}", slot.entry.file, slot.entry.line);
+            assert_eq!(
+                migrate_core::__private::bucket(slot.set_hash),
+                index,
+                "{at}"
+            );
+        }
+    }
     for slot in slots {
         let entry = slot.entry;
         let at = format!("{}:{}", entry.file, entry.line);

@@ -142,34 +142,87 @@ pub use linkme;
 #[cfg(feature = "inventory")]
 pub use inventory;
 
-/// The link-time registry. The name is long and versioned on purpose: two
-/// linkme slices of the same name in one binary collide at run time.
+/// How many link-time arrays the registry is split into. A set's slots all
+/// go to one, picked by its name's hash ([`bucket`]; the macros compute it
+/// at compile time), so that finding a set reads that array only, not every
+/// other set's migrations: an index built by the linker. 32: a binary has a
+/// few sets, and each array costs a linker section and a little compile
+/// time.
+pub const BUCKETS: usize = 32;
+
+/// The bucket of the set whose name hashes to `set_hash`.
+pub const fn bucket(set_hash: u128) -> usize {
+    (set_hash % BUCKETS as u128) as usize
+}
+
+/// Declares the registry's arrays and the function that finds one. The
+/// names are long and versioned on purpose: two linkme slices of the same
+/// name in one binary collide at run time.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
-#[linkme::distributed_slice]
-pub static MIGRATE_CORE_REGISTRY_V3: [Slot];
+macro_rules! buckets {
+    ($($index:literal => $name:ident),* $(,)?) => {
+        $(
+            #[doc(hidden)]
+            #[linkme::distributed_slice]
+            pub static $name: [Slot];
+        )*
+
+        /// The registry's array `index` (below [`BUCKETS`]).
+        #[doc(hidden)]
+        pub fn bucket_slots(index: usize) -> &'static [Slot] {
+            match index {
+                $($index => &$name,)*
+                _ => &[],
+            }
+        }
+    };
+}
+
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
+buckets! {
+    0 => MIGRATE_CORE_REGISTRY_V4_00, 1 => MIGRATE_CORE_REGISTRY_V4_01,
+    2 => MIGRATE_CORE_REGISTRY_V4_02, 3 => MIGRATE_CORE_REGISTRY_V4_03,
+    4 => MIGRATE_CORE_REGISTRY_V4_04, 5 => MIGRATE_CORE_REGISTRY_V4_05,
+    6 => MIGRATE_CORE_REGISTRY_V4_06, 7 => MIGRATE_CORE_REGISTRY_V4_07,
+    8 => MIGRATE_CORE_REGISTRY_V4_08, 9 => MIGRATE_CORE_REGISTRY_V4_09,
+    10 => MIGRATE_CORE_REGISTRY_V4_10, 11 => MIGRATE_CORE_REGISTRY_V4_11,
+    12 => MIGRATE_CORE_REGISTRY_V4_12, 13 => MIGRATE_CORE_REGISTRY_V4_13,
+    14 => MIGRATE_CORE_REGISTRY_V4_14, 15 => MIGRATE_CORE_REGISTRY_V4_15,
+    16 => MIGRATE_CORE_REGISTRY_V4_16, 17 => MIGRATE_CORE_REGISTRY_V4_17,
+    18 => MIGRATE_CORE_REGISTRY_V4_18, 19 => MIGRATE_CORE_REGISTRY_V4_19,
+    20 => MIGRATE_CORE_REGISTRY_V4_20, 21 => MIGRATE_CORE_REGISTRY_V4_21,
+    22 => MIGRATE_CORE_REGISTRY_V4_22, 23 => MIGRATE_CORE_REGISTRY_V4_23,
+    24 => MIGRATE_CORE_REGISTRY_V4_24, 25 => MIGRATE_CORE_REGISTRY_V4_25,
+    26 => MIGRATE_CORE_REGISTRY_V4_26, 27 => MIGRATE_CORE_REGISTRY_V4_27,
+    28 => MIGRATE_CORE_REGISTRY_V4_28, 29 => MIGRATE_CORE_REGISTRY_V4_29,
+    30 => MIGRATE_CORE_REGISTRY_V4_30, 31 => MIGRATE_CORE_REGISTRY_V4_31,
+}
 
 #[cfg(feature = "inventory")]
 inventory::collect!(Slot);
 
-/// Places one [`Entry`] in the registry. Generated code calls this instead of
-/// naming the backend itself, so that the backend is chosen here, in one place.
+/// Places one [`Slot`] in the registry, in the array `$bucket` (named by
+/// the macros from the set's hash, see [`bucket`]). Generated code calls
+/// this instead of naming the backend itself, so that the backend is chosen
+/// here, in one place.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __migrate_core_register {
-    ($entry:expr) => {
-        #[$crate::__private::linkme::distributed_slice($crate::__private::MIGRATE_CORE_REGISTRY_V3)]
+    ($bucket:ident, $entry:expr) => {
+        #[$crate::__private::linkme::distributed_slice($crate::__private::$bucket)]
         #[linkme(crate = $crate::__private::linkme)]
         static __MIGRATE_CORE_ENTRY: $crate::__private::Slot = $entry;
     };
 }
 
-/// Places one [`Entry`] in the registry (inventory backend).
+/// Places one [`Slot`] in the registry (inventory backend: one list, so
+/// the bucket is not used).
 #[cfg(feature = "inventory")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __migrate_core_register {
-    ($entry:expr) => {
+    ($bucket:ident, $entry:expr) => {
         $crate::__private::inventory::submit! { $entry }
     };
 }
@@ -178,14 +231,32 @@ pub use crate::__migrate_core_register as register;
 
 /// Every entry linked into this binary, in no particular order.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
-pub(crate) fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
-    MIGRATE_CORE_REGISTRY_V3.iter()
+#[doc(hidden)]
+pub fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
+    (0..BUCKETS).flat_map(bucket_slots)
 }
 
 /// Every entry registered in this binary, in no particular order.
 #[cfg(feature = "inventory")]
-pub(crate) fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
+#[doc(hidden)]
+pub fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
     inventory::iter::<Slot>.into_iter()
+}
+
+/// The slots that may be of the set whose name hashes to `set_hash` (its
+/// bucket's, which other sets may share), and how many there are.
+#[cfg(all(feature = "linkme", not(feature = "inventory")))]
+pub(crate) fn candidate_slots(set_hash: u128) -> (impl Iterator<Item = &'static Slot>, usize) {
+    let slots = bucket_slots(bucket(set_hash));
+    (slots.iter(), slots.len())
+}
+
+/// The slots that may be of the set whose name hashes to `set_hash` (all of
+/// them: inventory keeps one list), and how many there are.
+#[cfg(feature = "inventory")]
+pub(crate) fn candidate_slots(set_hash: u128) -> (impl Iterator<Item = &'static Slot>, usize) {
+    let _ = set_hash;
+    (slots(), slots().count())
 }
 
 /// Which backend this build uses, for messages.

@@ -390,22 +390,17 @@ pub(crate) enum Candidate {
 
 /// The slots of `set`, found by `Slot::set_hash` (SipHash-1-3, zero key,
 /// 128 bits, of `set:{name}`; the macros compute it at compile time, pinned
-/// in both crates). At 128 bits two names of one binary do not share a hash,
-/// as two migrations do not share a checksum, so the hash alone decides,
-/// without reading the entries the slots point to.
-fn slots_of(set: &str) -> impl Iterator<Item = &'static Slot> {
+/// in both crates) in the set's bucket of the registry, and the size of that
+/// bucket (no id of a valid set reaches it). At 128 bits two names of one
+/// binary do not share a hash, as two migrations do not share a checksum,
+/// so the hash alone decides, without reading the entries the slots point to.
+fn slots_of(set: &str) -> (impl Iterator<Item = &'static Slot>, usize) {
     let wanted = hash::set_hash(set);
-    private::slots().filter(move |slot| slot.set_hash == wanted)
-}
-
-/// How many registrations the binary holds: one pass over inventory's list,
-/// none for linkme's array.
-fn registrations() -> usize {
-    let slots = private::slots();
-    match slots.size_hint() {
-        (low, Some(high)) if low == high => low,
-        _ => slots.count(),
-    }
+    let (candidates, bound) = private::candidate_slots(wanted);
+    (
+        candidates.filter(move |slot| slot.set_hash == wanted),
+        bound,
+    )
 }
 
 /// The whole link-time registry's problems, found once per process.
@@ -546,8 +541,9 @@ pub(crate) fn plan(
 ) -> Result<Plan, Vec<RegistryProblem>> {
     let seed = hash::seed(table);
     if extra.is_empty() {
-        let marks = slots_of(set).map(|slot| (slot.id, slot.rollback, slot.link));
-        if let Some(summary) = summarize(seed, marks, registrations()) {
+        let (slots, bound) = slots_of(set);
+        let marks = slots.map(|slot| (slot.id, slot.rollback, slot.link));
+        if let Some(summary) = summarize(seed, marks, bound) {
             return Ok(Plan::linked(set, seed, summary));
         }
     }
@@ -561,8 +557,8 @@ pub(crate) fn plan(
 ///
 /// Link order is no order at all (rustc lays out a crate's statics as it
 /// likes), so each link goes to its id's place in an array, and ids are
-/// marked in two bit sets; no id of a valid set reaches `bound`, the number
-/// of registrations in the binary, which sizes both. The array is zeroed by
+/// marked in two bit sets; no id of a valid set reaches `bound`, the size
+/// of the set's bucket of the registry, which sizes both. The array is zeroed by
 /// the allocator, so only the pages of the set's own ids are ever touched.
 fn summarize(
     seed: u128,
@@ -649,12 +645,11 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
 /// The steps of one set at their ids, with the chain after each, or the
 /// set's problems.
 fn place(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Steps, Vec<RegistryProblem>> {
-    // The registry holds every set of the binary, most of it other sets':
-    // one pass over it picks this set's slots (reading the slots only, not
+    // One pass over the set's bucket of the registry picks its slots (reading the slots only, not
     // the entries), then each step goes to its id's place. No sort (link
     // order is not id order): an id taken twice or beyond the count shows as
     // a place taken or missing.
-    let mine: Vec<&'static Slot> = slots_of(set).collect();
+    let mine: Vec<&'static Slot> = slots_of(set).0.collect();
     let count = mine.iter().filter(|slot| !slot.rollback).count()
         + extra
             .iter()
@@ -740,7 +735,7 @@ pub(crate) struct Raw {
 /// order (then file and line).
 #[cfg(feature = "cli")]
 pub(crate) fn raw(set: &str, extra: &[Candidate]) -> Vec<Raw> {
-    let statics = slots_of(set).map(|slot| {
+    let statics = slots_of(set).0.map(|slot| {
         let (name, checksum) = match slot.entry.kind {
             EntryKind::Migration { name, checksum, .. } => (name, checksum),
             EntryKind::Rollback => ("", ""),
@@ -1035,6 +1030,14 @@ mod tests {
         // Pinned: the macros compute the same at compile time.
         assert_eq!(format!("{:032x}", hash::set_hash("")), SET_HASH_EMPTY);
         assert_eq!(format!("{:032x}", hash::set_hash("a")), SET_HASH_A);
+        // And so is a set's bucket (`checksum::bucket` in the macros).
+        assert_eq!(
+            (
+                private::bucket(hash::set_hash("")),
+                private::bucket(hash::set_hash("a"))
+            ),
+            (4, 29)
+        );
     }
 
     const SET_HASH_EMPTY: &str = "26100ddef1cacda83b6adb4b52db7724";

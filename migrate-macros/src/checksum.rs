@@ -91,6 +91,12 @@ pub fn set_hash(set: &str) -> u128 {
     hasher.finish128().as_u128()
 }
 
+/// The registry array a set's slots go to: `migrate_core::__private::bucket`
+/// (32 arrays; pinned in both crates).
+pub fn bucket(set_hash: u128) -> usize {
+    (set_hash % 32) as usize
+}
+
 /// SipHash-1-3 (zero key, 128 bits) of `text`, as 32 lowercase hex digits.
 pub fn of_text(text: &str) -> String {
     let mut hasher = SipHasher13::new_with_keys(0, 0);
@@ -121,6 +127,7 @@ mod tests {
             format!("{:032x}", set_hash("a")),
             "a18336d6a30511dd164102412b58d9dd"
         );
+        assert_eq!((bucket(set_hash("")), bucket(set_hash("a"))), (4, 29));
     }
 
     const LINK_7_ADD_TAGS: &str = "b18ea2ef439663b421ba3e01ed71a9cd";

@@ -94,9 +94,14 @@ impl Registration {
             None => quote_spanned!(span=> #krate::__private::EntryKind::Rollback),
         };
         let set_hash = checksum::set_hash(set);
+        // The registry's array for the set: `migrate_core::__private::bucket`,
+        // pinned by a test of both crates.
+        let bucket =
+            quote::format_ident!("MIGRATE_CORE_REGISTRY_V4_{:02}", checksum::bucket(set_hash));
         let rollback = self.migration.is_none();
         quote_spanned! {span=>
             #krate::__private::register! {
+                #bucket,
                 #krate::__private::Slot {
                     set_hash: #set_hash,
                     link: #slot_link,
