@@ -243,20 +243,19 @@ pub fn slots() -> impl Iterator<Item = &'static Slot> + Clone {
     inventory::iter::<Slot>.into_iter()
 }
 
-/// The slots that may be of the set whose name hashes to `set_hash` (its
-/// bucket's, which other sets may share), and how many there are.
+/// The slots that may be of the set whose name hashes to `set_hash`: its
+/// bucket, which other sets may share.
 #[cfg(all(feature = "linkme", not(feature = "inventory")))]
-pub(crate) fn candidate_slots(set_hash: u128) -> (impl Iterator<Item = &'static Slot>, usize) {
-    let slots = bucket_slots(bucket(set_hash));
-    (slots.iter(), slots.len())
+pub(crate) fn candidate_slots(set_hash: u128) -> &'static [Slot] {
+    bucket_slots(bucket(set_hash))
 }
 
-/// The slots that may be of the set whose name hashes to `set_hash` (all of
-/// them: inventory keeps one list), and how many there are.
+/// The slots that may be of the set whose name hashes to `set_hash`: all of
+/// them, as inventory keeps one list.
 #[cfg(feature = "inventory")]
-pub(crate) fn candidate_slots(set_hash: u128) -> (impl Iterator<Item = &'static Slot>, usize) {
+pub(crate) fn candidate_slots(set_hash: u128) -> Vec<&'static Slot> {
     let _ = set_hash;
-    (slots(), slots().count())
+    slots().collect()
 }
 
 /// Which backend this build uses, for messages.

@@ -390,17 +390,30 @@ pub(crate) enum Candidate {
 
 /// The slots of `set`, found by `Slot::set_hash` (SipHash-1-3, zero key,
 /// 128 bits, of `set:{name}`; the macros compute it at compile time, pinned
-/// in both crates) in the set's bucket of the registry, and the size of that
-/// bucket (no id of a valid set reaches it). At 128 bits two names of one
-/// binary do not share a hash, as two migrations do not share a checksum,
-/// so the hash alone decides, without reading the entries the slots point to.
-fn slots_of(set: &str) -> (impl Iterator<Item = &'static Slot>, usize) {
+/// in both crates) among its bucket of the registry. At 128 bits two names
+/// of one binary do not share a hash, as two migrations do not share a
+/// checksum, so the hash alone decides, without reading the entries the
+/// slots point to.
+fn slots_of(set: &str) -> impl Iterator<Item = &'static Slot> {
     let wanted = hash::set_hash(set);
-    let (candidates, bound) = private::candidate_slots(wanted);
-    (
-        candidates.filter(move |slot| slot.set_hash == wanted),
-        bound,
-    )
+    // A slice with linkme, a `Vec` with inventory.
+    #[allow(clippy::useless_conversion, clippy::into_iter_on_ref)]
+    private::candidate_slots(wanted)
+        .into_iter()
+        .filter(move |slot| slot.set_hash == wanted)
+}
+
+/// The summary of `set` (see [`summarize`]) from its bucket's slots.
+fn summarize_set<T: std::borrow::Borrow<Slot>>(
+    seed: u128,
+    set: &str,
+    candidates: &[T],
+) -> Option<Summary> {
+    let wanted = hash::set_hash(set);
+    summarize(seed, candidates, |slot| {
+        let slot: &Slot = slot.borrow();
+        (slot.set_hash == wanted).then_some((slot.id, slot.rollback, slot.link))
+    })
 }
 
 /// The whole link-time registry's problems, found once per process.
@@ -541,37 +554,44 @@ pub(crate) fn plan(
 ) -> Result<Plan, Vec<RegistryProblem>> {
     let seed = hash::seed(table);
     if extra.is_empty() {
-        let (slots, bound) = slots_of(set);
-        let marks = slots.map(|slot| (slot.id, slot.rollback, slot.link));
-        if let Some(summary) = summarize(seed, marks, bound) {
+        // A slice with linkme, a `Vec` with inventory.
+        #[allow(clippy::redundant_slicing)]
+        let candidates = &private::candidate_slots(hash::set_hash(set))[..];
+        if let Some(summary) = summarize_set(seed, set, candidates) {
             return Ok(Plan::linked(set, seed, summary));
         }
     }
     set_plan(set, &seed, extra)
 }
 
-/// A set's count and chain head, folded from its registrations (`(id,
-/// rollback, link)`, in link order) without placing any step, or `None`
-/// when the full check must decide (a gap, a duplicate, a rollback without
-/// its migration, no migration at all: `set_plan` reports them).
+/// A set's count and chain head, folded from `slots` (in link order; `mark`
+/// gives `(id, rollback, link)` for a slot of the set, `None` for another
+/// set's) without placing any step, or `None` when the full check must
+/// decide (a gap, a duplicate, a rollback without its migration, no
+/// migration at all: `set_plan` reports them).
 ///
 /// Link order is no order at all (rustc lays out a crate's statics as it
-/// likes), so each link goes to its id's place in an array, and ids are
-/// marked in two bit sets; no id of a valid set reaches `bound`, the size
-/// of the set's bucket of the registry, which sizes both. The array is zeroed by
-/// the allocator, so only the pages of the set's own ids are ever touched.
-fn summarize(
+/// likes), so each migration's position goes to its id's place in an
+/// array, and ids are marked in two bit sets; no id of a valid set reaches
+/// the number of slots, which sizes all three. Positions (4 bytes) rather
+/// than links (16): the array is fresh memory, and each page of it costs
+/// a page fault in a new process.
+fn summarize<T>(
     seed: u128,
-    marks: impl Iterator<Item = (u32, bool, u128)>,
-    bound: usize,
+    slots: &[T],
+    mark: impl Fn(&T) -> Option<(u32, bool, u128)>,
 ) -> Option<Summary> {
-    let mut links = vec![0u128; bound];
+    let bound = slots.len();
+    let mut positions = vec![0u32; bound];
     let words = bound.div_ceil(64);
     let mut seen_ups = vec![0u64; words];
     let mut seen_downs = vec![0u64; words];
     let mut ups: usize = 0;
     let mut max_up: usize = 0;
-    for (id, rollback, link) in marks {
+    for (position, slot) in slots.iter().enumerate() {
+        let Some((id, rollback, _)) = mark(slot) else {
+            continue;
+        };
         let index = id as usize;
         if index >= bound {
             return None;
@@ -587,7 +607,7 @@ fn summarize(
         }
         *seen |= bit;
         if !rollback {
-            links[index] = link;
+            positions[index] = u32::try_from(position).ok()?;
             ups += 1;
             max_up = max_up.max(index);
         }
@@ -609,9 +629,11 @@ fn summarize(
     if beyond {
         return None;
     }
-    let head = links[..count]
-        .iter()
-        .fold(seed, |head, &link| hash::chain(head, link));
+    let mut head = seed;
+    for &position in &positions[..count] {
+        let link = mark(&slots[position as usize]).map_or(0, |(_, _, link)| link);
+        head = hash::chain(head, link);
+    }
     Some(Summary {
         count: u32::try_from(count).ok()?,
         head,
@@ -649,7 +671,7 @@ fn place(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Steps, Vec<Regis
     // the entries), then each step goes to its id's place. No sort (link
     // order is not id order): an id taken twice or beyond the count shows as
     // a place taken or missing.
-    let mine: Vec<&'static Slot> = slots_of(set).0.collect();
+    let mine: Vec<&'static Slot> = slots_of(set).collect();
     let count = mine.iter().filter(|slot| !slot.rollback).count()
         + extra
             .iter()
@@ -735,7 +757,7 @@ pub(crate) struct Raw {
 /// order (then file and line).
 #[cfg(feature = "cli")]
 pub(crate) fn raw(set: &str, extra: &[Candidate]) -> Vec<Raw> {
-    let statics = slots_of(set).0.map(|slot| {
+    let statics = slots_of(set).map(|slot| {
         let (name, checksum) = match slot.entry.kind {
             EntryKind::Migration { name, checksum, .. } => (name, checksum),
             EntryKind::Rollback => ("", ""),
@@ -933,6 +955,17 @@ mod tests {
         );
     }
 
+    /// `summarize` over `marks` among 1,000 slots, the others another set's.
+    fn marks_summary(seed: u128, marks: &[(u32, bool, u128)]) -> Option<Summary> {
+        let other = (0, false, 0);
+        let mut slots: Vec<(bool, (u32, bool, u128))> = vec![(false, other); 1000];
+        // Spread over the slots, as a bucket holds several sets.
+        for (i, mark) in marks.iter().enumerate() {
+            slots[(i * 7 + 3) % 1000] = (true, *mark);
+        }
+        summarize(seed, &slots, |&(mine, mark)| mine.then_some(mark))
+    }
+
     /// The chain of `count` migrations folded in id order, as `place` does.
     fn folded(seed: u128, count: u32) -> Summary {
         let head = (0..count).fold(seed, |head, id| hash::chain(head, link_of(id)));
@@ -966,21 +999,15 @@ mod tests {
             let in_order: Vec<_> = (0..count)
                 .flat_map(|id| [(id, false, link_of(id)), (id, true, 0)])
                 .collect();
-            assert_eq!(
-                summarize(seed, in_order.into_iter(), 1000),
-                Some(folded(seed, count))
-            );
+            assert_eq!(marks_summary(seed, &in_order), Some(folded(seed, count)));
             let reversed: Vec<_> = (0..count)
                 .rev()
                 .map(|id| (id, false, link_of(id)))
                 .collect();
-            assert_eq!(
-                summarize(seed, reversed.into_iter(), 1000),
-                Some(folded(seed, count))
-            );
+            assert_eq!(marks_summary(seed, &reversed), Some(folded(seed, count)));
             for state in 0..20 {
                 assert_eq!(
-                    summarize(seed, shuffled(count, state).into_iter(), 1000),
+                    marks_summary(seed, &shuffled(count, state)),
                     Some(folded(seed, count)),
                     "count {count}, shuffle {state}"
                 );
@@ -1007,22 +1034,19 @@ mod tests {
             ("rollback far beyond", vec![up(0), down(u32::MAX)]),
         ];
         for (what, marks) in broken {
-            assert_eq!(summarize(seed, marks.into_iter(), 1000), None, "{what}");
+            assert_eq!(marks_summary(seed, &marks), None, "{what}");
         }
         // The rollback bits at a word's edge: 64 migrations, rollback 63 is
         // in, 64 is out.
         let mut edge: Vec<_> = (0..64).map(up).collect();
         edge.push(down(63));
-        assert_eq!(
-            summarize(seed, edge.clone().into_iter(), 1000),
-            Some(folded(seed, 64))
-        );
+        assert_eq!(marks_summary(seed, &edge), Some(folded(seed, 64)));
         edge.push(down(64));
-        assert_eq!(summarize(seed, edge.into_iter(), 1000), None);
+        assert_eq!(marks_summary(seed, &edge), None);
         // As many migrations as the binary has registrations: the last id
         // is just below the bound.
-        let full = (0..1000).rev().map(up);
-        assert_eq!(summarize(seed, full, 1000), Some(folded(seed, 1000)));
+        let full: Vec<_> = (0..1000).rev().map(up).collect();
+        assert_eq!(marks_summary(seed, &full), Some(folded(seed, 1000)));
     }
 
     #[test]

@@ -15,6 +15,8 @@
 mod ledger;
 mod verify;
 
+use std::sync::OnceLock;
+
 use rusqlite::params;
 use rusqlite::types::Value;
 
@@ -88,14 +90,22 @@ pub(crate) fn interrupted(conn: &dyn Db, table: &Table) -> Result<Option<Marker>
 /// A tracking table, by name.
 pub(crate) struct Table {
     pub name: String,
+    /// The up-to-date check's statement: the newest chain alone (the common
+    /// case: is the whole plan applied?).
+    newest_chain_sql: String,
+    /// The others, written at their first use: a process whose first call
+    /// finds nothing to do needs none of them.
+    statements: OnceLock<Statements>,
+}
+
+/// A tracking table's other statements and names.
+struct Statements {
     /// `main."name"`.
     qualified: String,
     /// Its triggers' names, quoted: edit, delete, insert.
     triggers: [String; 3],
-    /// The O(1) check's statements: the newest chain alone (the common
-    /// case: is the whole plan applied?), the newest id and chain, and the
-    /// same for an unverified history.
-    newest_chain_sql: String,
+    /// The rest of the O(1) check: the newest id and chain, and the same
+    /// for an unverified history.
     newest_sql: String,
     newest_unverified_sql: String,
     /// The bookkeeping statements, written once per table.
@@ -113,8 +123,21 @@ impl Table {
         let qualified = format!("main.{}", quote_identifier(name));
         Table {
             name: name.to_owned(),
-            triggers: trigger_names(name).map(|name| quote_identifier(&name)),
             newest_chain_sql: format!("SELECT chain FROM {qualified} ORDER BY id DESC LIMIT 1"),
+            statements: OnceLock::new(),
+        }
+    }
+
+    fn sql(&self) -> &Statements {
+        self.statements.get_or_init(|| Statements::new(&self.name))
+    }
+}
+
+impl Statements {
+    fn new(name: &str) -> Statements {
+        let qualified = format!("main.{}", quote_identifier(name));
+        Statements {
+            triggers: trigger_names(name).map(|name| quote_identifier(&name)),
             newest_sql: format!("SELECT id, chain FROM {qualified} ORDER BY id DESC LIMIT 1"),
             newest_unverified_sql: format!(
                 "SELECT newest.id, newest.chain, first.name, first.checksum, first.chain \
@@ -307,13 +330,13 @@ fn vouched(
     let newest = if verify_applied {
         // No row count (it is O(rows)): a row deleted or inserted by hand,
         // but the newest, marks the newest row's chain through the triggers.
-        db::first_row(conn, &table.newest_sql, params![])
+        db::first_row(conn, &table.sql().newest_sql, params![])
             .map(|row| row.map(|row| (db::integer(&row[0]), parse_chain(&row[1]), true)))
     } else {
         // An unverified history may differ from the plan, so its chains are
         // judged against its own rows: row 0's must start from this table's
         // name, or the history is another table's (letter case!).
-        db::first_row(conn, &table.newest_unverified_sql, params![]).map(|row| {
+        db::first_row(conn, &table.sql().newest_unverified_sql, params![]).map(|row| {
             row.map(|row| {
                 let name = db::text(&row[2]).unwrap_or_default();
                 let checksum = db::text(&row[3]).unwrap_or_default();
@@ -453,7 +476,7 @@ fn check_shape(conn: &dyn Db, table: &Table) -> Result<(), Error> {
 fn read_rows(conn: &dyn Db, table: &Table) -> Result<Vec<Row>, Error> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
-    for values in conn.query(&table.read_rows_sql, params![])? {
+    for values in conn.query(&table.sql().read_rows_sql, params![])? {
         let Ok(values) = <[Value; 5]>::try_from(values) else {
             problems.push("a row does not have the five columns".to_owned());
             break;
@@ -534,7 +557,7 @@ pub(crate) fn create(conn: &dyn Db, table: &Table) -> Result<(), Error> {
          \x20   checksum TEXT NOT NULL,\n\
          \x20   chain TEXT NOT NULL\n\
          )",
-        table.qualified
+        table.sql().qualified
     ))?;
     ensure_triggers(conn, table)
 }
@@ -548,7 +571,7 @@ pub(crate) fn create(conn: &dyn Db, table: &Table) -> Result<(), Error> {
 /// with the triggers in place that meant compiling their programs into it at
 /// every step (a third of the bookkeeping's cost).
 pub(crate) fn suspend_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error> {
-    let [edit, delete, insert] = &table.triggers;
+    let [edit, delete, insert] = &table.sql().triggers;
     conn.execute_batch(&format!(
         "DROP TRIGGER IF EXISTS main.{edit};\n\
          DROP TRIGGER IF EXISTS main.{delete};\n\
@@ -578,7 +601,7 @@ pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error>
          \x20   WHERE id = (SELECT max(id) FROM {bare}) AND chain IS NOT '{EDITED}';\n\
          END"
     );
-    let [edit, delete, insert] = &table.triggers;
+    let [edit, delete, insert] = &table.sql().triggers;
     conn.execute_batch(&format!(
         "CREATE TRIGGER IF NOT EXISTS main.{edit} \
          AFTER UPDATE OF id, name, applied_at, checksum ON {bare} \
@@ -654,7 +677,7 @@ impl<'c> Recorder<'c> {
         applied_at: Option<&str>,
     ) -> Result<(), Error> {
         let changed = self.conn.execute(
-            &self.table.insert_sql,
+            &self.table.sql().insert_sql,
             params![id, name, checksum, chain, applied_at],
         )?;
         let stored = self.stored(id)?;
@@ -666,13 +689,15 @@ impl<'c> Recorder<'c> {
 
     /// Removes a migration's row after its rollback ran.
     pub fn delete(&mut self, id: u32) -> Result<(), Error> {
-        let changed = self.conn.execute(&self.table.delete_sql, params![id])?;
+        let changed = self
+            .conn
+            .execute(&self.table.sql().delete_sql, params![id])?;
         let gone = self.stored(id)?.is_none();
         self.check(changed == 1 && gone, "removing the row of", id, changed)
     }
 
     fn stored(&mut self, id: u32) -> Result<Option<(String, String, String)>, Error> {
-        let row = db::first_row(self.conn, &self.table.read_back_sql, params![id])?;
+        let row = db::first_row(self.conn, &self.table.sql().read_back_sql, params![id])?;
         Ok(row.map(|row| {
             let text = |index: usize| db::text(&row[index]).unwrap_or_default().to_owned();
             (text(0), text(1), text(2))
@@ -733,19 +758,19 @@ pub(crate) fn check_managed(conn: &dyn Db, set: &str, table: &Table) -> Result<(
 /// Sets a row's chain (the markers of a step outside a transaction, and
 /// its real chain once done).
 pub(crate) fn set_chain(conn: &dyn Db, table: &Table, id: u32, chain: &str) -> Result<(), Error> {
-    let changed = conn.execute(&table.set_chain_sql, params![id, chain])?;
+    let changed = conn.execute(&table.sql().set_chain_sql, params![id, chain])?;
     one_row(table, changed, "setting the chain of", id)
 }
 
 /// Deletes a row (a step outside a transaction not done, or rolled back).
 pub(crate) fn delete_row(conn: &dyn Db, table: &Table, id: u32) -> Result<(), Error> {
-    let changed = conn.execute(&table.delete_sql, params![id])?;
+    let changed = conn.execute(&table.sql().delete_sql, params![id])?;
     one_row(table, changed, "deleting the row of", id)
 }
 
 /// A row's chain value as stored, if the row exists.
 pub(crate) fn stored_chain(conn: &dyn Db, table: &Table, id: u32) -> Result<Option<String>, Error> {
-    let row = db::first_row(conn, &table.stored_chain_sql, params![id])?;
+    let row = db::first_row(conn, &table.sql().stored_chain_sql, params![id])?;
     Ok(row.and_then(|row| db::text(&row[0]).map(str::to_owned)))
 }
 
@@ -769,7 +794,7 @@ fn rewrite_row(
     checksum: &str,
     chain: &str,
 ) -> Result<(), Error> {
-    let changed = conn.execute(&table.rewrite_sql, params![id, checksum, chain])?;
+    let changed = conn.execute(&table.sql().rewrite_sql, params![id, checksum, chain])?;
     if changed == 1 {
         Ok(())
     } else {
