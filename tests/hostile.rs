@@ -945,6 +945,84 @@ fn a_tracking_row_swallowed_by_a_trigger_is_never_ok() {
     assert_no_failures("RAISE(IGNORE) triggers on the tracking table", &failures);
 }
 
+/// Every way a trigger can leave a tracking row other than as written:
+/// changing or removing it after the insert, putting it back after the
+/// delete, swallowing the write from the TEMP schema (a TEMP trigger may sit
+/// on a main table, and only its own connection sees it). None may end in
+/// `Ok`, and the history must agree with the schema afterwards.
+#[test]
+fn a_tracking_row_changed_by_any_trigger_is_never_ok() {
+    let cases: [(&str, bool, &str); 6] = [
+        (
+            "an AFTER INSERT trigger renaming the row",
+            true,
+            "CREATE TRIGGER rename_row AFTER INSERT ON migrations \
+             BEGIN UPDATE migrations SET name = 'other' WHERE id = NEW.id; END;",
+        ),
+        (
+            "an AFTER INSERT trigger deleting the row",
+            true,
+            "CREATE TRIGGER drop_row AFTER INSERT ON migrations \
+             BEGIN DELETE FROM migrations WHERE id = NEW.id; END;",
+        ),
+        (
+            "an AFTER INSERT trigger replacing the row",
+            true,
+            "CREATE TRIGGER replace_row AFTER INSERT ON migrations \
+             BEGIN INSERT OR REPLACE INTO migrations VALUES \
+             (NEW.id, NEW.name, NEW.applied_at, 'forged', NEW.chain); END;",
+        ),
+        (
+            "a TEMP trigger swallowing the insert",
+            true,
+            "CREATE TEMP TRIGGER swallow_insert BEFORE INSERT ON main.migrations \
+             BEGIN SELECT RAISE(IGNORE); END;",
+        ),
+        (
+            "a TEMP trigger changing the row",
+            true,
+            "CREATE TEMP TRIGGER change_row AFTER INSERT ON main.migrations \
+             BEGIN UPDATE main.migrations SET checksum = 'x' WHERE id = NEW.id; END;",
+        ),
+        (
+            "an AFTER DELETE trigger putting the row back",
+            false,
+            "CREATE TRIGGER keep_row AFTER DELETE ON migrations \
+             BEGIN INSERT INTO migrations VALUES \
+             (OLD.id, OLD.name, OLD.applied_at, OLD.checksum, OLD.chain); END;",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, up, trigger) in cases {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = markers("", 2);
+        if up {
+            m.migrate_to(&mut conn, 0).unwrap();
+        } else {
+            m.migrate(&mut conn).unwrap();
+        }
+        // On the connection that migrates: a TEMP trigger is its own.
+        conn.execute_batch(trigger).unwrap();
+        let result = if up {
+            m.migrate(&mut conn).map(|report| report.ids())
+        } else {
+            m.rollback_migration(&mut conn)
+                .map(|undone| undone.map(|r| r.id).into_iter().collect())
+        };
+        match &result {
+            Ok(ids) => failures.push(format!("{what}: Ok({ids:?})")),
+            Err(Error::IncompatibleTrackingTable { .. }) => {}
+            Err(other) => failures.push(format!("{what}: {other}")),
+        }
+        drop(conn);
+        if let Err(problem) = history_agrees_with_schema(&db.open(), "migrations", &MARKERS[..2]) {
+            failures.push(format!("{what}: {problem}"));
+        }
+    }
+    assert_no_failures("triggers changing tracking rows", &failures);
+}
+
 // ---------------------------------------------------------------- 12. user code writing tracking tables
 
 #[test]

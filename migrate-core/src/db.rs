@@ -31,6 +31,12 @@ pub(crate) trait Db {
     /// Whether an error means another connection holds a lock, so that the
     /// caller must not read "no answer" into it.
     fn is_busy(&self, error: &Error) -> bool;
+    /// How many rows every statement of this connection has written so far,
+    /// triggers' writes included (`sqlite3_total_changes`), modulo 2^32; `None`
+    /// where it cannot be read (a server), and a write must be read back.
+    fn total_changes(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The first row of a query, if any.
@@ -86,6 +92,13 @@ impl Db for Connection {
     fn is_busy(&self, error: &Error) -> bool {
         matches!(error, Error::Sqlite(error) if crate::sqlite::is_busy(error))
     }
+
+    fn total_changes(&self) -> Option<u32> {
+        // SAFETY: a valid handle, used on this thread; the call only reads
+        // a counter. `as`: the C int wraps, the difference of two readings
+        // is what counts.
+        Some(unsafe { rusqlite::ffi::sqlite3_total_changes(self.handle()) } as u32)
+    }
 }
 
 impl Db for Transaction<'_> {
@@ -112,6 +125,10 @@ impl Db for Transaction<'_> {
 
     fn is_busy(&self, error: &Error) -> bool {
         Db::is_busy(&**self, error)
+    }
+
+    fn total_changes(&self) -> Option<u32> {
+        Db::total_changes(&**self)
     }
 }
 
