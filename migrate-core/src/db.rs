@@ -21,7 +21,8 @@ pub(crate) trait Db {
     fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error>;
     /// The first column of the first row, lent to `read` without a copy:
     /// the up-to-date check's one read, on every call of every run, costs
-    /// no allocation. `false` when there is no row.
+    /// no allocation (and, locally, no prepare: see [`PrepareCached`]).
+    /// `false` when there is no row.
     fn first_column(
         &self,
         sql: &str,
@@ -36,6 +37,25 @@ pub(crate) trait Db {
     /// where it cannot be read (a server), and a write must be read back.
     fn total_changes(&self) -> Option<u32> {
         None
+    }
+}
+
+/// `Connection::prepare_cached` where this build's rusqlite has it (always
+/// before 0.38; since, with its `cache` feature, one of its default
+/// features), and `prepare` where it does not. An inherent method wins over
+/// a trait's of the same name, so `conn.prepare_cached(..)` with this trait
+/// in scope picks rusqlite's cache whenever it exists. Used for the few
+/// statements of the up-to-date check, which every call runs: kept prepared
+/// on the application's connection, in rusqlite's cache (two of its 16
+/// places by default), a check costs a step instead of a prepare.
+#[allow(dead_code)] // unused when rusqlite has the inherent method
+pub(crate) trait PrepareCached {
+    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>>;
+}
+
+impl PrepareCached for Connection {
+    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<rusqlite::Statement<'_>> {
+        self.prepare(sql)
     }
 }
 
@@ -78,7 +98,9 @@ impl Db for Connection {
         params: &[&dyn ToSql],
         read: &mut dyn FnMut(ValueRef<'_>),
     ) -> Result<bool, Error> {
-        let mut stmt = self.prepare(sql)?;
+        #[allow(unused_imports)] // see `PrepareCached`
+        use PrepareCached as _;
+        let mut stmt = self.prepare_cached(sql)?;
         let mut rows = stmt.query(params)?;
         match rows.next()? {
             Some(row) => {

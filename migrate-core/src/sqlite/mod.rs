@@ -113,8 +113,11 @@ impl Budget {
 
 impl<'c> LockWait<'c> {
     pub fn install(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
+        #[allow(unused_imports)] // see `PrepareCached`
+        use crate::db::PrepareCached as _;
+        // Every call reads it (there is no C getter): kept prepared.
         let previous: i64 = conn
-            .prepare("PRAGMA busy_timeout")?
+            .prepare_cached("PRAGMA busy_timeout")?
             .query_row(params![], |row| row.get(0))?;
         let state = Box::new(Budget::new(timeout));
         // SAFETY: a valid handle; the state is boxed, so its address is
