@@ -1530,6 +1530,63 @@ fn an_up_to_date_database_needs_no_write_lock_even_without_verification() {
     assert_no_failures("the up-to-date check", &failures);
 }
 
+/// The up-to-date check keeps its statements prepared on the application's
+/// connection (rusqlite's statement cache, where the build has it). They
+/// must never hold it: statements that need no other statement active run
+/// after it, a schema change in between is seen (the warm connection
+/// answers as a fresh one), and the connection closes cleanly.
+#[test]
+fn the_statements_the_check_keeps_prepared_never_hold_the_connection() {
+    let m = markers("", 3);
+    let changes = [
+        ("a table added", "CREATE TABLE other (x)"),
+        ("VACUUM", "VACUUM"),
+        ("the journal mode changed", "PRAGMA journal_mode = WAL"),
+        (
+            "a TEMP table named like the tracking table",
+            "CREATE TEMP TABLE migrations (id INTEGER PRIMARY KEY, name TEXT, \
+             applied_at TEXT, checksum TEXT, chain TEXT)",
+        ),
+        (
+            "the tracking table renamed",
+            "ALTER TABLE migrations RENAME TO moved",
+        ),
+        ("the tracking table dropped", "DROP TABLE migrations"),
+        (
+            "the newest row's chain edited, the triggers dropped",
+            "DROP TRIGGER migrate_core_edit_migrations; \
+             UPDATE migrations SET chain = 'x' WHERE id = 2",
+        ),
+    ];
+    let answer = |result: Result<migrate_core::Report, Error>| match result {
+        Ok(report) => format!("Ok({:?})", report.ids()),
+        Err(error) => format!("Err({error})"),
+    };
+    let mut failures = Vec::new();
+    for (what, sql) in changes {
+        let db = TempDb::new();
+        let mut warm = db.open();
+        m.migrate(&mut warm).unwrap();
+        // The check: its statements are kept prepared from here on.
+        assert!(m.migrate(&mut warm).unwrap().is_empty());
+        if let Err(error) = warm.execute_batch(sql) {
+            failures.push(format!("{what}: refused after the check: {error}"));
+            continue;
+        }
+        let on_warm = answer(m.migrate(&mut warm));
+        let on_fresh = answer(m.migrate(&mut db.open()));
+        if on_warm != on_fresh {
+            failures.push(format!(
+                "{what}: the warm connection says {on_warm}, a fresh one {on_fresh}"
+            ));
+        }
+        if let Err((_, error)) = warm.close() {
+            failures.push(format!("{what}: close failed: {error}"));
+        }
+    }
+    assert_no_failures("statements kept prepared by the check", &failures);
+}
+
 // ---------------------------------------------------------------- statements that cannot run in a transaction
 
 #[test]
