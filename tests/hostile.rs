@@ -1440,10 +1440,19 @@ fn the_triggers_are_back_after_every_kind_of_write() {
             found[1].1
         );
     };
+    // A table created by a run gets its triggers at that run's COMMIT,
+    // whether its steps are kept or not.
+    let fresh = TempDb::new();
+    let failing: Body =
+        Arc::new(|tx: &Transaction<'_>| tx.execute_batch("SELECT no_such_function()"));
+    let result = markers_with("", 1, 0, failing.clone()).migrate(&mut fresh.open());
+    assert!(result.is_err(), "{result:?}");
+    assert_all_three(&fresh, "a first run whose only step failed");
     let db = TempDb::new();
+    markers("", 1).migrate(&mut db.open()).unwrap();
+    assert_all_three(&db, "the first migrate");
     // A table of the previous definition: the edit trigger watched every
     // column. The next write replaces it.
-    markers("", 1).migrate(&mut db.open()).unwrap();
     tamper(
         &db,
         "DROP TRIGGER migrate_core_edit_migrations;
@@ -1456,8 +1465,6 @@ fn the_triggers_are_back_after_every_kind_of_write() {
     assert_all_three(&db, "a rollback");
     markers("", 3).dry_run(&mut db.open()).unwrap();
     assert_all_three(&db, "a dry run");
-    let failing: Body =
-        Arc::new(|tx: &Transaction<'_>| tx.execute_batch("SELECT no_such_function()"));
     let result = markers_with("", 4, 3, failing).migrate(&mut db.open());
     assert!(result.is_err(), "{result:?}");
     assert_eq!(

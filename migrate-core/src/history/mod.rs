@@ -180,6 +180,10 @@ pub(crate) struct Row {
 pub(crate) struct History {
     /// The tracking table exists.
     pub exists: bool,
+    /// The table was created in this transaction without its triggers: the
+    /// writer creates them before COMMIT (a local run would drop them before
+    /// its first step anyway, see [`suspend_triggers`]).
+    pub triggers_pending: bool,
     /// How many migrations are applied: rows `0..applied`.
     pub applied: usize,
     /// The rows, when they were read (always after a full read; after the
@@ -195,6 +199,7 @@ impl History {
     fn empty(plan: &Plan) -> History {
         History {
             exists: false,
+            triggers_pending: false,
             applied: 0,
             rows: Vec::new(),
             newest_chain: plan.seed,
@@ -223,6 +228,7 @@ pub(crate) fn checked(
         };
         return Ok(Some(History {
             exists: true,
+            triggers_pending: false,
             applied,
             rows,
             newest_chain,
@@ -243,6 +249,7 @@ pub(crate) fn checked(
     let chain_current = chains_current(&rows, plan);
     Ok(Some(History {
         exists: true,
+        triggers_pending: false,
         applied: rows.len(),
         rows,
         newest_chain,
@@ -280,8 +287,9 @@ pub(crate) fn for_write(
         let mut history = History::empty(plan);
         if create_missing {
             check_managed(conn, &plan.set, table)?;
-            create(conn, table)?;
+            create_table(conn, table)?;
             history.exists = true;
+            history.triggers_pending = true;
         }
         return Ok(history);
     }
@@ -549,6 +557,12 @@ fn type_name(value: &Value) -> &'static str {
 
 /// Creates the table and its triggers.
 pub(crate) fn create(conn: &dyn Db, table: &Table) -> Result<(), Error> {
+    create_table(conn, table)?;
+    ensure_triggers(conn, table)
+}
+
+/// Creates the table alone.
+fn create_table(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     conn.execute_batch(&format!(
         "CREATE TABLE {} ( -- {MARKER}: written by migrate-core, do not edit by hand\n\
          \x20   id INTEGER PRIMARY KEY,\n\
@@ -559,7 +573,7 @@ pub(crate) fn create(conn: &dyn Db, table: &Table) -> Result<(), Error> {
          )",
         table.sql().qualified
     ))?;
-    ensure_triggers(conn, table)
+    Ok(())
 }
 
 /// Drops the tracking table's triggers for the rest of the write

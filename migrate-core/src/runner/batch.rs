@@ -118,7 +118,8 @@ impl<'c> Batch<'c> {
             statements,
             tx,
             foreign_keys_on,
-            triggers_suspended: false,
+            // A table created just now has none yet: `commit` creates them.
+            triggers_suspended: history.triggers_pending,
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
         })

@@ -172,6 +172,9 @@ impl<'a> Run<'a> {
             down,
             !down,
         )?;
+        if history.triggers_pending {
+            history::ensure_triggers(db, settings.table)?;
+        }
         Ok(Run {
             db,
             tx,
