@@ -29,7 +29,10 @@ use common::state::{
     assert_connection_restored, assert_history_agrees, assert_no_lock_held,
     history_agrees_with_schema, main_has_table, main_tracking_ids, ran_counts, ConnectionState,
 };
-use common::{assert_untouched, count, dump, dump_file, integrity_ok, snapshot, tamper, TempDb};
+use common::{
+    assert_untouched, count, drop_tracking_triggers, dump, dump_file, integrity_ok, snapshot,
+    tamper, TempDb,
+};
 use migrate_core::rusqlite::{self, Connection, OpenFlags, Transaction};
 use migrate_core::{migration, rollback, Error, Migrator};
 
@@ -1385,12 +1388,7 @@ fn the_up_to_date_check_reads_one_row_and_the_triggers_keep_it_honest() {
         let m = markers("", 3);
         m.migrate(&mut db.open()).unwrap();
         if !triggers_kept {
-            tamper(
-                &db,
-                "DROP TRIGGER migrate_core_edit_migrations;
-                 DROP TRIGGER migrate_core_delete_migrations;
-                 DROP TRIGGER migrate_core_insert_migrations;",
-            );
+            drop_tracking_triggers(&db);
         }
         // A renamed row: the full read refuses it (Modified).
         tamper(&db, "UPDATE migrations SET name = 'renamed' WHERE id = 0");

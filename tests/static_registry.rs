@@ -11,8 +11,8 @@ mod common;
 use std::fmt;
 
 use common::{
-    assert_checksum, assert_rfc3339_utc, dump_file, has_table, tables, tamper, tracking_rows,
-    user_version, TempDb,
+    assert_checksum, assert_rfc3339_utc, drop_tracking_triggers, dump_file, has_table, tables,
+    tamper, tracking_rows, user_version, TempDb,
 };
 use migrate_core::rusqlite::{self, Connection, Transaction};
 use migrate_core::{migration, rollback, Direction, Error, Migrate, Migrator};
@@ -381,12 +381,7 @@ fn the_up_to_date_check_of_linked_migrations_reads_the_newest_chain_only() {
         let db = TempDb::new();
         db.open().migrate().unwrap();
         if !triggers_kept {
-            tamper(
-                &db,
-                "DROP TRIGGER migrate_core_edit_migrations;
-                 DROP TRIGGER migrate_core_delete_migrations;
-                 DROP TRIGGER migrate_core_insert_migrations;",
-            );
+            drop_tracking_triggers(&db);
         }
         tamper(
             &db,

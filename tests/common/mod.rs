@@ -268,6 +268,17 @@ pub fn assert_untouched(db: &TempDb, before: &Snapshot) {
     );
 }
 
+/// Drops the three triggers of the default set's tracking table, which
+/// make hand edits visible to the up-to-date check.
+pub fn drop_tracking_triggers(db: &TempDb) {
+    tamper(
+        db,
+        "DROP TRIGGER migrate_core_edit_migrations;
+         DROP TRIGGER migrate_core_delete_migrations;
+         DROP TRIGGER migrate_core_insert_migrations;",
+    );
+}
+
 /// Runs SQL on the file through a connection of its own.
 pub fn tamper(db: &TempDb, sql: &str) {
     let conn = db.open();
