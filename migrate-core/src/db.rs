@@ -46,7 +46,7 @@ pub(crate) trait Db {
 /// a trait's of the same name, so `conn.prepare_cached(..)` with this trait
 /// in scope picks rusqlite's cache whenever it exists. Used for the few
 /// statements of the up-to-date check, which every call runs: kept prepared
-/// on the application's connection, in rusqlite's cache (two of its 16
+/// on the application's connection, in rusqlite's cache (up to three of its 16
 /// places by default), a check costs a step instead of a prepare.
 #[allow(dead_code)] // unused when rusqlite has the inherent method
 pub(crate) trait PrepareCached {

@@ -403,13 +403,13 @@ fn slots_of(set: &str) -> impl Iterator<Item = &'static Slot> {
         .filter(move |slot| slot.set_hash == wanted)
 }
 
-/// The summary of `set` (see [`summarize`]) from its bucket's slots.
+/// The summary of the set whose name hashes to `wanted` (see
+/// [`summarize`]) from its bucket's slots.
 fn summarize_set<T: std::borrow::Borrow<Slot>>(
     seed: u128,
-    set: &str,
+    wanted: u128,
     candidates: &[T],
 ) -> Option<Summary> {
-    let wanted = hash::set_hash(set);
     summarize(seed, candidates, |slot| {
         let slot: &Slot = slot.borrow();
         (slot.set_hash == wanted).then_some((slot.id, slot.rollback, slot.link))
@@ -554,10 +554,11 @@ pub(crate) fn plan(
 ) -> Result<Plan, Vec<RegistryProblem>> {
     let seed = hash::seed(table);
     if extra.is_empty() {
+        let wanted = hash::set_hash(set);
         // A slice with linkme, a `Vec` with inventory.
         #[allow(clippy::redundant_slicing)]
-        let candidates = &private::candidate_slots(hash::set_hash(set))[..];
-        if let Some(summary) = summarize_set(seed, set, candidates) {
+        let candidates = &private::candidate_slots(wanted)[..];
+        if let Some(summary) = summarize_set(seed, wanted, candidates) {
             return Ok(Plan::linked(set, seed, summary));
         }
     }
