@@ -113,12 +113,10 @@ impl Budget {
 
 impl<'c> LockWait<'c> {
     pub fn install(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
-        #[allow(unused_imports)] // see `PrepareCached`
-        use crate::db::PrepareCached as _;
         // Every call reads it (there is no C getter): kept prepared.
-        let previous: i64 = conn
-            .prepare_cached("PRAGMA busy_timeout")?
-            .query_row(params![], |row| row.get(0))?;
+        let previous: i64 = crate::db::with_check_statement(conn, "PRAGMA busy_timeout", |stmt| {
+            stmt.query_row(params![], |row| row.get(0))
+        })?;
         let state = Box::new(Budget::new(timeout));
         // SAFETY: a valid handle; the state is boxed, so its address is
         // stable, and it outlives the handler, which `drop` replaces before
@@ -195,6 +193,8 @@ impl<'c> LockWait<'c> {
 
 impl Drop for LockWait<'_> {
     fn drop(&mut self) {
+        // Every call that reads the busy timeout ends here.
+        crate::db::check_done();
         // SAFETY: a valid handle; this replaces the handler that points at
         // `state` before the box is freed.
         unsafe {
