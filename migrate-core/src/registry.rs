@@ -589,6 +589,7 @@ fn summarize<T>(
     let mut seen_downs = vec![0u64; words];
     let mut ups: usize = 0;
     let mut max_up: usize = 0;
+    let mut max_down: Option<usize> = None;
     for (position, slot) in slots.iter().enumerate() {
         let Some((id, rollback, _)) = mark(slot) else {
             continue;
@@ -607,27 +608,18 @@ fn summarize<T>(
             return None;
         }
         *seen |= bit;
-        if !rollback {
+        if rollback {
+            max_down = max_down.max(Some(index));
+        } else {
             positions[index] = u32::try_from(position).ok()?;
             ups += 1;
             max_up = max_up.max(index);
         }
     }
-    // Distinct ids below `count`, `count` of them: exactly 0..count.
+    // Distinct ids below `count`, `count` of them: exactly 0..count; and
+    // every rollback (distinct too) below the count.
     let count = max_up + 1;
-    if ups == 0 || ups != count {
-        return None;
-    }
-    // Every rollback below the count.
-    let beyond = seen_downs.iter().enumerate().any(|(word, &bits)| {
-        let allowed = match word.cmp(&(count / 64)) {
-            std::cmp::Ordering::Less => u64::MAX,
-            std::cmp::Ordering::Equal => (1u64 << (count % 64)) - 1,
-            std::cmp::Ordering::Greater => 0,
-        };
-        bits & !allowed != 0
-    });
-    if beyond {
+    if ups == 0 || ups != count || max_down.is_some_and(|down| down >= count) {
         return None;
     }
     let mut head = seed;
@@ -668,10 +660,10 @@ fn set_plan(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Plan, Vec<Reg
 /// The steps of one set at their ids, with the chain after each, or the
 /// set's problems.
 fn place(set: &str, seed: &u128, extra: &[Candidate]) -> Result<Steps, Vec<RegistryProblem>> {
-    // One pass over the set's bucket of the registry picks its slots (reading the slots only, not
-    // the entries), then each step goes to its id's place. No sort (link
-    // order is not id order): an id taken twice or beyond the count shows as
-    // a place taken or missing.
+    // One pass over the set's bucket of the registry picks its slots
+    // (reading the slots only, not the entries), then each step goes to its
+    // id's place. No sort (link order is not id order): an id taken twice or
+    // beyond the count shows as a place taken or missing.
     let mine: Vec<&'static Slot> = slots_of(set).collect();
     let count = mine.iter().filter(|slot| !slot.rollback).count()
         + extra

@@ -135,6 +135,8 @@ impl Table {
 
 impl Statements {
     fn new(name: &str) -> Statements {
+        // Quoted again rather than kept on `Table`: once per table, and only
+        // where a statement of these is needed.
         let qualified = format!("main.{}", quote_identifier(name));
         Statements {
             triggers: trigger_names(name).map(|name| quote_identifier(&name)),
