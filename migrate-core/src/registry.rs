@@ -573,58 +573,64 @@ pub(crate) fn plan(
 ///
 /// Link order is no order at all (rustc lays out a crate's statics as it
 /// likes), so each migration's position goes to its id's place in an
-/// array, and ids are marked in two bit sets; no id of a valid set reaches
-/// the number of slots, which sizes all three. Positions (4 bytes) rather
-/// than links (16): the array is fresh memory, and each page of it costs
-/// a page fault in a new process.
+/// array (which also finds a duplicate), and rollback ids are marked in a
+/// bit set; no id of a valid set reaches the number of slots, which sizes
+/// both. Positions (4 bytes) rather than links (16): the array is fresh
+/// memory, and each page of it costs a page fault in a new process. The
+/// loop is the first call's largest cost after SQLite's own (a bucket of
+/// 2,000 slots at N = 1,000), so it keeps to plain integers: no `Option`
+/// arithmetic, one bounds check per slot.
 fn summarize<T>(
     seed: u128,
     slots: &[T],
     mark: impl Fn(&T) -> Option<(u32, bool, u128)>,
 ) -> Option<Summary> {
+    /// A place no migration has taken yet.
+    const UNSEEN: u32 = u32::MAX;
     let bound = slots.len();
-    let mut positions = vec![0u32; bound];
-    let words = bound.div_ceil(64);
-    let mut seen_ups = vec![0u64; words];
-    let mut seen_downs = vec![0u64; words];
+    // Positions are stored as u32, and UNSEEN is none of them.
+    if bound >= UNSEEN as usize {
+        return None;
+    }
+    let mut positions = vec![UNSEEN; bound];
+    let mut seen_downs = vec![0u64; bound.div_ceil(64)];
     let mut ups: usize = 0;
-    let mut max_up: usize = 0;
-    let mut max_down: Option<usize> = None;
+    // One past the largest migration id, and past the largest rollback id.
+    let mut ups_end: usize = 0;
+    let mut downs_end: usize = 0;
     for (position, slot) in slots.iter().enumerate() {
         let Some((id, rollback, _)) = mark(slot) else {
             continue;
         };
         let index = id as usize;
-        if index >= bound {
-            return None;
-        }
-        let (word, bit) = (index / 64, 1u64 << (index % 64));
-        let seen = if rollback {
-            &mut seen_downs[word]
-        } else {
-            &mut seen_ups[word]
-        };
-        if *seen & bit != 0 {
-            return None;
-        }
-        *seen |= bit;
         if rollback {
-            max_down = max_down.max(Some(index));
+            let word = seen_downs.get_mut(index / 64)?;
+            let bit = 1u64 << (index % 64);
+            if *word & bit != 0 {
+                return None;
+            }
+            *word |= bit;
+            downs_end = downs_end.max(index + 1);
         } else {
-            positions[index] = u32::try_from(position).ok()?;
+            let place = positions.get_mut(index)?;
+            if *place != UNSEEN {
+                return None;
+            }
+            // Below `bound`, checked above.
+            *place = position as u32;
             ups += 1;
-            max_up = max_up.max(index);
+            ups_end = ups_end.max(index + 1);
         }
     }
     // Distinct ids below `count`, `count` of them: exactly 0..count; and
     // every rollback (distinct too) below the count.
-    let count = max_up + 1;
-    if ups == 0 || ups != count || max_down.is_some_and(|down| down >= count) {
+    let count = ups_end;
+    if ups == 0 || ups != count || downs_end > count {
         return None;
     }
     let mut head = seed;
     for &position in &positions[..count] {
-        let link = mark(&slots[position as usize]).map_or(0, |(_, _, link)| link);
+        let link = mark(slots.get(position as usize)?).map_or(0, |(_, _, link)| link);
         head = hash::chain(head, link);
     }
     Some(Summary {
@@ -1014,7 +1020,7 @@ mod tests {
         let up = |id: u32| (id, false, link_of(id));
         let down = |id: u32| (id, true, 0);
         type Marks = Vec<(u32, bool, u128)>;
-        let broken: [(&str, Marks); 10] = [
+        let broken: [(&str, Marks); 11] = [
             ("an id beyond every registration", vec![up(0), up(1000)]),
             ("empty", vec![]),
             ("rollbacks only", vec![down(0)]),
@@ -1022,6 +1028,9 @@ mod tests {
             ("no migration 0", vec![up(1), up(2)]),
             ("duplicate, in order", vec![up(0), up(1), up(1)]),
             ("duplicate, out of order", vec![up(0), up(2), up(1), up(2)]),
+            // As many migrations as 0..n holds, and the largest id n - 1:
+            // only the duplicate tells.
+            ("duplicate filling a gap", vec![up(0), up(0), up(2)]),
             ("duplicate rollback", vec![up(0), down(0), down(0)]),
             ("rollback beyond", vec![up(0), up(1), down(2)]),
             ("rollback far beyond", vec![up(0), down(u32::MAX)]),

@@ -120,10 +120,14 @@ struct Statements {
 
 impl Table {
     pub fn new(name: &str) -> Table {
-        let qualified = format!("main.{}", quote_identifier(name));
+        // Written with `push_str`, as the name is quoted: this runs in the
+        // first call of a process (see `quote_identifier`).
+        let mut newest_chain_sql = String::from("SELECT chain FROM main.");
+        newest_chain_sql.push_str(&quote_identifier(name));
+        newest_chain_sql.push_str(" ORDER BY id DESC LIMIT 1");
         Table {
             name: name.to_owned(),
-            newest_chain_sql: format!("SELECT chain FROM {qualified} ORDER BY id DESC LIMIT 1"),
+            newest_chain_sql,
             statements: OnceLock::new(),
         }
     }
@@ -237,6 +241,17 @@ pub(crate) fn checked(
             chain_current: true,
         }));
     }
+    loaded(conn, plan, table, verify_applied)
+}
+
+/// The read path's second half, for when [`vouched`] could not answer:
+/// every row read and checked against the plan.
+pub(crate) fn loaded(
+    conn: &dyn Db,
+    plan: &Plan,
+    table: &Table,
+    verify_applied: bool,
+) -> Result<Option<History>, Error> {
     let Some(rows) = load(conn, table)? else {
         return Ok(None);
     };
@@ -315,7 +330,7 @@ pub(crate) fn for_write(
 /// missing), `None` when the full read must decide (no table, an edited or
 /// unknown history, an unreadable row). Only a lock held elsewhere past the
 /// deadline is an error here.
-fn vouched(
+pub(crate) fn vouched(
     conn: &dyn Db,
     plan: &Plan,
     table: &Table,
