@@ -271,6 +271,99 @@ fn a_lost_transaction_in_a_dry_run_commits_nothing() {
     assert_no_failures("a lost transaction during a dry run", &failures);
 }
 
+/// The step that loses its transaction runs once per call, whether it is
+/// the set's first migration or a later one, first in its transaction or
+/// not: redoing the run's earlier steps must not run it (or the steps
+/// before it that were never applied) again.
+#[test]
+fn a_step_that_loses_its_transaction_runs_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut failures = Vec::new();
+    for (loss, return_error) in LOSSES {
+        for (lost_id, applied_first) in [(0, None), (1, None), (1, Some(0)), (2, Some(0))] {
+            let context = format!(
+                "{loss:?}, error returned: {return_error}, migration {lost_id} loses it, \
+                 applied before the call: {applied_first:?}"
+            );
+            let calls: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+            let bodies: Vec<Body> = (0..3u32)
+                .map(|id| {
+                    let calls = Arc::clone(&calls);
+                    let body: Body = Arc::new(move |tx: &Transaction<'_>| {
+                        calls[id as usize].fetch_add(1, Ordering::SeqCst);
+                        tx.execute_batch(&format!("CREATE TABLE t{id} (x)"))?;
+                        if id != lost_id {
+                            return Ok(());
+                        }
+                        let lost = match loss {
+                            Loss::InsertOrRollback => tx.execute_batch(
+                                "CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1);
+                                 INSERT OR ROLLBACK INTO u VALUES (1);",
+                            ),
+                            Loss::TriggerRaisesRollback => tx.execute_batch(
+                                "CREATE TABLE v (x);
+                                 CREATE TRIGGER v_refuses BEFORE INSERT ON v
+                                 BEGIN SELECT RAISE(ROLLBACK, 'v refuses'); END;
+                                 INSERT INTO v VALUES (1);",
+                            ),
+                        };
+                        match lost {
+                            Err(error) if return_error => Err(error),
+                            _ => Ok(()),
+                        }
+                    });
+                    body
+                })
+                .collect();
+            let m = migrator_of("", bodies);
+            let db = TempDb::new();
+            let mut conn = db.open();
+            if let Some(last) = applied_first {
+                m.migrate_to(&mut conn, last).unwrap();
+            }
+            let before: Vec<usize> = calls.iter().map(|c| c.load(Ordering::SeqCst)).collect();
+            if m.migrate(&mut conn).is_ok() {
+                failures.push(format!("{context}: migrate() returned Ok"));
+            }
+            let during: Vec<usize> = calls
+                .iter()
+                .zip(&before)
+                .map(|(c, b)| c.load(Ordering::SeqCst) - b)
+                .collect();
+            // Each pending step before the lost one runs once, and may run
+            // once more when the run redoes them; the lost one runs once,
+            // and nothing after it.
+            let first_pending = applied_first.map_or(0, |last| last as usize + 1);
+            for (id, &n) in during.iter().enumerate() {
+                let allowed = match id.cmp(&(lost_id as usize)) {
+                    std::cmp::Ordering::Less if id >= first_pending => 1..=2,
+                    std::cmp::Ordering::Less => 0..=0,
+                    std::cmp::Ordering::Equal => 1..=1,
+                    std::cmp::Ordering::Greater => 0..=0,
+                };
+                if !allowed.contains(&n) {
+                    failures.push(format!(
+                        "{context}: migration {id} ran {n} times in the call (calls: {during:?})"
+                    ));
+                }
+            }
+            drop(conn);
+            let conn = db.open();
+            let ids = main_tracking_ids(&conn, "migrations");
+            let expected: Vec<i64> = (0..i64::from(lost_id)).collect();
+            if ids != expected {
+                failures.push(format!(
+                    "{context}: the history is {ids:?}, expected {expected:?}"
+                ));
+            }
+        }
+    }
+    assert_no_failures(
+        "a step whose transaction SQLite ended, run again",
+        &failures,
+    );
+}
+
 // ---------------------------------------------------------------- 2. ATTACHed copies
 
 #[test]
