@@ -271,6 +271,52 @@ fn a_lost_transaction_in_a_dry_run_commits_nothing() {
     assert_no_failures("a lost transaction during a dry run", &failures);
 }
 
+/// A failed step is undone by `ROLLBACK TO` its savepoint, then `RELEASE`.
+/// When the application's progress handler interrupts the `ROLLBACK TO`,
+/// the step's writes are still there: they must go with the whole
+/// transaction, never be released into it and committed with the run's
+/// earlier steps.
+#[test]
+fn an_interrupted_undo_of_a_failed_step_commits_none_of_it() {
+    let mut failures = Vec::new();
+    for applied_first in [true, false] {
+        let context = format!("migration 0 applied before the call: {applied_first}");
+        let failing: Body = Arc::new(|tx: &Transaction<'_>| {
+            tx.execute_batch("INSERT INTO t VALUES ('partial'); CREATE TABLE half (x);")?;
+            // The runner's next statement is its `ROLLBACK TO`.
+            faults::interrupt_the_next_statement(tx);
+            Err(rusqlite::Error::InvalidQuery)
+        });
+        let m = migrator_of("", vec![sql("CREATE TABLE t (x)"), failing, marker(2)]);
+        let db = TempDb::new();
+        let mut conn = db.open();
+        if applied_first {
+            m.migrate_to(&mut conn, 0).unwrap();
+        }
+        let result = m.migrate(&mut conn);
+        faults::remove_interrupts(&conn);
+        if result.is_ok() {
+            failures.push(format!("{context}: migrate() returned Ok"));
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{context}: left inside a transaction"));
+        }
+        drop(conn);
+        let conn = db.open();
+        if main_has_table(&conn, "half") {
+            failures.push(format!("{context}: the failed step's table is on disk"));
+        }
+        if main_has_table(&conn, "t") && count(&conn, "t") != 0 {
+            failures.push(format!("{context}: the failed step's row is on disk"));
+        }
+        let ids = main_tracking_ids(&conn, "migrations");
+        if ids != vec![0] {
+            failures.push(format!("{context}: the history is {ids:?}, expected [0]"));
+        }
+    }
+    assert_no_failures("an interrupted undo of a failed step", &failures);
+}
+
 /// The step that loses its transaction runs once per call, whether it is
 /// the set's first migration or a later one, first in its transaction or
 /// not: redoing the run's earlier steps must not run it (or the steps

@@ -4,6 +4,8 @@
 //! - [`with_interrupt_at`]: a progress handler that interrupts the statement
 //!   running at its k-th tick (once), so that a sweep over k fails every
 //!   statement of a call in turn, the runner's own included;
+//! - [`interrupt_the_next_statement`]: the same, for the one statement that
+//!   runs next, armed by user code for the runner's own next statement;
 //! - [`sweep`]: runs such a sweep adaptively (every tick when the call is
 //!   short, or under `MIGRATE_LONG=1`; evenly spread ticks otherwise);
 //! - [`ExclusiveHolder`]: another connection, on a thread, holding
@@ -97,6 +99,32 @@ pub fn with_interrupt_at<T>(
         fired: state.fired.get(),
     };
     (value, injection)
+}
+
+/// Set while the one-shot handler of [`interrupt_the_next_statement`] has
+/// not fired yet.
+static ONE_SHOT_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+unsafe extern "C" fn one_shot(_: *mut c_void) -> c_int {
+    c_int::from(ONE_SHOT_ARMED.swap(false, std::sync::atomic::Ordering::SeqCst))
+}
+
+/// Makes the next statement run on `conn` (whoever runs it) fail with
+/// `SQLITE_INTERRUPT`, and only that one: for user code that wants the
+/// runner's own next statement interrupted. One connection at a time (the
+/// state is process-wide); [`remove_interrupts`] removes the handler.
+pub fn interrupt_the_next_statement(conn: &Connection) {
+    ONE_SHOT_ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: a valid handle; the handler keeps no pointer.
+    unsafe {
+        ffi::sqlite3_progress_handler(conn.handle(), 1, Some(one_shot), std::ptr::null_mut())
+    };
+}
+
+/// Removes any progress handler from `conn`.
+pub fn remove_interrupts(conn: &Connection) {
+    // SAFETY: a valid handle.
+    unsafe { ffi::sqlite3_progress_handler(conn.handle(), 0, None, std::ptr::null_mut()) };
 }
 
 /// What a sweep did.
