@@ -317,6 +317,45 @@ fn an_interrupted_undo_of_a_failed_step_commits_none_of_it() {
     assert_no_failures("an interrupted undo of a failed step", &failures);
 }
 
+/// A COMMIT that fails is `Error::CommitFailed` naming the steps it lost,
+/// in the order they ran, with nothing of them on disk and the connection
+/// out of its transaction; the next call applies them.
+#[test]
+fn a_failed_commit_is_an_error_naming_the_steps_it_lost() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = markers("", 3);
+    m.migrate_to(&mut conn, 0).unwrap();
+    faults::fail_every_commit(&conn);
+    let result = m.migrate(&mut conn);
+    faults::remove_interrupts(&conn);
+    match &result {
+        Err(Error::CommitFailed { ids, source, .. }) => {
+            assert_eq!(ids, &vec![1, 2], "the steps the commit lost");
+            assert_eq!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation),
+                "{source}"
+            );
+        }
+        other => panic!("expected CommitFailed for ids 1 and 2, got {other:?}"),
+    }
+    assert!(conn.is_autocommit(), "left inside a transaction");
+    assert_eq!(main_tracking_ids(&conn, "migrations"), vec![0]);
+    assert!(!main_has_table(&conn, "t1") && !main_has_table(&conn, "t2"));
+    let report = m.migrate(&mut conn).unwrap();
+    assert_eq!(report.ids(), vec![1, 2]);
+    // Rolling back: the same error, in the other direction.
+    faults::fail_every_commit(&conn);
+    let result = m.rollback_migration(&mut conn);
+    faults::remove_interrupts(&conn);
+    assert!(
+        matches!(&result, Err(Error::CommitFailed { ids, .. }) if ids == &vec![2]),
+        "{result:?}"
+    );
+    assert_eq!(main_tracking_ids(&conn, "migrations"), vec![0, 1, 2]);
+}
+
 /// The step that loses its transaction runs once per call, whether it is
 /// the set's first migration or a later one, first in its transaction or
 /// not: redoing the run's earlier steps must not run it (or the steps
@@ -715,13 +754,15 @@ fn sweep_connection(db: &TempDb) -> Connection {
 
 /// Everything that must hold after an interrupted call, whatever it
 /// returned; `finish` is the call without the handler that must then
-/// complete, leaving `expect_after` migrations applied.
+/// complete, leaving `expect_after` migrations applied. A call that
+/// returned Ok must have left them applied itself (an interrupt that
+/// failed its COMMIT is an error, never an Ok with nothing on disk).
 fn check_after_interrupt(
     db: &TempDb,
     conn: &mut Connection,
     before: &ConnectionState,
     finish: &dyn Fn(&mut Connection) -> Result<(), Error>,
-    expect_after: usize,
+    (expect_after, returned_ok): (usize, bool),
     context: &str,
 ) -> Result<(), String> {
     if !conn.is_autocommit() {
@@ -739,7 +780,12 @@ fn check_after_interrupt(
         return Err(format!("{context}: a lock is still held: {error}"));
     }
     drop(other);
-    check_sweep_file(conn, context)?;
+    let applied = check_sweep_file(conn, context)?;
+    if returned_ok && applied != expect_after {
+        return Err(format!(
+            "{context}: returned Ok with {applied} migrations applied, expected {expect_after}"
+        ));
+    }
     finish(conn)
         .map_err(|error| format!("{context}: the next call without faults failed: {error}"))?;
     let k = check_sweep_file(conn, &format!("{context}, after the next call"))?;
@@ -800,8 +846,9 @@ fn run_sweep(
                 Err(e) => format!("returned {e}"),
             }
         );
+        let expected = (expect_after, result.is_ok());
         if let Err(problem) =
-            check_after_interrupt(&db, &mut conn, &before, finish, expect_after, &context)
+            check_after_interrupt(&db, &mut conn, &before, finish, expected, &context)
         {
             failures.push(problem);
         }

@@ -6,6 +6,8 @@
 //!   statement of a call in turn, the runner's own included;
 //! - [`interrupt_the_next_statement`]: the same, for the one statement that
 //!   runs next, armed by user code for the runner's own next statement;
+//! - [`fail_every_commit`]: a commit hook, installed as each COMMIT starts,
+//!   that turns it into a rollback;
 //! - [`sweep`]: runs such a sweep adaptively (every tick when the call is
 //!   short, or under `MIGRATE_LONG=1`; evenly spread ticks otherwise);
 //! - [`ExclusiveHolder`]: another connection, on a thread, holding
@@ -121,10 +123,62 @@ pub fn interrupt_the_next_statement(conn: &Connection) {
     };
 }
 
-/// Removes any progress handler from `conn`.
+unsafe extern "C" fn refuse_commit(_: *mut c_void) -> c_int {
+    1
+}
+
+unsafe extern "C" fn arm_at_commit(
+    event: std::ffi::c_uint,
+    _: *mut c_void,
+    statement: *mut c_void,
+    sql: *mut c_void,
+) -> c_int {
+    if event == ffi::SQLITE_TRACE_STMT as std::ffi::c_uint && !sql.is_null() {
+        // SAFETY: for SQLITE_TRACE_STMT, `sql` is the statement's text,
+        // NUL-terminated, and `statement` the statement being run.
+        let text = unsafe { std::ffi::CStr::from_ptr(sql as *const std::ffi::c_char) };
+        if text
+            .to_bytes()
+            .get(..6)
+            .is_some_and(|start| start.eq_ignore_ascii_case(b"COMMIT"))
+        {
+            // SAFETY: the statement's own connection, valid while it runs;
+            // the hook keeps no pointer.
+            unsafe {
+                let db = ffi::sqlite3_db_handle(statement as *mut ffi::sqlite3_stmt);
+                ffi::sqlite3_commit_hook(db, Some(refuse_commit), std::ptr::null_mut());
+            }
+        }
+    }
+    0
+}
+
+/// Makes every `COMMIT` run on `conn` fail (SQLite rolls the transaction
+/// back, `SQLITE_CONSTRAINT_COMMITHOOK`): a statement trace installs a
+/// commit hook that refuses as the COMMIT starts, after anything the code
+/// under test did with hooks while its user code ran. Until
+/// [`remove_interrupts`].
+pub fn fail_every_commit(conn: &Connection) {
+    // SAFETY: a valid handle; the callback keeps no pointer.
+    unsafe {
+        ffi::sqlite3_trace_v2(
+            conn.handle(),
+            ffi::SQLITE_TRACE_STMT as std::ffi::c_uint,
+            Some(arm_at_commit),
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// Removes any progress handler, statement trace and commit hook from
+/// `conn`.
 pub fn remove_interrupts(conn: &Connection) {
     // SAFETY: a valid handle.
-    unsafe { ffi::sqlite3_progress_handler(conn.handle(), 0, None, std::ptr::null_mut()) };
+    unsafe {
+        ffi::sqlite3_progress_handler(conn.handle(), 0, None, std::ptr::null_mut());
+        ffi::sqlite3_trace_v2(conn.handle(), 0, None, std::ptr::null_mut());
+        ffi::sqlite3_commit_hook(conn.handle(), None, std::ptr::null_mut());
+    }
 }
 
 /// What a sweep did.
