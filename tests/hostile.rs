@@ -756,7 +756,8 @@ fn sweep_connection(db: &TempDb) -> Connection {
 /// returned; `finish` is the call without the handler that must then
 /// complete, leaving `expect_after` migrations applied. A call that
 /// returned Ok must have left them applied itself (an interrupt that
-/// failed its COMMIT is an error, never an Ok with nothing on disk).
+/// failed its COMMIT is an error, never an Ok with nothing on disk), and
+/// one that returned an error must not have.
 fn check_after_interrupt(
     db: &TempDb,
     conn: &mut Connection,
@@ -784,6 +785,13 @@ fn check_after_interrupt(
     if returned_ok && applied != expect_after {
         return Err(format!(
             "{context}: returned Ok with {applied} migrations applied, expected {expect_after}"
+        ));
+    }
+    // And an error is never reported for a call whose work was committed
+    // (an interrupt that lands as COMMIT takes effect: the history tells).
+    if !returned_ok && applied == expect_after {
+        return Err(format!(
+            "{context}: returned an error with its work done ({applied} migrations applied)"
         ));
     }
     finish(conn)
@@ -1809,6 +1817,17 @@ fn a_statement_that_cannot_work_inside_a_transaction_is_an_error() {
             failures.push(format!(
                 "{statement}: migrate() returned Ok ({:?}); SQLite ignored or refused the statement",
                 report.ids()
+            ));
+        }
+        // SQLite's own refusal of VACUUM says nothing of the step or the
+        // fix: the error names the step and says what to do instead.
+        if statement == "VACUUM"
+            && !matches!(&result, Err(Error::Forbidden { id: 1, reason, .. })
+                if reason.contains("VACUUM") && reason.contains("after migrating"))
+        {
+            failures.push(format!(
+                "VACUUM: expected Forbidden for migration 1 saying to run it after migrating, got {:?}",
+                result.as_ref().map(|report| report.ids())
             ));
         }
         let now = ConnectionState::of(&conn);
