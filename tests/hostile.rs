@@ -1224,7 +1224,7 @@ fn a_tracking_row_changed_by_any_trigger_is_never_ok() {
 
 #[test]
 fn a_migration_cannot_write_any_tracking_table() {
-    let attacks: [(&str, &'static str); 8] = [
+    let attacks: [(&str, &'static str); 13] = [
         ("DELETE FROM migrations", "DELETE FROM migrations"),
         (
             "INSERT INTO migrations",
@@ -1245,6 +1245,26 @@ fn a_migration_cannot_write_any_tracking_table() {
         (
             "a trigger left on the tracking table",
             "CREATE TRIGGER forge AFTER INSERT ON migrations BEGIN DELETE FROM migrations WHERE id = 0; END;",
+        ),
+        (
+            "a TEMP trigger on the tracking table",
+            "CREATE TEMP TRIGGER forge AFTER DELETE ON main.migrations BEGIN SELECT 1; END;",
+        ),
+        (
+            "ALTER TABLE migrations RENAME",
+            "ALTER TABLE migrations RENAME TO history",
+        ),
+        (
+            "ALTER TABLE main.migrations ADD COLUMN",
+            "ALTER TABLE main.migrations ADD COLUMN note TEXT",
+        ),
+        (
+            "a UNIQUE index on the tracking table",
+            "CREATE UNIQUE INDEX forged ON migrations (applied_at)",
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS migrations",
+            "CREATE TABLE IF NOT EXISTS Migrations (version INTEGER)",
         ),
         (
             "DELETE FROM another set's table",
@@ -1274,11 +1294,19 @@ fn a_migration_cannot_write_any_tracking_table() {
         hostile.migrate_to(&mut conn, 0).unwrap();
         let before = dump(&conn);
         let result = hostile.migrate(&mut conn);
-        if let Ok(report) = &result {
-            failures.push(format!(
+        match &result {
+            // Refused as it happens, naming the step, what it does and
+            // the table.
+            Err(Error::Forbidden { id: 1, reason, .. })
+                if reason.contains("tracking table")
+                    && (!what.starts_with("DROP TABLE") || reason.contains("drops")) => {}
+            Ok(report) => failures.push(format!(
                 "{what}: migrate() returned Ok ({:?})",
                 report.ids()
-            ));
+            )),
+            Err(other) => failures.push(format!(
+                "{what}: expected Forbidden for migration 1 naming the tracking table, got {other:?}"
+            )),
         }
         if !conn.is_autocommit() {
             failures.push(format!("{what}: left inside a transaction"));
@@ -1306,6 +1334,115 @@ fn a_migration_cannot_write_any_tracking_table() {
         }
     }
     assert_no_failures("migrations writing tracking tables", &failures);
+}
+
+/// Tables of the step's own that share the tracking table's name — in
+/// TEMP, or in a database attached before migrating — are not the history:
+/// the step may create, write, alter and drop them.
+#[test]
+fn a_migration_may_use_its_own_tables_named_like_the_tracking_table() {
+    let aux = TempDb::new();
+    let cases: [(&str, &'static str); 2] = [
+        (
+            "TEMP",
+            "CREATE TEMP TABLE migrations (version INTEGER);
+             INSERT INTO temp.migrations VALUES (1);
+             UPDATE temp.migrations SET version = 2;
+             DELETE FROM temp.migrations;
+             CREATE INDEX temp.by_version ON migrations (version);
+             DROP TABLE temp.migrations;",
+        ),
+        (
+            "an attached database",
+            "CREATE TABLE aux.migrations (version INTEGER);
+             INSERT INTO aux.migrations VALUES (1);
+             UPDATE aux.migrations SET version = 2;
+             DELETE FROM aux.migrations WHERE version = 0;
+             CREATE INDEX aux.by_version ON migrations (version);
+             DROP INDEX aux.by_version;
+             ALTER TABLE aux.migrations RENAME TO kept;",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, statements) in cases {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        conn.execute("ATTACH ?1 AS aux", [aux.path.to_string_lossy()])
+            .unwrap();
+        let m = markers_with(
+            "",
+            3,
+            1,
+            Arc::new(move |tx: &Transaction<'_>| {
+                tx.execute_batch("CREATE TABLE t1 (x)")?;
+                tx.execute_batch(statements)
+            }),
+        );
+        match m.migrate(&mut conn) {
+            Ok(report) if report.ids() == vec![0, 1, 2] => {}
+            other => failures.push(format!(
+                "{what}: {:?}",
+                other.map(|r| r.ids()).map_err(|e| e.to_string())
+            )),
+        }
+        if main_tracking_ids(&conn, "migrations") != vec![0, 1, 2] {
+            failures.push(format!(
+                "{what}: history {:?}",
+                main_tracking_ids(&conn, "migrations")
+            ));
+        }
+    }
+    let conn = aux.open();
+    if !main_has_table(&conn, "kept") {
+        failures.push("the attached database's table was not renamed".to_owned());
+    }
+    assert_no_failures(
+        "tables of a migration's own named like the tracking table",
+        &failures,
+    );
+}
+
+/// The runner's savepoint around each step is its own: a step that
+/// releases it, rolls back to it or shadows it with one of the same name
+/// is refused, and nothing of it is kept.
+#[test]
+fn a_migration_cannot_touch_the_runners_savepoint() {
+    let mut failures = Vec::new();
+    for statement in [
+        "RELEASE migrate_core_step",
+        "ROLLBACK TO migrate_core_step",
+        "SAVEPOINT Migrate_Core_Step",
+    ] {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let m = markers_with(
+            "",
+            3,
+            1,
+            Arc::new(move |tx: &Transaction<'_>| {
+                tx.execute_batch("CREATE TABLE t1 (x)")?;
+                tx.execute_batch(statement)?;
+                tx.execute_batch("CREATE TABLE after_it (x)")
+            }),
+        );
+        m.migrate_to(&mut conn, 0).unwrap();
+        let before = dump(&conn);
+        match m.migrate(&mut conn) {
+            Err(Error::TransactionControl { id: 1, .. }) => {}
+            other => failures.push(format!(
+                "{statement}: expected TransactionControl for migration 1, got {:?}",
+                other.map(|r| r.ids())
+            )),
+        }
+        if !conn.is_autocommit() {
+            failures.push(format!("{statement}: left inside a transaction"));
+        }
+        drop(conn);
+        if dump_file(&db.path) != before {
+            failures.push(format!("{statement}: something of the step was committed"));
+        }
+    }
+    assert_no_failures("steps touching the runner's savepoint", &failures);
 }
 
 // ---------------------------------------------------------------- 13. busy timeout restored
