@@ -1593,11 +1593,17 @@ fn a_bookkeeping_failure_names_the_step_and_keeps_the_earlier_ones() {
 /// it off again once nothing is left to check.
 #[test]
 fn deferred_foreign_keys_fixed_within_the_step_are_fine() {
-    let variants: [(&str, &'static str); 3] = [
+    let variants: [(&str, &'static str); 4] = [
         (
             "PRAGMA defer_foreign_keys = ON",
             "PRAGMA defer_foreign_keys = ON; INSERT INTO child VALUES (7); \
              INSERT INTO parent VALUES (7); CREATE TABLE t2 (x);",
+        ),
+        (
+            "other pragmas while the violation waits",
+            "PRAGMA defer_foreign_keys = ON; INSERT INTO child VALUES (9); \
+             PRAGMA foreign_key_list(child); PRAGMA cache_size = -4000; \
+             INSERT INTO parent VALUES (9); CREATE TABLE t2 (x);",
         ),
         (
             "PRAGMA defer_foreign_keys = ON, then OFF once fixed",
