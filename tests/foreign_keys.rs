@@ -53,6 +53,20 @@ fn after_rebuild(tx: &Transaction) -> migrate_core::rusqlite::Result<()> {
     tx.execute_batch("CREATE TABLE after_rebuild (x)")
 }
 
+// The same rebuild as written for other tools, with the pragmas inside: in a
+// `foreign_keys = off` step they change nothing, so they are allowed.
+#[migration(0, set = "pragmas_inside")]
+fn pragmas_inside_schema(tx: &Transaction) -> migrate_core::rusqlite::Result<()> {
+    tx.execute_batch(SCHEMA)
+}
+
+#[migration(1, set = "pragmas_inside", foreign_keys = off)]
+fn pragmas_inside_rebuild(tx: &Transaction) -> migrate_core::rusqlite::Result<()> {
+    tx.execute_batch("PRAGMA foreign_keys = OFF;")?;
+    tx.execute_batch(REBUILD_PARENT)?;
+    tx.execute_batch("PRAGMA foreign_keys = ON;")
+}
+
 // The same rebuild without the option: dropping the parent with foreign keys
 // on deletes every child through the cascade. This is the failure the option
 // exists for, and it shows the test below can tell the difference.
@@ -101,6 +115,19 @@ fn parent_sql(conn: &Connection) -> String {
         |row| row.get(0),
     )
     .expect("parent schema")
+}
+
+#[test]
+fn a_foreign_keys_off_step_may_set_the_pragma_itself() {
+    let dir = TempDir::new().expect("tempdir");
+    let mut conn = open(&dir, true);
+    let report = Migrator::new()
+        .set("pragmas_inside")
+        .migrate(&mut conn)
+        .expect("migrate");
+    assert_eq!(report.ids(), vec![0, 1]);
+    assert_eq!(count(&conn, "child"), 4, "no child row may be lost");
+    assert!(foreign_keys_on(&conn), "foreign keys are back on");
 }
 
 #[test]
