@@ -1589,6 +1589,25 @@ fn a_bookkeeping_failure_names_the_step_and_keeps_the_earlier_ones() {
 
 // ---------------------------------------------------------------- deferred foreign keys
 
+/// Migration 0 makes `parent`, `child` (an immediate foreign key) and
+/// `deferred_child` (a deferred one); migration 2 is `step`; 1 and 3 are
+/// markers.
+fn deferred_foreign_keys_migrator(step: &'static str) -> Migrator {
+    migrator_of(
+        "",
+        vec![
+            sql("CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (parent INTEGER REFERENCES parent (id));
+                 CREATE TABLE deferred_child (parent INTEGER REFERENCES parent (id)
+                                              DEFERRABLE INITIALLY DEFERRED);
+                 CREATE TABLE t0 (x);"),
+            marker(1),
+            sql(step),
+            marker(3),
+        ],
+    )
+}
+
 /// Deferring foreign keys for the length of a step, and fixing the rows
 /// before it ends, is what the pragma is for: it works, and so does turning
 /// it off again once nothing is left to check.
@@ -1627,19 +1646,7 @@ fn deferred_foreign_keys_fixed_within_the_step_are_fine() {
         let db = TempDb::new();
         let mut conn = db.open();
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        let m = migrator_of(
-            "",
-            vec![
-                sql("CREATE TABLE parent (id INTEGER PRIMARY KEY);
-                     CREATE TABLE child (parent INTEGER REFERENCES parent (id));
-                     CREATE TABLE deferred_child (parent INTEGER REFERENCES parent (id)
-                                                  DEFERRABLE INITIALLY DEFERRED);
-                     CREATE TABLE t0 (x);"),
-                marker(1),
-                sql(fixed),
-                marker(3),
-            ],
-        );
+        let m = deferred_foreign_keys_migrator(fixed);
         match m.migrate(&mut conn) {
             Ok(report) if report.ids() == vec![0, 1, 2, 3] => {}
             other => failures.push(format!(
@@ -1689,19 +1696,7 @@ fn a_deferred_foreign_key_violation_names_the_step_and_keeps_the_earlier_ones() 
         let db = TempDb::new();
         let mut conn = db.open();
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
-        let m = migrator_of(
-            "",
-            vec![
-                sql("CREATE TABLE parent (id INTEGER PRIMARY KEY);
-                     CREATE TABLE child (parent INTEGER REFERENCES parent (id));
-                     CREATE TABLE deferred_child (parent INTEGER REFERENCES parent (id)
-                                                  DEFERRABLE INITIALLY DEFERRED);
-                     CREATE TABLE t0 (x);"),
-                marker(1),
-                sql(orphan),
-                marker(3),
-            ],
-        );
+        let m = deferred_foreign_keys_migrator(orphan);
         m.migrate_to(&mut conn, 0).unwrap();
         let before = ConnectionState::of(&conn);
         match m.migrate(&mut conn) {
