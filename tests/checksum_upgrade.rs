@@ -64,6 +64,12 @@ fn former_chain(previous: &str, id: i64, name: &str, checksum: &str) -> String {
 /// Rewrites a history as an earlier release wrote it: each row's former
 /// checksum (where its migration has one) and former chain.
 fn as_an_earlier_release_left_it(conn: &Connection, set: &str, table: &str) {
+    with_former_chains(conn, set, table, true);
+}
+
+/// Each row's chain of the former definition, and with `former_checksums`
+/// its former checksum too (where its migration has one).
+fn with_former_chains(conn: &Connection, set: &str, table: &str, former_checksums_too: bool) {
     let rows: Vec<(i64, String, String)> = conn
         .prepare(&format!(
             "SELECT id, name, checksum FROM \"{table}\" ORDER BY id"
@@ -75,9 +81,10 @@ fn as_an_earlier_release_left_it(conn: &Connection, set: &str, table: &str) {
         .unwrap();
     let mut previous = String::new();
     for (id, name, checksum) in rows {
-        let checksum = former_checksums(set, id as u32)
-            .first()
-            .map_or(checksum, |former| (*former).to_owned());
+        let checksum = match former_checksums(set, id as u32).first() {
+            Some(former) if former_checksums_too => (*former).to_owned(),
+            _ => checksum,
+        };
         let chain = former_chain(&previous, id, &name, &checksum);
         conn.execute(
             &format!("UPDATE \"{table}\" SET checksum = ?2, chain = ?3 WHERE id = ?1"),
@@ -105,6 +112,32 @@ fn the_fixtures_really_changed_checksum() {
     assert_eq!(former_checksums("upgrade", 0).len(), 1, "trailing comma");
     assert!(former_checksums("upgrade", 1).is_empty());
     assert_eq!(former_checksums("crlf", 1).len(), 1, "CRLF file");
+}
+
+/// Chains of the former definition over checksums that are all current
+/// (a history whose migrations never changed form) are stale too: the next
+/// migrate() rewrites them, and the O(1) check vouches again.
+#[test]
+fn chains_of_the_former_definition_alone_are_rewritten_once() {
+    let (set, table) = ("upgrade", "migrations_upgrade");
+    let m = Migrator::new().set(set);
+    let db = TempDb::new();
+    let mut conn = db.open();
+    m.migrate(&mut conn).unwrap();
+    let current = stored(&conn, table);
+    with_former_chains(&conn, set, table, false);
+    let old = stored(&conn, table);
+    assert!(
+        old.iter()
+            .zip(&current)
+            .all(|(o, c)| o.0 == c.0 && o.1 != c.1),
+        "only the chains differ: {old:?} against {current:?}"
+    );
+    assert!(m.migrate(&mut conn).unwrap().is_empty());
+    assert_eq!(stored(&conn, table), current, "rewritten in place");
+    let after = read_bytes(&db.path);
+    assert!(m.migrate(&mut conn).unwrap().is_empty());
+    assert_eq!(read_bytes(&db.path), after, "rewritten only once");
 }
 
 #[test]
