@@ -356,6 +356,27 @@ fn a_failed_commit_is_an_error_naming_the_steps_it_lost() {
     assert_eq!(main_tracking_ids(&conn, "migrations"), vec![0, 1, 2]);
 }
 
+/// A goal the database has already passed (`migrate_to(1)` with three of
+/// four applied: the O(1) check cannot vouch, the full read decides) needs
+/// no write lock: the call answers while another connection holds one.
+#[test]
+fn a_goal_already_passed_needs_no_write_lock() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    markers("", 3).migrate(&mut conn).unwrap();
+    let four = markers("", 4).lock_timeout(Duration::from_millis(300));
+    let writer = db.open();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let result = four.migrate_to(&mut conn, 1);
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert!(
+        matches!(&result, Ok(report) if report.is_empty()),
+        "{:?}",
+        result.map(|r| r.ids())
+    );
+    assert_eq!(main_tracking_ids(&conn, "migrations"), vec![0, 1, 2]);
+}
+
 /// The step that loses its transaction runs once per call, whether it is
 /// the set's first migration or a later one, first in its transaction or
 /// not: redoing the run's earlier steps must not run it (or the steps
