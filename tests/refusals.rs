@@ -183,6 +183,38 @@ fn history_written_without_verification_reads_back_clean() {
     ));
 }
 
+/// Without verification, a history the O(1) check cannot vouch for (a
+/// hand edit of a timestamp) is repaired; a renamed migration in it keeps
+/// the checksum it was applied with, so the verifying build still sees the
+/// rename.
+#[test]
+fn a_repair_without_verification_keeps_the_applied_checksums() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    one_named("a").migrate(&mut conn).unwrap();
+    let checksum_of = |conn: &Connection| -> String {
+        conn.query_row("SELECT checksum FROM migrations WHERE id = 0", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let applied = checksum_of(&conn);
+    conn.execute_batch("UPDATE migrations SET applied_at = '2001-01-01T00:00:00Z'")
+        .unwrap();
+    let lenient = one_named("b").verify_applied(false);
+    assert!(lenient.migrate(&mut conn).unwrap().is_empty());
+    assert_eq!(
+        checksum_of(&conn),
+        applied,
+        "the applied checksum was rewritten"
+    );
+    assert!(matches!(
+        one_named("b").migrate(&mut conn),
+        Err(Error::Modified { .. })
+    ));
+    assert!(one_named("a").migrate(&mut conn).unwrap().is_empty());
+}
+
 // ---------------------------------------------------------------- UnmanagedDatabase
 
 #[test]
