@@ -122,12 +122,19 @@ impl Budget {
     }
 }
 
+/// The connection's busy timeout, to restore when a `LockWait` ends. Every
+/// call reads it (SQLite has no C getter): the statement is kept prepared
+/// (see `db::with_check_statement`).
+fn busy_timeout_ms(conn: &Connection) -> Result<c_int, Error> {
+    let previous: i64 = crate::db::with_check_statement(conn, "PRAGMA busy_timeout", |stmt| {
+        stmt.query_row(params![], |row| row.get(0))
+    })?;
+    Ok(c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX))
+}
+
 impl<'c> LockWait<'c> {
     pub fn install(conn: &'c Connection, timeout: Duration) -> Result<Self, Error> {
-        // Every call reads it (there is no C getter): kept prepared.
-        let previous: i64 = crate::db::with_check_statement(conn, "PRAGMA busy_timeout", |stmt| {
-            stmt.query_row(params![], |row| row.get(0))
-        })?;
+        let previous_ms = busy_timeout_ms(conn)?;
         let state = Box::new(Budget::new(timeout));
         // SAFETY: a valid handle; the state is boxed, so its address is
         // stable, and it outlives the handler, which `drop` replaces before
@@ -141,7 +148,7 @@ impl<'c> LockWait<'c> {
         }
         Ok(LockWait {
             conn,
-            previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
+            previous_ms,
             state,
         })
     }
@@ -150,14 +157,14 @@ impl<'c> LockWait<'c> {
     /// backup's); restored the same way when dropped.
     #[cfg(feature = "cli")]
     pub fn none(conn: &'c Connection) -> Result<Self, Error> {
-        let previous: i64 = conn.query_row("PRAGMA busy_timeout", params![], |row| row.get(0))?;
+        let previous_ms = busy_timeout_ms(conn)?;
         // SAFETY: a valid handle; removing the handler.
         unsafe {
             ffi::sqlite3_busy_handler(conn.handle(), None, std::ptr::null_mut());
         }
         Ok(LockWait {
             conn,
-            previous_ms: c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX),
+            previous_ms,
             state: Box::new(Budget::new(Duration::MAX)),
         })
     }
