@@ -123,22 +123,35 @@ enum Loss {
     TriggerRaisesRollback,
 }
 
+impl Loss {
+    /// What both kinds need: `u` (a UNIQUE column holding 1) and `v` (whose
+    /// trigger raises ROLLBACK).
+    const SETUP: &'static str = "CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1);
+         CREATE TABLE v (x);
+         CREATE TRIGGER v_refuses BEFORE INSERT ON v BEGIN SELECT RAISE(ROLLBACK, 'v refuses'); END;";
+
+    /// The statement that ends the transaction, after [`Loss::SETUP`].
+    fn statement(self) -> &'static str {
+        match self {
+            Loss::InsertOrRollback => "INSERT OR ROLLBACK INTO u VALUES (1)",
+            Loss::TriggerRaisesRollback => "INSERT INTO v VALUES (1)",
+        }
+    }
+}
+
 /// Migration 0 builds `t` (three rows), `u` (a UNIQUE column holding 1) and
 /// `v` (whose trigger raises ROLLBACK). Migration 1 ends the transaction
 /// that way, ignores the error, goes on with `CREATE TABLE later (x);
 /// DELETE FROM t;` (errors ignored too), then returns Ok, or the original
 /// error when `return_error`. Migration 2 creates `t2`.
 fn lost_transaction(loss: Loss, return_error: bool) -> Migrator {
-    let setup = sql("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);
-         CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1);
-         CREATE TABLE v (x);
-         CREATE TRIGGER v_refuses BEFORE INSERT ON v BEGIN SELECT RAISE(ROLLBACK, 'v refuses'); END;
-         CREATE TABLE t0 (x);");
+    let setup: Body = Arc::new(|tx: &Transaction<'_>| {
+        tx.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);")?;
+        tx.execute_batch(Loss::SETUP)?;
+        tx.execute_batch("CREATE TABLE t0 (x);")
+    });
     let hostile: Body = Arc::new(move |tx: &Transaction<'_>| {
-        let lost = match loss {
-            Loss::InsertOrRollback => tx.execute("INSERT OR ROLLBACK INTO u VALUES (1)", []),
-            Loss::TriggerRaisesRollback => tx.execute("INSERT INTO v VALUES (1)", []),
-        };
+        let lost = tx.execute(loss.statement(), []);
         let _ = tx.execute_batch("CREATE TABLE later (x)");
         let _ = tx.execute_batch("DELETE FROM t");
         match lost {
@@ -401,18 +414,8 @@ fn a_step_that_loses_its_transaction_runs_once() {
                         if id != lost_id {
                             return Ok(());
                         }
-                        let lost = match loss {
-                            Loss::InsertOrRollback => tx.execute_batch(
-                                "CREATE TABLE u (x UNIQUE); INSERT INTO u VALUES (1);
-                                 INSERT OR ROLLBACK INTO u VALUES (1);",
-                            ),
-                            Loss::TriggerRaisesRollback => tx.execute_batch(
-                                "CREATE TABLE v (x);
-                                 CREATE TRIGGER v_refuses BEFORE INSERT ON v
-                                 BEGIN SELECT RAISE(ROLLBACK, 'v refuses'); END;
-                                 INSERT INTO v VALUES (1);",
-                            ),
-                        };
+                        tx.execute_batch(Loss::SETUP)?;
+                        let lost = tx.execute_batch(loss.statement());
                         match lost {
                             Err(error) if return_error => Err(error),
                             _ => Ok(()),
