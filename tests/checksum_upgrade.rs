@@ -1,8 +1,10 @@
 //! Databases written by earlier releases keep working after the checksum
 //! and history-chain definitions changed: a Rust body with rustfmt's
 //! trailing comma and a CRLF SQL file have new checksums now, and chains
-//! start from the table's name. An old history is accepted (never
-//! `Modified`), and rewritten in place at the next write, once.
+//! start from the table's name and are sums of links (after 0.3.0's chains
+//! of strings, and a multiply-xorshift mix that `main` had for a while). An
+//! old history is accepted (never `Modified`), and rewritten in place at the
+//! next write, once.
 
 mod common;
 
@@ -61,15 +63,62 @@ fn former_chain(previous: &str, id: i64, name: &str, checksum: &str) -> String {
     format!("{:032x}", hasher.finish128().as_u128())
 }
 
+/// SipHash-1-3 (zero key, 128 bits) of the parts, one after the other.
+fn siphash(parts: &[&[u8]]) -> u128 {
+    use siphasher::sip128::{Hasher128, SipHasher13};
+    use std::hash::Hasher;
+    let mut hasher = SipHasher13::new_with_keys(0, 0);
+    for part in parts {
+        hasher.write(part);
+    }
+    hasher.finish128().as_u128()
+}
+
+/// The chain as `main` computed it for a while (never released): from the
+/// seed `table:{name}`, each row's chain a multiply-xorshift mix of the
+/// previous one (halves swapped) and the row's link.
+fn mixed_chain(previous: &str, table: &str, id: i64, name: &str, checksum: &str) -> String {
+    const K1: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+    const K2: u128 = 0xd6e8_feb8_6659_fd93_c2b2_ae3d_27d4_eb4f;
+    let previous = if previous.is_empty() {
+        siphash(&[b"table:", table.as_bytes()])
+    } else {
+        u128::from_str_radix(previous, 16).unwrap()
+    };
+    let head = format!("{id}|{}:", name.len());
+    let link = siphash(&[head.as_bytes(), name.as_bytes(), b"|", checksum.as_bytes()]);
+    let mut x = previous.rotate_left(64) ^ link;
+    x ^= x >> 67;
+    x = x.wrapping_mul(K1);
+    x ^= x >> 59;
+    x = x.wrapping_mul(K2);
+    format!("{:032x}", x ^ (x >> 71))
+}
+
+/// A chain definition of an earlier build.
+#[derive(Clone, Copy, Debug)]
+enum Former {
+    /// 0.3.0's: strings hashed (`former_chain`).
+    Strings,
+    /// `main`'s for a while: links mixed (`mixed_chain`).
+    Mixed,
+}
+
 /// Rewrites a history as an earlier release wrote it: each row's former
 /// checksum (where its migration has one) and former chain.
 fn as_an_earlier_release_left_it(conn: &Connection, set: &str, table: &str) {
-    with_former_chains(conn, set, table, true);
+    with_former_chains(conn, set, table, true, Former::Strings);
 }
 
-/// Each row's chain of the former definition, and with `former_checksums`
+/// Each row's chain of the `former` definition, and with `former_checksums`
 /// its former checksum too (where its migration has one).
-fn with_former_chains(conn: &Connection, set: &str, table: &str, former_checksums_too: bool) {
+fn with_former_chains(
+    conn: &Connection,
+    set: &str,
+    table: &str,
+    former_checksums_too: bool,
+    former: Former,
+) {
     let rows: Vec<(i64, String, String)> = conn
         .prepare(&format!(
             "SELECT id, name, checksum FROM \"{table}\" ORDER BY id"
@@ -85,7 +134,10 @@ fn with_former_chains(conn: &Connection, set: &str, table: &str, former_checksum
             Some(former) if former_checksums_too => (*former).to_owned(),
             _ => checksum,
         };
-        let chain = former_chain(&previous, id, &name, &checksum);
+        let chain = match former {
+            Former::Strings => former_chain(&previous, id, &name, &checksum),
+            Former::Mixed => mixed_chain(&previous, table, id, &name, &checksum),
+        };
         conn.execute(
             &format!("UPDATE \"{table}\" SET checksum = ?2, chain = ?3 WHERE id = ?1"),
             rusqlite::params![id, checksum, chain],
@@ -114,30 +166,44 @@ fn the_fixtures_really_changed_checksum() {
     assert_eq!(former_checksums("crlf", 1).len(), 1, "CRLF file");
 }
 
-/// Chains of the former definition over checksums that are all current
-/// (a history whose migrations never changed form) are stale too: the next
-/// migrate() rewrites them, and the O(1) check vouches again.
+/// Chains of a former definition over checksums that are all current (a
+/// history whose migrations never changed form) are stale too: read paths
+/// accept them, the next migrate() rewrites them, and the O(1) check
+/// vouches again.
 #[test]
-fn chains_of_the_former_definition_alone_are_rewritten_once() {
-    let (set, table) = ("upgrade", "migrations_upgrade");
-    let m = Migrator::new().set(set);
-    let db = TempDb::new();
-    let mut conn = db.open();
-    m.migrate(&mut conn).unwrap();
-    let current = stored(&conn, table);
-    with_former_chains(&conn, set, table, false);
-    let old = stored(&conn, table);
-    assert!(
-        old.iter()
-            .zip(&current)
-            .all(|(o, c)| o.0 == c.0 && o.1 != c.1),
-        "only the chains differ: {old:?} against {current:?}"
-    );
-    assert!(m.migrate(&mut conn).unwrap().is_empty());
-    assert_eq!(stored(&conn, table), current, "rewritten in place");
-    let after = read_bytes(&db.path);
-    assert!(m.migrate(&mut conn).unwrap().is_empty());
-    assert_eq!(read_bytes(&db.path), after, "rewritten only once");
+fn chains_of_a_former_definition_alone_are_rewritten_once() {
+    for former in [Former::Strings, Former::Mixed] {
+        let (set, table) = ("upgrade", "migrations_upgrade");
+        let m = Migrator::new().set(set);
+        let db = TempDb::new();
+        let mut conn = db.open();
+        m.migrate(&mut conn).unwrap();
+        let current = stored(&conn, table);
+        with_former_chains(&conn, set, table, false, former);
+        let old = stored(&conn, table);
+        assert!(
+            old.iter()
+                .zip(&current)
+                .all(|(o, c)| o.0 == c.0 && o.1 != c.1),
+            "{former:?}: only the chains differ: {old:?} against {current:?}"
+        );
+        let before = read_bytes(&db.path);
+        assert!(
+            m.pending_migrations(&conn).unwrap().is_empty(),
+            "{former:?}"
+        );
+        assert!(m
+            .status(&conn)
+            .unwrap()
+            .iter()
+            .all(|s| s.state == migrate_core::MigrationState::Applied));
+        assert_eq!(read_bytes(&db.path), before, "{former:?}: read only");
+        assert!(m.migrate(&mut conn).unwrap().is_empty(), "{former:?}");
+        assert_eq!(stored(&conn, table), current, "{former:?}: rewritten");
+        let after = read_bytes(&db.path);
+        assert!(m.migrate(&mut conn).unwrap().is_empty());
+        assert_eq!(read_bytes(&db.path), after, "{former:?}: only once");
+    }
 }
 
 #[test]

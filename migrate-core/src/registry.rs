@@ -572,70 +572,75 @@ pub(crate) fn plan(
 /// migration at all: `set_plan` reports them).
 ///
 /// Link order is no order at all (rustc lays out a crate's statics as it
-/// likes), so each migration's position goes to its id's place in an
-/// array (which also finds a duplicate), and rollback ids are marked in a
-/// bit set; no id of a valid set reaches the number of slots, which sizes
-/// both. Positions (4 bytes) rather than links (16): the array is fresh
-/// memory, and each page of it costs a page fault in a new process. The
-/// loop is the first call's largest cost after SQLite's own (a bucket of
-/// 2,000 slots at N = 1,000), so it keeps to plain integers: no `Option`
-/// arithmetic, one bounds check per slot.
+/// likes), but the chain is a sum (see [`hash::chain`]): one pass adds the
+/// links as they come, and marks each id in a bit set (migrations in the
+/// first half, rollbacks in the second); no id of a valid set reaches the
+/// number of slots, which sizes it. Everything else is read from the bits
+/// once at the end: a duplicate left fewer bits than slots, and the ids are
+/// exactly 0..n when n bits are set and none past n. The loop is the first
+/// call's largest cost after SQLite's own (a bucket of 2,000 slots at
+/// N = 1,000), so it does the least per slot: no count, no maximum, no
+/// branch but the set's and the range's, one small allocation.
 fn summarize<T>(
     seed: u128,
     slots: &[T],
     mark: impl Fn(&T) -> Option<(u32, bool, u128)>,
 ) -> Option<Summary> {
-    /// A place no migration has taken yet.
-    const UNSEEN: u32 = u32::MAX;
-    let bound = slots.len();
-    // Positions are stored as u32, and UNSEEN is none of them.
-    if bound >= UNSEEN as usize {
-        return None;
-    }
-    let mut positions = vec![UNSEEN; bound];
-    let mut seen_downs = vec![0u64; bound.div_ceil(64)];
-    let mut ups: usize = 0;
-    // One past the largest migration id, and past the largest rollback id.
-    let mut ups_end: usize = 0;
-    let mut downs_end: usize = 0;
-    for (position, slot) in slots.iter().enumerate() {
-        let Some((id, rollback, _)) = mark(slot) else {
+    let words = slots.len().div_ceil(64);
+    // Ids a valid set can have: it has fewer migrations than slots.
+    let capacity = words * 64;
+    let mut seen = vec![0u64; 2 * words];
+    let mut marked: usize = 0;
+    let mut head = seed;
+    for slot in slots {
+        let Some((id, rollback, link)) = mark(slot) else {
             continue;
         };
         let index = id as usize;
-        if rollback {
-            let word = seen_downs.get_mut(index / 64)?;
-            let bit = 1u64 << (index % 64);
-            if *word & bit != 0 {
-                return None;
-            }
-            *word |= bit;
-            downs_end = downs_end.max(index + 1);
-        } else {
-            let place = positions.get_mut(index)?;
-            if *place != UNSEEN {
-                return None;
-            }
-            // Below `bound`, checked above.
-            *place = position as u32;
-            ups += 1;
-            ups_end = ups_end.max(index + 1);
+        if index >= capacity {
+            return None;
         }
+        let place = if rollback { capacity + index } else { index };
+        // Always there (`place` < 2 × capacity); were it not, a bit would
+        // be missing, which reads as a duplicate below.
+        if let Some(word) = seen.get_mut(place / 64) {
+            *word |= 1u64 << (place % 64);
+        }
+        marked += 1;
+        head = hash::chain(head, if rollback { 0 } else { link });
     }
-    // Distinct ids below `count`, `count` of them: exactly 0..count; and
-    // every rollback (distinct too) below the count.
-    let count = ups_end;
-    if ups == 0 || ups != count || downs_end > count {
+    let (up_bits, down_bits) = seen.split_at(words);
+    let ups = ones(up_bits);
+    // Each slot of the set set a bit of its own, or there is a duplicate.
+    // `ups` distinct ids, none at or past `ups`: exactly 0..ups. And every
+    // rollback has an id below it.
+    if ups + ones(down_bits) != marked
+        || ups == 0
+        || !none_from(up_bits, ups)
+        || !none_from(down_bits, ups)
+    {
         return None;
     }
-    let mut head = seed;
-    for &position in &positions[..count] {
-        let link = mark(slots.get(position as usize)?).map_or(0, |(_, _, link)| link);
-        head = hash::chain(head, link);
-    }
     Some(Summary {
-        count: u32::try_from(count).ok()?,
+        count: u32::try_from(ups).ok()?,
         head,
+    })
+}
+
+/// How many bits of `bits` are set.
+fn ones(bits: &[u64]) -> usize {
+    bits.iter().map(|word| word.count_ones() as usize).sum()
+}
+
+/// Whether no bit of `bits` at index `end` or beyond is set.
+fn none_from(bits: &[u64], end: usize) -> bool {
+    let (full, rest) = (end / 64, end % 64);
+    bits.iter().enumerate().skip(full).all(|(i, &word)| {
+        if i == full {
+            word >> rest == 0
+        } else {
+            word == 0
+        }
     })
 }
 
@@ -1020,8 +1025,18 @@ mod tests {
         let up = |id: u32| (id, false, link_of(id));
         let down = |id: u32| (id, true, 0);
         type Marks = Vec<(u32, bool, u128)>;
-        let broken: [(&str, Marks); 11] = [
+        // 1,000 slots: bits for ids up to 1,023 in each half.
+        let broken: [(&str, Marks); 17] = [
             ("an id beyond every registration", vec![up(0), up(1000)]),
+            ("an id at the bit set's end", vec![up(0), up(1023)]),
+            ("an id past the bit set", vec![up(0), up(1024)]),
+            ("a rollback at the bit set's end", vec![up(0), down(1023)]),
+            ("a rollback past the bit set", vec![up(0), down(1024)]),
+            (
+                "a gap at a word's edge",
+                (0..64).chain([65]).map(up).collect(),
+            ),
+            ("a lone migration past a word", vec![up(64)]),
             ("empty", vec![]),
             ("rollbacks only", vec![down(0)]),
             ("gap", vec![up(0), up(2)]),
