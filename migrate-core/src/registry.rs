@@ -1066,6 +1066,48 @@ mod tests {
         assert_eq!(marks_summary(seed, &full), Some(folded(seed, 1000)));
     }
 
+    /// A bucket holding two sets, their slots interleaved: each set's
+    /// summary is its own, and a name in neither has none.
+    #[test]
+    fn a_sets_summary_reads_only_its_own_slots() {
+        static ENTRY: private::Entry = private::Entry {
+            kind: private::EntryKind::Rollback,
+            id: 0,
+            set: "",
+            foreign_keys_off: false,
+            no_transaction: false,
+            file: file!(),
+            line: line!(),
+            body: private::Body::Sql(""),
+            dir: None,
+        };
+        let (mine, theirs) = (hash::set_hash("mine"), hash::set_hash("theirs"));
+        let slot = |set_hash: u128, id: u32, rollback: bool| Slot {
+            set_hash,
+            link: if rollback { 0 } else { link_of(id) },
+            id,
+            rollback,
+            entry: &ENTRY,
+        };
+        // Theirs: 0..5 with rollbacks; mine: 0..3, one rollback.
+        let mut bucket = Vec::new();
+        for id in 0..5 {
+            bucket.push(slot(theirs, id, false));
+            bucket.push(slot(theirs, id, true));
+            if id < 3 {
+                bucket.push(slot(mine, 2 - id, false));
+            }
+        }
+        bucket.push(slot(mine, 1, true));
+        let seed = hash::seed("t");
+        assert_eq!(summarize_set(seed, mine, &bucket), Some(folded(seed, 3)));
+        assert_eq!(summarize_set(seed, theirs, &bucket), Some(folded(seed, 5)));
+        assert_eq!(
+            summarize_set(seed, hash::set_hash("neither"), &bucket),
+            None
+        );
+    }
+
     #[test]
     fn set_hash_is_siphash_of_the_name() {
         // Pinned: the macros compute the same at compile time.
