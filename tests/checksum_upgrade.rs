@@ -197,6 +197,9 @@ fn chains_of_a_former_definition_alone_are_rewritten_once() {
             .unwrap()
             .iter()
             .all(|s| s.state == migrate_core::MigrationState::Applied));
+        // A dry run keeps nothing, the chains' repair included.
+        assert!(m.dry_run(&mut conn).is_ok(), "{former:?}");
+        assert_eq!(stored(&conn, table), old, "{former:?}: a dry run");
         assert_eq!(read_bytes(&db.path), before, "{former:?}: read only");
         assert!(m.migrate(&mut conn).unwrap().is_empty(), "{former:?}");
         assert_eq!(stored(&conn, table), current, "{former:?}: rewritten");
