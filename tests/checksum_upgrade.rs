@@ -201,12 +201,25 @@ fn chains_of_a_former_definition_alone_are_rewritten_once() {
         assert!(m.dry_run(&mut conn).is_ok(), "{former:?}");
         assert_eq!(stored(&conn, table), old, "{former:?}: a dry run");
         assert_eq!(read_bytes(&db.path), before, "{former:?}: read only");
-        assert!(m.migrate(&mut conn).unwrap().is_empty(), "{former:?}");
-        assert_eq!(stored(&conn, table), current, "{former:?}: rewritten");
-        let after = read_bytes(&db.path);
-        assert!(m.migrate(&mut conn).unwrap().is_empty());
-        assert_eq!(read_bytes(&db.path), after, "{former:?}: only once");
+        rewritten_once(&m, &db, &mut conn, table, &current, &format!("{former:?}"));
     }
+}
+
+/// The next migrate() rewrites the history to what this release writes
+/// (`current`), in place and once: the call after it is a read.
+fn rewritten_once(
+    m: &Migrator,
+    db: &TempDb,
+    conn: &mut Connection,
+    table: &str,
+    current: &[(String, String)],
+    what: &str,
+) {
+    assert!(m.migrate(conn).unwrap().is_empty(), "{what}");
+    assert_eq!(stored(conn, table), current, "{what}: rewritten in place");
+    let after = read_bytes(&db.path);
+    assert!(m.migrate(conn).unwrap().is_empty(), "{what}");
+    assert_eq!(read_bytes(&db.path), after, "{what}: rewritten only once");
 }
 
 #[test]
@@ -240,13 +253,7 @@ fn an_earlier_releases_history_is_accepted_and_rewritten_once() {
         drop(read_only);
         assert_eq!(read_bytes(&db.path), before, "{set}: nothing written");
 
-        // The next migrate() rewrites it to what this release writes.
-        assert!(m.migrate(&mut conn).unwrap().is_empty(), "{set}");
-        assert_eq!(stored(&conn, table), current, "{set}: rewritten in place");
-        // Once: the next call is a read.
-        let after = read_bytes(&db.path);
-        assert!(m.migrate(&mut conn).unwrap().is_empty());
-        assert_eq!(read_bytes(&db.path), after, "{set}: rewritten only once");
+        rewritten_once(&m, &db, &mut conn, table, &current, set);
     }
 }
 
