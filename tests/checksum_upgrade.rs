@@ -257,6 +257,38 @@ fn an_earlier_releases_history_is_accepted_and_rewritten_once() {
     }
 }
 
+/// A history of stale chains that is behind the set, on a connection that
+/// cannot write: the pending migration is not waved through as done (the
+/// stale chains count as "nothing to do" only when every migration up to
+/// the goal is applied); the call is `ReadOnly`, and nothing changes.
+#[test]
+fn a_stale_history_behind_the_set_on_a_read_only_connection_is_read_only() {
+    let (set, table) = ("upgrade", "migrations_upgrade");
+    let m = Migrator::new().set(set);
+    let db = TempDb::new();
+    let mut conn = db.open();
+    m.migrate_to(&mut conn, 0).unwrap();
+    with_former_chains(&conn, set, table, false, Former::Mixed);
+    let old = stored(&conn, table);
+    let before = read_bytes(&db.path);
+    let mut read_only =
+        Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    // Up to migration 0, already applied: nothing to do, even read-only.
+    assert!(m.migrate_to(&mut read_only, 0).unwrap().is_empty());
+    // Migration 1 is pending.
+    assert!(
+        matches!(
+            m.migrate(&mut read_only),
+            Err(migrate_core::Error::ReadOnly)
+        ),
+        "a pending migration on a read-only connection"
+    );
+    drop(read_only);
+    assert_eq!(stored(&conn, table), old);
+    assert_eq!(read_bytes(&db.path), before, "nothing written");
+    assert_eq!(m.pending_migrations(&conn).unwrap().len(), 1);
+}
+
 #[test]
 fn an_edited_migration_is_still_modified_under_either_definition() {
     let m = Migrator::new().set("upgrade");
