@@ -651,27 +651,29 @@ fn dump_temp(conn: &Connection) -> Vec<String> {
 
 #[test]
 fn tracking_tables_differing_only_in_letter_case_are_refused() {
-    let pairs: [(&str, Migrator, Migrator); 2] = [
-        (
-            "set(\"Cache\") then set(\"cache\")",
+    // Same ids and names as the first set, other code: taking the first
+    // set's history for its own would leave these silently unapplied.
+    let other_code = |set: &str| {
+        migrator_of(
+            set,
+            vec![sql("CREATE TABLE b0 (x)"), sql("CREATE TABLE b1 (x)")],
+        )
+    };
+    let mut pairs: Vec<(String, Migrator, Migrator)> = Vec::new();
+    // Without verification the O(1) check judges the history by its own
+    // rows, and row 0's chain must start from this table's exact name.
+    for verify in [true, false] {
+        pairs.push((
+            format!("set(\"Cache\") then set(\"cache\"), verify_applied({verify})"),
             markers("Cache", 2),
-            // Same ids and names, other code: taking the first set's history
-            // for its own would leave these silently unapplied.
-            migrator_of(
-                "cache",
-                vec![sql("CREATE TABLE b0 (x)"), sql("CREATE TABLE b1 (x)")],
-            ),
-        ),
-        (
-            "table(\"History\") then table(\"history\")",
+            other_code("cache").verify_applied(verify),
+        ));
+        pairs.push((
+            format!("table(\"History\") then table(\"history\"), verify_applied({verify})"),
             markers("one", 2).table("History"),
-            migrator_of(
-                "two",
-                vec![sql("CREATE TABLE b0 (x)"), sql("CREATE TABLE b1 (x)")],
-            )
-            .table("history"),
-        ),
-    ];
+            other_code("two").table("history").verify_applied(verify),
+        ));
+    }
     let mut failures = Vec::new();
     for (what, first, second) in pairs {
         let db = TempDb::new();
@@ -1816,24 +1818,33 @@ fn migrate_and_pending_agree_on_a_hand_edited_history() {
 /// triggers dropped, an older row edited into something no full read would
 /// accept goes unseen: proof that the O(1) path is the one taken, and that
 /// the triggers are what makes hand edits visible to it.
+///
+/// The same holds for a history short of the set (`migrate_to` a goal
+/// already passed), which the check answers from the newest row's id and
+/// chain rather than from the set's head.
 #[test]
 fn the_up_to_date_check_reads_one_row_and_the_triggers_keep_it_honest() {
-    for (triggers_kept, expect_ok) in [(true, false), (false, true)] {
-        let db = TempDb::new();
-        let m = markers("", 3);
-        m.migrate(&mut db.open()).unwrap();
-        if !triggers_kept {
-            drop_tracking_triggers(&db);
+    for goal in [None, Some(1)] {
+        for (triggers_kept, expect_ok) in [(true, false), (false, true)] {
+            let db = TempDb::new();
+            let m = markers("", 3);
+            let run = |conn: &mut rusqlite::Connection| match goal {
+                None => m.migrate(conn),
+                Some(goal) => m.migrate_to(conn, goal),
+            };
+            run(&mut db.open()).unwrap();
+            if !triggers_kept {
+                drop_tracking_triggers(&db);
+            }
+            // A renamed row: the full read refuses it (Modified).
+            tamper(&db, "UPDATE migrations SET name = 'renamed' WHERE id = 0");
+            let result = run(&mut db.open());
+            assert_eq!(
+                result.is_ok(),
+                expect_ok,
+                "goal {goal:?}, triggers kept: {triggers_kept}: {result:?}"
+            );
         }
-        // A renamed row: the full read refuses it (Modified).
-        tamper(&db, "UPDATE migrations SET name = 'renamed' WHERE id = 0");
-        let mut conn = db.open();
-        let result = m.migrate(&mut conn);
-        assert_eq!(
-            result.is_ok(),
-            expect_ok,
-            "triggers kept: {triggers_kept}: {result:?}"
-        );
     }
 }
 
