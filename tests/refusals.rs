@@ -255,6 +255,34 @@ fn user_tables_without_a_tracking_table_are_unmanaged() {
     assert_untouched(&db, &before);
 }
 
+/// The error lists at most ten of the tables it found, then "…": ten are
+/// listed as they are, eleven are cut at ten.
+#[test]
+fn an_unmanaged_database_lists_ten_tables_then_an_ellipsis() {
+    for (count, expected) in [
+        (10, (0..10).map(|i| format!("t{i:02}")).collect::<Vec<_>>()),
+        (
+            11,
+            (0..10)
+                .map(|i| format!("t{i:02}"))
+                .chain(["…".to_owned()])
+                .collect(),
+        ),
+    ] {
+        let db = TempDb::new();
+        let schema: String = (0..count)
+            .map(|i| format!("CREATE TABLE t{i:02} (x);"))
+            .collect();
+        tamper(&db, &schema);
+        match tables_migrator("", 1).migrate(&mut db.open()) {
+            Err(Error::UnmanagedDatabase { tables, .. }) => {
+                assert_eq!(tables, expected, "{count} tables")
+            }
+            other => panic!("{count} tables: expected UnmanagedDatabase, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_non_zero_user_version_without_a_tracking_table_is_unmanaged() {
     let db = TempDb::new();
