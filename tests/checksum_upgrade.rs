@@ -51,16 +51,12 @@ fn former_checksums(set: &str, id: u32) -> &'static [&'static str] {
 /// The chain as earlier releases computed it: SipHash-1-3 (zero key, 128
 /// bits) over `{len}:{previous}|{id}|{len}:{name}|{checksum}`, from "".
 fn former_chain(previous: &str, id: i64, name: &str, checksum: &str) -> String {
-    use siphasher::sip128::{Hasher128, SipHasher13};
-    use std::hash::Hasher;
     let text = format!(
         "{}:{previous}|{id}|{}:{name}|{checksum}",
         previous.len(),
         name.len()
     );
-    let mut hasher = SipHasher13::new_with_keys(0, 0);
-    hasher.write(text.as_bytes());
-    format!("{:032x}", hasher.finish128().as_u128())
+    format!("{:032x}", siphash(&[text.as_bytes()]))
 }
 
 /// SipHash-1-3 (zero key, 128 bits) of the parts, one after the other.
