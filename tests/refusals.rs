@@ -259,16 +259,9 @@ fn user_tables_without_a_tracking_table_are_unmanaged() {
 /// listed as they are, eleven are cut at ten.
 #[test]
 fn an_unmanaged_database_lists_ten_tables_then_an_ellipsis() {
-    for (count, expected) in [
-        (10, (0..10).map(|i| format!("t{i:02}")).collect::<Vec<_>>()),
-        (
-            11,
-            (0..10)
-                .map(|i| format!("t{i:02}"))
-                .chain(["…".to_owned()])
-                .collect(),
-        ),
-    ] {
+    let ten: Vec<String> = (0..10).map(|i| format!("t{i:02}")).collect();
+    let ten_and_more: Vec<String> = ten.iter().cloned().chain(["…".to_owned()]).collect();
+    for (count, expected) in [(10, ten), (11, ten_and_more)] {
         let db = TempDb::new();
         let schema: String = (0..count)
             .map(|i| format!("CREATE TABLE t{i:02} (x);"))
