@@ -158,6 +158,15 @@ fn migrator_failing_at_1(fail: bool) -> Migrator {
             Ok(())
         })
         .add(2, "after", |tx: &Transaction| note(tx, 2))
+        .add_rollback(2, |tx: &Transaction| {
+            tx.execute_batch("DELETE FROM ran WHERE id = 2")
+        })
+        .add_rollback_without_transaction(1, |conn: &Connection| {
+            checkpoint("rollback-1-begun");
+            conn.execute_batch("DELETE FROM ran WHERE id = 1")?;
+            checkpoint("rollback-1-done");
+            Ok::<(), rusqlite::Error>(())
+        })
 }
 
 fn ran(conn: &Connection) -> Vec<u32> {
@@ -228,14 +237,24 @@ fn child_process_entry() {
             Ok(report_) => report(&format!("ok {:?}", report_.ids())),
             Err(e) => report(&format!("err {e:#}")),
         },
+        // Rolls back 2, then 1 (outside a transaction).
+        "rollback" => match m.rollback_to(&mut conn, 0) {
+            Ok(report_) => report(&format!("ok {:?}", report_.ids())),
+            Err(e) => report(&format!("err {e:#}")),
+        },
         other => panic!("unknown role {other}"),
     }
 }
 
 /// Runs a child that migrates and is killed at `label`.
 fn kill_at(db: &TempDb, label: &str) {
+    kill_in(db, "migrate", label);
+}
+
+/// Runs a child in `role` and kills it at `label`.
+fn kill_in(db: &TempDb, role: &str, label: &str) {
     let marker = db.dir.path().join(format!("marker-{label}"));
-    let mut cmd = child_command("migrate");
+    let mut cmd = child_command(role);
     cmd.env("MIGRATE_DB", &db.path)
         .env("MIGRATE_KILL_AT", label)
         .env("MIGRATE_MARKER", &marker);
@@ -332,6 +351,77 @@ fn sigkill_at_every_point_of_a_step_outside_a_transaction() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(integrity, "ok");
+    }
+}
+
+/// The same for a rollback outside a transaction: the row is marked as
+/// rolling back before it runs, so a kill leaves `Interrupted` (direction
+/// down) until resolved; `NotRun` keeps the migration applied, `Completed`
+/// removes its row.
+#[test]
+fn sigkill_while_rolling_back_a_step_outside_a_transaction() {
+    let quick = || runtime_migrator().lock_timeout(Duration::from_millis(300));
+    // (kill point, side effects on disk, resolution, applied after it).
+    let points: [(&str, Vec<u32>, Resolution, Vec<i64>); 2] = [
+        (
+            "rollback-1-begun",
+            vec![0, 1],
+            Resolution::NotRun,
+            vec![0, 1],
+        ),
+        ("rollback-1-done", vec![0], Resolution::Completed, vec![0]),
+    ];
+    for (label, ran_after_kill, resolution, applied) in points {
+        let db = TempDb::new();
+        quick().migrate(&mut db.open()).unwrap();
+        kill_in(&db, "rollback", label);
+        let mut conn = db.open();
+        assert_eq!(ran(&conn), ran_after_kill, "{label}: side effects");
+        assert_eq!(
+            tracking_ids(&conn, "migrations_runtime"),
+            vec![0, 1],
+            "{label}: 2 rolled back, 1 marked"
+        );
+        for error in [
+            quick().migrate(&mut conn).unwrap_err(),
+            quick().rollback_migration(&mut conn).unwrap_err(),
+            quick().pending_migrations(&conn).unwrap_err(),
+        ] {
+            assert!(
+                matches!(
+                    &error,
+                    Error::Interrupted {
+                        id: 1,
+                        direction: Direction::Down,
+                        ..
+                    }
+                ),
+                "{label}: {error:?}"
+            );
+        }
+        assert_eq!(
+            quick().status(&conn).unwrap()[1].state,
+            MigrationState::Interrupted {
+                direction: Direction::Down
+            }
+        );
+        assert_eq!(ran(&conn), ran_after_kill, "{label}: nothing ran meanwhile");
+        assert_eq!(
+            quick().resolve_interrupted(&mut conn, resolution).unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            tracking_ids(&conn, "migrations_runtime"),
+            applied,
+            "{label}"
+        );
+        let pending: Vec<u32> = (applied.len() as u32..3).collect();
+        assert_eq!(
+            quick().migrate(&mut conn).unwrap().ids(),
+            pending,
+            "{label}"
+        );
+        assert_eq!(tracking_ids(&conn, "migrations_runtime"), vec![0, 1, 2]);
     }
 }
 
