@@ -48,6 +48,7 @@ mod db;
 pub mod migrations;
 mod report;
 mod schedule;
+mod stage;
 mod stats;
 
 pub use args::Options;

@@ -11,6 +11,7 @@ use crate::child::{check_plain, first_call_in_child};
 use crate::contenders::{Contender, Prepared, Workload, Workset};
 use crate::db::{open_for_check, open_for_write, open_fresh, verify};
 use crate::migrations::{linked_set, LINKED_SIZES};
+use crate::stage::stage_children;
 use crate::stats::{timed, Samples};
 use crate::{BoxError, Result};
 use migrate_core::rusqlite::Connection;
@@ -102,6 +103,14 @@ fn rollback_phase(subject: &Subject<'_>, work: &Workset, samples: &mut Samples) 
 /// verification is an error.
 pub fn run(options: &Options, mut progress: impl FnMut(&str)) -> Result<Samples> {
     preflight(options)?;
+    // The children run from copies held in the page cache alike (see
+    // `stage`); the copies go when `staged` does, after the run.
+    let staged = stage_children(options)?;
+    let options = &Options {
+        exe: staged.exe.clone(),
+        plain_exe: staged.plain_exe.clone(),
+        ..options.clone()
+    };
     let mut samples = Samples::default();
     for &(n, reps) in &options.sizes {
         let work = Workset::new(n);
