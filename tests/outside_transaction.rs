@@ -269,6 +269,40 @@ fn kill_in(db: &TempDb, role: &str, label: &str) {
     process::kill(child);
 }
 
+/// Step 1 of the run-time migrator interrupted in `direction`: every call
+/// reports it, naming the step, and changes nothing, until
+/// `resolve_interrupted` records `resolution`, once.
+fn reported_until_resolved(
+    conn: &mut Connection,
+    label: &str,
+    direction: Direction,
+    resolution: Resolution,
+) {
+    let m = runtime_migrator().lock_timeout(Duration::from_millis(300));
+    for error in [
+        m.migrate(conn).unwrap_err(),
+        m.rollback_migration(conn).unwrap_err(),
+        m.pending_migrations(conn).unwrap_err(),
+    ] {
+        match &error {
+            Error::Interrupted {
+                id: 1,
+                name,
+                direction: found,
+                ..
+            } if *found == direction => assert_eq!(name, "outside"),
+            other => panic!("{label}: expected Interrupted ({direction:?}), got {other:?}"),
+        }
+        assert!(error.to_string().contains("resolve_interrupted"), "{error}");
+    }
+    assert_eq!(
+        m.status(conn).unwrap()[1].state,
+        MigrationState::Interrupted { direction }
+    );
+    assert_eq!(m.resolve_interrupted(conn, resolution).unwrap(), Some(1));
+    assert_eq!(m.resolve_interrupted(conn, resolution).unwrap(), None);
+}
+
 #[test]
 fn sigkill_at_every_point_of_a_step_outside_a_transaction() {
     let quick = || runtime_migrator().lock_timeout(Duration::from_millis(300));
@@ -305,38 +339,8 @@ fn sigkill_at_every_point_of_a_step_outside_a_transaction() {
         );
         let rows = tracking_ids(&conn, "migrations_runtime");
         assert_eq!(rows, vec![0, 1], "{label}: step 0 applied, step 1 marked");
-        // Every call reports it, naming the step, and changes nothing.
-        let error = quick().migrate(&mut conn).unwrap_err();
-        match &error {
-            Error::Interrupted {
-                id: 1,
-                name,
-                direction: Direction::Up,
-                ..
-            } => assert_eq!(name, "outside"),
-            other => panic!("{label}: expected Interrupted, got {other:?}"),
-        }
-        assert!(error.to_string().contains("resolve_interrupted"), "{error}");
-        assert!(matches!(
-            quick().pending_migrations(&conn),
-            Err(Error::Interrupted { id: 1, .. })
-        ));
-        let status = quick().status(&conn).unwrap();
-        assert_eq!(
-            status[1].state,
-            MigrationState::Interrupted {
-                direction: Direction::Up
-            }
-        );
+        reported_until_resolved(&mut conn, label, Direction::Up, resolution);
         assert_eq!(ran(&conn), ran_after_kill, "{label}: nothing ran meanwhile");
-        assert_eq!(
-            quick().resolve_interrupted(&mut conn, resolution).unwrap(),
-            Some(1)
-        );
-        assert_eq!(
-            quick().resolve_interrupted(&mut conn, resolution).unwrap(),
-            None
-        );
         let applied = quick().migrate(&mut conn).unwrap().ids();
         match resolution {
             Resolution::NotRun => assert_eq!(applied, vec![1, 2], "{label}"),
@@ -382,34 +386,8 @@ fn sigkill_while_rolling_back_a_step_outside_a_transaction() {
             vec![0, 1],
             "{label}: 2 rolled back, 1 marked"
         );
-        for error in [
-            quick().migrate(&mut conn).unwrap_err(),
-            quick().rollback_migration(&mut conn).unwrap_err(),
-            quick().pending_migrations(&conn).unwrap_err(),
-        ] {
-            assert!(
-                matches!(
-                    &error,
-                    Error::Interrupted {
-                        id: 1,
-                        direction: Direction::Down,
-                        ..
-                    }
-                ),
-                "{label}: {error:?}"
-            );
-        }
-        assert_eq!(
-            quick().status(&conn).unwrap()[1].state,
-            MigrationState::Interrupted {
-                direction: Direction::Down
-            }
-        );
+        reported_until_resolved(&mut conn, label, Direction::Down, resolution);
         assert_eq!(ran(&conn), ran_after_kill, "{label}: nothing ran meanwhile");
-        assert_eq!(
-            quick().resolve_interrupted(&mut conn, resolution).unwrap(),
-            Some(1)
-        );
         assert_eq!(
             tracking_ids(&conn, "migrations_runtime"),
             applied,
