@@ -378,6 +378,23 @@ fn baseline_of_a_named_set_leaves_user_version_alone() {
     assert_eq!(migrator.migrate(&mut conn).unwrap().ids(), vec![1]);
 }
 
+/// A tracking table that every rollback emptied holds no history: baseline
+/// records into it (with its triggers), as into a new one.
+#[test]
+fn baseline_records_into_a_tracking_table_rolled_back_to_empty() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let migrator = tables_migrator("", 3);
+    migrator.migrate_to(&mut conn, 1).unwrap();
+    migrator.rollback_all(&mut conn).unwrap();
+    assert!(tracking_ids(&conn, "migrations").is_empty());
+    conn.execute_batch("CREATE TABLE t0 (x)").unwrap(); // built by hand again
+
+    migrator.baseline(&mut conn, 0).unwrap();
+    assert_eq!(tracking_ids(&conn, "migrations"), vec![0]);
+    assert_eq!(migrator.migrate(&mut conn).unwrap().ids(), vec![1, 2]);
+}
+
 #[test]
 fn baseline_is_refused_when_history_exists() {
     let db = TempDb::new();

@@ -867,3 +867,108 @@ pub(crate) fn user_version(conn: &dyn Db) -> Result<i64, Error> {
     let row = db::first_row(conn, "PRAGMA main.user_version", params![])?;
     Ok(row.and_then(|row| db::integer(&row[0])).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::types::ValueRef;
+    use rusqlite::{Connection, ToSql};
+
+    use super::*;
+
+    /// A local connection that, like a server's, cannot count the rows a
+    /// statement wrote: the `Recorder` must read its writes back.
+    struct Uncounted<'c>(&'c Connection);
+
+    impl Db for Uncounted<'_> {
+        fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize, Error> {
+            Db::execute(self.0, sql, params)
+        }
+        fn execute_batch(&self, sql: &str) -> Result<(), Error> {
+            Db::execute_batch(self.0, sql)
+        }
+        fn query(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Vec<Vec<Value>>, Error> {
+            Db::query(self.0, sql, params)
+        }
+        fn first_column(
+            &self,
+            sql: &str,
+            params: &[&dyn ToSql],
+            read: &mut dyn FnMut(ValueRef<'_>),
+        ) -> Result<bool, Error> {
+            Db::first_column(self.0, sql, params, read)
+        }
+        fn is_busy(&self, error: &Error) -> bool {
+            Db::is_busy(self.0, error)
+        }
+    }
+
+    const ROW: (u32, &str, &str, &str) = (0, "m0", "checksum-0", "chain-0");
+
+    /// Records `ROW` through a connection without a change count, on a
+    /// table carrying `trigger` (SQL after `CREATE TRIGGER t `), and says
+    /// whether the `Recorder` accepted the write.
+    fn insert_accepted(trigger: Option<&str>) -> bool {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        let table = Table::new("migrations");
+        create_table(&conn, &table).unwrap();
+        if let Some(trigger) = trigger {
+            conn.execute_batch(&format!("CREATE TRIGGER t {trigger}"))
+                .unwrap();
+        }
+        let db = Uncounted(&conn);
+        let (id, name, checksum, chain) = ROW;
+        let result = Recorder::new(&db, &table)
+            .unwrap()
+            .insert(id, name, checksum, chain);
+        match result {
+            Ok(()) => true,
+            Err(Error::IncompatibleTrackingTable { .. }) => false,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_row_read_back_must_be_the_row_written_in_every_column() {
+        assert!(insert_accepted(None), "a plain write is accepted");
+        for column in ["name", "checksum", "chain"] {
+            let trigger = format!(
+                "AFTER INSERT ON migrations BEGIN \
+                 UPDATE migrations SET {column} = {column} || '!' WHERE id = NEW.id; END"
+            );
+            assert!(
+                !insert_accepted(Some(&trigger)),
+                "a trigger changing the row's {column} goes unseen"
+            );
+        }
+        let ignored = "BEFORE INSERT ON migrations BEGIN SELECT RAISE(IGNORE); END";
+        assert!(
+            !insert_accepted(Some(ignored)),
+            "an ignored write goes unseen"
+        );
+    }
+
+    #[test]
+    fn a_row_deleted_must_be_gone_when_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        let table = Table::new("migrations");
+        create_table(&conn, &table).unwrap();
+        let db = Uncounted(&conn);
+        let (id, name, checksum, chain) = ROW;
+        let mut recorder = Recorder::new(&db, &table).unwrap();
+        recorder.insert(id, name, checksum, chain).unwrap();
+        recorder.insert(1, "m1", "checksum-1", "chain-1").unwrap();
+        recorder.delete(1).unwrap();
+        // A trigger putting the row back: one row changed, the row still there.
+        conn.execute_batch(
+            "CREATE TRIGGER t AFTER DELETE ON migrations BEGIN \
+             INSERT INTO migrations VALUES (OLD.id, OLD.name, OLD.applied_at, OLD.checksum, OLD.chain); END",
+        )
+        .unwrap();
+        assert!(matches!(
+            recorder.delete(0),
+            Err(Error::IncompatibleTrackingTable { .. })
+        ));
+    }
+}
