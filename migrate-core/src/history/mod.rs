@@ -904,21 +904,24 @@ mod tests {
 
     const ROW: (u32, &str, &str, &str) = (0, "m0", "checksum-0", "chain-0");
 
-    /// Records `ROW` through a connection without a change count, on a
-    /// table carrying `trigger` (SQL after `CREATE TRIGGER t `), and says
-    /// whether the `Recorder` accepted the write.
-    fn insert_accepted(trigger: Option<&str>) -> bool {
+    /// Records `ROW` through a connection with or without a change count
+    /// (`counted`), on a table carrying `trigger` (SQL after `CREATE
+    /// TRIGGER t `; an `audit` table exists for it), and says whether the
+    /// `Recorder` accepted the write.
+    fn insert_accepted(counted: bool, trigger: Option<&str>) -> bool {
         let dir = tempfile::tempdir().unwrap();
         let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
         let table = Table::new("migrations");
         create_table(&conn, &table).unwrap();
+        conn.execute_batch("CREATE TABLE audit (id)").unwrap();
         if let Some(trigger) = trigger {
             conn.execute_batch(&format!("CREATE TRIGGER t {trigger}"))
                 .unwrap();
         }
-        let db = Uncounted(&conn);
+        let uncounted = Uncounted(&conn);
+        let db: &dyn Db = if counted { &conn } else { &uncounted };
         let (id, name, checksum, chain) = ROW;
-        let result = Recorder::new(&db, &table)
+        let result = Recorder::new(db, &table)
             .unwrap()
             .insert(id, name, checksum, chain);
         match result {
@@ -930,22 +933,32 @@ mod tests {
 
     #[test]
     fn a_row_read_back_must_be_the_row_written_in_every_column() {
-        assert!(insert_accepted(None), "a plain write is accepted");
+        assert!(insert_accepted(false, None), "a plain write is accepted");
         for column in ["name", "checksum", "chain"] {
             let trigger = format!(
                 "AFTER INSERT ON migrations BEGIN \
                  UPDATE migrations SET {column} = {column} || '!' WHERE id = NEW.id; END"
             );
             assert!(
-                !insert_accepted(Some(&trigger)),
+                !insert_accepted(false, Some(&trigger)),
                 "a trigger changing the row's {column} goes unseen"
             );
         }
         let ignored = "BEFORE INSERT ON migrations BEGIN SELECT RAISE(IGNORE); END";
         assert!(
-            !insert_accepted(Some(ignored)),
+            !insert_accepted(false, Some(ignored)),
             "an ignored write goes unseen"
         );
+    }
+
+    /// Where the connection counts rows written, a trigger writing anything
+    /// besides the row is refused too; a read-back cannot see that write.
+    #[test]
+    fn a_write_firing_another_write_is_refused_where_rows_are_counted() {
+        let audit = "AFTER INSERT ON migrations BEGIN INSERT INTO audit VALUES (NEW.id); END";
+        assert!(insert_accepted(true, None), "a plain write is accepted");
+        assert!(!insert_accepted(true, Some(audit)), "the count sees it");
+        assert!(insert_accepted(false, Some(audit)), "the read-back cannot");
     }
 
     #[test]
