@@ -961,6 +961,43 @@ mod tests {
         assert!(insert_accepted(false, Some(audit)), "the read-back cannot");
     }
 
+    /// The marks of a step outside a transaction change exactly one row,
+    /// or say so: a mark that changed nothing would leave the history
+    /// saying something else than what happened.
+    #[test]
+    fn marks_change_exactly_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        let table = Table::new("migrations");
+        create_table(&conn, &table).unwrap();
+        let (id, name, checksum, chain) = ROW;
+        Recorder::new(&conn, &table)
+            .unwrap()
+            .insert(id, name, checksum, STARTED)
+            .unwrap();
+        assert_eq!(
+            stored_chain(&conn, &table, id).unwrap().as_deref(),
+            Some(STARTED)
+        );
+        set_chain(&conn, &table, id, chain).unwrap();
+        assert_eq!(
+            stored_chain(&conn, &table, id).unwrap().as_deref(),
+            Some(chain)
+        );
+        let missing = id + 1;
+        for result in [
+            set_chain(&conn, &table, missing, chain),
+            delete_row(&conn, &table, missing),
+        ] {
+            assert!(
+                matches!(result, Err(Error::IncompatibleTrackingTable { .. })),
+                "{result:?}"
+            );
+        }
+        delete_row(&conn, &table, id).unwrap();
+        assert_eq!(stored_chain(&conn, &table, id).unwrap(), None);
+    }
+
     #[test]
     fn a_row_deleted_must_be_gone_when_read_back() {
         let dir = tempfile::tempdir().unwrap();
