@@ -576,49 +576,48 @@ pub(crate) fn plan(
 /// links as they come, and marks each id in a bit set (migrations in the
 /// first half, rollbacks in the second); no id of a valid set reaches the
 /// number of slots, which sizes it. Everything else is read from the bits
-/// once at the end: a duplicate left fewer bits than slots, and the ids are
-/// exactly 0..n when n bits are set and none past n. The loop is the first
+/// once at the end: the ids are exactly 0..n when n bits are set and none
+/// past n. A duplicate finds its bit already set. The loop is the first
 /// call's largest cost after SQLite's own (a bucket of 2,000 slots at
 /// N = 1,000), so it does the least per slot: no count, no maximum, no
-/// branch but the set's and the range's, one small allocation.
+/// branch but the set's, the range's and the duplicate's, one small
+/// allocation.
 fn summarize<T>(
     seed: u128,
     slots: &[T],
     mark: impl Fn(&T) -> Option<(u32, bool, u128)>,
 ) -> Option<Summary> {
+    // Ids a valid set can have: it has fewer migrations than slots, so an
+    // id past the bits is a broken set.
     let words = slots.len().div_ceil(64);
-    // Ids a valid set can have: it has fewer migrations than slots.
-    let capacity = words * 64;
     let mut seen = vec![0u64; 2 * words];
-    let mut marked: usize = 0;
+    let (up_bits, down_bits) = seen.split_at_mut(words);
     let mut head = seed;
     for slot in slots {
         let Some((id, rollback, link)) = mark(slot) else {
             continue;
         };
         let index = id as usize;
-        if index >= capacity {
+        let bits = if rollback {
+            &mut *down_bits
+        } else {
+            &mut *up_bits
+        };
+        let word = bits.get_mut(index / 64)?;
+        let bit = 1u64 << (index % 64);
+        if *word & bit != 0 {
             return None;
         }
-        let place = if rollback { capacity + index } else { index };
-        // Always there (`place` < 2 × capacity); were it not, a bit would
-        // be missing, which reads as a duplicate below.
-        if let Some(word) = seen.get_mut(place / 64) {
-            *word |= 1u64 << (place % 64);
-        }
-        marked += 1;
-        head = hash::chain(head, if rollback { 0 } else { link });
+        *word |= bit;
+        // A rollback's link is 0; masked all the same (no branch).
+        let keep = u128::from(!rollback).wrapping_neg();
+        head = hash::chain(head, link & keep);
     }
-    let (up_bits, down_bits) = seen.split_at(words);
+    let (up_bits, down_bits) = (&*up_bits, &*down_bits);
     let ups = ones(up_bits);
-    // Each slot of the set set a bit of its own, or there is a duplicate.
     // `ups` distinct ids, none at or past `ups`: exactly 0..ups. And every
     // rollback has an id below it.
-    if ups + ones(down_bits) != marked
-        || ups == 0
-        || !none_from(up_bits, ups)
-        || !none_from(down_bits, ups)
-    {
+    if ups == 0 || !none_from(up_bits, ups) || !none_from(down_bits, ups) {
         return None;
     }
     Some(Summary {

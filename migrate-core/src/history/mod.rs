@@ -120,11 +120,17 @@ struct Statements {
 
 impl Table {
     pub fn new(name: &str) -> Table {
-        // Written with `push_str`, as the name is quoted: this runs in the
-        // first call of a process (see `quote_identifier`).
-        let mut newest_chain_sql = String::from("SELECT chain FROM main.");
-        newest_chain_sql.push_str(&quote_identifier(name));
-        newest_chain_sql.push_str(" ORDER BY id DESC LIMIT 1");
+        // Written with `push_str` into a string of the exact size: this
+        // runs in the first call of a process, where `format!`'s code and a
+        // string's growth (std's cold path: a page fault `perf` found here)
+        // are pages to fault in (see `quote_identifier`).
+        const HEAD: &str = "SELECT chain FROM main.";
+        const TAIL: &str = " ORDER BY id DESC LIMIT 1";
+        let quoted = quote_identifier(name);
+        let mut newest_chain_sql = String::with_capacity(HEAD.len() + quoted.len() + TAIL.len());
+        newest_chain_sql.push_str(HEAD);
+        newest_chain_sql.push_str(&quoted);
+        newest_chain_sql.push_str(TAIL);
         Table {
             name: name.to_owned(),
             newest_chain_sql,

@@ -124,10 +124,13 @@ impl Budget {
 
 /// The connection's busy timeout, to restore when a `LockWait` ends. Every
 /// call reads it (SQLite has no C getter): the statement is kept prepared
-/// (see `db::with_check_statement`).
+/// (see `db::with_check_statement`). Read through `Db::first_column`, the
+/// up-to-date check's own read, which runs next: one path of code for both
+/// reads, where the first call of a process finds every page cold.
 fn busy_timeout_ms(conn: &Connection) -> Result<c_int, Error> {
-    let previous: i64 = crate::db::with_check_statement(conn, "PRAGMA busy_timeout", |stmt| {
-        stmt.query_row(params![], |row| row.get(0))
+    let mut previous: i64 = 0;
+    crate::db::Db::first_column(conn, "PRAGMA busy_timeout", params![], &mut |value| {
+        previous = value.as_i64().unwrap_or(0);
     })?;
     Ok(c_int::try_from(previous.max(0)).unwrap_or(c_int::MAX))
 }
