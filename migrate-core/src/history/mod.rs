@@ -910,15 +910,22 @@ mod tests {
 
     const ROW: (u32, &str, &str, &str) = (0, "m0", "checksum-0", "chain-0");
 
+    /// A database file in a temporary directory (kept while the directory
+    /// lives) holding an empty tracking table, without its triggers.
+    fn tracking_table_on_disk() -> (tempfile::TempDir, Connection, Table) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
+        let table = Table::new("migrations");
+        create_table(&conn, &table).unwrap();
+        (dir, conn, table)
+    }
+
     /// Records `ROW` through a connection with or without a change count
     /// (`counted`), on a table carrying `trigger` (SQL after `CREATE
     /// TRIGGER t `; an `audit` table exists for it), and says whether the
     /// `Recorder` accepted the write.
     fn insert_accepted(counted: bool, trigger: Option<&str>) -> bool {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
-        let table = Table::new("migrations");
-        create_table(&conn, &table).unwrap();
+        let (_dir, conn, table) = tracking_table_on_disk();
         conn.execute_batch("CREATE TABLE audit (id)").unwrap();
         if let Some(trigger) = trigger {
             conn.execute_batch(&format!("CREATE TRIGGER t {trigger}"))
@@ -972,10 +979,7 @@ mod tests {
     /// saying something else than what happened.
     #[test]
     fn marks_change_exactly_one_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
-        let table = Table::new("migrations");
-        create_table(&conn, &table).unwrap();
+        let (_dir, conn, table) = tracking_table_on_disk();
         let (id, name, checksum, chain) = ROW;
         Recorder::new(&conn, &table)
             .unwrap()
@@ -1006,10 +1010,7 @@ mod tests {
 
     #[test]
     fn a_row_deleted_must_be_gone_when_read_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
-        let table = Table::new("migrations");
-        create_table(&conn, &table).unwrap();
+        let (_dir, conn, table) = tracking_table_on_disk();
         let db = Uncounted(&conn);
         let (id, name, checksum, chain) = ROW;
         let mut recorder = Recorder::new(&db, &table).unwrap();
