@@ -881,6 +881,8 @@ mod tests {
 
     use super::*;
 
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
     /// A local connection that, like a server's, cannot count the rows a
     /// statement wrote: the `Recorder` must read its writes back.
     struct Uncounted<'c>(&'c Connection);
@@ -912,88 +914,77 @@ mod tests {
 
     /// A database file in a temporary directory (kept while the directory
     /// lives) holding an empty tracking table, without its triggers.
-    fn tracking_table_on_disk() -> (tempfile::TempDir, Connection, Table) {
-        let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("db.sqlite")).unwrap();
+    fn tracking_table_on_disk() -> TestResult<(tempfile::TempDir, Connection, Table)> {
+        let dir = tempfile::tempdir()?;
+        let conn = Connection::open(dir.path().join("db.sqlite"))?;
         let table = Table::new("migrations");
-        create_table(&conn, &table).unwrap();
-        (dir, conn, table)
+        create_table(&conn, &table)?;
+        Ok((dir, conn, table))
     }
 
     /// Records `ROW` through a connection with or without a change count
     /// (`counted`), on a table carrying `trigger` (SQL after `CREATE
     /// TRIGGER t `; an `audit` table exists for it), and says whether the
     /// `Recorder` accepted the write.
-    fn insert_accepted(counted: bool, trigger: Option<&str>) -> bool {
-        let (_dir, conn, table) = tracking_table_on_disk();
-        conn.execute_batch("CREATE TABLE audit (id)").unwrap();
+    fn insert_accepted(counted: bool, trigger: Option<&str>) -> TestResult<bool> {
+        let (_dir, conn, table) = tracking_table_on_disk()?;
+        conn.execute_batch("CREATE TABLE audit (id)")?;
         if let Some(trigger) = trigger {
-            conn.execute_batch(&format!("CREATE TRIGGER t {trigger}"))
-                .unwrap();
+            conn.execute_batch(&format!("CREATE TRIGGER t {trigger}"))?;
         }
         let uncounted = Uncounted(&conn);
         let db: &dyn Db = if counted { &conn } else { &uncounted };
         let (id, name, checksum, chain) = ROW;
-        let result = Recorder::new(db, &table)
-            .unwrap()
-            .insert(id, name, checksum, chain);
-        match result {
-            Ok(()) => true,
-            Err(Error::IncompatibleTrackingTable { .. }) => false,
-            Err(other) => panic!("unexpected {other:?}"),
+        match Recorder::new(db, &table)?.insert(id, name, checksum, chain) {
+            Ok(()) => Ok(true),
+            Err(Error::IncompatibleTrackingTable { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
         }
     }
 
     #[test]
-    fn a_row_read_back_must_be_the_row_written_in_every_column() {
-        assert!(insert_accepted(false, None), "a plain write is accepted");
+    fn a_row_read_back_must_be_the_row_written_in_every_column() -> TestResult {
+        assert!(insert_accepted(false, None)?, "a plain write is accepted");
         for column in ["name", "checksum", "chain"] {
             let trigger = format!(
                 "AFTER INSERT ON migrations BEGIN \
                  UPDATE migrations SET {column} = {column} || '!' WHERE id = NEW.id; END"
             );
             assert!(
-                !insert_accepted(false, Some(&trigger)),
+                !insert_accepted(false, Some(&trigger))?,
                 "a trigger changing the row's {column} goes unseen"
             );
         }
         let ignored = "BEFORE INSERT ON migrations BEGIN SELECT RAISE(IGNORE); END";
         assert!(
-            !insert_accepted(false, Some(ignored)),
+            !insert_accepted(false, Some(ignored))?,
             "an ignored write goes unseen"
         );
+        Ok(())
     }
 
     /// Where the connection counts rows written, a trigger writing anything
     /// besides the row is refused too; a read-back cannot see that write.
     #[test]
-    fn a_write_firing_another_write_is_refused_where_rows_are_counted() {
+    fn a_write_firing_another_write_is_refused_where_rows_are_counted() -> TestResult {
         let audit = "AFTER INSERT ON migrations BEGIN INSERT INTO audit VALUES (NEW.id); END";
-        assert!(insert_accepted(true, None), "a plain write is accepted");
-        assert!(!insert_accepted(true, Some(audit)), "the count sees it");
-        assert!(insert_accepted(false, Some(audit)), "the read-back cannot");
+        assert!(insert_accepted(true, None)?, "a plain write is accepted");
+        assert!(!insert_accepted(true, Some(audit))?, "the count sees it");
+        assert!(insert_accepted(false, Some(audit))?, "the read-back cannot");
+        Ok(())
     }
 
     /// The marks of a step outside a transaction change exactly one row,
     /// or say so: a mark that changed nothing would leave the history
     /// saying something else than what happened.
     #[test]
-    fn marks_change_exactly_one_row() {
-        let (_dir, conn, table) = tracking_table_on_disk();
+    fn marks_change_exactly_one_row() -> TestResult {
+        let (_dir, conn, table) = tracking_table_on_disk()?;
         let (id, name, checksum, chain) = ROW;
-        Recorder::new(&conn, &table)
-            .unwrap()
-            .insert(id, name, checksum, STARTED)
-            .unwrap();
-        assert_eq!(
-            stored_chain(&conn, &table, id).unwrap().as_deref(),
-            Some(STARTED)
-        );
-        set_chain(&conn, &table, id, chain).unwrap();
-        assert_eq!(
-            stored_chain(&conn, &table, id).unwrap().as_deref(),
-            Some(chain)
-        );
+        Recorder::new(&conn, &table)?.insert(id, name, checksum, STARTED)?;
+        assert_eq!(stored_chain(&conn, &table, id)?.as_deref(), Some(STARTED));
+        set_chain(&conn, &table, id, chain)?;
+        assert_eq!(stored_chain(&conn, &table, id)?.as_deref(), Some(chain));
         let missing = id + 1;
         for result in [
             set_chain(&conn, &table, missing, chain),
@@ -1004,28 +995,29 @@ mod tests {
                 "{result:?}"
             );
         }
-        delete_row(&conn, &table, id).unwrap();
-        assert_eq!(stored_chain(&conn, &table, id).unwrap(), None);
+        delete_row(&conn, &table, id)?;
+        assert_eq!(stored_chain(&conn, &table, id)?, None);
+        Ok(())
     }
 
     #[test]
-    fn a_row_deleted_must_be_gone_when_read_back() {
-        let (_dir, conn, table) = tracking_table_on_disk();
+    fn a_row_deleted_must_be_gone_when_read_back() -> TestResult {
+        let (_dir, conn, table) = tracking_table_on_disk()?;
         let db = Uncounted(&conn);
         let (id, name, checksum, chain) = ROW;
-        let mut recorder = Recorder::new(&db, &table).unwrap();
-        recorder.insert(id, name, checksum, chain).unwrap();
-        recorder.insert(1, "m1", "checksum-1", "chain-1").unwrap();
-        recorder.delete(1).unwrap();
+        let mut recorder = Recorder::new(&db, &table)?;
+        recorder.insert(id, name, checksum, chain)?;
+        recorder.insert(1, "m1", "checksum-1", "chain-1")?;
+        recorder.delete(1)?;
         // A trigger putting the row back: one row changed, the row still there.
         conn.execute_batch(
             "CREATE TRIGGER t AFTER DELETE ON migrations BEGIN \
              INSERT INTO migrations VALUES (OLD.id, OLD.name, OLD.applied_at, OLD.checksum, OLD.chain); END",
-        )
-        .unwrap();
+        )?;
         assert!(matches!(
             recorder.delete(0),
             Err(Error::IncompatibleTrackingTable { .. })
         ));
+        Ok(())
     }
 }
