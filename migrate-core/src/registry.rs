@@ -613,7 +613,6 @@ fn summarize<T>(
         let keep = u128::from(!rollback).wrapping_neg();
         head = hash::chain(head, link & keep);
     }
-    let (up_bits, down_bits) = (&*up_bits, &*down_bits);
     let ups = ones(up_bits);
     // `ups` distinct ids, none at or past `ups`: exactly 0..ups. And every
     // rollback has an id below it.
