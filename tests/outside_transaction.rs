@@ -169,6 +169,12 @@ fn migrator_failing_at_1(fail: bool) -> Migrator {
         })
 }
 
+/// The run-time migrator for the kill tests' calls after the kill: a
+/// short lock timeout, so that a lock left behind fails fast.
+fn quick() -> Migrator {
+    runtime_migrator().lock_timeout(Duration::from_millis(300))
+}
+
 fn ran(conn: &Connection) -> Vec<u32> {
     let mut stmt = conn.prepare("SELECT id FROM ran ORDER BY id").unwrap();
     let ids = stmt.query_map([], |r| r.get(0)).unwrap();
@@ -278,7 +284,7 @@ fn reported_until_resolved(
     direction: Direction,
     resolution: Resolution,
 ) {
-    let m = runtime_migrator().lock_timeout(Duration::from_millis(300));
+    let m = quick();
     for error in [
         m.migrate(conn).unwrap_err(),
         m.rollback_migration(conn).unwrap_err(),
@@ -305,8 +311,6 @@ fn reported_until_resolved(
 
 #[test]
 fn sigkill_at_every_point_of_a_step_outside_a_transaction() {
-    let quick = || runtime_migrator().lock_timeout(Duration::from_millis(300));
-
     // Before the start mark (in step 0's transaction): nothing of the run
     // was committed, nothing is reported, the next run does it all.
     {
@@ -364,7 +368,6 @@ fn sigkill_at_every_point_of_a_step_outside_a_transaction() {
 /// removes its row.
 #[test]
 fn sigkill_while_rolling_back_a_step_outside_a_transaction() {
-    let quick = || runtime_migrator().lock_timeout(Duration::from_millis(300));
     // (kill point, side effects on disk, resolution, applied after it).
     let points: [(&str, Vec<u32>, Resolution, Vec<i64>); 2] = [
         (
