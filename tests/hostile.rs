@@ -1363,6 +1363,151 @@ fn a_migration_cannot_write_any_tracking_table() {
     assert_no_failures("migrations writing tracking tables", &failures);
 }
 
+/// The tamper check's triggers are known to the guard by name
+/// (`migrate_core_{edit,delete,insert}_<table>`): a trigger of that name
+/// that is not the runner's, on any table, in main or TEMP, must never be
+/// let through, nor stand in for the real one.
+#[test]
+fn a_trigger_named_like_the_runners_own_gets_nothing_through() {
+    let attacks: [(&str, &'static str); 5] = [
+        (
+            "an edit trigger's name on another table",
+            "CREATE TRIGGER migrate_core_edit_migrations AFTER INSERT ON x BEGIN \
+               UPDATE migrations SET name = 'forged' WHERE id = 0; END;
+             INSERT INTO x VALUES (1);",
+        ),
+        (
+            "an insert trigger's name, deleting the history",
+            "CREATE TRIGGER migrate_core_insert_migrations AFTER INSERT ON x BEGIN \
+               DELETE FROM migrations; END;
+             INSERT INTO x VALUES (1);",
+        ),
+        (
+            "a TEMP trigger by a delete trigger's name, in other letter case",
+            "CREATE TEMP TRIGGER MIGRATE_CORE_DELETE_MIGRATIONS AFTER INSERT ON main.x BEGIN \
+               SELECT 1; END;",
+        ),
+        (
+            "another set's trigger's name, in TEMP",
+            "CREATE TEMP TRIGGER migrate_core_insert_migrations_other AFTER INSERT ON main.x \
+             BEGIN SELECT 1; END;",
+        ),
+        (
+            "dropping another set's trigger",
+            "DROP TRIGGER migrate_core_edit_migrations_other",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, attack) in attacks {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        migrator_of("other", vec![sql("CREATE TABLE other_0 (x)")])
+            .migrate(&mut conn)
+            .unwrap();
+        let hostile = markers_with(
+            "",
+            3,
+            1,
+            Arc::new(move |tx: &Transaction<'_>| {
+                tx.execute_batch("CREATE TABLE t1 (x); CREATE TABLE x (a);")?;
+                tx.execute_batch(attack)
+            }),
+        );
+        hostile.migrate_to(&mut conn, 0).unwrap();
+        let before = dump(&conn);
+        match hostile.migrate(&mut conn) {
+            Err(Error::Forbidden { id: 1, reason, .. })
+                if reason.contains("trigger") && reason.contains("another name")
+                    || reason.contains("tracking table") => {}
+            other => failures.push(format!(
+                "{what}: expected Forbidden for migration 1, got {:?}",
+                other.map(|r| r.ids())
+            )),
+        }
+        drop(conn);
+        if dump_file(&db.path) != before {
+            failures.push(format!("{what}: something was committed"));
+        }
+    }
+
+    // Made by the application before migrating, in TEMP (which a run
+    // leaves alone): when a step fires it, its write is judged like any
+    // other statement's.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let fires = markers_with(
+        "",
+        3,
+        1,
+        sql("CREATE TABLE t1 (x); INSERT INTO x VALUES (1);"),
+    );
+    fires.migrate_to(&mut conn, 0).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE x (a);
+         CREATE TEMP TRIGGER migrate_core_insert_migrations AFTER INSERT ON main.x BEGIN
+           DELETE FROM main.migrations;
+         END;",
+    )
+    .unwrap();
+    let before = main_tracking_ids(&conn, "migrations");
+    match fires.migrate(&mut conn) {
+        Err(Error::Forbidden { id: 1, reason, .. }) if reason.contains("tracking table") => {}
+        other => failures.push(format!(
+            "a TEMP trigger by our name, made beforehand: expected Forbidden for migration 1, \
+             got {:?}",
+            other.map(|r| r.ids())
+        )),
+    }
+    if main_tracking_ids(&conn, "migrations") != before {
+        failures.push("a TEMP trigger by our name, made beforehand: the history changed".into());
+    }
+
+    // Made in main in place of the runner's: replaced by the real one at
+    // the next write, not kept.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let plain = markers_with(
+        "",
+        3,
+        1,
+        sql("CREATE TABLE t1 (x); INSERT INTO x VALUES (1);"),
+    );
+    plain.migrate_to(&mut conn, 0).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE x (a);
+         DROP TRIGGER migrate_core_edit_migrations;
+         CREATE TRIGGER migrate_core_edit_migrations AFTER INSERT ON x BEGIN SELECT 1; END;",
+    )
+    .unwrap();
+    if let Err(error) = plain.migrate(&mut conn) {
+        failures.push(format!(
+            "a main trigger by our name, made beforehand: {error}"
+        ));
+    }
+    let on: Vec<String> = conn
+        .prepare(
+            "SELECT tbl_name FROM main.sqlite_master \
+             WHERE type = 'trigger' AND name = 'migrate_core_edit_migrations'",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    if on != ["migrations"] {
+        failures.push(format!(
+            "a main trigger by our name, made beforehand: after the next write it is on {on:?}"
+        ));
+    }
+    // And the tamper check works again: a hand edit is seen.
+    conn.execute_batch("UPDATE migrations SET name = 'edited' WHERE id = 0")
+        .unwrap();
+    if plain.migrate(&mut conn).is_ok() {
+        failures.push("a hand edit after the trigger was replaced went unseen".into());
+    }
+    assert_no_failures("triggers named like the runner's own", &failures);
+}
+
 /// Tables of the step's own that share the tracking table's name — in
 /// TEMP, or in a database attached before migrating — are not the history:
 /// the step may create, write, alter and drop them.

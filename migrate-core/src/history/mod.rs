@@ -629,6 +629,9 @@ pub(crate) fn suspend_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error
 /// Created with the table, and added to tables of older versions at their
 /// next write. The edit trigger names the columns it watches, so that
 /// rewriting a chain (ours, and the triggers' own mark) does not compile it.
+/// A trigger already there by one of these names is replaced, not kept: one
+/// the application made (on another table, say) would otherwise stand in
+/// for the tamper check for good.
 pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     let bare = quote_identifier(&table.name);
     let mark = format!(
@@ -639,13 +642,14 @@ pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error>
          END"
     );
     let [edit, delete, insert] = &table.sql().triggers;
+    suspend_triggers(conn, table)?;
     conn.execute_batch(&format!(
-        "CREATE TRIGGER IF NOT EXISTS main.{edit} \
+        "CREATE TRIGGER main.{edit} \
          AFTER UPDATE OF id, name, applied_at, checksum ON {bare} \
          WHEN NEW.chain IS OLD.chain {mark};\n\
-         CREATE TRIGGER IF NOT EXISTS main.{delete} AFTER DELETE ON {bare} \
+         CREATE TRIGGER main.{delete} AFTER DELETE ON {bare} \
          WHEN OLD.id < (SELECT max(id) FROM {bare}) {mark};\n\
-         CREATE TRIGGER IF NOT EXISTS main.{insert} AFTER INSERT ON {bare} \
+         CREATE TRIGGER main.{insert} AFTER INSERT ON {bare} \
          WHEN NEW.id < (SELECT max(id) FROM {bare}) {mark};"
     ))?;
     Ok(())

@@ -56,8 +56,9 @@ pub(crate) enum Refusal {
 pub(crate) struct Rules {
     /// The tracking tables of every set in the `main` database.
     pub tracking_tables: Vec<String>,
-    /// Their triggers, which write them as part of migrate-core's own
-    /// bookkeeping (SQLite also re-parses them when a step renames a table).
+    /// The names of their triggers, which user code may neither create
+    /// (on any table) nor drop, and whose one write (the edit mark) is let
+    /// through when SQLite compiles them again (a step renaming a table).
     pub own_triggers: Vec<String>,
     /// The step runs outside any transaction (`transaction = false`): it
     /// may commit, begin and end transactions of its own and set any
@@ -200,16 +201,9 @@ unsafe extern "C" fn authorize(
         [arg1, arg2, database, trigger].map(|p| unsafe { text(p) });
     // SAFETY: a valid handle; reading the autocommit flag is allowed here.
     let lost = unsafe { ffi::sqlite3_get_autocommit(state.db) } != 0;
-    let ours = trigger.is_some_and(|name| {
-        state
-            .rules
-            .own_triggers
-            .iter()
-            .any(|own| same_identifier(own, name))
-    });
     let refusal = if lost && !state.rules.autocommit {
         Some(Refusal::TransactionLost)
-    } else if ours {
+    } else if trigger.is_some_and(|name| our_triggers_mark(state, name, action, arg1, arg2)) {
         None
     } else {
         judge(state, action, arg1, arg2, database)
@@ -221,6 +215,35 @@ unsafe extern "C" fn authorize(
         }
         None => ffi::SQLITE_OK,
     }
+}
+
+/// Whether this is the one write migrate-core's own triggers make: the
+/// trigger `migrate_core_{edit,delete,insert}_<table>` setting the `chain`
+/// of `<table>` (the mark that sends the next read to the full check; SQLite
+/// compiles the triggers again when a step renames or alters a table). A
+/// trigger is known by its name alone here, so nothing else is let through
+/// on it: a trigger of that name that is not ours (user code cannot create
+/// one, but an application could) is judged like any other statement, and
+/// could at most set the mark.
+fn our_triggers_mark(
+    state: &GuardState,
+    trigger: &str,
+    action: c_int,
+    table: Option<&str>,
+    column: Option<&str>,
+) -> bool {
+    action == ffi::SQLITE_UPDATE
+        && column.is_some_and(|column| same_identifier(column, "chain"))
+        && table.is_some_and(|table| {
+            state
+                .rules
+                .tracking_tables
+                .iter()
+                .any(|ours| same_identifier(ours, table))
+                && crate::history::trigger_names(table)
+                    .iter()
+                    .any(|own| same_identifier(own, trigger))
+        })
 }
 
 /// # Safety
@@ -287,10 +310,24 @@ fn judge(
         // A trigger on the tracking table would write it behind the runner's
         // back; so could an index (a UNIQUE one refuses rows), and dropping
         // ours removes its tamper check. A TEMP trigger may name a main table.
+        // Our triggers' names are ours on any table: SQLite would keep a
+        // trigger of that name in place of ours (arg1 is the trigger).
         ffi::SQLITE_CREATE_TRIGGER
         | ffi::SQLITE_CREATE_TEMP_TRIGGER
         | ffi::SQLITE_DROP_TRIGGER
-        | ffi::SQLITE_DROP_TEMP_TRIGGER => writes_tracking(arg2, "adds or drops a trigger on"),
+        | ffi::SQLITE_DROP_TEMP_TRIGGER => writes_tracking(arg2, "adds or drops a trigger on")
+            .or_else(|| {
+                let name = arg1?;
+                let own = state
+                    .rules
+                    .own_triggers
+                    .iter()
+                    .find(|own| same_identifier(own, name))?;
+                Some(Refusal::Forbidden(format!(
+                    "it creates or drops a trigger named {own:?}, a name migrate-core keeps \
+                     for the tamper check of its tracking table: give the trigger another name"
+                )))
+            }),
         ffi::SQLITE_CREATE_INDEX | ffi::SQLITE_DROP_INDEX if in_main => {
             writes_tracking(arg2, "adds or drops an index on")
         }
