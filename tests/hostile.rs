@@ -1121,6 +1121,112 @@ fn the_lock_timeout_bounds_the_whole_call_even_with_a_long_busy_timeout() {
     );
 }
 
+/// `lock_timeout` is a budget for waiting, not for running: a migration
+/// that runs longer than it may still wait for a reader at COMMIT (in a
+/// rollback journal, a reader's SHARED lock holds COMMIT up).
+#[test]
+fn a_migration_running_longer_than_the_lock_timeout_may_still_wait_at_commit() {
+    use std::sync::mpsc;
+    let db = TempDb::new();
+    db.open()
+        .execute_batch("PRAGMA journal_mode = DELETE")
+        .unwrap();
+    let (start_reading, reading_wanted) = mpsc::channel::<()>();
+    let (reading, reader_has_lock) = mpsc::channel::<()>();
+    let path = db.path.clone();
+    let reader = std::thread::spawn(move || {
+        reading_wanted.recv().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let _: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .unwrap();
+        reading.send(()).unwrap();
+        // Holds SHARED past the step's end, well within the lock timeout.
+        std::thread::sleep(Duration::from_millis(150));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    let start_reading = std::sync::Mutex::new(Some(start_reading));
+    let reader_has_lock = std::sync::Mutex::new(reader_has_lock);
+    let m = markers_with(
+        "",
+        2,
+        1,
+        Arc::new(move |tx: &Transaction<'_>| {
+            tx.execute_batch("CREATE TABLE t1 (x)")?;
+            // Runs for twice the lock timeout, then a reader comes.
+            std::thread::sleep(Duration::from_millis(600));
+            if let Some(start) = start_reading.lock().unwrap().take() {
+                start.send(()).unwrap();
+                reader_has_lock.lock().unwrap().recv().unwrap();
+            }
+            Ok(())
+        }),
+    )
+    .lock_timeout(Duration::from_millis(300));
+    let result = m.migrate(&mut db.open());
+    reader.join().unwrap();
+    match result {
+        Ok(report) => assert_eq!(report.ids(), vec![0, 1]),
+        Err(error) => panic!("the COMMIT after a 600 ms migration could not wait 150 ms: {error}"),
+    }
+}
+
+/// The one wait with a lock timeout of its own: recording the outcome of a
+/// step outside a transaction that has run. Were it to fail for want of the
+/// budget the waits before it used, the step would stay marked as in
+/// progress until a person resolves it.
+#[test]
+fn a_step_outside_a_transaction_is_recorded_whatever_the_waits_before_it_used() {
+    use std::sync::mpsc;
+    let db = TempDb::new();
+    db.open()
+        .execute_batch("PRAGMA journal_mode = WAL")
+        .unwrap();
+    let (go, hold_again) = mpsc::channel::<()>();
+    let (held, lock_taken) = mpsc::channel::<()>();
+    let path = db.path.clone();
+    let holder = std::thread::spawn(move || {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        held.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT").unwrap();
+        // Again, while the step outside a transaction runs: the record of
+        // its end waits for it.
+        hold_again.recv().unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        held.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    lock_taken.recv().unwrap();
+    let go = std::sync::Mutex::new(Some(go));
+    let lock_taken = std::sync::Mutex::new(lock_taken);
+    let m = Migrator::new()
+        .set("outside_waits")
+        .lock_timeout(Duration::from_millis(400))
+        .add(0, "a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        })
+        .add_without_transaction(1, "outside", move |_: &Connection| {
+            if let Some(go) = go.lock().unwrap().take() {
+                go.send(()).unwrap();
+                lock_taken.lock().unwrap().recv().unwrap();
+            }
+            Ok::<(), rusqlite::Error>(())
+        });
+    let mut conn = db.open();
+    let result = m.migrate(&mut conn);
+    holder.join().unwrap();
+    // About 300 ms waited at BEGIN, then 250 ms for the record.
+    match result {
+        Ok(report) => assert_eq!(report.ids(), vec![0, 1]),
+        Err(error) => panic!("the step outside a transaction was not recorded: {error}"),
+    }
+    assert!(m.pending_migrations(&conn).unwrap().is_empty());
+}
+
 // ---------------------------------------------------------------- 11. RAISE(IGNORE) on the tracking table
 
 #[test]

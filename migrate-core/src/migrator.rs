@@ -175,6 +175,15 @@ impl Migrator {
     /// second process migrating the same file, before failing with
     /// [`Error::Locked`]. Two minutes by default.
     ///
+    /// It bounds the call's waiting in all (the up-to-date read, taking
+    /// the write lock, every `COMMIT`, waiting for another process's step
+    /// outside a transaction), whatever the connection's own busy timeout;
+    /// time spent running migrations does not count, so a migration that
+    /// runs for longer may still wait for a reader at its `COMMIT`. One wait
+    /// has a timeout of its own: recording the outcome of a step outside a
+    /// transaction once it has run, which would otherwise stay marked as in
+    /// progress.
+    ///
     /// ```
     /// let migrator = migrate_core::Migrator::new().lock_timeout(std::time::Duration::from_secs(5));
     /// # let _ = migrator;

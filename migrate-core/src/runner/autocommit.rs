@@ -55,8 +55,10 @@ pub(super) fn run_step(
         };
         step_error(failure, migration, direction)
     });
-    // Running the step was not waiting for a lock.
-    lock.restart();
+    // The step has run: its outcome is recorded within a lock timeout of
+    // its own. Failing for want of budget left by the waits before it would
+    // leave the step marked as in progress, for a person to resolve.
+    lock.renew();
     let settled = settle(
         conn,
         plan,

@@ -63,10 +63,13 @@ pub(crate) fn run(
     }
     let budget = Budget::new(settings.lock_timeout);
     loop {
+        let attempt = Instant::now();
         match in_one_transaction(direct, plan, settings, goal) {
             // The lock was held elsewhere, or the server took this run's
-            // transaction away: nothing of it was kept.
+            // transaction away: nothing of it was kept, and the server
+            // waited for the lock before it said so.
             Err(error) if direct.is_busy(&error) => {
+                budget.waited_since(attempt);
                 if !budget.pause(Duration::from_millis(50)) {
                     return Err(Error::Locked {
                         waited: budget.waited(),

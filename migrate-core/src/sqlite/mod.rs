@@ -59,11 +59,13 @@ pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
 const RESTORE_ATTEMPTS: usize = 8;
 
 /// The lock budget of one call. SQLite waits for other connections' locks
-/// through the busy handler; this one gives up at a deadline measured from
-/// the start of the call, so that `lock_timeout` bounds the whole call
-/// (the up-to-date read, `BEGIN IMMEDIATE` and `COMMIT` together) whatever
-/// the connection's own busy timeout is. Any `Duration` is accepted; one too
-/// long to represent waits forever.
+/// through the busy handler; this one gives up once the call has waited
+/// `lock_timeout` in all, so that it bounds the whole call's waiting (the
+/// up-to-date read, `BEGIN IMMEDIATE`, every `COMMIT`, the pauses between
+/// looks) whatever the connection's own busy timeout is. Only waiting
+/// counts, not running migrations: a migration that runs longer than the
+/// timeout may still wait for a reader at its `COMMIT`. Any `Duration` is
+/// accepted.
 ///
 /// Dropping it restores the connection's busy timeout. A custom busy handler
 /// the application installed (`Connection::busy_handler`) cannot be read
@@ -76,48 +78,57 @@ pub(crate) struct LockWait<'c> {
     state: Box<Budget>,
 }
 
-/// A call's time budget: how long it may wait for others (a lock, another
-/// process's work), from its start.
+/// A call's waiting budget: how long it may wait for others (a lock,
+/// another process's work) in all, summed over every wait of the call.
 pub(crate) struct Budget {
     timeout: Duration,
-    start: Cell<Instant>,
-    deadline: Cell<Option<Instant>>,
+    waited: Cell<Duration>,
 }
 
 impl Budget {
     pub fn new(timeout: Duration) -> Budget {
-        let start = Instant::now();
         Budget {
             timeout,
-            start: Cell::new(start),
-            deadline: Cell::new(start.checked_add(timeout)),
+            waited: Cell::new(Duration::ZERO),
         }
     }
 
-    /// How long the call has waited (at most: how long it has run since
-    /// it started or last [`restart`](Self::restart)ed).
+    /// How long the call has waited so far.
     pub fn waited(&self) -> Duration {
-        self.start.get().elapsed()
+        self.waited.get()
     }
 
-    /// A new budget from now.
-    pub fn restart(&self) {
-        let start = Instant::now();
-        self.start.set(start);
-        self.deadline.set(start.checked_add(self.timeout));
+    /// Counts the time since `start` as waited: an attempt another
+    /// connection's lock made fail, whose work was all undone (a server
+    /// waits for the lock itself before it says busy).
+    pub fn waited_since(&self, start: Instant) {
+        self.waited
+            .set(self.waited.get().saturating_add(start.elapsed()));
+    }
+
+    /// The whole budget again, for the one wait that must not fail for
+    /// want of it: recording the outcome of a step outside a transaction
+    /// that has run (see `runner::autocommit`).
+    pub fn renew(&self) {
+        self.waited.set(Duration::ZERO);
+    }
+
+    /// What is left of the budget, if anything.
+    fn left(&self) -> Option<Duration> {
+        self.timeout
+            .checked_sub(self.waited.get())
+            .filter(|left| !left.is_zero())
     }
 
     /// Sleeps for `delay`, or what is left of the budget if that is
     /// shorter, and says whether any budget was left.
     pub fn pause(&self, delay: Duration) -> bool {
-        let left = match self.deadline.get() {
-            None => delay,
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left,
-                _ => return false,
-            },
+        let Some(left) = self.left() else {
+            return false;
         };
+        let start = Instant::now();
         std::thread::sleep(left.min(delay));
+        self.waited_since(start);
         true
     }
 }
@@ -172,21 +183,19 @@ impl<'c> LockWait<'c> {
         })
     }
 
-    /// How long the call has waited (at most: how long it has run since
-    /// it started or last [`restart`](Self::restart)ed).
+    /// How long the call has waited so far.
     pub fn waited(&self) -> Duration {
         self.state.waited()
+    }
+
+    /// The whole budget again (see [`Budget::renew`]).
+    pub fn renew(&self) {
+        self.state.renew();
     }
 
     /// The budget the busy handler waits within.
     pub fn budget(&self) -> &Budget {
         &self.state
-    }
-
-    /// A new budget from now: time spent running a step outside a
-    /// transaction was not spent waiting for a lock.
-    pub fn restart(&self) {
-        self.state.restart();
     }
 
     /// Sleeps a little before looking again (at something another process
@@ -201,7 +210,7 @@ impl<'c> LockWait<'c> {
         self.state.pause(delay)
     }
 
-    /// A busy error is another connection's lock held past the deadline.
+    /// A busy error is another connection's lock held past the budget.
     pub fn locked(&self, error: Error) -> Error {
         match error {
             Error::Sqlite(error) if is_busy(&error) => Error::Locked {
@@ -229,7 +238,7 @@ impl Drop for LockWait<'_> {
 }
 
 /// The busy handler: sleeps as SQLite's own busy timeout does (short waits
-/// first, then 100 ms), never past the deadline.
+/// first, then 100 ms), never past the budget.
 unsafe extern "C" fn wait_for_lock(state: *mut c_void, count: c_int) -> c_int {
     const DELAYS_MS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
     // SAFETY: `state` is the Budget installed with this handler.
@@ -241,15 +250,7 @@ unsafe extern "C" fn wait_for_lock(state: *mut c_void, count: c_int) -> c_int {
             .copied()
             .unwrap_or(100),
     );
-    let delay = match state.deadline.get() {
-        None => delay,
-        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-            Some(left) if !left.is_zero() => delay.min(left),
-            _ => return 0,
-        },
-    };
-    std::thread::sleep(delay);
-    1
+    c_int::from(state.pause(delay))
 }
 
 /// Refuses a connection that cannot run migrations safely, before any
