@@ -2408,6 +2408,89 @@ fn pragmas_a_failed_step_changed_are_restored() {
     assert_no_failures("connection pragmas set by a failed step", &failures);
 }
 
+/// A step turning `query_only` on would make its own tracking row, and
+/// the COMMIT of the steps before it, fail: it is refused, naming the step,
+/// and the steps before it stay applied.
+#[test]
+fn a_step_turning_query_only_on_is_refused_and_the_steps_before_it_stay() {
+    let mut failures = Vec::new();
+    let cases: [(&str, Body); 3] = [
+        (
+            "PRAGMA, then fails",
+            sql("CREATE TABLE t2 (x); PRAGMA query_only = ON; SELECT nope();"),
+        ),
+        (
+            "PRAGMA, then Ok",
+            sql("CREATE TABLE t2 (x); PRAGMA query_only = 1;"),
+        ),
+        (
+            "pragma_update",
+            Arc::new(|tx: &Transaction<'_>| {
+                tx.execute_batch("CREATE TABLE t2 (x)")?;
+                tx.pragma_update(None, "query_only", true)
+            }),
+        ),
+    ];
+    for (what, body) in cases {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let state = ConnectionState::of(&conn);
+        match markers_with("", 4, 2, body).migrate(&mut conn) {
+            Err(Error::Forbidden { id: 2, reason, .. }) if reason.contains("query_only") => {}
+            other => failures.push(format!(
+                "{what}: expected Forbidden for migration 2, got {:?}",
+                other.map(|r| r.ids())
+            )),
+        }
+        assert_connection_restored(&conn, &state, what);
+        if let Err(problem) = history_agrees_with_schema(&conn, "migrations", &MARKERS[..2]) {
+            failures.push(format!("{what}: {problem}"));
+        }
+        if main_tracking_ids(&conn, "migrations") != vec![0, 1] {
+            failures.push(format!(
+                "{what}: history {:?}, expected the two steps before it",
+                main_tracking_ids(&conn, "migrations")
+            ));
+        }
+    }
+    assert_no_failures("steps turning query_only on", &failures);
+}
+
+/// Outside a transaction a step may change the journal mode; if it turns
+/// the journal off, the steps after it could not roll back: refused before
+/// they run, the step itself recorded.
+#[test]
+fn a_step_outside_a_transaction_turning_the_journal_off_stops_the_run_before_the_next() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new()
+        .set("journal_off")
+        .add(0, "a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        })
+        .add_without_transaction(1, "no_journal", |conn: &Connection| {
+            let mode: String = conn.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
+            assert_eq!(mode, "off");
+            Ok::<(), rusqlite::Error>(())
+        })
+        .add(2, "half", |tx: &Transaction| {
+            tx.execute_batch("INSERT INTO a VALUES (1); CREATE TABLE half (y);")?;
+            tx.execute_batch("SELECT nope()")
+        });
+    let result = m.migrate(&mut conn);
+    assert!(
+        matches!(result, Err(Error::NoJournal)),
+        "expected NoJournal before migration 2 ran, got {:?}",
+        result.map(|r| r.ids())
+    );
+    assert_eq!(count(&conn, "a"), 0);
+    assert!(!main_has_table(&conn, "half"), "migration 2 left a table");
+    assert_eq!(
+        main_tracking_ids(&conn, "migrations_journal_off"),
+        vec![0, 1]
+    );
+}
+
 #[test]
 fn a_query_only_connection_with_pending_work_is_refused_as_read_only() {
     let db = TempDb::new();

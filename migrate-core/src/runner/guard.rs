@@ -351,7 +351,7 @@ fn judge(
             }
             judge_pragma(
                 pragma,
-                arg2.is_some(),
+                arg2,
                 state.foreign_keys_off_step.load(Ordering::Relaxed),
             )
         }),
@@ -377,13 +377,12 @@ fn is_off(value: &str) -> bool {
         .any(|off| value.eq_ignore_ascii_case(off))
 }
 
-/// Pragmas that SQLite ignores or refuses inside a transaction, or that
-/// would corrupt the schema, are refused with what to do instead. Reading
-/// any pragma is fine.
-fn judge_pragma(pragma: &str, sets_value: bool, foreign_keys_off_step: bool) -> Option<Refusal> {
-    if !sets_value {
-        return None;
-    }
+/// Pragmas that SQLite ignores or refuses inside a transaction, that would
+/// corrupt the schema, or that would stop the runner from recording the
+/// step, are refused with what to do instead (`value`: what the statement
+/// sets, `None` when it reads). Reading any pragma is fine.
+fn judge_pragma(pragma: &str, value: Option<&str>, foreign_keys_off_step: bool) -> Option<Refusal> {
+    let value = value?;
     let advice = match pragma.to_ascii_lowercase().as_str() {
         "journal_mode" => {
             "it sets PRAGMA journal_mode, which cannot change inside a transaction: set it on \
@@ -405,6 +404,13 @@ fn judge_pragma(pragma: &str, sets_value: bool, foreign_keys_off_step: bool) -> 
             "it sets PRAGMA schema_version, which corrupts the schema cache of every connection: \
              remove it"
         }
+        // The step's tracking row, and the COMMIT of the steps before it in
+        // the transaction, are writes.
+        "query_only" if !is_off(value) => {
+            "it turns PRAGMA query_only on, which would stop migrate-core from recording this \
+             migration and committing the ones before it: set it on the connection after \
+             migrating"
+        }
         _ => return None,
     };
     Some(Refusal::Forbidden(advice.to_owned()))
@@ -416,8 +422,9 @@ mod tests {
 
     #[test]
     fn reading_pragmas_is_always_fine() {
-        assert!(judge_pragma("journal_mode", false, false).is_none());
-        assert!(judge_pragma("foreign_keys", false, false).is_none());
+        assert!(judge_pragma("journal_mode", None, false).is_none());
+        assert!(judge_pragma("foreign_keys", None, false).is_none());
+        assert!(judge_pragma("query_only", None, false).is_none());
     }
 
     #[test]
@@ -429,10 +436,26 @@ mod tests {
             "page_size",
             "auto_vacuum",
         ] {
-            assert!(judge_pragma(pragma, true, false).is_some(), "{pragma}");
+            assert!(judge_pragma(pragma, Some("1"), false).is_some(), "{pragma}");
         }
-        assert!(judge_pragma("foreign_keys", true, true).is_none());
-        assert!(judge_pragma("user_version", true, false).is_none());
-        assert!(judge_pragma("defer_foreign_keys", true, false).is_none());
+        assert!(judge_pragma("foreign_keys", Some("1"), true).is_none());
+        assert!(judge_pragma("user_version", Some("1"), false).is_none());
+        assert!(judge_pragma("defer_foreign_keys", Some("1"), false).is_none());
+    }
+
+    #[test]
+    fn only_turning_query_only_on_is_refused() {
+        for on in ["ON", "1", "true", "yes"] {
+            assert!(
+                judge_pragma("Query_Only", Some(on), false).is_some(),
+                "{on}"
+            );
+        }
+        for off in ["off", "0", "FALSE", "'no'"] {
+            assert!(
+                judge_pragma("query_only", Some(off), false).is_none(),
+                "{off}"
+            );
+        }
     }
 }

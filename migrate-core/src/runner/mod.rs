@@ -175,7 +175,13 @@ pub(crate) fn run(
                 &mut outcome,
             )?;
             match todo.get(1) {
-                Some((_, next)) if !matches!(goal, Goal::DownLast) => mode = next.mode(),
+                Some((_, next)) if !matches!(goal, Goal::DownLast) => {
+                    // Outside a transaction the step could change what was
+                    // checked before the run (`journal_mode = OFF`, `query_only`):
+                    // the steps after it must still roll back if they fail.
+                    sqlite::check_writable(conn)?;
+                    mode = next.mode();
+                }
                 _ => return finish(outcome, lost_failure),
             }
             continue;
