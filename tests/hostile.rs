@@ -2408,6 +2408,108 @@ fn pragmas_a_failed_step_changed_are_restored() {
     assert_no_failures("connection pragmas set by a failed step", &failures);
 }
 
+/// Connection settings a step changes with a `PRAGMA` outlive its
+/// transaction: the runner puts every one it can read back, after a failed
+/// step and after a successful one, in a step outside a transaction too.
+#[test]
+fn every_connection_setting_a_step_changes_is_put_back() {
+    // Set by the steps, each to something other than what the
+    // application set before migrating (below).
+    const SET: &str = "PRAGMA recursive_triggers = ON; PRAGMA ignore_check_constraints = ON;
+        PRAGMA reverse_unordered_selects = ON; PRAGMA legacy_alter_table = ON;
+        PRAGMA cell_size_check = ON; PRAGMA automatic_index = ON; PRAGMA trusted_schema = ON;
+        PRAGMA short_column_names = OFF; PRAGMA full_column_names = ON;
+        PRAGMA temp_store = MEMORY; PRAGMA threads = 2; PRAGMA wal_autocheckpoint = 77;
+        PRAGMA cache_size = -1234; PRAGMA secure_delete = ON; PRAGMA journal_size_limit = 4096;
+        PRAGMA mmap_size = 65536;";
+    const READ: [&str; 18] = [
+        "recursive_triggers",
+        "ignore_check_constraints",
+        "reverse_unordered_selects",
+        "legacy_alter_table",
+        "cell_size_check",
+        "automatic_index",
+        "trusted_schema",
+        "count_changes",
+        "short_column_names",
+        "full_column_names",
+        "temp_store",
+        "threads",
+        "wal_autocheckpoint",
+        "cache_size",
+        "secure_delete",
+        "journal_size_limit",
+        "mmap_size",
+        "synchronous",
+    ];
+    let read = |conn: &Connection| -> Vec<(&str, Option<i64>)> {
+        READ.iter()
+            .map(|pragma| {
+                let value = conn
+                    .query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
+                    .ok();
+                (*pragma, value)
+            })
+            .collect()
+    };
+    let mut failures = Vec::new();
+    let cases: [(&str, bool, bool); 3] = [
+        ("a failed step", true, false),
+        ("a successful step", false, false),
+        ("a step outside a transaction", false, true),
+    ];
+    for (what, fails, outside) in cases {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        conn.execute_batch(
+            "PRAGMA automatic_index = OFF; PRAGMA trusted_schema = OFF; PRAGMA cache_size = -3000;
+             PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 500;",
+        )
+        .unwrap();
+        if fails {
+            // The application's own, on while it migrates.
+            conn.execute_batch("PRAGMA count_changes = ON").unwrap();
+        }
+        let before = read(&conn);
+        let mut m = Migrator::new()
+            .set("settings")
+            .add(0, "a", |tx: &Transaction| {
+                tx.execute_batch("CREATE TABLE a (x)")
+            });
+        m = if outside {
+            // Outside a transaction: synchronous, and count_changes, which
+            // the runner's own writes must survive (refused in a
+            // transaction, see `judge_pragma`).
+            m.add_without_transaction(1, "sets", |conn: &Connection| {
+                conn.execute_batch(SET)?;
+                conn.execute_batch("PRAGMA synchronous = OFF; PRAGMA count_changes = ON")
+            })
+        } else {
+            m.add(1, "sets", move |tx: &Transaction| {
+                tx.execute_batch(SET)?;
+                if fails {
+                    tx.execute_batch("SELECT nope()")?;
+                }
+                Ok::<(), rusqlite::Error>(())
+            })
+        };
+        let result = m.migrate(&mut conn);
+        if result.is_ok() == fails {
+            failures.push(format!(
+                "{what}: migrate() gave {:?}",
+                result.map(|r| r.ids())
+            ));
+        }
+        let after = read(&conn);
+        for (b, a) in before.iter().zip(&after) {
+            if b != a {
+                failures.push(format!("{what}: {} was {:?}, is {:?}", b.0, b.1, a.1));
+            }
+        }
+    }
+    assert_no_failures("connection settings changed by steps", &failures);
+}
+
 /// A step turning `query_only` on would make its own tracking row, and
 /// the COMMIT of the steps before it, fail: it is refused, naming the step,
 /// and the steps before it stay applied.

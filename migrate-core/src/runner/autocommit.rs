@@ -55,6 +55,15 @@ pub(super) fn run_step(
         };
         step_error(failure, migration, direction)
     });
+    // Outside a transaction the step may set any pragma; this one would
+    // break the record's writes (put back at the end of the call).
+    let result = result.and_then(|elapsed| {
+        sqlite::quiet_writes(conn)
+            .map(|()| elapsed)
+            .map_err(|error| {
+                step_error(StepFailure::Returned(Box::new(error)), migration, direction)
+            })
+    });
     // The step has run: its outcome is recorded within a lock timeout of
     // its own. Failing for want of budget left by the waits before it would
     // leave the step marked as in progress, for a person to resolve.

@@ -404,6 +404,10 @@ fn judge_pragma(pragma: &str, value: Option<&str>, foreign_keys_off_step: bool) 
             "it sets PRAGMA schema_version, which corrupts the schema cache of every connection: \
              remove it"
         }
+        "count_changes" if !is_off(value) => {
+            "it turns PRAGMA count_changes on (deprecated), which makes every INSERT, UPDATE and \
+             DELETE return a row, migrate-core's own writes too: remove it"
+        }
         // The step's tracking row, and the COMMIT of the steps before it in
         // the transaction, are writes.
         "query_only" if !is_off(value) => {
@@ -444,18 +448,14 @@ mod tests {
     }
 
     #[test]
-    fn only_turning_query_only_on_is_refused() {
-        for on in ["ON", "1", "true", "yes"] {
-            assert!(
-                judge_pragma("Query_Only", Some(on), false).is_some(),
-                "{on}"
-            );
-        }
-        for off in ["off", "0", "FALSE", "'no'"] {
-            assert!(
-                judge_pragma("query_only", Some(off), false).is_none(),
-                "{off}"
-            );
+    fn only_turning_query_only_or_count_changes_on_is_refused() {
+        for pragma in ["Query_Only", "count_changes"] {
+            for on in ["ON", "1", "true", "yes"] {
+                assert!(judge_pragma(pragma, Some(on), false).is_some(), "{on}");
+            }
+            for off in ["off", "0", "FALSE", "'no'"] {
+                assert!(judge_pragma(pragma, Some(off), false).is_none(), "{off}");
+            }
         }
     }
 }

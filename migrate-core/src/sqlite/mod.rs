@@ -293,44 +293,90 @@ pub(crate) fn roll_back_open_transaction(conn: &Connection) {
     settle(conn, "ROLLBACK", Connection::is_autocommit);
 }
 
+/// The connection's settings a step can change with a `PRAGMA` and that
+/// outlive its transaction, each read as an integer. One this SQLite lacks
+/// (older than the pragma, or a deprecated one compiled out) reads as no
+/// row and is left alone. Not here: `journal_mode` (a step outside a
+/// transaction may mean to change it, and a file in WAL mode stays so),
+/// `locking_mode` and `cache_spill` (a setting cannot be put back by
+/// writing the value read), `case_sensitive_like` (SQLite cannot report
+/// it), and the process-wide heap limits.
+const SETTINGS: [&str; 21] = [
+    "query_only",
+    "writable_schema",
+    "foreign_keys",
+    "recursive_triggers",
+    "ignore_check_constraints",
+    "reverse_unordered_selects",
+    "legacy_alter_table",
+    "cell_size_check",
+    "automatic_index",
+    "trusted_schema",
+    "count_changes",
+    "short_column_names",
+    "full_column_names",
+    "temp_store",
+    "threads",
+    "wal_autocheckpoint",
+    "main.cache_size",
+    "main.secure_delete",
+    "main.synchronous",
+    "main.journal_size_limit",
+    "main.mmap_size",
+];
+
 /// What a migration may change on the connection and the runner puts back
 /// after the call, whatever happened: the transaction (none open), the
-/// pragmas a step can set inside a transaction (`query_only`,
-/// `writable_schema`), `foreign_keys`, and the attached databases.
+/// [`SETTINGS`] (`query_only`, `foreign_keys`, `recursive_triggers`, …),
+/// and the attached databases.
 pub(crate) struct ConnectionState<'c> {
     conn: &'c Connection,
-    foreign_keys: bool,
-    query_only: bool,
-    writable_schema: bool,
+    settings: [Option<i64>; SETTINGS.len()],
     databases: Vec<String>,
 }
 
 impl<'c> ConnectionState<'c> {
     pub fn capture(conn: &'c Connection) -> Result<Self, Error> {
-        Ok(ConnectionState {
+        let mut settings = [None; SETTINGS.len()];
+        for (value, pragma) in settings.iter_mut().zip(SETTINGS) {
+            *value = setting(conn, pragma)?;
+        }
+        let counting = SETTINGS
+            .iter()
+            .zip(settings)
+            .any(|(pragma, value)| *pragma == "count_changes" && value.is_some_and(|on| on != 0));
+        let state = ConnectionState {
             conn,
-            foreign_keys: pragma_flag(conn, "foreign_keys")?,
-            query_only: pragma_flag(conn, "query_only")?,
-            writable_schema: pragma_flag(conn, "writable_schema")?,
+            settings,
             databases: databases(conn)?,
-        })
+        };
+        if counting {
+            // Put back when the state drops, like the rest.
+            conn.execute_batch("PRAGMA count_changes = 0")?;
+        }
+        Ok(state)
     }
+}
+
+/// Turns `PRAGMA count_changes` off (deprecated; on, every `INSERT`,
+/// `UPDATE` and `DELETE` returns a row, which the runner's own writes do
+/// not expect). For the call: [`ConnectionState`] puts it back.
+pub(crate) fn quiet_writes(conn: &Connection) -> Result<(), Error> {
+    if setting(conn, "count_changes")?.is_some_and(|on| on != 0) {
+        conn.execute_batch("PRAGMA count_changes = 0")?;
+    }
+    Ok(())
 }
 
 impl Drop for ConnectionState<'_> {
     fn drop(&mut self) {
         let conn = self.conn;
         roll_back_open_transaction(conn);
-        for (pragma, value) in [
-            ("query_only", self.query_only),
-            ("writable_schema", self.writable_schema),
-            ("foreign_keys", self.foreign_keys),
-        ] {
-            settle(
-                conn,
-                &format!("PRAGMA {pragma} = {}", u8::from(value)),
-                |c| pragma_flag(c, pragma).ok() == Some(value),
-            );
+        for (pragma, value) in SETTINGS.iter().zip(self.settings) {
+            let Some(value) = value else { continue };
+            settle(conn, &format!("PRAGMA {pragma} = {value}"), |c| {
+                setting(c, pragma).ok().flatten() == Some(value)
+            });
         }
         if let Ok(now) = databases(conn) {
             for name in now.iter().filter(|name| !self.databases.contains(name)) {
@@ -339,6 +385,18 @@ impl Drop for ConnectionState<'_> {
             }
         }
     }
+}
+
+/// A setting's value (`PRAGMA name`), `None` when this SQLite has no such
+/// pragma. Not kept prepared: a call reads each once or twice, and the
+/// application's statement cache is small.
+fn setting(conn: &Connection, pragma: &str) -> Result<Option<i64>, Error> {
+    let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
+    let mut rows = stmt.query(params![])?;
+    Ok(match rows.next()? {
+        Some(row) => row.get::<_, i64>(0).ok(),
+        None => None,
+    })
 }
 
 fn databases(conn: &Connection) -> Result<Vec<String>, Error> {
