@@ -269,3 +269,44 @@ fn a_hand_built_database_is_unmanaged_for_a_named_set_too() {
     drop(conn);
     assert_eq!(dump_file(&db.path), before);
 }
+
+/// Two sets given one table with `Migrator::table`: the second finds the
+/// first's rows, which are not its migrations, and is refused before it
+/// runs anything (docs/guarantees.md says what `verify_applied(false)`
+/// cannot tell apart).
+#[test]
+fn a_second_set_given_the_first_sets_table_is_refused() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let a = Migrator::new()
+        .set("shared_a")
+        .table("shared")
+        .add(0, "a0", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a0 (x)")
+        })
+        .add(1, "a1", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a1 (x)")
+        });
+    let b = Migrator::new()
+        .set("shared_b")
+        .table("shared")
+        .add(0, "b0", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE b0 (x)")
+        })
+        .add(1, "b1", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE b1 (x)")
+        })
+        .add(2, "b2", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE b2 (x)")
+        });
+    a.migrate(&mut conn).unwrap();
+    let before = dump_file(&db.path);
+    let result = b.migrate(&mut conn);
+    assert!(
+        matches!(result, Err(Error::Modified { .. })),
+        "expected Modified, got {:?}",
+        result.map(|r| r.ids())
+    );
+    drop(conn);
+    assert_eq!(dump_file(&db.path), before, "set b changed the file");
+}
