@@ -436,3 +436,80 @@ fn eight_processes_racing_apply_a_step_outside_a_transaction_exactly_once() {
         assert_eq!(tracking_ids(&conn, "migrations_runtime"), vec![0, 1, 2]);
     }
 }
+
+/// What a step outside a transaction leaves in the history once it has run
+/// is what any step leaves: the plan's chain, `user_version` (the default
+/// set only, both ways), and the schema record that drift detection reads.
+#[test]
+fn a_step_outside_a_transaction_is_recorded_as_any_step_is() {
+    fn outside_last(set: &str) -> Migrator {
+        Migrator::new()
+            .set(set)
+            .add(0, "first", |tx: &Transaction| {
+                tx.execute_batch("CREATE TABLE first (x)")
+            })
+            .add_without_transaction(1, "outside", |conn: &Connection| {
+                conn.execute_batch("CREATE TABLE outside (x); VACUUM")
+            })
+            .add_rollback_without_transaction(1, |conn: &Connection| {
+                conn.execute_batch("DROP TABLE outside")
+            })
+    }
+    fn user_version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+    fn chains(conn: &Connection, table: &str) -> Vec<(i64, String)> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT id, chain FROM {table} ORDER BY id"))
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    // The default set mirrors the count in user_version.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = outside_last("");
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![0, 1]);
+    assert_eq!(user_version(&conn), 2);
+    // The chain the plan gives row 1, as `baseline` writes it.
+    let reference = TempDb::new();
+    let mut reference_conn = reference.open();
+    m.baseline(&mut reference_conn, 1).unwrap();
+    assert_eq!(
+        chains(&conn, "migrations"),
+        chains(&reference_conn, "migrations")
+    );
+    m.rollback_migration(&mut conn).unwrap();
+    assert_eq!(user_version(&conn), 1);
+    assert_eq!(tracking_ids(&conn, "migrations"), vec![0]);
+
+    // A named set never touches it.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = outside_last("outside_named");
+    m.migrate(&mut conn).unwrap();
+    m.rollback_migration(&mut conn).unwrap();
+    assert_eq!(user_version(&conn), 0);
+
+    // A set whose only step runs outside a transaction starts the schema
+    // record: a later hand change is drift.
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new()
+        .set("outside_drift")
+        .drift(migrate_core::Drift::Refuse)
+        .add_without_transaction(0, "only", |conn: &Connection| {
+            conn.execute_batch("CREATE TABLE only_table (x)")
+        });
+    m.migrate(&mut conn).unwrap();
+    conn.execute_batch("ALTER TABLE only_table ADD COLUMN by_hand TEXT")
+        .unwrap();
+    let result = m.migrate(&mut conn);
+    assert!(
+        matches!(result, Err(Error::SchemaDrift { .. })),
+        "expected SchemaDrift, got {:?}",
+        result.map(|r| r.ids())
+    );
+}

@@ -482,3 +482,37 @@ fn on_a_read_only_connection_migrate_is_a_no_op_when_current_and_read_only_when_
         vec![0]
     );
 }
+
+/// A lock held by another connection for longer than the timeout is the
+/// database not (seen to be) current, not SQLite's busy error; any other
+/// SQLite error is the waiter's error at once.
+#[test]
+fn a_lock_held_past_the_timeout_is_not_current_and_other_errors_come_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_db(dir.path(), "app.db", false);
+    migrator()
+        .migrate_to(&mut Connection::open(&db).unwrap(), 0)
+        .unwrap();
+    // A rollback journal: an exclusive lock keeps readers out.
+    let holder = common::faults::ExclusiveHolder::hold(&db, Duration::from_secs(20));
+    let conn = read_only(&db);
+    let start = Instant::now();
+    let error = migrator()
+        .wait_until_current(&conn, Duration::from_millis(300))
+        .unwrap_err();
+    let took = start.elapsed();
+    holder.release();
+    assert!(
+        matches!(error, Error::NotCurrent { applied: None, .. }),
+        "expected NotCurrent with nothing read, got {error:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "gave up only after {took:?}"
+    );
+
+    let garbage = dir.path().join("not-a-database.db");
+    std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+    let error = refused_at_once(&migrator(), &read_only(&garbage));
+    assert_eq!(variant(&error), "Sqlite", "{error:?}");
+}
