@@ -431,6 +431,17 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> 
             }
         },
     };
+    // SQLite reads a statement as a C string: it would stop at a NUL byte,
+    // and what follows in the file would never run (rusqlite's
+    // `execute_batch` reports nothing).
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        problems.push(format!(
+            "{shown}:{line}: a NUL byte (byte {at}), where SQLite would stop reading the file: \
+             nothing after it would run; remove it"
+        ));
+        return Vec::new();
+    }
     let report = |found: Vec<script::Problem>, problems: &mut Vec<String>| {
         for problem in found {
             problems.push(format!("{shown}:{}: {}", problem.line, problem.message));

@@ -55,7 +55,11 @@ pub struct Problem {
 
 /// Reads `text` and decides how it runs.
 pub fn prepare(text: &str) -> Result<Script, Vec<Problem>> {
-    if text.starts_with(NO_TRANSACTION) {
+    // A byte order mark (an editor's, on Windows) is not part of the text.
+    if text
+        .trim_start_matches('\u{feff}')
+        .starts_with(NO_TRANSACTION)
+    {
         return Ok(outside_transaction());
     }
     let tokens = sql::tokenize(text);
@@ -235,6 +239,17 @@ mod tests {
             Ok(script) => panic!("{text}: accepted as {script:?}"),
             Err(problems) => problems.into_iter().map(|p| (p.line, p.message)).collect(),
         }
+    }
+
+    #[test]
+    fn no_transaction_after_a_byte_order_mark_counts() {
+        for text in [
+            "-- no-transaction\nVACUUM;",
+            "\u{feff}-- no-transaction\r\nVACUUM;",
+        ] {
+            assert!(run(text).no_transaction, "{text:?}");
+        }
+        assert!(!run("\u{feff}CREATE TABLE a (x);").no_transaction);
     }
 
     #[test]

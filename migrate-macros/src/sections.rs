@@ -228,8 +228,15 @@ fn lines(text: &str) -> impl Iterator<Item = Line<'_>> {
             Some(at) => (&rest[..at], start + at + 1),
             None => (rest, text.len()),
         };
+        let chunk = chunk.strip_suffix('\r').unwrap_or(chunk);
         let line = Line {
-            text: chunk.strip_suffix('\r').unwrap_or(chunk),
+            // A byte order mark (an editor's, on Windows) is not part of
+            // the first line's annotation; SQLite skips it too.
+            text: if start == 0 {
+                chunk.trim_start_matches('\u{feff}')
+            } else {
+                chunk
+            },
             number,
             start,
             next,
@@ -563,6 +570,30 @@ mod tests {
         match split(text) {
             Err(problems) => problems.into_iter().map(|p| (p.line, p.message)).collect(),
             other => panic!("{text}: accepted as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_annotation_is_not_part_of_it() {
+        for (text, up, down) in [
+            (
+                "\u{feff}-- +goose Up\nCREATE TABLE a (x);\n-- +goose Down\nDROP TABLE a;\n",
+                "CREATE TABLE a (x);",
+                "DROP TABLE a;",
+            ),
+            (
+                "\u{feff}-- migrate:up\r\nCREATE TABLE a (x);\r\n-- migrate:down\r\nDROP TABLE a;\r\n",
+                "CREATE TABLE a (x);",
+                "DROP TABLE a;",
+            ),
+            (
+                "\u{feff}-- +migrate Up\nCREATE TABLE a (x);\n-- +migrate Down\nDROP TABLE a;\n",
+                "CREATE TABLE a (x);",
+                "DROP TABLE a;",
+            ),
+        ] {
+            let (found_up, found_down) = up_and_down(text);
+            assert_eq!((found_up.trim(), found_down.trim()), (up, down), "{text:?}");
         }
     }
 
