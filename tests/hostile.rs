@@ -1121,6 +1121,77 @@ fn the_lock_timeout_bounds_the_whole_call_even_with_a_long_busy_timeout() {
     );
 }
 
+/// Every call that touches the file waits for a lock within the lock
+/// timeout, not the connection's busy timeout, and a lock held past it is
+/// `Error::Locked`, whatever the call and the journal mode.
+#[test]
+fn every_call_meets_a_held_lock_with_locked_within_the_lock_timeout() {
+    type Call = fn(&Migrator, &mut Connection) -> Result<(), Error>;
+    let calls: [(&str, Call, bool); 9] = [
+        ("migrate", |m, c| m.migrate(c).map(drop), true),
+        (
+            "rollback_migration",
+            |m, c| m.rollback_migration(c).map(drop),
+            true,
+        ),
+        ("rollback_all", |m, c| m.rollback_all(c).map(drop), true),
+        ("baseline", |m, c| m.baseline(c, 2), true),
+        (
+            "resolve_interrupted",
+            |m, c| {
+                m.resolve_interrupted(c, migrate_core::Resolution::NotRun)
+                    .map(drop)
+            },
+            true,
+        ),
+        ("status", |m, c| m.status(c).map(drop), false),
+        (
+            "pending_migrations",
+            |m, c| m.pending_migrations(c).map(drop),
+            false,
+        ),
+        (
+            "applied_migrations",
+            |m, c| m.applied_migrations(c).map(drop),
+            false,
+        ),
+        ("check_drift", |m, c| m.check_drift(c).map(drop), false),
+    ];
+    let mut failures = Vec::new();
+    for wal in [false, true] {
+        for (name, call, writes) in calls {
+            let context = format!("{name}, {}", if wal { "WAL" } else { "rollback journal" });
+            let db = TempDb::new();
+            let mut conn = db.open();
+            if wal {
+                conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+            }
+            let m = markers("", 3).lock_timeout(Duration::from_millis(300));
+            m.migrate_to(&mut conn, 0).unwrap();
+            conn.busy_timeout(Duration::from_secs(20)).unwrap();
+            let holder = ExclusiveHolder::hold(&db.path, Duration::from_secs(4));
+            let start = Instant::now();
+            let result = call(&m, &mut conn);
+            let elapsed = start.elapsed();
+            holder.release();
+            // In WAL mode a writer does not keep readers out.
+            let readers_wait = writes || !wal;
+            match result {
+                Err(Error::Locked { .. }) if readers_wait => {}
+                Ok(()) if !readers_wait => {}
+                other => failures.push(format!(
+                    "{context}: expected {}, got {other:?}",
+                    if readers_wait { "Locked" } else { "Ok" }
+                )),
+            }
+            if elapsed >= Duration::from_secs(3) {
+                failures.push(format!("{context}: returned after {elapsed:?}"));
+            }
+        }
+    }
+    assert_no_failures("calls against a held lock", &failures);
+}
+
 /// `lock_timeout` is a budget for waiting, not for running: a migration
 /// that runs longer than it may still wait for a reader at COMMIT (in a
 /// rollback journal, a reader's SHARED lock holds COMMIT up).

@@ -450,7 +450,20 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn check_drift(&self, conn: &Connection) -> Result<Option<Vec<SchemaChange>>, Error> {
-        crate::drift::full_changes(conn)
+        self.reading(conn, || crate::drift::full_changes(conn))
+    }
+
+    /// A read of `conn` within the lock timeout, as a run's reads are: a
+    /// writer holding the file (a rollback journal's exclusive lock) is
+    /// waited for within [`lock_timeout`](Self::lock_timeout), whatever the
+    /// connection's own busy timeout, and is [`Error::Locked`] past it.
+    fn reading<T>(
+        &self,
+        conn: &Connection,
+        read: impl FnOnce() -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let lock = crate::sqlite::LockWait::install(conn, self.lock_timeout)?;
+        read().map_err(|error| lock.locked(error))
     }
 
     fn table_name(&self) -> String {
@@ -784,7 +797,7 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn applied_migrations(&self, conn: &Connection) -> Result<Vec<AppliedMigration>, Error> {
-        self.applied_on(conn)
+        self.reading(conn, || self.applied_on(conn))
     }
 
     /// [`applied_migrations`](Self::applied_migrations) on any backend.
@@ -826,7 +839,7 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn pending_migrations(&self, conn: &Connection) -> Result<Vec<MigrationInfo>, Error> {
-        self.pending_on(conn)
+        self.reading(conn, || self.pending_on(conn))
     }
 
     /// [`pending_migrations`](Self::pending_migrations) on any backend.
@@ -922,7 +935,7 @@ impl Migrator {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     pub fn status(&self, conn: &Connection) -> Result<Vec<MigrationStatus>, Error> {
-        self.status_on(conn)
+        self.reading(conn, || self.status_on(conn))
     }
 
     /// [`status`](Self::status) on any backend.

@@ -105,9 +105,21 @@ pub(crate) fn run(
         return Err(Error::InTransaction);
     }
     let lock = LockWait::install(conn, settings.lock_timeout)?;
-    check_drift(conn, settings).map_err(|error| lock.locked(error))?;
+    // Every wait of the run goes through the lock's busy handler: a busy
+    // error anywhere is a lock held past the budget.
+    run_within(conn, plan, settings, goal, &lock).map_err(|error| lock.locked(error))
+}
+
+fn run_within(
+    conn: &Connection,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    goal: Goal,
+    lock: &LockWait<'_>,
+) -> Result<Outcome, Error> {
+    check_drift(conn, settings)?;
     if let Goal::UpTo(last) = goal {
-        if nothing_to_do(conn, plan, settings, last).map_err(|error| lock.locked(error))? {
+        if nothing_to_do(conn, plan, settings, last)? {
             return Ok(Outcome::default());
         }
     }
@@ -115,7 +127,7 @@ pub(crate) fn run(
     // Not asking for the write lock while another process runs a step
     // outside a transaction keeps out of its way (a VACUUM that finds a
     // writer waiting gets SQLITE_BUSY at once).
-    wait_for_the_mark_to_go(conn, plan, settings, &lock)?;
+    wait_for_the_mark_to_go(conn, plan, settings, lock)?;
     sqlite::check_writable(conn)?;
     let _restore = ConnectionState::capture(conn)?;
     let mut outcome = Outcome::default();
@@ -134,11 +146,11 @@ pub(crate) fn run(
         } else {
             None
         };
-        let mut batch = match Batch::begin(conn, plan, settings, &lock, goal.direction()) {
+        let mut batch = match Batch::begin(conn, plan, settings, lock, goal.direction()) {
             // Another process may be running a step outside a transaction:
             // wait for its mark to go, within the lock timeout.
             Err(Error::Interrupted { .. }) => {
-                wait_for_the_mark_to_go(conn, plan, settings, &lock)?;
+                wait_for_the_mark_to_go(conn, plan, settings, lock)?;
                 continue;
             }
             other => other?,
@@ -168,7 +180,7 @@ pub(crate) fn run(
                 conn,
                 plan,
                 settings,
-                &lock,
+                lock,
                 first,
                 first_step,
                 goal.direction(),
@@ -395,11 +407,14 @@ pub(crate) fn in_write_transaction<T>(
         return Err(Error::InTransaction);
     }
     let lock = LockWait::install(conn, settings.lock_timeout)?;
-    sqlite::check_writable(conn)?;
-    let _restore = ConnectionState::capture(conn)?;
-    let tx = begin_immediate(conn, &lock)?;
-    let value = work(&tx)?;
-    tx.commit()
-        .map_err(|error| lock.locked(Error::Sqlite(error)))?;
-    Ok(value)
+    let written = (|| {
+        sqlite::check_writable(conn)?;
+        let _restore = ConnectionState::capture(conn)?;
+        let tx = begin_immediate(conn, &lock)?;
+        let value = work(&tx)?;
+        tx.commit().map_err(Error::Sqlite)?;
+        Ok(value)
+    })();
+    // A busy error anywhere is a lock held past the budget.
+    written.map_err(|error| lock.locked(error))
 }
