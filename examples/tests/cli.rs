@@ -845,3 +845,28 @@ fn dry_run_with_nothing_pending_says_so() {
     assert_eq!(dry.code, 0, "{}", dry.err);
     assert_eq!(dry.out, "dry run: nothing pending, nothing to try\n");
 }
+
+/// A database file that is not a database: the backup's error names it,
+/// not the target, and creates no target.
+#[test]
+fn backup_of_a_file_that_is_not_a_database_blames_the_database() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("notes.db");
+    std::fs::write(&db, "my notes, not a database\n".repeat(200)).expect("write notes");
+    let target = dir.path().join("bk.db");
+    let refused = run(
+        "quickstart",
+        &db,
+        &["backup", target.to_str().expect("utf-8")],
+    );
+    assert_eq!(refused.code, 1, "{}", refused.out);
+    assert!(
+        refused
+            .err
+            .contains("the database being backed up cannot be read")
+            && refused.err.contains("not a database"),
+        "{}",
+        refused.err
+    );
+    assert!(!target.exists(), "a backup file was left behind");
+}

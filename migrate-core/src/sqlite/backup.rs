@@ -163,6 +163,17 @@ fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String>
         .busy_timeout(Duration::ZERO)
         .map_err(|e| format!("cannot open it: {e}"))?;
     let _source_wait = LockWait::none(conn).map_err(|e| format!("cannot start: {e}"))?;
+    // A source that cannot be read fails the copy with a message from the
+    // target's handle, as if the target were at fault: say which it is.
+    // (A lock is the copy loop's to wait for.)
+    if let Err(error) = conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(())) {
+        if !super::is_busy(&error) {
+            return Err(format!(
+                "the database being backed up cannot be read ({error}): the problem is the \
+                 database's file, not the backup's"
+            ));
+        }
+    }
     let failure = |code: std::ffi::c_int| {
         // SAFETY: a valid handle; SQLite returns a NUL-terminated message.
         let message =
