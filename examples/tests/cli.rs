@@ -870,3 +870,15 @@ fn backup_of_a_file_that_is_not_a_database_blames_the_database() {
     );
     assert!(!target.exists(), "a backup file was left behind");
 }
+
+/// `verify` reports what it finds in a history with exit code 3; a file it
+/// cannot read at all is a failure (exit 1), not a finding.
+#[test]
+fn verify_of_a_file_that_is_not_a_database_fails_rather_than_finds() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("notes.db");
+    std::fs::write(&db, "my notes, not a database\n".repeat(200)).expect("write notes");
+    let verify = run("quickstart", &db, &["verify"]);
+    assert_eq!(verify.code, 1, "{}\n{}", verify.out, verify.err);
+    assert!(verify.err.contains("not a database"), "{}", verify.err);
+}

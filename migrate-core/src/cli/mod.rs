@@ -1100,6 +1100,13 @@ fn status(
     Ok(())
 }
 
+/// An error that says the database could not be read (not a database, a
+/// lock held past the timeout, I/O): `verify` fails (exit 1) rather than
+/// report it as something found in the history (exit 3).
+fn cannot_read(error: &Error) -> bool {
+    matches!(error, Error::Sqlite(_) | Error::Locked { .. })
+}
+
 /// What `verify` found.
 pub(crate) struct Verified {
     pub problems: Vec<String>,
@@ -1115,6 +1122,8 @@ fn verify(conn: &Connection, migrator: &Migrator, schema: bool) -> Result<Verifi
     match migrator.validate() {
         Err(error) => problems.push(error.to_string()),
         Ok(()) => match migrator.status(conn) {
+            // Not a finding about the history: the file could not be read.
+            Err(error) if cannot_read(&error) => return Err(error.into()),
             Err(error) => problems.push(error.to_string()),
             Ok(lines) => {
                 for line in lines {
@@ -1134,8 +1143,10 @@ fn verify(conn: &Connection, migrator: &Migrator, schema: bool) -> Result<Verifi
         },
     }
     if problems.is_empty() {
-        if let Err(error) = migrator.pending_migrations(conn) {
-            problems.push(error.to_string());
+        match migrator.pending_migrations(conn) {
+            Err(error) if cannot_read(&error) => return Err(error.into()),
+            Err(error) => problems.push(error.to_string()),
+            Ok(_) => {}
         }
     }
     let mut found = Verified {
