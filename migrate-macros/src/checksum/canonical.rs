@@ -2,8 +2,12 @@
 //! the same code shares, whatever its `max_width`.
 //!
 //! rustfmt changes more than whitespace between widths. Each rewrite below
-//! undoes one such change, and each keeps the code's meaning (two bodies
-//! with different meanings never get one canonical form):
+//! undoes one such change, and each keeps the code's meaning (no rewrite
+//! gives two bodies with different meanings one canonical form; the
+//! serialisation, [`super::v1::write_canonical`], leaves punctuation spacing
+//! out, so `a && b` and `a & &b`, a logical and a bitwise and of a
+//! reference, share one: rustfmt writes `&&x` for `& &x` in other places,
+//! and telling the two apart would take a parser):
 //! - a trailing comma before a closing delimiter is dropped (rustfmt adds it
 //!   when it wraps a list vertically), except in a one-element tuple `(x,)`,
 //!   where it makes the tuple;
