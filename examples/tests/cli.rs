@@ -881,4 +881,8 @@ fn verify_of_a_file_that_is_not_a_database_fails_rather_than_finds() {
     let verify = run("quickstart", &db, &["verify"]);
     assert_eq!(verify.code, 1, "{}\n{}", verify.out, verify.err);
     assert!(verify.err.contains("not a database"), "{}", verify.err);
+    // Nor does `status` print its table's header before the error.
+    let status = run("quickstart", &db, &["status"]);
+    assert_eq!(status.code, 1, "{}\n{}", status.out, status.err);
+    assert_eq!(status.out, "", "{}", status.err);
 }

@@ -1063,8 +1063,10 @@ fn status(
     out: &mut dyn Write,
     paint: Paint,
 ) -> Result<(), Failure> {
+    // Read first: a failure prints no table header before its error.
+    let lines = migrator.status(conn)?;
     writeln!(out, "{:>4}  {:<32} {:<9} applied at", "id", "name", "state")?;
-    for line in migrator.status(conn)? {
+    for line in lines {
         let (state, note) = match &line.state {
             MigrationState::Applied => (paint.green("applied  "), String::new()),
             MigrationState::Pending => (paint.yellow("pending  "), String::new()),
