@@ -1,6 +1,7 @@
 //! Databases written by earlier releases keep working after the checksum
 //! and history-chain definitions changed: a Rust body with rustfmt's
-//! trailing comma and a CRLF SQL file have new checksums now, and chains
+//! trailing comma (the second definition), one with `extern "C"` (the
+//! third) and a CRLF SQL file have new checksums now, and chains
 //! start from the table's name and are sums of links (after 0.3.0's chains
 //! of strings, and a multiply-xorshift mix that `main` had for a while). An
 //! old history is accepted (never `Modified`), and rewritten in place at the
@@ -24,6 +25,15 @@ fn create_posts(tx: &Transaction) -> rusqlite::Result<()> {
 #[migration(1, set = "upgrade")]
 fn add_body(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE posts ADD COLUMN body TEXT")
+}
+
+// Its checksum changed with the third definition (`extern "C"` is
+// `extern`), which releases up to 0.3 did not have.
+#[migration(2, set = "upgrade")]
+fn add_tags(tx: &Transaction) -> rusqlite::Result<()> {
+    extern "C" fn unused_callback() {}
+    let _ = unused_callback as extern "C" fn();
+    tx.execute_batch("CREATE TABLE tags (post INTEGER, tag TEXT)")
 }
 
 // Its 0002 file has CRLF line endings (see the directory's .gitattributes).
@@ -159,6 +169,7 @@ fn the_fixtures_really_changed_checksum() {
     // Without this, the test below would prove nothing.
     assert_eq!(former_checksums("upgrade", 0).len(), 1, "trailing comma");
     assert!(former_checksums("upgrade", 1).is_empty());
+    assert_eq!(former_checksums("upgrade", 2).len(), 1, "extern \"C\"");
     assert_eq!(former_checksums("crlf", 1).len(), 1, "CRLF file");
 }
 
@@ -271,7 +282,7 @@ fn a_stale_history_behind_the_set_on_a_read_only_connection_is_read_only() {
         Connection::open_with_flags(&db.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     // Up to migration 0, already applied: nothing to do, even read-only.
     assert!(m.migrate_to(&mut read_only, 0).unwrap().is_empty());
-    // Migration 1 is pending.
+    // Migrations 1 and 2 are pending.
     assert!(
         matches!(
             m.migrate(&mut read_only),
@@ -282,7 +293,7 @@ fn a_stale_history_behind_the_set_on_a_read_only_connection_is_read_only() {
     drop(read_only);
     assert_eq!(stored(&conn, table), old);
     assert_eq!(read_bytes(&db.path), before, "nothing written");
-    assert_eq!(m.pending_migrations(&conn).unwrap().len(), 1);
+    assert_eq!(m.pending_migrations(&conn).unwrap().len(), 2);
 }
 
 #[test]

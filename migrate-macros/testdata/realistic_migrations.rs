@@ -67,3 +67,18 @@ fn rebuild_with_check(tx: &Transaction) -> rusqlite::Result<()> {
     loop { if pair.0 >= 0 { break } }
     Ok(())
 }
+
+#[migration(5)]
+fn helpers_with_generics(tx: &Transaction) -> rusqlite::Result<()> {
+    #[allow(unused_imports)] use std::fmt::Write;
+    use std::collections::BTreeMap;
+    fn count_rows_of_the_table_named<'c>(transaction_handle_for_counting: &'c Transaction) -> rusqlite::Result<i64> { transaction_handle_for_counting.query_row("SELECT count(*) FROM users", [], |row| row.get(0)) }
+    fn run_with<F>(tx: &Transaction, f: F) -> rusqlite::Result<()> where F: Fn(&Transaction) -> rusqlite::Result<()> { f(tx) }
+    extern fn callback_for_the_c_library() {}
+    callback_for_the_c_library();
+    let _seen: BTreeMap<i64, i64> = BTreeMap::new();
+    let before = count_rows_of_the_table_named(tx)?;
+    run_with(tx, |t| t.execute_batch("CREATE TABLE IF NOT EXISTS audit (n INTEGER)"))?;
+    tx.execute("INSERT INTO audit (n) VALUES (?1)", [before])?;
+    Ok(())
+}

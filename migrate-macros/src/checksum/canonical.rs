@@ -23,7 +23,15 @@
 //! - an empty statement (`;;`) is dropped, and `return`, `break` or
 //!   `continue` ending a block gets its `;`;
 //! - a run of `use` declarations is sorted, the items of each `{…}` list are
-//!   sorted, and a list of one item loses its braces (`a::{b}` → `a::b`).
+//!   sorted, and a list of one item loses its braces (`a::{b}` → `a::b`); a
+//!   declaration's attributes go with it (rustfmt sorts those too);
+//! - the parameter list of a `fn` (or the fields of a `struct`) with
+//!   generics loses its trailing comma like a call's, and so does a `where`
+//!   clause before its `{`;
+//! - `extern "C"` is `extern` (the ABI `extern` means; rustfmt writes it).
+//!
+//! This is the third definition: [`super::v2`], kept unchanged, lacks the
+//! last two rules and the attributes' place in a `use` run.
 //!
 //! Comments are not tokens, and doc comments are dropped when the tokens are
 //! serialised ([`super::v1::write_canonical`]), so neither counts.
@@ -85,6 +93,14 @@ fn normalize_list(tokens: &[TokenTree]) -> Vec<TokenTree> {
                 if p.as_char() == ','
                     && matches!(tokens.get(i + 1), Some(TokenTree::Punct(q)) if q.as_char() == '>') =>
                 {}
+            // A `where` clause's trailing comma, before the item's body.
+            TokenTree::Punct(p)
+                if p.as_char() == ','
+                    && matches!(tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace)
+                    && in_where_clause(tokens, i) => {}
+            // `extern "C"` is what `extern` alone means.
+            TokenTree::Literal(literal)
+                if is_ident(out.last(), "extern") && literal.to_string() == "\"C\"" => {}
             TokenTree::Punct(p)
                 if p.as_char() == ';' && (out.is_empty() || is_punct(out.last(), ';')) => {}
             TokenTree::Group(group) => out.push(normalize_group(group, call_like(tokens, i))),
@@ -172,14 +188,30 @@ fn call_like(tokens: &[TokenTree], i: usize) -> bool {
     match previous {
         TokenTree::Ident(ident) => !NOT_A_CALLEE.contains(&ident.to_string().as_str()),
         TokenTree::Punct(p) if p.as_char() == '!' => true,
-        TokenTree::Punct(p) if p.as_char() == '>' => ends_turbofish(tokens, i - 1),
+        TokenTree::Punct(p) if p.as_char() == '>' => ends_call_generics(tokens, i - 1),
         TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
         _ => false,
     }
 }
 
-/// Whether the `>` at `k` closes a `::<…>` (so a call follows).
-fn ends_turbofish(tokens: &[TokenTree], k: usize) -> bool {
+/// Whether the `,` at `i` ends a `where` clause: one is open since the
+/// last statement or block of the list.
+fn in_where_clause(tokens: &[TokenTree], i: usize) -> bool {
+    for token in tokens[..i].iter().rev() {
+        match token {
+            TokenTree::Ident(ident) if ident == "where" => return true,
+            TokenTree::Punct(p) if p.as_char() == ';' => return false,
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether the `>` at `k` closes a `::<…>` (a call follows) or the
+/// generics of a `fn` or a `struct` (its parameters or fields follow): a
+/// list whose trailing comma never makes a tuple.
+fn ends_call_generics(tokens: &[TokenTree], k: usize) -> bool {
     let arrow = |j: usize| {
         j > 0
             && matches!(&tokens[j - 1], TokenTree::Punct(p)
@@ -197,9 +229,14 @@ fn ends_turbofish(tokens: &[TokenTree], k: usize) -> bool {
             TokenTree::Punct(p) if p.as_char() == '<' => {
                 depth -= 1;
                 if depth == 0 {
-                    return j >= 2
+                    let turbofish = j >= 2
                         && is_punct(tokens.get(j - 1), ':')
                         && is_punct(tokens.get(j - 2), ':');
+                    let item = j >= 2
+                        && matches!(tokens.get(j - 1), Some(TokenTree::Ident(_)))
+                        && (is_ident(tokens.get(j - 2), "fn")
+                            || is_ident(tokens.get(j - 2), "struct"));
+                    return turbofish || item;
                 }
             }
             TokenTree::Punct(p) if p.as_char() == ';' => return false,
@@ -371,9 +408,14 @@ fn use_run(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTree>)> {
     Some((at, declarations.into_iter().flat_map(|(_, d)| d).collect()))
 }
 
-/// `[pub[(…)]] use tree;` at `i`, with its tree in canonical form.
+/// `[#[…]]… [pub[(…)]] use tree;` at `i`, with its tree in canonical form.
 fn use_declaration(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTree>)> {
     let mut at = i;
+    while is_punct(tokens.get(at), '#')
+        && matches!(tokens.get(at + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket)
+    {
+        at += 2;
+    }
     if is_ident(tokens.get(at), "pub") {
         at += 1;
         if matches!(tokens.get(at), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
@@ -385,7 +427,9 @@ fn use_declaration(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTr
         return None;
     }
     let semi = (at + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';'))?;
-    let mut out: Vec<TokenTree> = tokens[i..=at].to_vec();
+    // The attributes and the visibility, then `use`.
+    let mut out: Vec<TokenTree> = normalize_list(&tokens[i..at]);
+    out.push(tokens[at].clone());
     out.extend(use_tree(&tokens[at + 1..semi]));
     out.push(tokens[semi].clone());
     Some((semi + 1, out))
@@ -476,6 +520,36 @@ mod tests {
         differ("{ x as (u8,) }", "{ x as (u8) }");
         differ("{ fn f() -> (u8,) {} }", "{ fn f() -> (u8) {} }");
         differ("{ a > (b,) }", "{ a > (b) }");
+    }
+
+    #[test]
+    fn what_rustfmt_adds_to_items_inside_a_body() {
+        // A `fn` with generics: its one parameter's trailing comma.
+        same(
+            "{ fn count<'c>(tx: &'c T,) -> u8 { 0 } }",
+            "{ fn count<'c>(tx: &'c T) -> u8 { 0 } }",
+        );
+        same("{ struct S<T>(T,); }", "{ struct S<T>(T); }");
+        // A comparison with a one-element tuple is not a parameter list.
+        differ("{ a < b && c > (d,) }", "{ a < b && c > (d) }");
+        // A `where` clause's trailing comma.
+        same(
+            "{ fn run<F>(f: F) where F: Fn(u8) -> u8, { f(1) } }",
+            "{ fn run<F>(f: F) where F: Fn(u8) -> u8 { f(1) } }",
+        );
+        differ("{ f(a, { b }) }", "{ f(a { b }) }");
+        // `extern` means `extern \"C\"`, and only that ABI.
+        same("{ extern fn cb() {} }", "{ extern \"C\" fn cb() {} }");
+        differ("{ extern \"system\" fn cb() {} }", "{ extern fn cb() {} }");
+        // A `use` with attributes is sorted with the others.
+        same(
+            "{ #[allow(unused_imports)] use std::fmt::Write; use std::collections::BTreeMap; f() }",
+            "{ use std::collections::BTreeMap; #[allow(unused_imports)] use std::fmt::Write; f() }",
+        );
+        differ(
+            "{ #[allow(unused_imports)] use std::fmt::Write; f() }",
+            "{ use std::fmt::Write; f() }",
+        );
     }
 
     #[test]

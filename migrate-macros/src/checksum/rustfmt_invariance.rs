@@ -5,7 +5,7 @@
 //! Controls: an edited literal, an edited identifier and two swapped
 //! statements each change the checksum.
 
-use super::{of_tokens, v1};
+use super::{of_tokens, v1, v2};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::path::{Path, PathBuf};
@@ -72,8 +72,9 @@ fn rustfmt(source: &str, width: u32) -> String {
 fn rustfmt_at_any_width_keeps_every_checksum() {
     let original = sample();
     let expected = checksums(&original, of_tokens);
-    assert_eq!(expected.len(), 5, "the sample's five migrations");
+    assert_eq!(expected.len(), 6, "the sample's six migrations");
     let mut v1_changed = Vec::new();
+    let mut v2_changed = Vec::new();
     let mut formatted_texts = Vec::new();
     for width in WIDTHS {
         let formatted = rustfmt(&original, width);
@@ -90,6 +91,14 @@ fn rustfmt_at_any_width_keeps_every_checksum() {
         {
             if before != after {
                 v1_changed.push(format!("{name} at {width}"));
+            }
+        }
+        for ((name, before), (_, after)) in checksums(&original, v2::of_tokens)
+            .into_iter()
+            .zip(checksums(&formatted, v2::of_tokens))
+        {
+            if before != after {
+                v2_changed.push(format!("{name} at {width}"));
             }
         }
         formatted_texts.push(formatted);
@@ -113,6 +122,13 @@ fn rustfmt_at_any_width_keeps_every_checksum() {
             "{name}: v1 was not sensitive to formatting here: {v1_changed:?}"
         );
     }
+    // The second definition missed what `helpers_with_generics` holds.
+    assert!(
+        v2_changed
+            .iter()
+            .any(|c| c.starts_with("helpers_with_generics")),
+        "v2 was not sensitive to formatting here: {v2_changed:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,427 @@
+//! The second definition's canonical form, kept unchanged: databases
+//! migrated by releases up to 0.3 (and `main` until issue 11's seventh
+//! session) store checksums of it, and each migration still reports its
+//! checksum under this definition (`former_checksums`) when it differs from
+//! the current one ([`super::canonical`]), so that the runtime recognises
+//! and rewrites those rows. It missed four of rustfmt's rewrites: the
+//! trailing comma of a one-parameter `fn` with generics, a `where` clause's
+//! trailing comma, `extern fn` for `extern "C" fn`, and `use` items with
+//! attributes, which rustfmt sorts with the others.
+//!
+//! Do not change anything here: every value it computes is stored somewhere.
+
+use proc_macro2::{Delimiter, Group, Punct, Spacing, TokenStream, TokenTree};
+use quote::ToTokens;
+
+use super::v1;
+
+/// The second definition's checksum of a Rust body.
+pub fn of_tokens(tokens: &TokenStream) -> String {
+    let mut serialised = String::new();
+    v1::write_canonical(normalize(tokens.clone()), &mut serialised);
+    super::of_text(&serialised)
+}
+
+/// The second definition's canonical form of `tokens`.
+fn normalize(tokens: TokenStream) -> TokenStream {
+    let list: Vec<TokenTree> = tokens.into_iter().collect();
+    normalize_list(&list).into_iter().collect()
+}
+
+/// Keywords after which a parenthesised group is not a call's argument list
+/// (a tuple, a pattern, a type or a parenthesised expression follows).
+const NOT_A_CALLEE: &[&str] = &[
+    "as", "async", "await", "box", "break", "const", "continue", "dyn", "else", "for", "if",
+    "impl", "in", "let", "loop", "match", "move", "mut", "ref", "return", "static", "type",
+    "unsafe", "where", "while", "yield",
+];
+
+/// Keywords after which a `|` opens a closure rather than being an operator.
+const BEFORE_A_CLOSURE: &[&str] = &[
+    "async", "break", "else", "if", "in", "let", "match", "move", "return", "static", "while",
+    "yield",
+];
+
+fn normalize_list(tokens: &[TokenTree]) -> Vec<TokenTree> {
+    let mut out: Vec<TokenTree> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if starts_statement(tokens, i) {
+            if let Some((end, run)) = use_run(tokens, i) {
+                out.extend(run);
+                i = end;
+                continue;
+            }
+        }
+        match &tokens[i] {
+            TokenTree::Ident(ident) if ident == "match" => {
+                if let Some((end, rewritten)) = match_expression(tokens, i) {
+                    out.extend(rewritten);
+                    i = end;
+                    continue;
+                }
+                out.push(tokens[i].clone());
+            }
+            TokenTree::Punct(p) if p.as_char() == '|' && opens_closure(tokens, i) => {
+                if let Some((end, rewritten)) = closure(tokens, i) {
+                    out.extend(rewritten);
+                    i = end;
+                    continue;
+                }
+                out.push(tokens[i].clone());
+            }
+            TokenTree::Punct(p)
+                if p.as_char() == ','
+                    && matches!(tokens.get(i + 1), Some(TokenTree::Punct(q)) if q.as_char() == '>') =>
+                {}
+            TokenTree::Punct(p)
+                if p.as_char() == ';' && (out.is_empty() || is_punct(out.last(), ';')) => {}
+            TokenTree::Group(group) => out.push(normalize_group(group, call_like(tokens, i))),
+            other => out.push(other.clone()),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A group with its content normalised, and its own trailing comma, nested
+/// parentheses and block-ending `;` handled.
+fn normalize_group(group: &Group, call: bool) -> TokenTree {
+    let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+    let mut content = normalize_list(&inner);
+    match group.delimiter() {
+        Delimiter::Brace => {
+            drop_trailing_comma(&mut content);
+            terminate_jump(&mut content);
+        }
+        Delimiter::Bracket => drop_trailing_comma(&mut content),
+        Delimiter::Parenthesis => {
+            if call || depth0_commas(&content) > 1 {
+                drop_trailing_comma(&mut content);
+            }
+            // `((x))` is `(x)`; `f((x, y))` is not `f(x, y)`.
+            if !call && content.len() == 1 {
+                if let TokenTree::Group(only) = &content[0] {
+                    if only.delimiter() == Delimiter::Parenthesis {
+                        return content.remove(0);
+                    }
+                }
+            }
+        }
+        Delimiter::None => {}
+    }
+    TokenTree::Group(Group::new(group.delimiter(), content.into_iter().collect()))
+}
+
+fn drop_trailing_comma(content: &mut Vec<TokenTree>) {
+    if is_punct(content.last(), ',') {
+        content.pop();
+    }
+}
+
+/// `{ …; return x }` → `{ …; return x; }` (also `break` and `continue`).
+fn terminate_jump(content: &mut Vec<TokenTree>) {
+    if content.is_empty() || is_punct(content.last(), ';') {
+        return;
+    }
+    let start = content
+        .iter()
+        .rposition(|t| is_punct(Some(t), ';'))
+        .map_or(0, |semi| semi + 1);
+    // The last statement: after the last `;`, possibly after block
+    // statements (`if c { … } return x`), which end at their `}`.
+    let ends_with_jump = (start..content.len()).any(|k| {
+        matches!(&content[k], TokenTree::Ident(i) if i == "return" || i == "break" || i == "continue")
+            && (k == start
+                || matches!(&content[k - 1], TokenTree::Group(g) if g.delimiter() == Delimiter::Brace))
+    });
+    if ends_with_jump {
+        content.push(TokenTree::Punct(Punct::new(';', Spacing::Alone)));
+    }
+}
+
+fn depth0_commas(content: &[TokenTree]) -> usize {
+    content.iter().filter(|t| is_punct(Some(t), ',')).count()
+}
+
+fn is_punct(token: Option<&TokenTree>, c: char) -> bool {
+    matches!(token, Some(TokenTree::Punct(p)) if p.as_char() == c)
+}
+
+fn is_ident(token: Option<&TokenTree>, name: &str) -> bool {
+    matches!(token, Some(TokenTree::Ident(i)) if i == name)
+}
+
+/// Whether the parenthesised group at `i` is an argument list: a call, a
+/// macro call or a tuple struct, whose trailing comma never counts.
+fn call_like(tokens: &[TokenTree], i: usize) -> bool {
+    let Some(previous) = i.checked_sub(1).map(|p| &tokens[p]) else {
+        return false;
+    };
+    match previous {
+        TokenTree::Ident(ident) => !NOT_A_CALLEE.contains(&ident.to_string().as_str()),
+        TokenTree::Punct(p) if p.as_char() == '!' => true,
+        TokenTree::Punct(p) if p.as_char() == '>' => ends_turbofish(tokens, i - 1),
+        TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
+        _ => false,
+    }
+}
+
+/// Whether the `>` at `k` closes a `::<…>` (so a call follows).
+fn ends_turbofish(tokens: &[TokenTree], k: usize) -> bool {
+    let arrow = |j: usize| {
+        j > 0
+            && matches!(&tokens[j - 1], TokenTree::Punct(p)
+                if (p.as_char() == '-' || p.as_char() == '=') && p.spacing() == Spacing::Joint)
+    };
+    if arrow(k) {
+        return false;
+    }
+    let mut depth = 0usize;
+    let mut j = k + 1;
+    while j > 0 {
+        j -= 1;
+        match &tokens[j] {
+            TokenTree::Punct(p) if p.as_char() == '>' && !arrow(j) => depth += 1,
+            TokenTree::Punct(p) if p.as_char() == '<' => {
+                depth -= 1;
+                if depth == 0 {
+                    return j >= 2
+                        && is_punct(tokens.get(j - 1), ':')
+                        && is_punct(tokens.get(j - 2), ':');
+                }
+            }
+            TokenTree::Punct(p) if p.as_char() == ';' => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Whether the `|` at `i` opens a closure's parameters (rather than being
+/// a bitwise or logical operator after an expression).
+fn opens_closure(tokens: &[TokenTree], i: usize) -> bool {
+    match i.checked_sub(1).map(|p| &tokens[p]) {
+        None => true,
+        // After `?` an expression ended; after a joint `|` this is `||`'s
+        // second half.
+        Some(TokenTree::Punct(p)) => {
+            p.as_char() != '?' && !(p.as_char() == '|' && p.spacing() == Spacing::Joint)
+        }
+        Some(TokenTree::Ident(ident)) => BEFORE_A_CLOSURE.contains(&ident.to_string().as_str()),
+        Some(_) => false,
+    }
+}
+
+/// A closure starting at the `|` at `i` whose body is `{ expr }`, followed
+/// by nothing, `,` or `;`: rewritten as `|…| expr`. Returns where it ends.
+fn closure(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTree>)> {
+    let close = match &tokens[i] {
+        TokenTree::Punct(p)
+            if p.spacing() == Spacing::Joint && is_punct(tokens.get(i + 1), '|') =>
+        {
+            i + 1
+        }
+        _ => (i + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), '|'))?,
+    };
+    let TokenTree::Group(body) = tokens.get(close + 1)? else {
+        return None;
+    };
+    if body.delimiter() != Delimiter::Brace {
+        return None;
+    }
+    let after = tokens.get(close + 2);
+    if !(after.is_none() || is_punct(after, ',') || is_punct(after, ';')) {
+        return None;
+    }
+    let expression = single_expression(body)?;
+    let mut out = normalize_list(&tokens[i..=close]);
+    out.extend(normalize_list(&expression));
+    Some((close + 2, out))
+}
+
+/// The content of `{ expr }` when the block holds exactly one expression
+/// (no statement, no `;`, no item), else `None`.
+fn single_expression(block: &Group) -> Option<Vec<TokenTree>> {
+    let parsed: syn::Block = syn::parse2(TokenTree::Group(block.clone()).into()).ok()?;
+    match parsed.stmts.as_slice() {
+        [syn::Stmt::Expr(_, None)] => Some(block.stream().into_iter().collect()),
+        [syn::Stmt::Macro(m)] if m.semi_token.is_none() && m.attrs.is_empty() => {
+            Some(block.stream().into_iter().collect())
+        }
+        _ => None,
+    }
+}
+
+/// `match scrutinee { arms }` starting at `i`, with its arms in canonical
+/// form. `None` when no brace group after `i` completes a match expression.
+fn match_expression(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTree>)> {
+    for j in i + 1..tokens.len() {
+        match &tokens[j] {
+            TokenTree::Punct(p) if p.as_char() == ';' => return None,
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => {
+                let candidate: TokenStream = tokens[i..=j].iter().cloned().collect();
+                if let Ok(parsed) = syn::parse2::<syn::ExprMatch>(candidate) {
+                    let mut out = vec![tokens[i].clone()];
+                    out.extend(normalize_list(&tokens[i + 1..j]));
+                    out.push(TokenTree::Group(Group::new(
+                        Delimiter::Brace,
+                        arms(&parsed.arms).into_iter().collect(),
+                    )));
+                    return Some((j + 1, out));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn arms(arms: &[syn::Arm]) -> Vec<TokenTree> {
+    let mut out = Vec::new();
+    for arm in arms {
+        for attr in &arm.attrs {
+            out.extend(normalized(attr.to_token_stream()));
+        }
+        // syn 3 holds an arm's guard in its pattern (`Pat::Guard`); the
+        // pattern and the guard are normalised apart, as they always were.
+        let (pat, guard) = match &arm.pat {
+            syn::Pat::Guard(guarded) => (&*guarded.pat, Some((&guarded.if_token, &guarded.guard))),
+            pat => (pat, None),
+        };
+        let mut pat_tokens: Vec<TokenTree> = pat.to_token_stream().into_iter().collect();
+        if matches!(pat, syn::Pat::Or(or) if or.leading_vert.is_some()) {
+            pat_tokens.remove(0);
+        }
+        out.extend(normalize_list(&pat_tokens));
+        if let Some((if_token, guard)) = guard {
+            out.extend(if_token.to_token_stream());
+            out.extend(normalized(guard.to_token_stream()));
+        }
+        out.extend(arm.fat_arrow_token.to_token_stream());
+        let (body, is_block) = arm_body(&arm.body);
+        out.extend(normalized(body));
+        if !is_block {
+            out.push(TokenTree::Punct(Punct::new(',', Spacing::Alone)));
+        }
+    }
+    out
+}
+
+/// An arm's body, unwrapped from `{ … }` when that holds one expression;
+/// and whether what remains is a block.
+fn arm_body(body: &syn::Expr) -> (TokenStream, bool) {
+    if let syn::Expr::Block(block) = body {
+        if block.attrs.is_empty() && block.label.is_none() {
+            match block.block.stmts.as_slice() {
+                [syn::Stmt::Expr(inner, None)] => return arm_body(inner),
+                [syn::Stmt::Macro(m)] if m.semi_token.is_none() && m.attrs.is_empty() => {
+                    return (m.mac.to_token_stream(), false)
+                }
+                _ => {}
+            }
+        }
+        return (body.to_token_stream(), true);
+    }
+    (body.to_token_stream(), false)
+}
+
+fn normalized(tokens: TokenStream) -> Vec<TokenTree> {
+    let list: Vec<TokenTree> = tokens.into_iter().collect();
+    normalize_list(&list)
+}
+
+/// Whether a statement may start at `i`: at the start of a list, after `;`
+/// or after a block.
+fn starts_statement(tokens: &[TokenTree], i: usize) -> bool {
+    match i.checked_sub(1).map(|p| &tokens[p]) {
+        None => true,
+        Some(TokenTree::Punct(p)) => p.as_char() == ';',
+        Some(TokenTree::Group(g)) => g.delimiter() == Delimiter::Brace,
+        Some(_) => false,
+    }
+}
+
+/// A run of `use` declarations starting at `i`, sorted, each in canonical
+/// form. Returns where the run ends.
+fn use_run(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTree>)> {
+    let mut declarations: Vec<(String, Vec<TokenTree>)> = Vec::new();
+    let mut at = i;
+    while let Some((end, declaration)) = use_declaration(tokens, at) {
+        let mut key = String::new();
+        v1::write_canonical(declaration.iter().cloned().collect(), &mut key);
+        declarations.push((key, declaration));
+        at = end;
+    }
+    if declarations.is_empty() {
+        return None;
+    }
+    declarations.sort_by(|a, b| a.0.cmp(&b.0));
+    Some((at, declarations.into_iter().flat_map(|(_, d)| d).collect()))
+}
+
+/// `[pub[(…)]] use tree;` at `i`, with its tree in canonical form.
+fn use_declaration(tokens: &[TokenTree], i: usize) -> Option<(usize, Vec<TokenTree>)> {
+    let mut at = i;
+    if is_ident(tokens.get(at), "pub") {
+        at += 1;
+        if matches!(tokens.get(at), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis)
+        {
+            at += 1;
+        }
+    }
+    if !is_ident(tokens.get(at), "use") {
+        return None;
+    }
+    let semi = (at + 1..tokens.len()).find(|&j| is_punct(tokens.get(j), ';'))?;
+    let mut out: Vec<TokenTree> = tokens[i..=at].to_vec();
+    out.extend(use_tree(&tokens[at + 1..semi]));
+    out.push(tokens[semi].clone());
+    Some((semi + 1, out))
+}
+
+/// A use tree with each `{…}` list sorted and a one-item list unbraced.
+fn use_tree(tokens: &[TokenTree]) -> Vec<TokenTree> {
+    let mut out = Vec::new();
+    for token in tokens {
+        let TokenTree::Group(group) = token else {
+            out.push(token.clone());
+            continue;
+        };
+        if group.delimiter() != Delimiter::Brace {
+            out.push(token.clone());
+            continue;
+        }
+        let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+        let mut items: Vec<(String, Vec<TokenTree>)> = inner
+            .split(|t| is_punct(Some(t), ','))
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let item = use_tree(item);
+                let mut key = String::new();
+                v1::write_canonical(item.iter().cloned().collect(), &mut key);
+                (key, item)
+            })
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        if let [(_, only)] = items.as_slice() {
+            // `{self}` imports the module only: its braces stay.
+            if !(only.len() == 1 && is_ident(only.first(), "self")) {
+                out.extend(only.iter().cloned());
+                continue;
+            }
+        }
+        let mut list = Vec::new();
+        for (n, (_, item)) in items.into_iter().enumerate() {
+            if n > 0 {
+                list.push(TokenTree::Punct(Punct::new(',', Spacing::Alone)));
+            }
+            list.extend(item);
+        }
+        out.push(TokenTree::Group(Group::new(
+            Delimiter::Brace,
+            list.into_iter().collect(),
+        )));
+    }
+    out
+}
