@@ -513,3 +513,29 @@ fn a_step_outside_a_transaction_is_recorded_as_any_step_is() {
         result.map(|r| r.ids())
     );
 }
+
+/// An observer that panics as a step outside a transaction is about to run
+/// leaves no mark behind: the step never ran, so the next call runs it
+/// (rather than waiting on the mark and reporting `Interrupted`).
+#[test]
+fn an_observer_panicking_before_a_step_outside_a_transaction_leaves_no_mark() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let panicking = quick().observer(|event| {
+        if let Event::Started { id: 1, .. } = event {
+            panic!("the observer panics");
+        }
+    });
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = panicking.migrate(&mut conn);
+    }));
+    assert!(
+        unwound.is_err(),
+        "the observer's panic goes on to the caller"
+    );
+    assert!(conn.is_autocommit());
+    assert_eq!(ran(&conn), vec![0], "step 1 never ran");
+    assert_eq!(tracking_ids(&conn, "migrations_runtime"), vec![0]);
+    assert_eq!(quick().migrate(&mut conn).unwrap().ids(), vec![1, 2]);
+    assert_eq!(ran(&conn), vec![0, 1, 2]);
+}

@@ -13,6 +13,8 @@
 //! lock timeout: that is what keeps the step exactly-once while no
 //! transaction holds the lock.
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
 use rusqlite::Connection;
 
 use super::batch::{step_error, Batch};
@@ -42,7 +44,20 @@ pub(super) fn run_step(
 ) -> Result<(), Error> {
     let removed = batch.mark_started(migration, direction)?;
     batch.commit(outcome)?;
-    let watch = StepWatch::start(settings.observer, migration.id, migration.name(), direction);
+    // An observer that panics on `Started` must not leave the mark of a
+    // step that never ran, for every later call to wait on and a person to
+    // resolve: the mark goes (not run), then the panic goes on.
+    let started = catch_unwind(AssertUnwindSafe(|| {
+        StepWatch::start(settings.observer, migration.id, migration.name(), direction)
+    }));
+    let watch = match started {
+        Ok(watch) => watch,
+        Err(panic) => {
+            lock.renew();
+            let _ = settle(conn, plan, settings, lock, migration.id, direction, false);
+            resume_unwind(panic)
+        }
+    };
     let result = run_user_code(conn, settings, step).map_err(|failure| {
         let failure = match failure {
             StepFailure::Returned(source) => {
