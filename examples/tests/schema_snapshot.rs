@@ -303,6 +303,29 @@ fn a_crlf_checkout_of_the_file_matches() {
         .contains("\r\n"));
 }
 
+/// Asked to update, a file that matches is still left as it is: its line
+/// endings and a reviewer's comment too.
+#[test]
+fn the_update_variable_leaves_a_matching_file_as_it_is() {
+    let dir = TempDir::new().expect("tempdir");
+    let path = dir.path().join("schema.sql");
+    let original = Path::new("blog/migrations");
+    let created = check_in_child(original, "snap_sql_keep", &path, &[(UPDATE_SNAPSHOTS, "1")]);
+    assert_eq!(created, "Created");
+    let reviewed = format!(
+        "-- reviewed by alice\r\n{}",
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .replace('\n', "\r\n")
+    );
+    std::fs::write(&path, &reviewed).expect("write");
+    for env in [(UPDATE_SNAPSHOTS, "1"), ("INSTA_UPDATE", "always")] {
+        let outcome = check_in_child(original, "snap_sql_keep", &path, &[env]);
+        assert_eq!(outcome, "Matched", "{env:?}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), reviewed);
+    }
+}
+
 #[test]
 fn an_unreadable_file_names_its_line() {
     let dir = TempDir::new().expect("tempdir");

@@ -35,7 +35,9 @@
 //!    test listing each object added, removed or changed (both versions of
 //!    a changed one, the lines that differ marked).
 //!
-//! The file is written, never compared, when the environment variable
+//! The file is rewritten instead of failing the test, when it differs or
+//! cannot be read as a schema (a file that matches is left as it is, its
+//! comments and line endings too), when the environment variable
 //! [`MIGRATE_UPDATE_SNAPSHOTS`](UPDATE_SNAPSHOTS)`=1` is set (also when
 //! `INSTA_UPDATE=always` or `UPDATE_EXPECT=1` is, the variables insta and
 //! expect-test users already type to accept every snapshot of a run):
@@ -439,8 +441,9 @@ pub fn check_schema_snapshot(
             .and_then(|text| Schema::parse(&text).map_err(|e| (e.line, e.message))),
     };
     let changes = match expected {
-        Ok(expected) => Schema::changes(&expected, &actual),
-        Err(_) if update => Vec::new(),
+        Ok(expected) => Some(Schema::changes(&expected, &actual)),
+        // Unreadable: rewritten below.
+        Err(_) if update => None,
         Err((line, message)) => {
             return Err(SnapshotError::Unreadable {
                 path: path.to_owned(),
@@ -449,13 +452,14 @@ pub fn check_schema_snapshot(
             })
         }
     };
-    match (changes.is_empty(), update) {
-        (true, false) => Ok(Snapshot::Matched),
-        (false, false) => Err(SnapshotError::Differs {
+    match changes {
+        // Left as it is, asked to update or not.
+        Some(changes) if changes.is_empty() => Ok(Snapshot::Matched),
+        Some(changes) if !update => Err(SnapshotError::Differs {
             path: path.to_owned(),
             changes,
         }),
-        (_, true) => {
+        _ => {
             write_snapshot(path, &actual).map_err(io)?;
             Ok(Snapshot::Updated)
         }
