@@ -186,3 +186,43 @@ fn readme_shows_the_quickstart_as_it_is() {
         "README.md's quickstart differs from examples/quickstart.rs: copy the file (without its //! lines) into the block"
     );
 }
+
+/// A rollback that leaves rows behind passes the schema comparison and
+/// makes the migration fail when applied again: the check says that it is
+/// the second application that failed, and the panic says why.
+#[test]
+fn a_rollback_leaving_rows_behind_is_named_with_its_cause() {
+    use migrate_core::rusqlite::Transaction;
+    use migrate_core::testing::{check_reversible, NotReversible};
+    let m = migrate_core::Migrator::new()
+        .set("leaves_rows")
+        .add(0, "create_roles", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE roles (name TEXT PRIMARY KEY)")
+        })
+        .add(1, "seed_roles", |tx: &Transaction| {
+            tx.execute_batch("INSERT INTO roles VALUES ('admin')")
+        })
+        .add_rollback(1, |_: &Transaction| {
+            Ok::<(), migrate_core::rusqlite::Error>(())
+        });
+    let failure = check_reversible(&m).unwrap_err();
+    assert!(
+        matches!(failure, NotReversible::FailedAfterRollback { id: 1, .. }),
+        "{failure:?}"
+    );
+    assert!(
+        failure
+            .to_string()
+            .contains("rolled back, then failed when applied again"),
+        "{failure}"
+    );
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        migrate_core::testing::assert_reversible(&m)
+    }))
+    .expect_err("assert_reversible panics");
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("seed_roles") && message.contains("UNIQUE constraint failed"),
+        "{message}"
+    );
+}

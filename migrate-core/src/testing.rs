@@ -104,6 +104,17 @@ pub enum NotReversible {
     },
     /// Applying or rolling back failed.
     Failed(Error),
+    /// Migration `id` was applied and rolled back, then failed when applied
+    /// again: its rollback left something behind that stops it (rows a
+    /// constraint refuses, a table, an index).
+    FailedAfterRollback {
+        /// The migration id.
+        id: u32,
+        /// Its name.
+        name: String,
+        /// Why it failed the second time.
+        error: Box<Error>,
+    },
 }
 
 impl fmt::Display for NotReversible {
@@ -114,6 +125,11 @@ impl fmt::Display for NotReversible {
                 "the rollback of migration {id} `{name}` does not restore the schema as it was before it: {difference}"
             ),
             NotReversible::Failed(error) => write!(f, "the reversibility check could not run: {error}"),
+            NotReversible::FailedAfterRollback { id, name, .. } => write!(
+                f,
+                "migration {id} `{name}` was applied and rolled back, then failed when applied \
+                 again: its rollback leaves something behind that stops it"
+            ),
         }
     }
 }
@@ -122,6 +138,7 @@ impl std::error::Error for NotReversible {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             NotReversible::Failed(error) => Some(error),
+            NotReversible::FailedAfterRollback { error, .. } => Some(&**error),
             NotReversible::SchemaDiffers { .. } => None,
         }
     }
@@ -179,6 +196,14 @@ fn replay_reversibly(migrator: &Migrator) -> Result<(Connection, Vec<u32>), NotR
                 });
             }
             checked.push(migration.id);
+            migrator
+                .migrate_to(&mut conn, migration.id)
+                .map_err(|error| NotReversible::FailedAfterRollback {
+                    id: migration.id,
+                    name: migration.name.clone(),
+                    error: Box::new(error),
+                })?;
+            continue;
         }
         migrator.migrate_to(&mut conn, migration.id)?;
     }
@@ -198,7 +223,7 @@ fn replay_reversibly(migrator: &Migrator) -> Result<(Connection, Vec<u32>), NotR
 #[track_caller]
 pub fn assert_reversible(migrator: &Migrator) {
     if let Err(failure) = check_reversible(migrator) {
-        panic!("{failure}");
+        panic!("{}", with_causes(&failure));
     }
 }
 
@@ -209,6 +234,22 @@ pub fn assert_reversible(migrator: &Migrator) {
 pub const UPDATE_SNAPSHOTS: &str = "MIGRATE_UPDATE_SNAPSHOTS";
 
 /// Whether the environment asks for snapshot files to be written.
+/// `error`'s message followed by each of its causes that it does not
+/// already say, for a panic: a test's output is all a reader has.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = next.source();
+    }
+    text
+}
+
 fn update_requested() -> bool {
     let set = |name: &str| std::env::var(name).ok();
     match set(UPDATE_SNAPSHOTS) {
@@ -498,6 +539,6 @@ pub fn assert_schema_snapshot(migrator: &Migrator, path: impl AsRef<Path>) {
             "migrate-core: wrote the schema snapshot {}: review and commit it",
             path.display()
         ),
-        Err(failure) => panic!("{failure}"),
+        Err(failure) => panic!("{}", with_causes(&failure)),
     }
 }
