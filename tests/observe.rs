@@ -45,3 +45,65 @@ fn the_observer_sees_every_step() {
         ]
     );
 }
+
+/// Steps that ran but whose transaction could not commit (a reader holds
+/// the rollback journal's lock past the timeout) were kept by nothing: each
+/// is reported failed after its `Finished`, with the commit's error.
+#[test]
+fn steps_lost_with_their_commit_are_reported_failed() {
+    use migrate_core::rusqlite::Transaction;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("app.db");
+    Connection::open(&path)
+        .and_then(|c| c.execute_batch("PRAGMA journal_mode = DELETE"))
+        .expect("create");
+    let reader = Connection::open(&path).expect("open");
+    reader.execute_batch("BEGIN").expect("begin");
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .expect("read: SHARED lock held");
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let m = migrate_core::Migrator::new()
+        .set("lost_commit")
+        .lock_timeout(Duration::from_millis(300))
+        .add(0, "a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        })
+        .add(1, "b", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE b (x)")
+        })
+        .observer(move |event: &Event| {
+            let line = match event {
+                Event::Started { id, .. } => format!("start {id}"),
+                Event::Finished { id, .. } => format!("done {id}"),
+                Event::Failed { id, error, .. } => format!(
+                    "failed {id}: {}",
+                    matches!(error, migrate_core::Error::Locked { .. })
+                ),
+                _ => "other".to_owned(),
+            };
+            log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        });
+    let mut conn = Connection::open(&path).expect("open");
+    let result = m.migrate(&mut conn);
+    reader.execute_batch("COMMIT").expect("end the read");
+    assert!(
+        matches!(result, Err(migrate_core::Error::Locked { .. })),
+        "{result:?}"
+    );
+    assert!(m.applied_migrations(&conn).expect("read").is_empty());
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(
+        seen,
+        vec![
+            "start 0",
+            "done 0",
+            "start 1",
+            "done 1",
+            "failed 0: true",
+            "failed 1: true"
+        ]
+    );
+}

@@ -32,7 +32,10 @@ pub enum Event<'a> {
         /// Applying or rolling back.
         direction: Direction,
     },
-    /// A step ran and was recorded.
+    /// A step ran and was recorded, in its transaction. Should that
+    /// transaction then fail to commit (a lock held past the timeout, a
+    /// full disk), a `Failed` event for the same step follows: nothing of
+    /// it was kept.
     Finished {
         /// The migration id.
         id: u32,
@@ -43,7 +46,8 @@ pub enum Event<'a> {
         /// How long the step took, bookkeeping included.
         elapsed: Duration,
     },
-    /// A step failed and was rolled back.
+    /// A step failed and was rolled back, or its transaction failed to
+    /// commit after it had `Finished`.
     Failed {
         /// The migration id.
         id: u32,
@@ -77,6 +81,31 @@ fn emit(observer: Option<&Observer>, event: &Event<'_>) {
     if let Some(observer) = observer {
         observer(event);
     }
+}
+
+/// Reports a step that ran (its `Finished` was reported) and whose
+/// transaction then failed to commit: failed, with the commit's error, in
+/// a `migration` span of its own (the step's ended with it).
+pub(crate) fn lost(observer: Option<&Observer>, step: &crate::report::StepReport, error: &Error) {
+    #[cfg(feature = "tracing")]
+    let _span = tracing::info_span!(
+        "migration",
+        id = step.id,
+        name = step.name.as_str(),
+        direction = direction_label(step.direction),
+        elapsed_ms = millis(step.elapsed)
+    )
+    .entered();
+    emit(
+        observer,
+        &Event::Failed {
+            id: step.id,
+            name: &step.name,
+            direction: step.direction,
+            elapsed: step.elapsed,
+            error,
+        },
+    );
 }
 
 /// Reports drift found with [`Drift::Warn`](crate::Drift::Warn): to the

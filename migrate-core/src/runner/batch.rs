@@ -385,14 +385,19 @@ impl<'c> Batch<'c> {
         if let Err(error) = committed {
             sqlite::roll_back_open_transaction(conn);
             if !committed_anyway(conn, plan, settings, applied, &steps) {
-                return Err(match lock.locked(error) {
+                let error = match lock.locked(error) {
                     Error::Sqlite(source) if !ids.is_empty() => Error::CommitFailed {
                         ids,
                         direction,
                         source,
                     },
                     other => other,
-                });
+                };
+                // Each was reported finished; none was kept.
+                for step in &steps {
+                    crate::observe::lost(settings.observer, step, &error);
+                }
+                return Err(error);
             }
         }
         outcome.report.steps.extend(steps);
