@@ -12,9 +12,11 @@
 //! spacing; identifiers unquoted where SQL allows it (`"posts"`, `[posts]`
 //! and `` `posts` `` are `posts`; `"my posts"` and a keyword such as
 //! `"order"` keep double quotes); `IF NOT EXISTS` and a `main.` qualifier of
-//! the object's own name dropped. Two objects are the same when their
-//! normalised texts agree ignoring ASCII letter case outside string
-//! literals, as SQLite itself compares keywords, identifiers and type names.
+//! the object's own name dropped; in a table, a name SQLite reads as a
+//! string (after `DEFAULT`; double-quoted and not a column, in a `CHECK`)
+//! written as that string. Two objects are the same when their normalised
+//! texts agree ignoring ASCII letter case outside string literals, as
+//! SQLite itself compares keywords, identifiers and type names.
 
 // Its users take different parts: `testing` reads files and compares, the
 // lint measures tables, the CLI prints; each feature alone leaves some unused.
@@ -746,7 +748,84 @@ fn canonical_tokens(mut tokens: Vec<Token>) -> Vec<Token> {
     if tokens.get(i + 1).is_some_and(|t| t.is_punct(".")) && tokens.get(i + 2).is_some() {
         tokens.drain(i..i + 2);
     }
+    if tokens.get(i - 1).is_some_and(|t| t.is_word("table")) {
+        strings_as_sqlite_reads_them(&mut tokens);
+    }
     tokens
+}
+
+/// In a `CREATE TABLE`, the identifiers SQLite reads as strings, written as
+/// the strings they are, so that their letter case counts: a name after
+/// `DEFAULT` (`DEFAULT "Active"` and `DEFAULT Active` are `'Active'`, but
+/// not `TRUE`, `FALSE` or a keyword such as `CURRENT_TIMESTAMP`), and a
+/// double-quoted name inside `CHECK (…)` that is not one of the table's
+/// columns (SQLite's legacy double-quoted strings: `k IN ("a", "b")`).
+fn strings_as_sqlite_reads_them(tokens: &mut [Token]) {
+    let string = |name: &str| Token::Literal(format!("'{}'", name.replace('\'', "''")));
+    let columns = column_names(tokens);
+    let mut check_until: Option<usize> = None;
+    for k in 0..tokens.len() {
+        if check_until.is_some_and(|end| k > end) {
+            check_until = None;
+        }
+        if tokens[k].is_word("check") && tokens.get(k + 1).is_some_and(|t| t.is_punct("(")) {
+            check_until = matching_paren(tokens, k + 1);
+        }
+        let after_default = k > 0 && tokens[k - 1].is_word("default");
+        let replacement = match &tokens[k] {
+            Token::Ident(name) if after_default => Some(string(name)),
+            Token::Word(word)
+                if after_default
+                    && word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && !is_keyword(word)
+                    && !word.eq_ignore_ascii_case("true")
+                    && !word.eq_ignore_ascii_case("false") =>
+            {
+                Some(string(word))
+            }
+            Token::Ident(name)
+                if check_until.is_some()
+                    && !columns.iter().any(|c| c.eq_ignore_ascii_case(name)) =>
+            {
+                Some(string(name))
+            }
+            _ => None,
+        };
+        if let Some(replacement) = replacement {
+            tokens[k] = replacement;
+        }
+    }
+}
+
+/// The column names of a `CREATE TABLE`: the first token of each
+/// definition in its parentheses that is not a table constraint.
+fn column_names(tokens: &[Token]) -> Vec<String> {
+    let Some(open) = tokens.iter().position(|t| t.is_punct("(")) else {
+        return Vec::new();
+    };
+    let close = matching_paren(tokens, open).unwrap_or(tokens.len());
+    let mut names = Vec::new();
+    let mut depth = 0usize;
+    let mut starts = true;
+    for token in &tokens[open + 1..close] {
+        if starts {
+            let constraint = ["constraint", "primary", "unique", "check", "foreign"]
+                .iter()
+                .any(|word| token.is_word(word));
+            if let (false, Some(name)) = (constraint, token.name()) {
+                names.push(name.to_owned());
+            }
+            starts = false;
+        }
+        if token.is_punct("(") {
+            depth += 1;
+        } else if token.is_punct(")") {
+            depth = depth.saturating_sub(1);
+        } else if token.is_punct(",") && depth == 0 {
+            starts = true;
+        }
+    }
+    names
 }
 
 /// Splits a file's tokens into statements at `;`; a trigger's body
@@ -1019,6 +1098,30 @@ mod tests {
 
     fn pretty(kind: ObjectKind, sql: &str) -> String {
         Object::new(kind, "x".into(), "x".into(), 0, sql).pretty()
+    }
+
+    #[test]
+    fn what_sqlite_reads_as_a_string_keeps_its_case() {
+        let default = |value: &str| key(&format!("CREATE TABLE t (k TEXT DEFAULT {value})"));
+        // A name after DEFAULT is a string to SQLite.
+        assert_eq!(default("\"Active\""), default("'Active'"));
+        assert_eq!(default("Active"), default("'Active'"));
+        assert_ne!(default("\"Active\""), default("\"active\""));
+        assert_ne!(default("Active"), default("active"));
+        // Keywords and booleans are not.
+        assert_eq!(default("CURRENT_TIMESTAMP"), default("current_timestamp"));
+        assert_eq!(default("TRUE"), default("true"));
+        assert_ne!(default("TRUE"), default("'TRUE'"));
+        // In a CHECK, a double-quoted name that is no column is a string…
+        let check = |expr: &str| key(&format!("CREATE TABLE t (k TEXT, CHECK ({expr}))"));
+        assert_ne!(check("k IN (\"a\", \"b\")"), check("k IN (\"A\", \"B\")"));
+        assert_eq!(check("k IN (\"a\", \"b\")"), check("k IN ('a', 'b')"));
+        // …and a column's name is the column, in any case.
+        assert_eq!(check("\"K\" <> ''"), check("k <> ''"));
+        assert_eq!(
+            key("CREATE TABLE t (k TEXT CHECK (\"K\" <> ''))"),
+            key("CREATE TABLE t (k TEXT CHECK (k <> ''))")
+        );
     }
 
     #[test]
