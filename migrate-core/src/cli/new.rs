@@ -263,6 +263,11 @@ enum Layout {
     Directory(char),
     /// `V{n}__name.sql` (refinery): no rollback files.
     Refinery,
+    /// `V{n}.Name.up.sql` + `V{n}.Name.down.sql` (Authelia).
+    Dotted,
+    /// `V-up.sql` + `V-down.sql`: no name (the migration is named after
+    /// its version).
+    Dashed,
 }
 
 /// A migration already in the directory.
@@ -324,6 +329,22 @@ fn scan(dir: &Path) -> std::io::Result<Vec<Existing>> {
             if let (Some((digits, tail)), true) =
                 (version_prefix(rest), file_name.ends_with(".sql"))
             {
+                if let Some(name) = tail
+                    .strip_prefix('.')
+                    .and_then(|t| t.strip_suffix(".up.sql"))
+                {
+                    found.push(Existing {
+                        digits: digits.to_owned(),
+                        name: name.to_owned(),
+                        entry: file_name.clone(),
+                        layout: Layout::Dotted,
+                        has_down: exists(&format!("V{digits}.{name}.down.sql")),
+                    });
+                    continue;
+                }
+                if tail.starts_with('.') && tail.ends_with(".down.sql") {
+                    continue;
+                }
                 if let Some(name) = tail.strip_prefix("__") {
                     found.push(Existing {
                         digits: digits.to_owned(),
@@ -339,6 +360,20 @@ fn scan(dir: &Path) -> std::io::Result<Vec<Existing>> {
         let Some((digits, tail)) = version_prefix(file_name) else {
             continue;
         };
+        match tail {
+            "-up.sql" => {
+                found.push(Existing {
+                    digits: digits.to_owned(),
+                    name: digits.to_owned(),
+                    entry: file_name.clone(),
+                    layout: Layout::Dashed,
+                    has_down: exists(&format!("{digits}-down.sql")),
+                });
+                continue;
+            }
+            "-down.sql" => continue,
+            _ => {}
+        }
         if let Some(stem) = file_name.strip_suffix(".up.sql") {
             found.push(Existing {
                 digits: digits.to_owned(),
@@ -492,6 +527,21 @@ fn sql_files(
             PathBuf::from(format!("V{version}__{name}.sql")),
             PathBuf::new(),
         ),
+        Layout::Dotted => (
+            PathBuf::from(format!("V{version}.{name}.up.sql")),
+            PathBuf::from(format!("V{version}.{name}.down.sql")),
+        ),
+        Layout::Dashed => (
+            PathBuf::from(format!("{version}-up.sql")),
+            PathBuf::from(format!("{version}-down.sql")),
+        ),
+    };
+    // The directory's files carry no name: the migration is named after its
+    // version, as `embed_migrations!` names it.
+    let name = if layout == Layout::Dashed {
+        version.as_str()
+    } else {
+        name
     };
     let mut files = vec![(up_path, up_text(set, id, name))];
     if down {
@@ -591,6 +641,12 @@ fn down_text(id: u32, name: &str) -> String {
 pub(super) fn down_file_name(up: &str) -> String {
     if let Some(folder) = up.strip_suffix("/up.sql") {
         format!("{folder}/down.sql")
+    } else if let Some(version) = up.strip_suffix("-up.sql").filter(|v| {
+        v.rsplit('/')
+            .next()
+            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+    }) {
+        format!("{version}-down.sql")
     } else if let Some(stem) = up.strip_suffix(".up.sql") {
         format!("{stem}.down.sql")
     } else if let Some(stem) = up.strip_suffix(".sql") {
@@ -619,6 +675,73 @@ mod tests {
         assert_eq!(version_prefix("x.sql"), None);
     }
 
+    /// `new` in a directory of `NN-up.sql` files (no names) and in one of
+    /// Authelia's (`V0001.Name.up.sql`): the next id, the directory's own
+    /// naming, the rollback file its migrations have.
+    #[test]
+    fn new_follows_nameless_and_dotted_directories() -> Result<(), Box<dyn std::error::Error>> {
+        let conn = Connection::open_in_memory()?;
+        let request = |name| Request {
+            name,
+            set: None,
+            reversible: false,
+            dir: None,
+            rust: false,
+            file: None,
+            dry_run: false,
+        };
+        let cases: [(&[&str], &str, &[&str], &str); 2] = [
+            (
+                &["01-up.sql", "01-down.sql", "02-up.sql", "02-down.sql"],
+                "add_phone",
+                &["03-up.sql", "03-down.sql"],
+                "migration 2 `03`",
+            ),
+            (
+                &[
+                    "V0001.Initial_Schema.up.sql",
+                    "V0001.Initial_Schema.down.sql",
+                ],
+                "Add_Phone",
+                &["V0002.Add_Phone.up.sql", "V0002.Add_Phone.down.sql"],
+                "migration 1 `Add_Phone`",
+            ),
+        ];
+        for (present, name, created, said) in cases {
+            let dir = tempfile::tempdir()?;
+            for file in present {
+                std::fs::write(dir.path().join(file), "SELECT 1;\n")?;
+            }
+            let existing = scan(dir.path())?;
+            assert_eq!(existing.len(), present.len() / 2, "{present:?}");
+            assert!(existing.iter().all(|e| e.has_down), "{present:?}");
+            let mut out = Vec::new();
+            let id = u32::try_from(existing.len())?;
+            sql_files(
+                &conn,
+                "",
+                id,
+                name,
+                &request(name),
+                dir.path(),
+                "m",
+                Some(true),
+                &mut out,
+                Paint(false),
+            )
+            .map_err(|_| "sql_files refused")?;
+            for file in created {
+                assert!(
+                    dir.path().join(file).is_file(),
+                    "{file} not created in {present:?}"
+                );
+            }
+            let said_out = String::from_utf8(out)?;
+            assert!(said_out.contains(said), "{said_out}");
+        }
+        Ok(())
+    }
+
     #[test]
     fn names_are_checked() {
         assert!(check_name("add_users").is_ok());
@@ -639,6 +762,12 @@ mod tests {
         assert_eq!(
             down_file_name("m/2018-01-01-000000_x/up.sql"),
             "m/2018-01-01-000000_x/down.sql"
+        );
+        assert_eq!(down_file_name("m/03-up.sql"), "m/03-down.sql");
+        assert_eq!(down_file_name("m/x-up.sql"), "m/x-up.down.sql");
+        assert_eq!(
+            down_file_name("m/V0002.Add_Phone.up.sql"),
+            "m/V0002.Add_Phone.down.sql"
         );
     }
 }
