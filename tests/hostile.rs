@@ -1425,6 +1425,38 @@ fn a_tracking_row_changed_by_any_trigger_is_never_ok() {
 
 // ---------------------------------------------------------------- 12. user code writing tracking tables
 
+/// A file with the set `other` applied and migration 0 of the default set
+/// (`markers`), whose migration 1 runs `setup` then `attack`: the file, the
+/// connection, the dump before the call, and what `migrate()` returned.
+fn attack_in_migration_1(
+    setup: &'static str,
+    attack: &'static str,
+) -> (
+    TempDb,
+    Connection,
+    common::Dump,
+    Result<migrate_core::Report, Error>,
+) {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    migrator_of("other", vec![sql("CREATE TABLE other_0 (x)")])
+        .migrate(&mut conn)
+        .unwrap();
+    let hostile = markers_with(
+        "",
+        3,
+        1,
+        Arc::new(move |tx: &Transaction<'_>| {
+            tx.execute_batch(setup)?;
+            tx.execute_batch(attack)
+        }),
+    );
+    hostile.migrate_to(&mut conn, 0).unwrap();
+    let before = dump(&conn);
+    let result = hostile.migrate(&mut conn);
+    (db, conn, before, result)
+}
+
 #[test]
 fn a_migration_cannot_write_any_tracking_table() {
     let attacks: [(&str, &'static str); 13] = [
@@ -1480,23 +1512,7 @@ fn a_migration_cannot_write_any_tracking_table() {
     ];
     let mut failures = Vec::new();
     for (what, attack) in attacks {
-        let db = TempDb::new();
-        let mut conn = db.open();
-        migrator_of("other", vec![sql("CREATE TABLE other_0 (x)")])
-            .migrate(&mut conn)
-            .unwrap();
-        let hostile = markers_with(
-            "",
-            3,
-            1,
-            Arc::new(move |tx: &Transaction<'_>| {
-                tx.execute_batch("CREATE TABLE t1 (x)")?;
-                tx.execute_batch(attack)
-            }),
-        );
-        hostile.migrate_to(&mut conn, 0).unwrap();
-        let before = dump(&conn);
-        let result = hostile.migrate(&mut conn);
+        let (db, conn, before, result) = attack_in_migration_1("CREATE TABLE t1 (x)", attack);
         match &result {
             // Refused as it happens, naming the step, what it does and
             // the table.
@@ -1576,23 +1592,9 @@ fn a_trigger_named_like_the_runners_own_gets_nothing_through() {
     ];
     let mut failures = Vec::new();
     for (what, attack) in attacks {
-        let db = TempDb::new();
-        let mut conn = db.open();
-        migrator_of("other", vec![sql("CREATE TABLE other_0 (x)")])
-            .migrate(&mut conn)
-            .unwrap();
-        let hostile = markers_with(
-            "",
-            3,
-            1,
-            Arc::new(move |tx: &Transaction<'_>| {
-                tx.execute_batch("CREATE TABLE t1 (x); CREATE TABLE x (a);")?;
-                tx.execute_batch(attack)
-            }),
-        );
-        hostile.migrate_to(&mut conn, 0).unwrap();
-        let before = dump(&conn);
-        match hostile.migrate(&mut conn) {
+        let (db, conn, before, result) =
+            attack_in_migration_1("CREATE TABLE t1 (x); CREATE TABLE x (a);", attack);
+        match result {
             Err(Error::Forbidden { id: 1, reason, .. })
                 if reason.contains("trigger") && reason.contains("another name")
                     || reason.contains("tracking table") => {}
