@@ -1298,6 +1298,70 @@ fn a_step_outside_a_transaction_is_recorded_whatever_the_waits_before_it_used() 
     assert!(m.pending_migrations(&conn).unwrap().is_empty());
 }
 
+/// The record's own budget is the record's alone: the waits before a step
+/// outside a transaction and those after its record share one budget.
+#[test]
+fn waits_before_and_after_a_step_outside_a_transaction_share_the_lock_timeout() {
+    use std::sync::mpsc;
+    let db = TempDb::new();
+    db.open()
+        .execute_batch("PRAGMA journal_mode = DELETE")
+        .unwrap();
+    let path = db.path.clone();
+    let (writing, write_lock_taken) = mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writing.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    write_lock_taken.recv().unwrap();
+    let (start_reading, reading_wanted) = mpsc::channel::<()>();
+    let (reading, read_lock_taken) = mpsc::channel::<()>();
+    let path = db.path.clone();
+    let reader = std::thread::spawn(move || {
+        if reading_wanted.recv().is_err() {
+            return;
+        }
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let _: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .unwrap();
+        reading.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    let start_reading = std::sync::Mutex::new(Some(start_reading));
+    let read_lock_taken = std::sync::Mutex::new(read_lock_taken);
+    let m = Migrator::new()
+        .set("shared_budget")
+        .lock_timeout(Duration::from_millis(400))
+        .add_without_transaction(0, "outside", |conn: &Connection| {
+            conn.execute_batch("CREATE TABLE outside (x)")
+        })
+        .add(1, "then", move |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE then_t (x)")?;
+            if let Some(start) = start_reading.lock().unwrap().take() {
+                start.send(()).unwrap();
+                read_lock_taken.lock().unwrap().recv().unwrap();
+            }
+            Ok::<(), rusqlite::Error>(())
+        });
+    let result = m.migrate(&mut db.open());
+    drop(m);
+    writer.join().unwrap();
+    reader.join().unwrap();
+    // About 300 ms waited for the writer, then 300 ms for the reader at
+    // step 1's COMMIT: past 400 ms in all.
+    assert!(
+        matches!(result, Err(Error::Locked { .. })),
+        "expected Locked, got {:?}",
+        result.map(|r| r.ids())
+    );
+}
+
 // ---------------------------------------------------------------- 11. RAISE(IGNORE) on the tracking table
 
 #[test]

@@ -539,3 +539,30 @@ fn an_observer_panicking_before_a_step_outside_a_transaction_leaves_no_mark() {
     assert_eq!(quick().migrate(&mut conn).unwrap().ids(), vec![1, 2]);
     assert_eq!(ran(&conn), vec![0, 1, 2]);
 }
+
+/// A step outside a transaction may set any pragma, `query_only` too: it
+/// is recorded as done all the same (not left marked as in progress), and
+/// the connection is handed back as it was.
+#[test]
+fn a_step_outside_a_transaction_turning_query_only_on_is_recorded() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = Migrator::new()
+        .set("outside_query_only")
+        .add_without_transaction(0, "read_only_now", |conn: &Connection| {
+            conn.execute_batch("CREATE TABLE made (x); PRAGMA query_only = ON;")
+        })
+        .add(1, "after", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE after (x)")
+        });
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![0, 1]);
+    let query_only: i64 = conn
+        .query_row("PRAGMA query_only", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(query_only, 0);
+    assert_eq!(
+        tracking_ids(&conn, "migrations_outside_query_only"),
+        vec![0, 1]
+    );
+    assert!(m.migrate(&mut conn).unwrap().ids().is_empty());
+}

@@ -53,8 +53,8 @@ pub(super) fn run_step(
     let watch = match started {
         Ok(watch) => watch,
         Err(panic) => {
-            lock.renew();
-            let _ = settle(conn, plan, settings, lock, migration.id, direction, false);
+            let _ =
+                lock.apart(|| settle(conn, plan, settings, lock, migration.id, direction, false));
             resume_unwind(panic)
         }
     };
@@ -70,28 +70,32 @@ pub(super) fn run_step(
         };
         step_error(failure, migration, direction)
     });
-    // Outside a transaction the step may set any pragma; this one would
-    // break the record's writes (put back at the end of the call).
-    let result = result.and_then(|elapsed| {
-        sqlite::quiet_writes(conn)
-            .map(|()| elapsed)
-            .map_err(|error| {
-                step_error(StepFailure::Returned(Box::new(error)), migration, direction)
-            })
-    });
+    // Outside a transaction the step may set any pragma, failed or not;
+    // these would break the record's writes (put back at the end of the
+    // call).
+    let quieted = sqlite::quiet_writes(conn);
+    let result = match (result, quieted) {
+        (Ok(_), Err(error)) => Err(step_error(
+            StepFailure::Returned(Box::new(error)),
+            migration,
+            direction,
+        )),
+        (result, _) => result,
+    };
     // The step has run: its outcome is recorded within a lock timeout of
     // its own. Failing for want of budget left by the waits before it would
     // leave the step marked as in progress, for a person to resolve.
-    lock.renew();
-    let settled = settle(
-        conn,
-        plan,
-        settings,
-        lock,
-        migration.id,
-        direction,
-        result.is_ok(),
-    );
+    let settled = lock.apart(|| {
+        settle(
+            conn,
+            plan,
+            settings,
+            lock,
+            migration.id,
+            direction,
+            result.is_ok(),
+        )
+    });
     match (result, settled) {
         (Ok(elapsed), Ok(())) => {
             watch.finished();

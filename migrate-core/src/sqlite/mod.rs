@@ -106,11 +106,15 @@ impl Budget {
             .set(self.waited.get().saturating_add(start.elapsed()));
     }
 
-    /// The whole budget again, for the one wait that must not fail for
-    /// want of it: recording the outcome of a step outside a transaction
-    /// that has run (see `runner::autocommit`).
-    pub fn renew(&self) {
-        self.waited.set(Duration::ZERO);
+    /// Runs `wait` with a whole budget of its own, then goes on with the
+    /// call's budget where it was: for the one wait that must not fail for
+    /// want of what the waits before it used, recording the outcome of a
+    /// step outside a transaction that has run (see `runner::autocommit`).
+    pub fn apart<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let before = self.waited.replace(Duration::ZERO);
+        let result = wait();
+        self.waited.set(before);
+        result
     }
 
     /// What is left of the budget, if anything.
@@ -188,9 +192,9 @@ impl<'c> LockWait<'c> {
         self.state.waited()
     }
 
-    /// The whole budget again (see [`Budget::renew`]).
-    pub fn renew(&self) {
-        self.state.renew();
+    /// Runs `wait` with a budget of its own (see [`Budget::apart`]).
+    pub fn apart<T>(&self, wait: impl FnOnce() -> T) -> T {
+        self.state.apart(wait)
     }
 
     /// The budget the busy handler waits within.
@@ -358,12 +362,16 @@ impl<'c> ConnectionState<'c> {
     }
 }
 
-/// Turns `PRAGMA count_changes` off (deprecated; on, every `INSERT`,
-/// `UPDATE` and `DELETE` returns a row, which the runner's own writes do
-/// not expect). For the call: [`ConnectionState`] puts it back.
+/// Turns off what a step outside a transaction may have turned on that
+/// would make the runner's record of it fail: `PRAGMA count_changes`
+/// (deprecated; on, every `INSERT`, `UPDATE` and `DELETE` returns a row,
+/// which the runner's own writes do not expect) and `query_only`. For the
+/// call: [`ConnectionState`] puts both back.
 pub(crate) fn quiet_writes(conn: &Connection) -> Result<(), Error> {
-    if setting(conn, "count_changes")?.is_some_and(|on| on != 0) {
-        conn.execute_batch("PRAGMA count_changes = 0")?;
+    for pragma in ["count_changes", "query_only"] {
+        if setting(conn, pragma)?.is_some_and(|on| on != 0) {
+            conn.execute_batch(&format!("PRAGMA {pragma} = 0"))?;
+        }
     }
     Ok(())
 }
