@@ -566,3 +566,50 @@ fn a_step_outside_a_transaction_turning_query_only_on_is_recorded() {
     );
     assert!(m.migrate(&mut conn).unwrap().ids().is_empty());
 }
+
+/// A step outside a transaction may `ATTACH`, but not reach the tracking
+/// table through `main`'s own file attached under another name.
+#[test]
+fn a_step_outside_a_transaction_cannot_write_the_history_through_main_attached_again() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let path = db.path.to_string_lossy().replace('\'', "''");
+    let base = Migrator::new()
+        .set("alias")
+        .add(0, "first", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE first (x)")
+        });
+    base.migrate(&mut conn).unwrap();
+    let before = tracking_ids(&conn, "migrations_alias");
+    let m = base.add_without_transaction(1, "forger", move |conn: &Connection| {
+        conn.execute_batch(&format!(
+            "ATTACH '{path}' AS again;
+             UPDATE again.migrations_alias SET name = 'forged', checksum = 'x' WHERE id = 0;"
+        ))
+    });
+    let result = m.migrate(&mut conn);
+    assert!(
+        matches!(
+            result,
+            Err(Error::Failed { id: 1, .. } | Error::Forbidden { id: 1, .. })
+        ),
+        "{:?}",
+        result.map(|r| r.ids())
+    );
+    assert_eq!(tracking_ids(&conn, "migrations_alias"), before);
+    let name: String = conn
+        .query_row("SELECT name FROM migrations_alias WHERE id = 0", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(name, "first");
+    // The database it attached is detached again.
+    let attached: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_database_list WHERE name = 'again'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(attached, 0);
+}

@@ -70,10 +70,10 @@ pub(super) fn run_step(
         };
         step_error(failure, migration, direction)
     });
-    // Outside a transaction the step may set any pragma, failed or not;
-    // these would break the record's writes (put back at the end of the
-    // call).
-    let quieted = sqlite::quiet_writes(conn);
+    // Outside a transaction the step may set any pragma and attach any
+    // file, failed or not; some of that would break the record's writes
+    // (see `ready_to_record`).
+    let quieted = sqlite::ready_to_record(conn);
     let result = match (result, quieted) {
         (Ok(_), Err(error)) => Err(step_error(
             StepFailure::Returned(Box::new(error)),

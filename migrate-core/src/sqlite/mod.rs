@@ -362,16 +362,52 @@ impl<'c> ConnectionState<'c> {
     }
 }
 
-/// Turns off what a step outside a transaction may have turned on that
-/// would make the runner's record of it fail: `PRAGMA count_changes`
-/// (deprecated; on, every `INSERT`, `UPDATE` and `DELETE` returns a row,
-/// which the runner's own writes do not expect) and `query_only`. For the
-/// call: [`ConnectionState`] puts both back.
-pub(crate) fn quiet_writes(conn: &Connection) -> Result<(), Error> {
+/// Undoes what a step outside a transaction may have done that would make
+/// the runner's record of it fail: `PRAGMA count_changes` (deprecated; on,
+/// every `INSERT`, `UPDATE` and `DELETE` returns a row, which the runner's
+/// own writes do not expect) and `query_only` turned on (put back by
+/// [`ConnectionState`] at the end of the call), and `main`'s own file
+/// attached again under another name (a transaction would then ask for
+/// the file's write lock twice, and wait for itself).
+pub(crate) fn ready_to_record(conn: &Connection) -> Result<(), Error> {
     for pragma in ["count_changes", "query_only"] {
         if setting(conn, pragma)?.is_some_and(|on| on != 0) {
             conn.execute_batch(&format!("PRAGMA {pragma} = 0"))?;
         }
+    }
+    let main_again: Vec<String> = {
+        let mut stmt = conn.prepare(
+            "SELECT name, file FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
+        )?;
+        let rows = stmt.query_map(params![], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let main = conn
+            .query_row(
+                "SELECT file FROM pragma_database_list WHERE name = 'main'",
+                params![],
+                |row| row.get::<_, String>(0),
+            )
+            .ok()
+            .filter(|file| !file.is_empty());
+        let same = |a: &str, b: &str| {
+            a == b
+                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+        };
+        let mut names = Vec::new();
+        for row in rows {
+            let (name, file) = row?;
+            if main
+                .as_deref()
+                .is_some_and(|main| !file.is_empty() && same(main, &file))
+            {
+                names.push(name);
+            }
+        }
+        names
+    };
+    for name in main_again {
+        conn.execute_batch(&format!("DETACH {}", quote_identifier(&name)))?;
     }
     Ok(())
 }
