@@ -2647,6 +2647,79 @@ fn every_connection_setting_a_step_changes_is_put_back() {
     assert_no_failures("connection settings changed by steps", &failures);
 }
 
+/// What a step changes through SQLite's C API rather than a statement (no
+/// authorizer sees it): `sqlite3_db_config` switches and `sqlite3_limit`.
+/// A lowered limit must not fail the runner's own statements (and so lose
+/// the steps before it), and both are put back after the call: with
+/// triggers left off, the tracking table's tamper check would stop too.
+#[test]
+fn switches_and_limits_a_step_changes_through_the_c_api_are_put_back() {
+    use migrate_core::rusqlite::ffi;
+    const ENABLE_TRIGGER: std::ffi::c_int = 1003;
+    const DEFENSIVE: std::ffi::c_int = 1010;
+    const SQL_LENGTH: std::ffi::c_int = 1;
+    fn switch(conn: &Connection, op: std::ffi::c_int) -> std::ffi::c_int {
+        let mut value = 0;
+        // SAFETY: a live handle; -1 reads, the pointer receives the value.
+        unsafe {
+            ffi::sqlite3_db_config(conn.handle(), op, -1, &mut value as *mut std::ffi::c_int)
+        };
+        value
+    }
+    fn limit(conn: &Connection, id: std::ffi::c_int) -> std::ffi::c_int {
+        // SAFETY: a live handle; -1 reads.
+        unsafe { ffi::sqlite3_limit(conn.handle(), id, -1) }
+    }
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let before = (
+        switch(&conn, ENABLE_TRIGGER),
+        switch(&conn, DEFENSIVE),
+        limit(&conn, SQL_LENGTH),
+    );
+    let m = markers_with(
+        "",
+        3,
+        1,
+        Arc::new(|tx: &Transaction<'_>| {
+            tx.execute_batch("CREATE TABLE IF NOT EXISTS ran (id INTEGER NOT NULL); INSERT INTO ran VALUES (1); CREATE TABLE t1 (x);")?;
+            let mut ignored = 0;
+            // SAFETY: a live handle.
+            unsafe {
+                ffi::sqlite3_db_config(
+                    tx.handle(),
+                    ENABLE_TRIGGER,
+                    0,
+                    &mut ignored as *mut std::ffi::c_int,
+                );
+                ffi::sqlite3_db_config(
+                    tx.handle(),
+                    DEFENSIVE,
+                    1,
+                    &mut ignored as *mut std::ffi::c_int,
+                );
+                ffi::sqlite3_limit(tx.handle(), SQL_LENGTH, 120);
+            }
+            Ok(())
+        }),
+    );
+    let result = m.migrate(&mut conn);
+    assert_eq!(
+        result.map(|r| r.ids()).map_err(|e| e.to_string()),
+        Ok(vec![0, 1, 2])
+    );
+    let after = (
+        switch(&conn, ENABLE_TRIGGER),
+        switch(&conn, DEFENSIVE),
+        limit(&conn, SQL_LENGTH),
+    );
+    assert_eq!(after, before);
+    // The tamper check works: a hand edit is seen.
+    conn.execute_batch("UPDATE migrations SET name = 'renamed' WHERE id = 0")
+        .unwrap();
+    assert!(m.migrate(&mut conn).is_err(), "a hand edit went unseen");
+}
+
 /// A step turning `query_only` on would make its own tracking row, and
 /// the COMMIT of the steps before it, fail: it is refused, naming the step,
 /// and the steps before it stay applied.

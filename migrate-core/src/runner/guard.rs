@@ -124,11 +124,15 @@ impl<'c> Guard<'c> {
         self.state
             .foreign_keys_off_step
             .store(foreign_keys_off_step, Ordering::Relaxed);
+        let limits = crate::sqlite::Limits::read(self.conn);
         let start = Instant::now();
         self.state.armed.store(true, Ordering::Relaxed);
         let result = catch_unwind(AssertUnwindSafe(user_code));
         self.state.armed.store(false, Ordering::Relaxed);
         let elapsed = start.elapsed();
+        // A limit the step lowered (`sqlite3_limit`: no statement, so no
+        // authorizer sees it) would fail the runner's own statements next.
+        limits.put_back(self.conn);
         let refusal = self
             .state
             .refusal

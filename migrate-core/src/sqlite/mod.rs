@@ -305,7 +305,13 @@ pub(crate) fn roll_back_open_transaction(conn: &Connection) {
 /// `locking_mode` and `cache_spill` (a setting cannot be put back by
 /// writing the value read), `case_sensitive_like` (SQLite cannot report
 /// it), and the process-wide heap limits.
-const SETTINGS: [&str; 21] = [
+const SETTINGS: [&str; 27] = [
+    "read_uncommitted",
+    "fullfsync",
+    "checkpoint_fullfsync",
+    "empty_result_callbacks",
+    "analysis_limit",
+    "main.max_page_count",
     "query_only",
     "writable_schema",
     "foreign_keys",
@@ -336,7 +342,64 @@ const SETTINGS: [&str; 21] = [
 pub(crate) struct ConnectionState<'c> {
     conn: &'c Connection,
     settings: [Option<i64>; SETTINGS.len()],
+    db_config: [Option<c_int>; DB_CONFIG.len()],
+    limits: Limits,
     databases: Vec<String>,
+}
+
+/// The `sqlite3_db_config` switches a step can flip through the C API (or
+/// rusqlite's `set_db_config`) and no pragma reports: triggers and views
+/// enabled (with triggers off, the tracking table's tamper check would
+/// stop working for the application too), defensive mode, double-quoted
+/// strings, the query planner's stability guarantee, `EXPLAIN` in
+/// triggers, the legacy file format, the FTS3 tokenizer, extension
+/// loading, checkpoint on close, scan status, reverse scan order. Numbers,
+/// not names: the `libsqlite3-sys` versions migrate-core supports name
+/// different subsets; an option this SQLite lacks reads as an error and
+/// is left alone.
+const DB_CONFIG: [c_int; 13] = [
+    1003, 1015, 1010, 1013, 1014, 1007, 1008, 1016, 1004, 1005, 1006, 1018, 1019,
+];
+
+/// `sqlite3_limit`'s categories, `SQLITE_LIMIT_LENGTH` (0) to
+/// `SQLITE_LIMIT_WORKER_THREADS` (11): a step can lower any of them
+/// (`SQLITE_LIMIT_SQL_LENGTH` low enough fails the runner's own statements).
+const LIMITS: usize = 12;
+
+/// The connection's limits, read, to put back (C calls, no statement).
+pub(crate) struct Limits([c_int; LIMITS]);
+
+impl Limits {
+    pub fn read(conn: &Connection) -> Limits {
+        let mut limits = [0; LIMITS];
+        for (id, value) in limits.iter_mut().enumerate() {
+            // SAFETY: a valid handle; a negative value only reads the limit.
+            *value = unsafe { ffi::sqlite3_limit(conn.handle(), id as c_int, -1) };
+        }
+        Limits(limits)
+    }
+
+    /// Sets back every limit that changed since they were read.
+    pub fn put_back(&self, conn: &Connection) {
+        for (id, &value) in self.0.iter().enumerate() {
+            // SAFETY: a valid handle; reading, then setting the value read.
+            unsafe {
+                if ffi::sqlite3_limit(conn.handle(), id as c_int, -1) != value {
+                    ffi::sqlite3_limit(conn.handle(), id as c_int, value);
+                }
+            }
+        }
+    }
+}
+
+/// A `sqlite3_db_config` switch's value, `None` when this SQLite lacks it.
+fn db_config(conn: &Connection, op: c_int) -> Option<c_int> {
+    let mut value: c_int = 0;
+    // SAFETY: a valid handle; these options take an int (-1: only read) and
+    // a pointer to an int that receives the value.
+    let rc =
+        unsafe { ffi::sqlite3_db_config(conn.handle(), op, -1 as c_int, &mut value as *mut c_int) };
+    (rc == ffi::SQLITE_OK).then_some(value)
 }
 
 impl<'c> ConnectionState<'c> {
@@ -349,9 +412,15 @@ impl<'c> ConnectionState<'c> {
             .iter()
             .zip(settings)
             .any(|(pragma, value)| *pragma == "count_changes" && value.is_some_and(|on| on != 0));
+        let mut db_config_values = [None; DB_CONFIG.len()];
+        for (value, op) in db_config_values.iter_mut().zip(DB_CONFIG) {
+            *value = db_config(conn, op);
+        }
         let state = ConnectionState {
             conn,
             settings,
+            db_config: db_config_values,
+            limits: Limits::read(conn),
             databases: databases(conn)?,
         };
         if counting {
@@ -416,6 +485,18 @@ impl Drop for ConnectionState<'_> {
     fn drop(&mut self) {
         let conn = self.conn;
         roll_back_open_transaction(conn);
+        // First: a lowered SQL length limit would refuse the statements below.
+        self.limits.put_back(conn);
+        for (op, value) in DB_CONFIG.iter().zip(self.db_config) {
+            let Some(value) = value else { continue };
+            if db_config(conn, *op) != Some(value) {
+                let mut now: c_int = 0;
+                // SAFETY: a valid handle; an int to set and a pointer for the result.
+                unsafe {
+                    ffi::sqlite3_db_config(conn.handle(), *op, value, &mut now as *mut c_int)
+                };
+            }
+        }
         for (pragma, value) in SETTINGS.iter().zip(self.settings) {
             let Some(value) = value else { continue };
             settle(conn, &format!("PRAGMA {pragma} = {value}"), |c| {
