@@ -82,3 +82,14 @@ fn helpers_with_generics(tx: &Transaction) -> rusqlite::Result<()> {
     tx.execute("INSERT INTO audit (n) VALUES (?1)", [before])?;
     Ok(())
 }
+
+#[migration(6)]
+fn loops_and_vectors(tx: &Transaction) -> rusqlite::Result<()> {
+    let names = vec!("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota");
+    let mut n = 0;
+    while n < names.len() { tx.execute("INSERT INTO users (name) VALUES (?1)", [names[n]])?; n += 1 };
+    for name in &names { tx.execute("UPDATE users SET kind = 'greek' WHERE name = ?1", [name])?; };
+    let counts = vec!{n, names.len()};
+    assert_eq!(counts[0], counts[1]);
+    Ok(())
+}

@@ -28,10 +28,13 @@
 //! - the parameter list of a `fn` (or the fields of a `struct`) with
 //!   generics loses its trailing comma like a call's, and so does a `where`
 //!   clause before its `{`;
-//! - `extern "C"` is `extern` (the ABI `extern` means; rustfmt writes it).
+//! - `extern "C"` is `extern` (the ABI `extern` means; rustfmt writes it);
+//! - `vec!(…)` and `vec!{…}` are `vec![…]`, and an empty statement after a
+//!   `while` or `for` loop is dropped (rustfmt does both; not after `loop`,
+//!   whose `;` can discard a value).
 //!
 //! This is the third definition: [`super::v2`], kept unchanged, lacks the
-//! last two rules and the attributes' place in a `use` run.
+//! last three rules and the attributes' place in a `use` run.
 //!
 //! Comments are not tokens, and doc comments are dropped when the tokens are
 //! serialised ([`super::v1::write_canonical`]), so neither counts.
@@ -102,8 +105,12 @@ fn normalize_list(tokens: &[TokenTree]) -> Vec<TokenTree> {
             TokenTree::Literal(literal)
                 if is_ident(out.last(), "extern") && literal.to_string() == "\"C\"" => {}
             TokenTree::Punct(p)
-                if p.as_char() == ';' && (out.is_empty() || is_punct(out.last(), ';')) => {}
-            TokenTree::Group(group) => out.push(normalize_group(group, call_like(tokens, i))),
+                if p.as_char() == ';'
+                    && (out.is_empty() || is_punct(out.last(), ';') || ends_a_loop(&out)) => {}
+            TokenTree::Group(group) => {
+                let group = normalize_group(group, call_like(tokens, i));
+                out.push(vec_in_brackets(&out, group));
+            }
             other => out.push(other.clone()),
         }
         i += 1;
@@ -192,6 +199,43 @@ fn call_like(tokens: &[TokenTree], i: usize) -> bool {
         TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
         _ => false,
     }
+}
+
+/// `vec!(…)` and `vec!{…}` are `vec![…]` (rustfmt writes them so).
+fn vec_in_brackets(out: &[TokenTree], group: TokenTree) -> TokenTree {
+    let after_vec =
+        out.len() >= 2 && is_punct(out.last(), '!') && is_ident(out.get(out.len() - 2), "vec");
+    match group {
+        TokenTree::Group(g) if after_vec && g.delimiter() != Delimiter::Bracket => {
+            TokenTree::Group(Group::new(Delimiter::Bracket, g.stream()))
+        }
+        other => other,
+    }
+}
+
+/// Whether `out` ends with a `while` or `for` loop statement (its body the
+/// last token): a `;` after it is an empty statement, which rustfmt drops.
+/// (Not after `loop`, which can give a value.)
+fn ends_a_loop(out: &[TokenTree]) -> bool {
+    if !matches!(out.last(), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Brace) {
+        return false;
+    }
+    // The statement's first token: after the last `;` or block before the body.
+    let body = out.len() - 1;
+    let start = out[..body]
+        .iter()
+        .rposition(|t| {
+            is_punct(Some(t), ';')
+                || matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace)
+        })
+        .map_or(0, |end| end + 1);
+    // A label first: `'outer: while …`.
+    let first = if is_punct(out.get(start), '\'') && is_punct(out.get(start + 2), ':') {
+        start + 3
+    } else {
+        start
+    };
+    first < body && (is_ident(out.get(first), "while") || is_ident(out.get(first), "for"))
 }
 
 /// Whether the `,` at `i` ends a `where` clause: one is open since the
@@ -530,6 +574,24 @@ mod tests {
             "{ fn count<'c>(tx: &'c T) -> u8 { 0 } }",
         );
         same("{ struct S<T>(T,); }", "{ struct S<T>(T); }");
+        // `vec!` in brackets; an empty statement after a `while` or `for`.
+        same("{ let v = vec!(1, 2); }", "{ let v = vec![1, 2]; }");
+        same("{ let v = vec!{1, 2}; }", "{ let v = vec![1, 2]; }");
+        differ("{ let v = m!(1, 2); }", "{ let v = m![1, 2]; }");
+        same("{ while a { b() }; c() }", "{ while a { b() } c() }");
+        same(
+            "{ for x in v { f(x) }; c() }",
+            "{ for x in v { f(x) } c() }",
+        );
+        same(
+            "{ 'outer: for x in v { f(x) }; c() }",
+            "{ 'outer: for x in v { f(x) } c() }",
+        );
+        differ(
+            "{ let x = loop { break 1 }; }",
+            "{ let x = loop { break 1 } }",
+        );
+        differ("{ loop { break 1 }; }", "{ loop { break 1 } }");
         // A comparison with a one-element tuple is not a parameter list.
         differ("{ a < b && c > (d,) }", "{ a < b && c > (d) }");
         // A `where` clause's trailing comma.
