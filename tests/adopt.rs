@@ -1298,3 +1298,35 @@ fn adopting_again_works_on_a_read_only_connection() {
     let refused = ours().adopt(&mut read_only, Legacy::Sqlx).unwrap_err();
     assert!(matches!(refused, Error::CannotAdopt { .. }), "{refused:?}");
 }
+
+/// `adopt`'s read and its write share one lock budget: a lock held across
+/// both (exclusive, then reserved) is `Locked` once `lock_timeout` is
+/// waited in all, not after twice that.
+#[test]
+fn adopt_waits_within_one_lock_timeout() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let db = user_version_database();
+    let before = snapshot(&db);
+    let (held, lock_taken) = mpsc::channel::<()>();
+    let path = db.path.clone();
+    let holder = std::thread::spawn(move || {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        held.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT; BEGIN IMMEDIATE").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    lock_taken.recv().unwrap();
+    let result = ours()
+        .lock_timeout(Duration::from_millis(400))
+        .adopt(&mut db.open(), Legacy::UserVersion { first_file: 1 });
+    holder.join().unwrap();
+    assert!(
+        matches!(result, Err(Error::Locked { .. })),
+        "expected Locked after 400 ms waited in all, got {result:?}"
+    );
+    assert_untouched(&db, &before);
+}

@@ -781,10 +781,12 @@ impl Migrator {
                 verify_applied: s.verify_applied,
                 legacy: &legacy,
             };
-            if adopt::nothing_to_do(conn, &request, s.lock_timeout)? {
-                return Ok(Vec::new());
-            }
-            runner::in_write_transaction(conn, s, |tx| adopt::adopt(tx, &request))
+            runner::write_unless(
+                conn,
+                s,
+                || Ok(adopt::nothing_to_do(conn, &request)?.then(Vec::new)),
+                |tx| adopt::adopt(tx, &request),
+            )
         })
     }
 

@@ -12,15 +12,13 @@
 mod check;
 mod tools;
 
-use std::time::Duration;
-
 use rusqlite::Connection;
 
 use crate::error::Error;
 use crate::history::{self, quote_identifier, Recorder, Table};
 use crate::registry::Plan;
 use crate::report::AppliedMigration;
-use crate::sqlite::{self, LockWait};
+use crate::sqlite;
 use tools::Applied;
 
 pub(crate) use tools::legacy_for_table;
@@ -292,20 +290,9 @@ fn decide(conn: &Connection, request: &Request<'_>) -> Result<Verdict, Error> {
 /// so that start-up code may call `adopt` on every start, on a read-only
 /// connection too. A refusal is returned as it is; a database to adopt is
 /// decided again in the write transaction.
-pub(crate) fn nothing_to_do(
-    conn: &Connection,
-    request: &Request<'_>,
-    lock_timeout: Duration,
-) -> Result<bool, Error> {
-    if !conn.is_autocommit() {
-        // The write path refuses it (InTransaction).
-        return Ok(false);
-    }
-    let lock = LockWait::install(conn, lock_timeout)?;
-    match decide(conn, request) {
-        Ok(verdict) => Ok(matches!(verdict, Verdict::Nothing)),
-        Err(error) => Err(lock.locked(error)),
-    }
+/// Run within the write path's lock budget (`runner::write_unless`).
+pub(crate) fn nothing_to_do(conn: &Connection, request: &Request<'_>) -> Result<bool, Error> {
+    Ok(matches!(decide(conn, request)?, Verdict::Nothing))
 }
 
 /// Records the other tool's history as ours, inside the caller's write

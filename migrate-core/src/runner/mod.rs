@@ -403,11 +403,25 @@ pub(crate) fn in_write_transaction<T>(
     settings: &Settings<'_>,
     work: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
+    write_unless(conn, settings, || Ok(None), work)
+}
+
+/// [`in_write_transaction`], unless `answer` (a read, without the write
+/// lock) answers first; both within one lock budget.
+pub(crate) fn write_unless<T>(
+    conn: &Connection,
+    settings: &Settings<'_>,
+    answer: impl FnOnce() -> Result<Option<T>, Error>,
+    work: impl FnOnce(&Transaction<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
     if !conn.is_autocommit() {
         return Err(Error::InTransaction);
     }
     let lock = LockWait::install(conn, settings.lock_timeout)?;
     let written = (|| {
+        if let Some(answered) = answer()? {
+            return Ok(answered);
+        }
         sqlite::check_writable(conn)?;
         let _restore = ConnectionState::capture(conn)?;
         let tx = begin_immediate(conn, &lock)?;
