@@ -24,6 +24,21 @@ use sqld::{connect, sqld_bin, Node};
 embed_migrations!("tests/fixtures/sql/cluster", set = "cluster");
 embed_migrations!("tests/fixtures/sql/cluster_slow", set = "cluster_slow");
 embed_migrations!("tests/fixtures/sql/blog", set = "blog");
+// Migration 1 of each writes its tracking table, or releases the runner's
+// savepoint by its old name and opens one by that name: what a file's guard
+// refuses, and a server has no guard for.
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_delete",
+    set = "hostile_delete"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_update",
+    set = "hostile_update"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_savepoint",
+    set = "hostile_savepoint"
+);
 embed_migrations!(
     "tests/fixtures/corpus/atuinsh__atuin/atuin-server-sqlite/migrations",
     set = "atuin_server",
@@ -624,6 +639,44 @@ fn a_database_moves_between_a_file_and_the_server_and_keeps_its_history() {
         assert_eq!(remote.migrate().await.unwrap().ids(), vec![2]);
         assert_eq!(ran(&conn).await, once_each(&[0, 1, 2]));
     });
+}
+
+/// With no authorizer on a server, a step's SQL that writes its tracking
+/// table, or ends the runner's savepoint and opens one by the name it used
+/// to have, is found after it ran and undone: the step fails, the one
+/// before it stays applied, the history is as it was.
+#[test]
+fn a_steps_sql_cannot_write_the_history_or_take_the_savepoint_on_a_server() {
+    let Some(bin) = sqld_bin("a_steps_sql_cannot_write_the_history") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let conn = connect(&primary.url()).await;
+            for set in ["hostile_delete", "hostile_update", "hostile_savepoint"] {
+                let m = Migrator::new().set(set).libsql(&conn);
+                let result = m.migrate().await;
+                assert!(
+                    matches!(
+                        result,
+                        Err(Error::Forbidden { id: 1, .. } | Error::Failed { id: 1, .. })
+                    ),
+                    "{set}: {result:?}"
+                );
+                let applied = m.applied_migrations().await.unwrap();
+                assert_eq!(applied.len(), 1, "{set}");
+                assert_eq!(applied[0].name, "first", "{set}");
+                assert_ne!(applied[0].checksum, "x", "{set}");
+                let tables = tables(&conn).await;
+                assert!(!tables.contains(&"partial".to_owned()), "{set}: {tables:?}");
+                assert!(m.verify().await.is_ok(), "{set}");
+            }
+        });
 }
 
 #[test]

@@ -655,6 +655,28 @@ pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error>
     Ok(())
 }
 
+/// Whether the tracking table still holds exactly `applied` rows, ids
+/// `0..applied`, none marked edited by hand (by the table's triggers): on a
+/// server, which has no authorizer to refuse the statement, what a step's
+/// own SQL may have done to it. O(rows).
+pub(crate) fn untouched(conn: &dyn Db, table: &Table, applied: usize) -> Result<bool, Error> {
+    let found = db::first_row(
+        conn,
+        &format!(
+            "SELECT count(*), coalesce(max(id), -1), coalesce(sum(chain = '{EDITED}'), 0) FROM {}",
+            table.sql().qualified
+        ),
+        params![],
+    )?;
+    let Some(found) = found else {
+        return Ok(false);
+    };
+    let applied = i64::try_from(applied).unwrap_or(i64::MAX);
+    Ok(db::integer(&found[0]) == Some(applied)
+        && db::integer(&found[1]) == Some(applied - 1)
+        && db::integer(&found[2]) == Some(0))
+}
+
 /// Makes sure the table exists and holds no history, for `baseline` and
 /// `adopt`, which may only write a history where there is none.
 pub(crate) fn create_empty(conn: &dyn Db, table: &Table) -> Result<(), Error> {

@@ -156,6 +156,23 @@ struct Run<'a> {
     /// A step's work is merged into the transaction and its row not yet
     /// written: a failure now must not be committed.
     abandon: bool,
+    /// The steps' savepoint, named anew for each run: a step's SQL cannot
+    /// release it and open one by the same name (no authorizer on a server
+    /// refuses `RELEASE migrate_core_step`).
+    savepoint: String,
+}
+
+/// A savepoint name no migration's SQL can know in advance.
+fn savepoint_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos() as u64);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    let nonce =
+        nanos ^ (u64::from(std::process::id()) << 32) ^ run.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{STEP_SAVEPOINT}_{nonce:016x}")
 }
 
 impl<'a> Run<'a> {
@@ -186,6 +203,7 @@ impl<'a> Run<'a> {
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
             abandon: false,
+            savepoint: savepoint_name(),
         })
     }
 
@@ -215,7 +233,8 @@ impl<'a> Run<'a> {
                 }
                 // Back to before the step; if that fails too, the
                 // transaction is not to be committed.
-                let undo = format!("ROLLBACK TO {STEP_SAVEPOINT}; RELEASE {STEP_SAVEPOINT}");
+                let savepoint = &self.savepoint;
+                let undo = format!("ROLLBACK TO {savepoint}; RELEASE {savepoint}");
                 if let Err(undo_error) = self.db.execute_batch(&undo) {
                     self.steps.clear();
                     return Some(if self.db.is_busy(&undo_error) {
@@ -247,6 +266,7 @@ impl<'a> Run<'a> {
         direction: Direction,
     ) -> Result<(), Error> {
         let db = self.db;
+        let savepoint = self.savepoint.clone();
         let failed = |source: Error| -> Error {
             Error::Failed {
                 id: migration.id,
@@ -255,7 +275,7 @@ impl<'a> Run<'a> {
                 source: Box::new(source),
             }
         };
-        db.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
+        db.execute_batch(&format!("SAVEPOINT {savepoint}"))?;
         let before = if step.foreign_keys_off() {
             if crate::sqlite::foreign_keys_on(db)? {
                 return Err(Error::WrongBackend {
@@ -298,12 +318,27 @@ impl<'a> Run<'a> {
                 });
             }
         }
+        // No authorizer refuses a step's write of the tracking table on a
+        // server: see that it is as the run left it (undone with the step).
+        if !history::untouched(db, self.settings.table, self.ledger.applied)? {
+            return Err(Error::Forbidden {
+                id: migration.id,
+                name: migration.name().to_owned(),
+                direction,
+                reason: format!(
+                    "it changed the tracking table {:?}, which only migrate-core may change (a \
+                     server has no guard to refuse the statement itself, so the step's changes \
+                     were found after it ran, and undone): remove that statement",
+                    self.settings.table.name
+                ),
+            });
+        }
         // No commit hook can stop a step on a server from ending the
         // transaction (a COMMIT in an `async fn`), and `libsql` does not
         // always say it did; the step's savepoint is gone then. Releasing it
         // tells, before the row is written: the step fails, saying that
         // what it did is committed.
-        if let Err(error) = db.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}")) {
+        if let Err(error) = db.execute_batch(&format!("RELEASE {savepoint}")) {
             if db.is_busy(&error) {
                 return Err(error);
             }
@@ -323,7 +358,7 @@ impl<'a> Run<'a> {
         // record it abandons the whole transaction rather than commit the
         // work without its row.
         self.abandon = true;
-        db.execute_batch(&format!("SAVEPOINT {STEP_SAVEPOINT}"))?;
+        db.execute_batch(&format!("SAVEPOINT {savepoint}"))?;
         let mut recorder = Recorder::new(db, self.settings.table)?;
         let written = self.ledger.write(
             &mut recorder,
@@ -332,7 +367,7 @@ impl<'a> Run<'a> {
             migration,
             direction,
         )?;
-        db.execute_batch(&format!("RELEASE {STEP_SAVEPOINT}"))?;
+        db.execute_batch(&format!("RELEASE {savepoint}"))?;
         self.ledger.advance(written);
         self.abandon = false;
         Ok(())
