@@ -250,42 +250,6 @@ fn our_triggers_mark(
         })
 }
 
-/// Whether the database `name` is `main`, or `main`'s own file attached
-/// again under another name (a step outside a transaction may `ATTACH`):
-/// writing the tracking table there is writing it.
-///
-/// # Safety
-/// `db` is a valid connection handle.
-unsafe fn is_main_file(db: *mut ffi::sqlite3, name: &str) -> bool {
-    if same_identifier(name, "main") {
-        return true;
-    }
-    let file = |schema: &CStr| -> Option<std::path::PathBuf> {
-        // SAFETY: a valid handle and a NUL-terminated name; SQLite returns
-        // NULL for an unknown name and "" for a database without a file.
-        let path = unsafe { ffi::sqlite3_db_filename(db, schema.as_ptr()) };
-        if path.is_null() {
-            return None;
-        }
-        // SAFETY: SQLite returns a NUL-terminated string.
-        let path = unsafe { CStr::from_ptr(path) }.to_str().ok()?;
-        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
-    };
-    let Ok(name) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    match (file(c"main"), file(&name)) {
-        (Some(main), Some(other)) => {
-            main == other
-                || matches!(
-                    (std::fs::canonicalize(&main), std::fs::canonicalize(&other)),
-                    (Ok(a), Ok(b)) if a == b
-                )
-        }
-        _ => false,
-    }
-}
-
 /// # Safety
 /// `p` is NULL or a NUL-terminated string that outlives the callback.
 unsafe fn text<'a>(p: *const c_char) -> Option<&'a str> {
@@ -306,7 +270,7 @@ fn judge(
     database: Option<&str>,
 ) -> Option<Refusal> {
     // SAFETY: the handle this state was installed on.
-    let is_main = |name: &str| unsafe { is_main_file(state.db, name) };
+    let is_main = |name: &str| unsafe { crate::sqlite::is_main_file(state.db, name) };
     let in_main = database.map_or(true, is_main);
     let tracking = |table: Option<&str>| -> Option<String> {
         let table = table?;

@@ -7,7 +7,7 @@
 //! versions this crate supports.
 
 use std::cell::Cell;
-use std::ffi::{c_int, c_void};
+use std::ffi::{c_int, c_void, CStr};
 use std::time::{Duration, Instant};
 
 use rusqlite::{ffi, params, Connection};
@@ -444,41 +444,51 @@ pub(crate) fn ready_to_record(conn: &Connection) -> Result<(), Error> {
             conn.execute_batch(&format!("PRAGMA {pragma} = 0"))?;
         }
     }
-    let main_again: Vec<String> = {
-        let mut stmt = conn.prepare(
-            "SELECT name, file FROM pragma_database_list WHERE name NOT IN ('main', 'temp')",
-        )?;
-        let rows = stmt.query_map(params![], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })?;
-        let main = conn
-            .query_row(
-                "SELECT file FROM pragma_database_list WHERE name = 'main'",
-                params![],
-                |row| row.get::<_, String>(0),
-            )
-            .ok()
-            .filter(|file| !file.is_empty());
-        let same = |a: &str, b: &str| {
-            a == b
-                || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
-        };
-        let mut names = Vec::new();
-        for row in rows {
-            let (name, file) = row?;
-            if main
-                .as_deref()
-                .is_some_and(|main| !file.is_empty() && same(main, &file))
-            {
-                names.push(name);
-            }
+    for name in databases(conn)? {
+        // SAFETY: the handle of a live connection.
+        let main_again =
+            !same_identifier(&name, "main") && unsafe { is_main_file(conn.handle(), &name) };
+        if main_again {
+            conn.execute_batch(&format!("DETACH {}", quote_identifier(&name)))?;
         }
-        names
-    };
-    for name in main_again {
-        conn.execute_batch(&format!("DETACH {}", quote_identifier(&name)))?;
     }
     Ok(())
+}
+
+/// Whether the database `name` is `main`, or `main`'s own file attached
+/// again under another name (a step outside a transaction may `ATTACH`):
+/// writing the tracking table there is writing it.
+///
+/// # Safety
+/// `db` is a valid connection handle.
+pub(crate) unsafe fn is_main_file(db: *mut ffi::sqlite3, name: &str) -> bool {
+    if same_identifier(name, "main") {
+        return true;
+    }
+    let file = |schema: &CStr| -> Option<std::path::PathBuf> {
+        // SAFETY: a valid handle and a NUL-terminated name; SQLite returns
+        // NULL for an unknown name and "" for a database without a file.
+        let path = unsafe { ffi::sqlite3_db_filename(db, schema.as_ptr()) };
+        if path.is_null() {
+            return None;
+        }
+        // SAFETY: SQLite returns a NUL-terminated string.
+        let path = unsafe { CStr::from_ptr(path) }.to_str().ok()?;
+        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    };
+    let Ok(name) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    match (file(c"main"), file(&name)) {
+        (Some(main), Some(other)) => {
+            main == other
+                || matches!(
+                    (std::fs::canonicalize(&main), std::fs::canonicalize(&other)),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        }
+        _ => false,
+    }
 }
 
 impl Drop for ConnectionState<'_> {
