@@ -462,8 +462,7 @@ impl Migrator {
         conn: &Connection,
         read: impl FnOnce() -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let lock = crate::sqlite::LockWait::install(conn, self.lock_timeout)?;
-        read().map_err(|error| lock.locked(error))
+        crate::sqlite::LockWait::around(conn, self.lock_timeout, |_| read())
     }
 
     fn table_name(&self) -> String {

@@ -104,10 +104,9 @@ pub(crate) fn run(
     if !conn.is_autocommit() {
         return Err(Error::InTransaction);
     }
-    let lock = LockWait::install(conn, settings.lock_timeout)?;
-    // Every wait of the run goes through the lock's busy handler: a busy
-    // error anywhere is a lock held past the budget.
-    run_within(conn, plan, settings, goal, &lock).map_err(|error| lock.locked(error))
+    LockWait::around(conn, settings.lock_timeout, |lock| {
+        run_within(conn, plan, settings, goal, lock)
+    })
 }
 
 fn run_within(
@@ -417,18 +416,15 @@ pub(crate) fn write_unless<T>(
     if !conn.is_autocommit() {
         return Err(Error::InTransaction);
     }
-    let lock = LockWait::install(conn, settings.lock_timeout)?;
-    let written = (|| {
+    LockWait::around(conn, settings.lock_timeout, |lock| {
         if let Some(answered) = answer()? {
             return Ok(answered);
         }
         sqlite::check_writable(conn)?;
         let _restore = ConnectionState::capture(conn)?;
-        let tx = begin_immediate(conn, &lock)?;
+        let tx = begin_immediate(conn, lock)?;
         let value = work(&tx)?;
         tx.commit().map_err(Error::Sqlite)?;
         Ok(value)
-    })();
-    // A busy error anywhere is a lock held past the budget.
-    written.map_err(|error| lock.locked(error))
+    })
 }

@@ -171,6 +171,18 @@ impl<'c> LockWait<'c> {
         })
     }
 
+    /// Runs `work` with the call's lock bound installed: every wait inside
+    /// goes through its busy handler, so a busy error from `work` is a lock
+    /// held past the budget, [`Error::Locked`].
+    pub fn around<T>(
+        conn: &'c Connection,
+        timeout: Duration,
+        work: impl FnOnce(&LockWait<'c>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let lock = LockWait::install(conn, timeout)?;
+        work(&lock).map_err(|error| lock.locked(error))
+    }
+
     /// No busy handler at all, for a loop that does its own waiting (the
     /// backup's); restored the same way when dropped.
     #[cfg(feature = "cli")]
