@@ -1199,28 +1199,13 @@ fn every_call_meets_a_held_lock_with_locked_within_the_lock_timeout() {
 /// rollback journal, a reader's SHARED lock holds COMMIT up).
 #[test]
 fn a_migration_running_longer_than_the_lock_timeout_may_still_wait_at_commit() {
-    use std::sync::mpsc;
     let db = TempDb::new();
     db.open()
         .execute_batch("PRAGMA journal_mode = DELETE")
         .unwrap();
-    let (start_reading, reading_wanted) = mpsc::channel::<()>();
-    let (reading, reader_has_lock) = mpsc::channel::<()>();
-    let path = db.path.clone();
-    let reader = std::thread::spawn(move || {
-        reading_wanted.recv().unwrap();
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        let _: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
-            .unwrap();
-        reading.send(()).unwrap();
-        // Holds SHARED past the step's end, well within the lock timeout.
-        std::thread::sleep(Duration::from_millis(150));
-        conn.execute_batch("COMMIT").unwrap();
-    });
-    let start_reading = std::sync::Mutex::new(Some(start_reading));
-    let reader_has_lock = std::sync::Mutex::new(reader_has_lock);
+    // Holds SHARED past the step's end, well within the lock timeout.
+    let reader = faults::ReaderOnCall::spawn(&db.path, Duration::from_millis(150));
+    let asks = Arc::clone(&reader);
     let m = markers_with(
         "",
         2,
@@ -1229,16 +1214,13 @@ fn a_migration_running_longer_than_the_lock_timeout_may_still_wait_at_commit() {
             tx.execute_batch("CREATE TABLE t1 (x)")?;
             // Runs for twice the lock timeout, then a reader comes.
             std::thread::sleep(Duration::from_millis(600));
-            if let Some(start) = start_reading.lock().unwrap().take() {
-                start.send(()).unwrap();
-                reader_has_lock.lock().unwrap().recv().unwrap();
-            }
+            asks.take();
             Ok(())
         }),
     )
     .lock_timeout(Duration::from_millis(300));
     let result = m.migrate(&mut db.open());
-    reader.join().unwrap();
+    reader.join();
     match result {
         Ok(report) => assert_eq!(report.ids(), vec![0, 1]),
         Err(error) => panic!("the COMMIT after a 600 ms migration could not wait 150 ms: {error}"),
@@ -1319,24 +1301,8 @@ fn waits_before_and_after_a_step_outside_a_transaction_share_the_lock_timeout() 
         conn.execute_batch("COMMIT").unwrap();
     });
     write_lock_taken.recv().unwrap();
-    let (start_reading, reading_wanted) = mpsc::channel::<()>();
-    let (reading, read_lock_taken) = mpsc::channel::<()>();
-    let path = db.path.clone();
-    let reader = std::thread::spawn(move || {
-        if reading_wanted.recv().is_err() {
-            return;
-        }
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        let _: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
-            .unwrap();
-        reading.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        conn.execute_batch("COMMIT").unwrap();
-    });
-    let start_reading = std::sync::Mutex::new(Some(start_reading));
-    let read_lock_taken = std::sync::Mutex::new(read_lock_taken);
+    let reader = faults::ReaderOnCall::spawn(&db.path, Duration::from_millis(300));
+    let asks = Arc::clone(&reader);
     let m = Migrator::new()
         .set("shared_budget")
         .lock_timeout(Duration::from_millis(400))
@@ -1345,16 +1311,13 @@ fn waits_before_and_after_a_step_outside_a_transaction_share_the_lock_timeout() 
         })
         .add(1, "then", move |tx: &Transaction| {
             tx.execute_batch("CREATE TABLE then_t (x)")?;
-            if let Some(start) = start_reading.lock().unwrap().take() {
-                start.send(()).unwrap();
-                read_lock_taken.lock().unwrap().recv().unwrap();
-            }
+            asks.take();
             Ok::<(), rusqlite::Error>(())
         });
     let result = m.migrate(&mut db.open());
     drop(m);
     writer.join().unwrap();
-    reader.join().unwrap();
+    reader.join();
     // About 300 ms waited for the writer, then 300 ms for the reader at
     // step 1's COMMIT: past 400 ms in all.
     assert!(

@@ -12,12 +12,14 @@
 //!   short, or under `MIGRATE_LONG=1`; evenly spread ticks otherwise);
 //! - [`ExclusiveHolder`]: another connection, on a thread, holding
 //!   `BEGIN EXCLUSIVE` on a file;
+//! - [`ReaderOnCall`]: another connection, on a thread, that takes a read
+//!   lock when a step asks and holds it for a while;
 //! - [`SmallTmpfs`]: a tiny tmpfs, to run out of disk space for real.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -339,6 +341,58 @@ impl Drop for SmallTmpfs {
                 .arg("-l")
                 .arg(self.dir.path())
                 .status();
+        }
+    }
+}
+
+/// A reader on another thread that a step starts: [`take`](Self::take)
+/// returns once it holds a read lock on the file (in a rollback journal,
+/// one that holds up a COMMIT), which it keeps for `hold`.
+pub struct ReaderOnCall {
+    start: Mutex<Option<mpsc::Sender<()>>>,
+    taken: Mutex<mpsc::Receiver<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ReaderOnCall {
+    pub fn spawn(path: &Path, hold: Duration) -> Arc<ReaderOnCall> {
+        let (start, wanted) = mpsc::channel::<()>();
+        let (say_taken, taken) = mpsc::channel::<()>();
+        let path: PathBuf = path.to_owned();
+        let thread = std::thread::spawn(move || {
+            if wanted.recv().is_err() {
+                return;
+            }
+            let conn = Connection::open(&path).expect("reader: open");
+            conn.execute_batch("BEGIN").expect("reader: BEGIN");
+            let _: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+                .expect("reader: read");
+            say_taken.send(()).expect("reader: say it holds the lock");
+            std::thread::sleep(hold);
+            conn.execute_batch("COMMIT").expect("reader: COMMIT");
+        });
+        Arc::new(ReaderOnCall {
+            start: Mutex::new(Some(start)),
+            taken: Mutex::new(taken),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The first call starts the reader and returns once it holds its
+    /// lock; later calls do nothing.
+    pub fn take(&self) {
+        if let Some(start) = self.start.lock().unwrap().take() {
+            start.send(()).unwrap();
+            self.taken.lock().unwrap().recv().unwrap();
+        }
+    }
+
+    /// Waits for the reader's end (it never starts if no step asked).
+    pub fn join(&self) {
+        self.start.lock().unwrap().take();
+        if let Some(thread) = self.thread.lock().unwrap().take() {
+            thread.join().unwrap();
         }
     }
 }
