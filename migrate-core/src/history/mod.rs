@@ -659,6 +659,7 @@ pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error>
 /// `0..applied`, none marked edited by hand (by the table's triggers): on a
 /// server, which has no authorizer to refuse the statement, what a step's
 /// own SQL may have done to it. O(rows).
+#[cfg(feature = "libsql")]
 pub(crate) fn untouched(conn: &dyn Db, table: &Table, applied: usize) -> Result<bool, Error> {
     let found = db::first_row(
         conn,
