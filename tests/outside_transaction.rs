@@ -613,3 +613,40 @@ fn a_step_outside_a_transaction_cannot_write_the_history_through_main_attached_a
         .unwrap();
     assert_eq!(attached, 0);
 }
+
+/// Only `main`'s own file is detached right after a step outside a
+/// transaction: a database it attached from another file stays for the
+/// steps after it, which may write there; the call detaches it at its end,
+/// as it puts every connection setting back.
+#[test]
+fn a_database_a_step_outside_a_transaction_attaches_stays_for_the_steps_after_it() {
+    let db = TempDb::new();
+    let other = TempDb::new();
+    let mut conn = db.open();
+    let path = other.path.to_string_lossy().replace('\'', "''");
+    let m = Migrator::new()
+        .set("keeps_attached")
+        .add_without_transaction(0, "attach_archive", move |conn: &Connection| {
+            conn.execute_batch(&format!(
+                "ATTACH '{path}' AS archive; CREATE TABLE archive.kept (x);"
+            ))
+        })
+        .add(1, "fill_archive", |tx: &Transaction| {
+            tx.execute_batch("INSERT INTO archive.kept VALUES (1)")
+        });
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![0, 1]);
+    assert_eq!(tracking_ids(&conn, "migrations_keeps_attached"), vec![0, 1]);
+    let attached: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_database_list WHERE name = 'archive'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(attached, 0);
+    let kept: i64 = other
+        .open()
+        .query_row("SELECT count(*) FROM kept", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 1);
+}
