@@ -154,6 +154,7 @@ mod registry;
 mod report;
 mod runner;
 mod schema;
+mod sql_tokens;
 mod sqlite;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
