@@ -39,6 +39,33 @@ embed_migrations!(
     "tests/fixtures/sql/cluster_hostile_savepoint",
     set = "hostile_savepoint"
 );
+// Migration 1 of each writes another set's tracking table, or indexes, alters
+// or puts a trigger on its own, or changes only a row's chain: what the check
+// after a step cannot see, refused before it is sent.
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_other",
+    set = "hostile_other"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_index",
+    set = "hostile_index"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_column",
+    set = "hostile_column"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_trigger",
+    set = "hostile_trigger"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_chain",
+    set = "hostile_chain"
+);
+embed_migrations!(
+    "tests/fixtures/sql/cluster_read_history",
+    set = "read_history"
+);
 embed_migrations!(
     "tests/fixtures/corpus/atuinsh__atuin/atuin-server-sqlite/migrations",
     set = "atuin_server",
@@ -676,6 +703,73 @@ fn a_steps_sql_cannot_write_the_history_or_take_the_savepoint_on_a_server() {
                 assert!(!tables.contains(&"partial".to_owned()), "{set}: {tables:?}");
                 assert!(m.verify().await.is_ok(), "{set}");
             }
+        });
+}
+
+/// What the check after a step cannot see is refused before the step is
+/// sent: none of its SQL runs, and every history is as it was. Reading a
+/// tracking table stays allowed, as on a file.
+#[test]
+fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
+    let Some(bin) = sqld_bin("a_steps_sql_cannot_change_any_sets_history") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let conn = connect(&primary.url()).await;
+            let victim = Migrator::new().set("hostile_update").libsql(&conn);
+            assert_eq!(victim.migrate_to(0).await.unwrap().ids(), vec![0]);
+            let victim_before = rows(&conn, "SELECT * FROM migrations_hostile_update").await;
+            for set in [
+                "hostile_other",
+                "hostile_index",
+                "hostile_column",
+                "hostile_trigger",
+                "hostile_chain",
+            ] {
+                let m = Migrator::new().set(set).libsql(&conn);
+                let table = format!("migrations_{set}");
+                let result = m.migrate().await;
+                let Err(Error::Forbidden { id: 1, reason, .. }) = &result else {
+                    panic!("{set}: {result:?}");
+                };
+                assert!(
+                    reason.contains("line 2") && reason.contains("001_forge.sql"),
+                    "{set}: {reason}"
+                );
+                let applied = m.applied_migrations().await.unwrap();
+                assert_eq!(applied.len(), 1, "{set}");
+                assert_eq!(applied[0].name, "first", "{set}");
+                let tables = tables(&conn).await;
+                assert!(!tables.contains(&"partial".to_owned()), "{set}: {tables:?}");
+                let sneaky = rows(
+                    &conn,
+                    &format!(
+                        "SELECT name FROM sqlite_master WHERE name = 'sneaky' \
+                         UNION ALL SELECT name FROM pragma_table_info('{table}') \
+                         WHERE name = 'sneaky'"
+                    ),
+                )
+                .await;
+                assert!(sneaky.is_empty(), "{set}: {sneaky:?}");
+                assert!(m.verify().await.is_ok(), "{set}");
+            }
+            assert_eq!(
+                rows(&conn, "SELECT * FROM migrations_hostile_update").await,
+                victim_before
+            );
+            assert!(victim.verify().await.is_ok());
+            let reader = Migrator::new().set("read_history").libsql(&conn);
+            assert_eq!(reader.migrate().await.unwrap().ids(), vec![0, 1]);
+            assert_eq!(
+                rows(&conn, "SELECT name FROM copy").await,
+                vec![vec!["first".to_owned()]]
+            );
         });
 }
 

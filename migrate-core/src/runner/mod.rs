@@ -18,6 +18,8 @@ mod batch;
 mod guard;
 #[cfg(feature = "libsql")]
 pub(crate) mod remote;
+#[cfg(feature = "libsql")]
+mod server_sql;
 mod wait;
 
 pub(crate) use autocommit::settle_in;

@@ -28,6 +28,7 @@ use libsql::TransactionBehavior;
 
 use super::batch::{foreign_key_violations, new_violations};
 use super::guard::STEP_SAVEPOINT;
+use super::server_sql;
 use super::{steps_to_run, Goal, Outcome, Settings};
 use crate::db::Db;
 use crate::error::{Direction, Error};
@@ -160,6 +161,9 @@ struct Run<'a> {
     /// release it and open one by the same name (no authorizer on a server
     /// refuses `RELEASE migrate_core_step`).
     savepoint: String,
+    /// Every tracking table in the database (any set's), which a step's
+    /// SQL may read but not write (see `server_sql`).
+    tracking: Vec<String>,
 }
 
 /// A savepoint name no migration's SQL can know in advance.
@@ -195,6 +199,8 @@ impl<'a> Run<'a> {
         if history.triggers_pending {
             history::ensure_triggers(db, settings.table)?;
         }
+        let mut tracking = history::tracking_tables(db)?;
+        tracking.push(settings.table.name.clone());
         Ok(Run {
             db,
             tx,
@@ -204,6 +210,7 @@ impl<'a> Run<'a> {
             steps: Vec::new(),
             abandon: false,
             savepoint: savepoint_name(),
+            tracking,
         })
     }
 
@@ -296,7 +303,23 @@ impl<'a> Run<'a> {
             None
         };
         match (step.sql(), step.libsql()) {
-            (Some(sql), _) => db.execute_batch(sql).map_err(failed)?,
+            (Some(sql), _) => {
+                if let Some((line, why)) = server_sql::refused_statement(sql, &self.tracking) {
+                    return Err(Error::Forbidden {
+                        id: migration.id,
+                        name: migration.name().to_owned(),
+                        direction,
+                        reason: format!(
+                            "{why}, in the statement at line {line} of its SQL ({}); a server \
+                             has no guard to stop a statement as it runs, so migrate-core reads \
+                             a step's SQL first and sent none of it: remove that statement (only \
+                             migrate-core changes a tracking table)",
+                            step.location()
+                        ),
+                    });
+                }
+                db.execute_batch(sql).map_err(failed)?
+            }
             (None, Some(run)) => self.run_async(run, migration, direction)?,
             // Refused by `check_backend` before the run.
             (None, None) => {
