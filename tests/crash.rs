@@ -182,6 +182,20 @@ const NAMES: [&str; COUNT] = ["create_big", "copy_and_index", "add_flag", "small
 #[test]
 fn child_process_entry() {
     let Some(role) = child_role() else { return };
+    if role == "crash-memory-journal" {
+        let mut conn = Connection::open(env("MIGRATE_DB")).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = MEMORY", (), |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "memory");
+        // A small cache: the step's pages spill to the file before COMMIT.
+        conn.execute_batch("PRAGMA cache_size = 10").unwrap();
+        match memory_journal_migrator(true).migrate(&mut conn) {
+            Ok(_) => report("finished"),
+            Err(e) => report(&format!("err {e}")),
+        }
+        return;
+    }
     if role == "crash-fk" {
         let mut conn = Connection::open(env("MIGRATE_DB")).unwrap();
         match fk_migrator().migrate(&mut conn) {
@@ -768,6 +782,87 @@ fn fk_check_consistent(conn: &Connection, context: &str) -> usize {
     let violations: i64 = query_i64(conn, "SELECT count(*) FROM pragma_foreign_key_check");
     assert_eq!(violations, 0, "{context}: foreign key violations");
     k
+}
+
+/// Migration 1 changes a row of migration 0's table, then writes enough
+/// to spill pages to the file, then (in the child) waits to be killed.
+fn memory_journal_migrator(wait_for_kill: bool) -> Migrator {
+    Migrator::new()
+        .set("memory_journal")
+        .add(0, "small", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE small (x); INSERT INTO small VALUES (1);")
+        })
+        .add(1, "big", move |tx: &Transaction| {
+            tx.execute_batch(
+                "UPDATE small SET x = 2;
+                 CREATE TABLE big (id INTEGER PRIMARY KEY, pad TEXT);
+                 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000)
+                 INSERT INTO big (pad) SELECT printf('%0100d', i) FROM s;",
+            )?;
+            if wait_for_kill {
+                std::fs::write(env("MIGRATE_MARKER"), b"x").unwrap();
+                std::thread::sleep(Duration::from_secs(120));
+            }
+            Ok::<(), rusqlite::Error>(())
+        })
+}
+
+/// An application's `journal_mode = MEMORY` keeps no journal on disk: a
+/// process killed in the middle of a transaction leaves its spilled pages
+/// in the file. The run keeps a journal on disk for the call (and puts
+/// MEMORY back after it), so a kill leaves nothing of the killed migration.
+#[test]
+fn sigkill_with_the_applications_journal_in_memory_leaves_nothing_of_the_killed_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_db(dir.path(), "crash.db", false);
+    {
+        let mut conn = Connection::open(&db).unwrap();
+        memory_journal_migrator(false)
+            .migrate_to(&mut conn, 0)
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE app_data (v);
+             WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 5000)
+             INSERT INTO app_data SELECT printf('%050d', i) FROM s;",
+        )
+        .unwrap();
+    }
+    let marker = dir.path().join("marker");
+    let mut child = child_command("crash-memory-journal")
+        .env("MIGRATE_DB", &db)
+        .env("MIGRATE_MARKER", &marker)
+        .spawn()
+        .unwrap();
+    process::wait_for_file(
+        &marker,
+        &mut child,
+        Duration::from_secs(120),
+        Duration::from_millis(2),
+    )
+    .unwrap();
+    let finished = process::kill(child);
+    assert!(
+        !finished.status.success(),
+        "not killed: {}",
+        finished.describe()
+    );
+
+    let mut conn = Connection::open(&db).unwrap();
+    assert_eq!(integrity(&conn), vec!["ok".to_owned()]);
+    assert_eq!(
+        tracking_rows_or_empty(&conn, "migrations_memory_journal"),
+        vec![(0, "small".to_owned())]
+    );
+    assert_eq!(
+        query_i64(&conn, "SELECT x FROM small"),
+        1,
+        "migration 1's UPDATE survived the kill"
+    );
+    assert!(!has_object(&conn, "table", "big"));
+    assert_eq!(query_i64(&conn, "SELECT count(*) FROM app_data"), 5000);
+    let report = memory_journal_migrator(false).migrate(&mut conn).unwrap();
+    assert_eq!(report.ids(), vec![1]);
+    assert_eq!(query_i64(&conn, "SELECT x FROM small"), 2);
 }
 
 /// Kills inside each transaction of a run split by a `foreign_keys = off`

@@ -1069,6 +1069,49 @@ fn an_in_memory_journal_works_normally() {
     );
 }
 
+/// The steps of a file run with a journal on disk, whether the application
+/// or a step outside a transaction chose `MEMORY` (a killed process would
+/// leave an in-memory journal's spilled pages in the file:
+/// `crash.rs::sigkill_with_the_applications_journal_in_memory_leaves_nothing_of_the_killed_migration`);
+/// MEMORY is put back after the call.
+#[test]
+fn steps_run_with_the_journal_on_disk_and_memory_is_put_back() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let mode = |conn: &Connection| -> String {
+        conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap()
+    };
+    let record = |tx: &Transaction| {
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS modes (m);
+             INSERT INTO modes SELECT journal_mode FROM pragma_journal_mode;",
+        )
+    };
+    conn.execute_batch("PRAGMA journal_mode = MEMORY").unwrap();
+    let m = Migrator::new()
+        .set("journal_on_disk")
+        .add(0, "record", record)
+        .add_without_transaction(1, "memory_again", |conn: &Connection| {
+            conn.execute_batch("PRAGMA journal_mode = MEMORY")
+        })
+        .add(2, "record_again", record);
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![0, 1, 2]);
+    let modes: Vec<String> = conn
+        .prepare("SELECT m FROM modes")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(modes, vec!["delete", "delete"]);
+    assert_eq!(mode(&conn), "memory");
+    // A database without a file keeps its journal in memory.
+    let mut memory = Connection::open_in_memory().unwrap();
+    assert_eq!(m.migrate(&mut memory).unwrap().ids(), vec![0, 1, 2]);
+    assert_eq!(mode(&memory), "memory");
+}
+
 // ---------------------------------------------------------------- 10. lock timeout bounds the whole call
 
 #[test]

@@ -130,7 +130,7 @@ fn run_within(
     // writer waiting gets SQLITE_BUSY at once).
     wait_for_the_mark_to_go(conn, plan, settings, lock)?;
     sqlite::check_writable(conn)?;
-    let _restore = ConnectionState::capture(conn)?;
+    let restore = ConnectionState::capture(conn)?;
     let mut outcome = Outcome::default();
     let mut goal = goal;
     // A failure whose transaction SQLite ended: the steps before it are
@@ -191,8 +191,10 @@ fn run_within(
                 Some((_, next)) if !matches!(goal, Goal::DownLast) => {
                     // Outside a transaction the step could change what was
                     // checked before the run (`journal_mode = OFF`, `query_only`):
-                    // the steps after it must still roll back if they fail.
+                    // the steps after it must still roll back if they fail,
+                    // and a kill must leave nothing of them (`MEMORY`).
                     sqlite::check_writable(conn)?;
+                    restore.keep_journal_on_disk()?;
                     mode = next.mode();
                 }
                 _ => return finish(outcome, lost_failure),

@@ -350,13 +350,16 @@ const SETTINGS: [&str; 27] = [
 /// What a migration may change on the connection and the runner puts back
 /// after the call, whatever happened: the transaction (none open), the
 /// [`SETTINGS`] (`query_only`, `foreign_keys`, `recursive_triggers`, …),
-/// and the attached databases.
+/// and the attached databases. It also keeps the file's rollback journal on
+/// disk for the call (see [`ConnectionState::keep_journal_on_disk`]).
 pub(crate) struct ConnectionState<'c> {
     conn: &'c Connection,
     settings: [Option<i64>; SETTINGS.len()],
     db_config: [Option<c_int>; DB_CONFIG.len()],
     limits: Limits,
     databases: Vec<String>,
+    /// `journal_mode = MEMORY` was moved to `DELETE` for the call.
+    journal_in_memory: Cell<bool>,
 }
 
 /// The `sqlite3_db_config` switches a step can flip through the C API (or
@@ -434,13 +437,55 @@ impl<'c> ConnectionState<'c> {
             db_config: db_config_values,
             limits: Limits::read(conn),
             databases: databases(conn)?,
+            journal_in_memory: Cell::new(false),
         };
         if counting {
             // Put back when the state drops, like the rest.
             conn.execute_batch("PRAGMA count_changes = 0")?;
         }
+        state.keep_journal_on_disk()?;
         Ok(state)
     }
+
+    /// Moves a file's `journal_mode = MEMORY` (the application's, or a step
+    /// outside a transaction's) to `DELETE` until the call ends, when
+    /// MEMORY is put back. An in-memory journal rolls back a failed step,
+    /// but not a killed process: the pages a transaction spilled to the file
+    /// before its COMMIT stay there, and the history would not record the
+    /// half-applied migration. A database without a file keeps its journal
+    /// in memory, as it must.
+    pub fn keep_journal_on_disk(&self) -> Result<(), Error> {
+        if !has_file(self.conn, c"main") || journal_mode(self.conn)? != "memory" {
+            return Ok(());
+        }
+        self.journal_in_memory.set(true);
+        let now: String =
+            self.conn
+                .query_row("PRAGMA main.journal_mode = DELETE", params![], |row| {
+                    row.get(0)
+                })?;
+        if now.eq_ignore_ascii_case("delete") {
+            Ok(())
+        } else {
+            Err(Error::NoJournal)
+        }
+    }
+}
+
+/// `main`'s journal mode, lowercase.
+fn journal_mode(conn: &Connection) -> Result<String, Error> {
+    let mode: String = conn.query_row("PRAGMA main.journal_mode", params![], |row| row.get(0))?;
+    Ok(mode.to_ascii_lowercase())
+}
+
+/// Whether the database `schema` is a file (not `:memory:` or a temporary
+/// database, whose journal can only be in memory).
+fn has_file(conn: &Connection, schema: &CStr) -> bool {
+    // SAFETY: a valid handle and a NUL-terminated name; SQLite returns NULL
+    // for an unknown name and "" for a database without a file.
+    let path = unsafe { ffi::sqlite3_db_filename(conn.handle(), schema.as_ptr()) };
+    // SAFETY: SQLite returns a NUL-terminated string.
+    !path.is_null() && !unsafe { CStr::from_ptr(path) }.to_bytes().is_empty()
 }
 
 /// Undoes what a step outside a transaction may have done that would make
@@ -530,6 +575,12 @@ impl Drop for ConnectionState<'_> {
                 let gone = |c: &Connection| databases(c).is_ok_and(|list| !list.contains(name));
                 settle(conn, &format!("DETACH {}", quote_identifier(name)), gone);
             }
+        }
+        // Unless a step outside a transaction chose another mode since.
+        if self.journal_in_memory.get() && journal_mode(conn).is_ok_and(|mode| mode == "delete") {
+            settle(conn, "PRAGMA main.journal_mode = MEMORY", |c| {
+                journal_mode(c).is_ok_and(|mode| mode == "memory")
+            });
         }
     }
 }
