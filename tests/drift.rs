@@ -108,6 +108,95 @@ fn sets_sharing_a_file_never_flag_each_other() {
     assert_eq!(notes("a").check_drift(&conn).unwrap(), Some(vec![]));
 }
 
+/// A run that does not look for drift (another set's, or this set's with
+/// the default) records its own changes, not the schema as it finds it: a
+/// change made by hand before it stays drift for the sets that look.
+#[test]
+fn a_run_that_does_not_look_keeps_a_hand_change_as_drift() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    notes("a")
+        .drift(Drift::Refuse)
+        .migrate_to(&mut conn, 0)
+        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE notes ADD COLUMN by_hand TEXT;
+         CREATE TABLE made_by_hand (x);",
+    )
+    .unwrap();
+    let hand_made = |changes: &[SchemaChange]| -> Vec<String> {
+        let mut names: Vec<String> = changes.iter().map(|c| c.name().to_owned()).collect();
+        names.sort_unstable();
+        names
+    };
+    // Another set, not looking: its own table is recorded, the hand
+    // changes are not.
+    assert_eq!(tags("b").migrate(&mut conn).unwrap().ids(), vec![0]);
+    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
+    assert_eq!(
+        hand_made(&changes),
+        vec!["made_by_hand", "notes"],
+        "{changes:#?}"
+    );
+    // This set with the default: its index is recorded, the hand changes
+    // are not.
+    assert_eq!(notes("a").migrate(&mut conn).unwrap().ids(), vec![1]);
+    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
+    assert_eq!(
+        hand_made(&changes),
+        vec!["made_by_hand", "notes"],
+        "{changes:#?}"
+    );
+    // A set that looks still refuses, on the up-to-date path too.
+    let error = notes("a")
+        .drift(Drift::Refuse)
+        .migrate(&mut conn)
+        .unwrap_err();
+    let Error::SchemaDrift { changes } = &error else {
+        panic!("expected SchemaDrift, got {error:?}");
+    };
+    assert_eq!(hand_made(changes), vec!["made_by_hand", "notes"]);
+    // Undone by hand: no drift left.
+    conn.execute_batch("DROP TABLE made_by_hand; ALTER TABLE notes DROP COLUMN by_hand;")
+        .unwrap();
+    assert_eq!(notes("a").check_drift(&conn).unwrap(), Some(vec![]));
+    assert!(notes("a")
+        .drift(Drift::Refuse)
+        .migrate(&mut conn)
+        .unwrap()
+        .is_empty());
+    // A table dropped by hand stays dropped in the drift, and one that a
+    // run drops is no drift.
+    conn.execute_batch("DROP TABLE tags").unwrap();
+    let dropper = tags("b").add(1, "drop_notes_index", |tx: &Transaction| {
+        tx.execute_batch("DROP INDEX notes_body")
+    });
+    assert_eq!(dropper.migrate(&mut conn).unwrap().ids(), vec![1]);
+    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
+    assert_eq!(hand_made(&changes), vec!["tags"], "{changes:#?}");
+}
+
+/// The same for a step outside a transaction, recorded in a transaction
+/// of its own after it ran.
+#[test]
+fn a_step_outside_a_transaction_that_does_not_look_keeps_a_hand_change_as_drift() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    notes("a").drift(Drift::Refuse).migrate(&mut conn).unwrap();
+    conn.execute_batch("CREATE TABLE made_by_hand (x)").unwrap();
+    let outside = Migrator::new().set("b").add_without_transaction(
+        0,
+        "vacuum_and_log",
+        |conn: &migrate_core::rusqlite::Connection| {
+            conn.execute_batch("VACUUM; CREATE TABLE log (line TEXT);")
+        },
+    );
+    assert_eq!(outside.migrate(&mut conn).unwrap().ids(), vec![0]);
+    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
+    let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
+    assert_eq!(names, vec!["made_by_hand"], "{changes:#?}");
+}
+
 #[test]
 fn a_change_that_leaves_the_schema_as_it_was_is_no_drift() {
     let db = TempDb::new();

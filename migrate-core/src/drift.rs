@@ -6,7 +6,10 @@
 //! of the file, the normalised schema it leaves and SQLite's schema cookie
 //! (`PRAGMA schema_version`, which changes with every schema change). So a
 //! set's migrations never look like drift to another set; and a file whose
-//! sets never look holds no such table. Detecting drift
+//! sets never look holds no such table. A run that does not look
+//! (`Drift::Ignore`) records its own changes over the record, not the
+//! schema as it found it: it cannot accept a change made by hand that it
+//! never saw (see [`before_unlooked_run`]). Detecting drift
 //! is then one cookie comparison on the up-to-date path (only when asked
 //! for: see [`Drift`]); when the cookie moved, the live schema is compared
 //! with the recorded one object by object, so a change that leaves the
@@ -46,13 +49,33 @@ fn qualified() -> String {
     format!("main.{}", quote_identifier(TABLE))
 }
 
+/// The schema a run that does not look for drift finds before its first
+/// step, when a record exists and the schema moved since it was written
+/// (drift, or a change that leaves it as it was): [`record`] then carries
+/// over only what the run itself changes. `None` for a run that looks (it
+/// refused drift, or reported it and carries on: what it leaves is
+/// accepted), and when nothing moved (what the run leaves is the record).
+/// Read on the write path only.
+pub(crate) fn before_unlooked_run(
+    conn: &Connection,
+    drift: Drift,
+) -> Result<Option<Schema>, Error> {
+    if drift != Drift::Ignore {
+        return Ok(None);
+    }
+    match recorded(conn)? {
+        Some((cookie, _)) if cookie != schema_cookie(conn)? => Ok(Some(Schema::read(conn)?)),
+        _ => Ok(None),
+    }
+}
+
 /// Records the schema as migrations leave it, in the caller's write
 /// transaction (after its last schema change): always once a set of the
 /// file looks for drift (`start`: its policy is not `Ignore`; the record
 /// then exists and every set keeps it up to date, so that none flags
 /// another), never before, so that a database whose sets do not look holds
-/// no table of it.
-pub(crate) fn record(conn: &Connection, start: bool) -> Result<(), Error> {
+/// no table of it. `before` is [`before_unlooked_run`]'s.
+pub(crate) fn record(conn: &Connection, start: bool, before: Option<&Schema>) -> Result<(), Error> {
     if !start && !exists(conn)? {
         return Ok(());
     }
@@ -66,8 +89,26 @@ pub(crate) fn record(conn: &Connection, start: bool) -> Result<(), Error> {
          \x20   recorded_at TEXT NOT NULL\n\
          )"
     ))?;
-    let schema = Schema::read(conn)?.render();
-    let cookie = schema_cookie(conn)?;
+    let live = Schema::read(conn)?;
+    let mut cookie = schema_cookie(conn)?;
+    let carried = match (before, recorded(conn)?) {
+        (Some(before), Some((_, text))) => Schema::parse(&text)
+            .ok()
+            .map(|recorded| Schema::carry(&recorded, before, &live)),
+        _ => None,
+    };
+    let schema = match carried {
+        Some(carried) => {
+            if !Schema::changes(&carried, &live).is_empty() {
+                // Not the live schema's cookie: the next look compares in
+                // full and finds the drift kept. SQLite's is never negative.
+                cookie = -1;
+            }
+            carried
+        }
+        None => live,
+    }
+    .render();
     conn.execute(
         &format!(
             "INSERT OR REPLACE INTO {table} (id, cookie, schema, recorded_at) \

@@ -425,6 +425,9 @@ impl Migrator {
                     marker.id,
                     marker.direction,
                     resolution == Resolution::Completed,
+                    // A person says what happened: what the file holds now
+                    // is recorded.
+                    None,
                 )?;
                 Ok(Some(marker.id))
             })

@@ -273,6 +273,38 @@ impl Schema {
         Schema { objects }
     }
 
+    /// What migrations leave after a run that changed `before` into
+    /// `after`, when `recorded` is what they had left before it: each
+    /// object the run created, changed or dropped as the run left it, every
+    /// other object as recorded. A change made outside migrations before the
+    /// run (an object added, altered or dropped by hand) stays out of it.
+    pub fn carry(recorded: &Schema, before: &Schema, after: &Schema) -> Schema {
+        let find = |schema: &Schema, object: &Object| -> Option<Object> {
+            schema
+                .objects
+                .iter()
+                .find(|o| o.same_object(object.kind, &object.name))
+                .cloned()
+        };
+        let mut objects = Vec::new();
+        for object in &after.objects {
+            match find(before, object) {
+                // Not the run's: as recorded, or not at all.
+                Some(old) if old.same_definition(object) => objects.extend(find(recorded, object)),
+                _ => objects.push(object.clone()),
+            }
+        }
+        // Gone before the run, and not made again by it.
+        objects.extend(
+            recorded
+                .objects
+                .iter()
+                .filter(|o| find(after, o).is_none() && find(before, o).is_none())
+                .cloned(),
+        );
+        Schema::sorted(objects)
+    }
+
     /// The text of a schema file: [`HEADER`], then each object in its block,
     /// blocks separated by a blank line, `\n` line endings.
     pub fn render(&self) -> String {

@@ -26,6 +26,7 @@ use crate::history;
 use crate::observe::StepWatch;
 use crate::registry::{Migration, Plan, Step};
 use crate::report::StepReport;
+use crate::schema::Schema;
 use crate::sqlite::{self, LockWait};
 
 /// Runs one step outside a transaction; `batch` is the transaction that
@@ -44,6 +45,7 @@ pub(super) fn run_step(
 ) -> Result<(), Error> {
     let removed = batch.mark_started(migration, direction)?;
     batch.commit(outcome)?;
+    let drift_before = crate::drift::before_unlooked_run(conn, settings.drift)?;
     // An observer that panics on `Started` must not leave the mark of a
     // step that never ran, for every later call to wait on and a person to
     // resolve: the mark goes (not run), then the panic goes on.
@@ -53,8 +55,18 @@ pub(super) fn run_step(
     let watch = match started {
         Ok(watch) => watch,
         Err(panic) => {
-            let _ =
-                lock.apart(|| settle(conn, plan, settings, lock, migration.id, direction, false));
+            let _ = lock.apart(|| {
+                settle(
+                    conn,
+                    plan,
+                    settings,
+                    lock,
+                    migration.id,
+                    direction,
+                    false,
+                    None,
+                )
+            });
             resume_unwind(panic)
         }
     };
@@ -94,6 +106,7 @@ pub(super) fn run_step(
             migration.id,
             direction,
             result.is_ok(),
+            drift_before.as_ref(),
         )
     });
     match (result, settled) {
@@ -153,15 +166,18 @@ fn settle(
     id: u32,
     direction: Direction,
     completed: bool,
+    drift_before: Option<&Schema>,
 ) -> Result<(), Error> {
     let tx = begin_immediate(conn, lock)?;
-    settle_in(&tx, plan, settings, id, direction, completed)?;
+    settle_in(&tx, plan, settings, id, direction, completed, drift_before)?;
     tx.commit()
         .map_err(|error| lock.locked(Error::Sqlite(error)))
 }
 
 /// The writes of [`settle`], inside the caller's transaction (also used by
 /// `Migrator::resolve_interrupted`): the mark must still be there.
+/// `drift_before` is the schema before the step, for a run that does not
+/// look for drift (`drift::before_unlooked_run`).
 pub(crate) fn settle_in(
     conn: &Connection,
     plan: &Plan,
@@ -169,6 +185,7 @@ pub(crate) fn settle_in(
     id: u32,
     direction: Direction,
     completed: bool,
+    drift_before: Option<&Schema>,
 ) -> Result<(), Error> {
     let table = settings.table;
     let expected = match direction {
@@ -213,7 +230,7 @@ pub(crate) fn settle_in(
         sqlite::set_user_version(conn, applied)?;
     }
     if completed {
-        crate::drift::record(conn, settings.drift != crate::Drift::Ignore)?;
+        crate::drift::record(conn, settings.drift != crate::Drift::Ignore, drift_before)?;
     }
     Ok(())
 }

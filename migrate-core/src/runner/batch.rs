@@ -21,6 +21,7 @@ use crate::history::{self, Ledger, Recorder};
 use crate::observe::StepWatch;
 use crate::registry::{Migration, Plan, Step};
 use crate::report::{AppliedMigration, StepReport};
+use crate::schema::Schema;
 use crate::sqlite::{self, LockWait};
 
 /// A step that failed, and was rolled back.
@@ -48,6 +49,9 @@ pub(super) struct Batch<'c> {
     triggers_suspended: bool,
     ledger: Ledger,
     steps: Vec<StepReport>,
+    /// The schema before the first step, for a run that does not look for
+    /// drift (see `drift::before_unlooked_run`).
+    drift_before: Option<Schema>,
 }
 
 /// The statements every step of a transaction runs, prepared once per
@@ -87,6 +91,7 @@ impl<'c> Batch<'c> {
         // Ours too, even if it was rebuilt by hand without its marker.
         tracking_tables.push(table.name.clone());
         let foreign_keys_on = sqlite::foreign_keys_on(&tx)?;
+        let drift_before = crate::drift::before_unlooked_run(&tx, settings.drift)?;
         let statements = if history.exists {
             let own_triggers = tracking_tables
                 .iter()
@@ -122,6 +127,7 @@ impl<'c> Batch<'c> {
             triggers_suspended: history.triggers_pending,
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
+            drift_before,
         })
     }
 
@@ -364,6 +370,7 @@ impl<'c> Batch<'c> {
                 applied, removed, ..
             },
             steps,
+            drift_before,
             ..
         } = self;
         drop(statements);
@@ -378,7 +385,11 @@ impl<'c> Batch<'c> {
                     sqlite::set_user_version(&tx, applied)?;
                 }
                 // The schema these steps leave, for drift detection.
-                crate::drift::record(&tx, settings.drift != crate::Drift::Ignore)?;
+                crate::drift::record(
+                    &tx,
+                    settings.drift != crate::Drift::Ignore,
+                    drift_before.as_ref(),
+                )?;
             }
             tx.commit().map_err(Error::Sqlite)
         })();
