@@ -887,10 +887,41 @@ fn sqlx_run_again_after_adoption_is_refused() {
         &[
             "sqlx records 4 applied migration(s), the tracking table \"migrations\" only 3",
             "version 20240104120000 `add likes`",
-            "two tools migrate it",
+            "two tools migrate this database",
             "drop the table \"migrations\" and adopt again",
         ],
     );
+}
+
+/// Rolling back below the adoption point leaves the other tool's record
+/// longer than the history, as the tool running again would: the refusal
+/// names both causes and the way out of each, and migrating again (what
+/// start-up code does next) makes adopt agree again. Found by a hostile
+/// probe: the message blamed sqlx alone and advised dropping the history.
+#[test]
+fn sqlx_adopted_then_rolled_back_below_the_adoption_is_explained() {
+    let db = sqlx_database();
+    let mut conn = db.open();
+    let m = ours()
+        .add_rollback(1, |tx: &Transaction| tx.execute_batch("DROP TABLE posts"))
+        .add_rollback(2, |tx: &Transaction| tx.execute_batch("DROP TABLE tags"));
+    m.adopt(&mut conn, Legacy::Sqlx).unwrap();
+    m.rollback_to(&mut conn, 0).unwrap();
+    drop(conn);
+    assert_refused(
+        &db,
+        &m,
+        Legacy::Sqlx,
+        &[
+            "sqlx records 3 applied migration(s), the tracking table \"migrations\" only 1",
+            "Either migrate-core rolled them back after adopting",
+            "migrate applies them again, after which adopt agrees",
+            "remove the adopt call",
+        ],
+    );
+    let mut conn = db.open();
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![1, 2, 3]);
+    assert!(m.adopt(&mut conn, Legacy::Sqlx).unwrap().is_empty());
 }
 
 #[test]

@@ -74,19 +74,33 @@ pub(super) fn agrees(
         return Ok(());
     };
     if applied.len() > rows.len() {
+        // Two histories can end there: migrate-core rolled back migrations
+        // it had adopted (the other tool's record, which it never writes,
+        // still lists them), or the other tool ran again. Nothing stored
+        // tells them apart, so the message gives the way out of each.
+        let extra = &applied[rows.len()..];
         problems.push(format!(
-            "{} records {} applied migration(s), the tracking table {:?} only {}: {} ran through \
-             {} after migrate-core took over this database, so two tools migrate it. Stop \
-             running {} on it; then, if the schema has their changes, drop the table {:?} and \
-             adopt again",
-            legacy.tool(),
+            "{tool} records {} applied migration(s), the tracking table {:?} only {}: {} {}. \
+             Either migrate-core rolled {them} back after adopting ({tool}'s record, which \
+             migrate-core never writes, still lists {them}), or {tool} ran again after \
+             migrate-core took over, and two tools migrate this database. If migrate-core \
+             rolled {them} back: migrate applies {them} again, after which adopt agrees; or \
+             remove the adopt call, which has nothing left to do once a database is adopted. If \
+             {tool} ran: stop running it on this database; then, if the schema has {its} \
+             changes, drop the table {:?} and adopt again",
             applied.len(),
             table.name,
             rows.len(),
-            list(applied[rows.len()..].iter().map(|a| show(legacy, a))),
-            legacy.tool(),
-            legacy.tool(),
+            list(extra.iter().map(|a| show(legacy, a))),
+            if extra.len() == 1 {
+                "is recorded by it and not by migrate-core"
+            } else {
+                "are recorded by it and not by migrate-core"
+            },
             table.name,
+            tool = legacy.tool(),
+            them = if extra.len() == 1 { "it" } else { "them" },
+            its = if extra.len() == 1 { "its" } else { "their" },
         ));
     }
     for (id, (theirs, ours)) in applied.iter().zip(rows).enumerate() {
