@@ -625,7 +625,10 @@ impl Error {
             ),
             Error::NoRollback { id, name } => write!(
                 f,
-                "migration {id} `{name}` is the last applied one and has no rollback; add one with #[rollback({id})]"
+                "migration {id} `{name}` is the last applied one and has no rollback; add one: \
+                 #[rollback({id})] on a function for a Rust migration; for an SQL file, a \
+                 `.down.sql` file beside it, or statements in its Down section (goose, dbmate, \
+                 sql-migrate: a Down section without a statement is no rollback)"
             ),
             Error::TransactionControl { id, name, direction } => write!(
                 f,
