@@ -773,6 +773,54 @@ fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
         });
 }
 
+/// The up-to-date check reads without asking for the write lock: an
+/// instance starting while another client holds a write transaction on
+/// the primary is not held up by it (found missing by cargo-mutants: with
+/// the check skipped, every call went to `BEGIN IMMEDIATE`).
+#[test]
+fn an_up_to_date_check_does_not_wait_for_a_writer() {
+    let Some(bin) = sqld_bin("an_up_to_date_check_does_not_wait_for_a_writer") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let migrator = Migrator::new()
+            .set("cluster")
+            .lock_timeout(Duration::from_secs(1));
+        assert_eq!(
+            migrator
+                .clone()
+                .libsql(&conn)
+                .migrate()
+                .await
+                .unwrap()
+                .ids(),
+            vec![0, 1, 2]
+        );
+        let writer = connect(&primary.url()).await;
+        let tx = writer
+            .transaction_with_behavior(libsql::TransactionBehavior::Immediate)
+            .await
+            .unwrap();
+        tx.execute_batch("CREATE TABLE held (x)").await.unwrap();
+        // Were it to ask for the lock, it would get `Locked` after 1 s.
+        let outcome = migrator.libsql(&conn).migrate().await;
+        let writer_kept_its_transaction = tx.rollback().await;
+        assert!(
+            matches!(&outcome, Ok(report) if report.is_empty()),
+            "{outcome:?}"
+        );
+        // Had the check asked for the lock, the server would have ended the
+        // writer's transaction after its timeout to hand it over.
+        assert!(
+            writer_kept_its_transaction.is_ok(),
+            "{writer_kept_its_transaction:?}"
+        );
+    });
+}
+
 #[test]
 fn the_server_refuses_what_a_file_refuses_with_nothing_changed() {
     let Some(bin) = sqld_bin("the_server_refuses") else {
