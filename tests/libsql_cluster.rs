@@ -24,6 +24,8 @@ use sqld::{connect, sqld_bin, Node};
 embed_migrations!("tests/fixtures/sql/cluster", set = "cluster");
 embed_migrations!("tests/fixtures/sql/cluster_slow", set = "cluster_slow");
 embed_migrations!("tests/fixtures/sql/blog", set = "blog");
+// The default set, for `user_version`, which mirrors its count.
+embed_migrations!("tests/fixtures/sql/blog");
 // Migration 1 of each writes its tracking table, or releases the runner's
 // savepoint by its old name and opens one by that name: what a file's guard
 // refuses, and a server has no guard for.
@@ -771,6 +773,36 @@ fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
                 vec![vec!["first".to_owned()]]
             );
         });
+}
+
+/// `PRAGMA user_version` mirrors the default set's count on a server as on
+/// a file, and a named set leaves it alone (cargo-mutants: no test looked).
+#[test]
+fn user_version_follows_the_default_set_only_on_a_server() {
+    let Some(bin) = sqld_bin("user_version_follows_the_default_set_only") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let user_version = || async { rows(&conn, "PRAGMA user_version").await[0][0].clone() };
+        let named = Migrator::new().set("cluster").libsql(&conn);
+        assert_eq!(named.migrate().await.unwrap().ids(), vec![0, 1, 2]);
+        assert_eq!(user_version().await, "0");
+        let default = Migrator::new().libsql(&conn);
+        assert_eq!(default.migrate().await.unwrap().ids(), vec![0, 1]);
+        assert_eq!(user_version().await, "2");
+        assert!(default.migrate().await.unwrap().is_empty());
+        assert_eq!(user_version().await, "2");
+        assert_eq!(
+            default.rollback_migration().await.unwrap().map(|m| m.id),
+            Some(1)
+        );
+        assert_eq!(user_version().await, "1");
+        assert!(named.rollback_migration().await.unwrap().is_some());
+        assert_eq!(user_version().await, "1");
+    });
 }
 
 /// The up-to-date check reads without asking for the write lock: an
