@@ -69,6 +69,14 @@ embed_migrations!(
     set = "read_history"
 );
 embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_droptrig",
+    set = "hostile_droptrig"
+);
+// Set early's migration 0 creates a trigger that empties set late's history,
+// before that history exists; its migration 1 fires it.
+embed_migrations!("tests/fixtures/sql/cluster_early", set = "early");
+embed_migrations!("tests/fixtures/sql/cluster_late", set = "late");
+embed_migrations!(
     "tests/fixtures/corpus/atuinsh__atuin/atuin-server-sqlite/migrations",
     set = "atuin_server",
     ids = "sorted"
@@ -733,6 +741,9 @@ fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
                 "hostile_column",
                 "hostile_trigger",
                 "hostile_chain",
+                // The statement after a `DROP TRIGGER` (once read as part of
+                // it, as a trigger's body).
+                "hostile_droptrig",
             ] {
                 let m = Migrator::new().set(set).libsql(&conn);
                 let table = format!("migrations_{set}");
@@ -773,6 +784,44 @@ fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
                 vec![vec!["first".to_owned()]]
             );
         });
+}
+
+/// A trigger created before the tracking table it writes existed (so the
+/// check of its statement let it through) stops every run while it exists:
+/// a server cannot refuse the trigger's write when it fires, as a file's
+/// guard does. Found by a hostile probe: set late's history was emptied
+/// and its migrations ran again.
+#[test]
+fn a_trigger_writing_a_tracking_table_stops_every_run_on_a_server() {
+    let Some(bin) = sqld_bin("a_trigger_writing_a_tracking_table") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let early = Migrator::new().set("early").libsql(&conn);
+        let late = Migrator::new().set("late").libsql(&conn);
+        assert_eq!(early.migrate_to(0).await.unwrap().ids(), vec![0]);
+        let refused = late.migrate().await;
+        let Err(Error::Forbidden { id: 0, reason, .. }) = &refused else {
+            panic!("{refused:?}");
+        };
+        assert!(
+            reason.contains("\"wipe\"") && reason.contains("migrations_late"),
+            "{reason}"
+        );
+        assert!(!tables(&conn).await.contains(&"late0".to_owned()));
+        conn.execute("DROP TRIGGER wipe", ()).await.unwrap();
+        assert_eq!(late.migrate().await.unwrap().ids(), vec![0]);
+        assert_eq!(early.migrate().await.unwrap().ids(), vec![1]);
+        assert_eq!(late.applied_migrations().await.unwrap().len(), 1);
+        assert!(late.migrate().await.unwrap().is_empty());
+        assert_eq!(
+            rows(&conn, "SELECT count(*) FROM late0").await,
+            vec![vec!["1".to_owned()]]
+        );
+    });
 }
 
 /// `PRAGMA user_version` mirrors the default set's count on a server as on

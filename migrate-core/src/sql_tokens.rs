@@ -157,7 +157,9 @@ pub(crate) fn statements(tokens: Vec<(Token, u32)>) -> Vec<(u32, Vec<Token>)> {
             case_depth = 0;
             trigger_ended = false;
         }
-        let is_trigger = current.iter().take(3).any(|t| t.is_word("trigger"));
+        // `CREATE [TEMP] TRIGGER`: not `DROP TRIGGER`, which has no body.
+        let is_trigger = current.first().is_some_and(|t| t.is_word("create"))
+            && current.iter().take(3).any(|t| t.is_word("trigger"));
         if token.is_punct(";") && (!is_trigger || trigger_ended) {
             statements.push((line, std::mem::take(&mut current)));
             continue;
@@ -179,4 +181,28 @@ pub(crate) fn statements(tokens: Vec<(Token, u32)>) -> Vec<(u32, Vec<Token>)> {
         statements.push((line, current));
     }
     statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(sql: &str) -> Vec<u32> {
+        statements(tokenize(sql))
+            .into_iter()
+            .map(|(line, _)| line)
+            .collect()
+    }
+
+    #[test]
+    fn a_triggers_body_stays_in_its_statement_and_a_drop_trigger_ends_at_its_semicolon() {
+        let sql = "CREATE TEMP TRIGGER t AFTER INSERT ON a BEGIN\n\
+                   UPDATE a SET x = CASE WHEN 1 THEN 2 END;\n\
+                   DELETE FROM b;\n\
+                   END;\n\
+                   DROP TRIGGER IF EXISTS old;\n\
+                   CREATE INDEX i ON a (x);\n\
+                   drop trigger other; select 1;";
+        assert_eq!(split(sql), vec![1, 5, 6, 7, 7]);
+    }
 }

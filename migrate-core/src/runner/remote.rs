@@ -30,7 +30,7 @@ use super::batch::{foreign_key_violations, new_violations};
 use super::guard::STEP_SAVEPOINT;
 use super::server_sql;
 use super::{steps_to_run, Goal, Outcome, Settings};
-use crate::db::Db;
+use crate::db::{self, Db};
 use crate::error::{Direction, Error};
 use crate::history::{self, Ledger, Recorder};
 use crate::libsql::remote::Remote;
@@ -164,6 +164,10 @@ struct Run<'a> {
     /// Every tracking table in the database (any set's), which a step's
     /// SQL may read but not write (see `server_sql`).
     tracking: Vec<String>,
+    /// A trigger found in the database that writes a tracking table, and
+    /// why: no step runs while it exists (see
+    /// `server_sql::trigger_writing_history`).
+    threat: Option<(String, String)>,
 }
 
 /// A savepoint name no migration's SQL can know in advance.
@@ -201,6 +205,23 @@ impl<'a> Run<'a> {
         }
         let mut tracking = history::tracking_tables(db)?;
         tracking.push(settings.table.name.clone());
+        let own: Vec<String> = tracking
+            .iter()
+            .flat_map(|t| history::trigger_names(t))
+            .collect();
+        let triggers: Vec<(String, String)> = db
+            .query(
+                "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL",
+                &[],
+            )?
+            .iter()
+            .filter_map(|row| {
+                let text = |i: usize| row.get(i).and_then(db::text).map(str::to_owned);
+                Some((text(0)?, text(1)?))
+            })
+            .collect();
+        let threat = server_sql::trigger_writing_history(&triggers, &tracking, &own)
+            .map(|(name, why)| (name.to_owned(), why));
         Ok(Run {
             db,
             tx,
@@ -211,6 +232,7 @@ impl<'a> Run<'a> {
             abandon: false,
             savepoint: savepoint_name(),
             tracking,
+            threat,
         })
     }
 
@@ -282,6 +304,20 @@ impl<'a> Run<'a> {
                 source: Box::new(source),
             }
         };
+        if let Some((trigger, why)) = &self.threat {
+            return Err(Error::Forbidden {
+                id: migration.id,
+                name: migration.name().to_owned(),
+                direction,
+                reason: format!(
+                    "the database holds the trigger {trigger:?}: {}; a server has no guard to \
+                     stop it if a step fires it, so no step runs while it exists: drop it by \
+                     hand (DROP TRIGGER \"{}\"), nothing was sent",
+                    why,
+                    trigger.replace('"', "\"\"")
+                ),
+            });
+        }
         db.execute_batch(&format!("SAVEPOINT {savepoint}"))?;
         let before = if step.foreign_keys_off() {
             if crate::sqlite::foreign_keys_on(db)? {

@@ -24,6 +24,26 @@ pub(crate) fn refused_statement(sql: &str, tracking: &[String]) -> Option<(u32, 
         .find_map(|(line, tokens)| refusal(&tokens, tracking).map(|why| (line, why)))
 }
 
+/// The first trigger of the database (`(name, sql)`) that writes or is
+/// put on a tracking table, but for the runner's own (`own`): created
+/// before the tracking table it names existed (the check of its statement
+/// knew only the tables of its time), or by hand. On a file the guard
+/// refuses the statement when the trigger fires; a server cannot see
+/// that, so no step runs while such a trigger exists.
+pub(crate) fn trigger_writing_history<'t>(
+    triggers: &'t [(String, String)],
+    tracking: &[String],
+    own: &[String],
+) -> Option<(&'t str, String)> {
+    triggers
+        .iter()
+        .filter(|(name, _)| !own.iter().any(|o| o.eq_ignore_ascii_case(name)))
+        .find_map(|(name, sql)| {
+            let tokens: Vec<Token> = tokenize(sql).into_iter().map(|(t, _)| t).collect();
+            refusal(&tokens, tracking).map(|why| (name.as_str(), why))
+        })
+}
+
 fn refusal(tokens: &[Token], tracking: &[String]) -> Option<String> {
     if tokens.first().is_some_and(|t| t.is_word("pragma"))
         && tokens.iter().any(|t| t.is_word("writable_schema"))
@@ -236,6 +256,45 @@ mod tests {
         refused.sort();
         assert_eq!(refused, ["001_create_posts.sql", "002_add_comments.sql"]);
         Ok(())
+    }
+
+    #[test]
+    fn a_drop_trigger_before_a_statement_does_not_hide_it() {
+        for sql in [
+            "DROP TRIGGER IF EXISTS old; CREATE UNIQUE INDEX sneaky ON migrations (applied_at)",
+            "DROP TRIGGER IF EXISTS old; CREATE TRIGGER evil BEFORE INSERT ON migrations BEGIN SELECT RAISE(IGNORE); END",
+            "DROP TRIGGER IF EXISTS old; DROP TRIGGER migrate_core_edit_migrations",
+            "DROP TRIGGER IF EXISTS old; PRAGMA writable_schema = ON",
+        ] {
+            assert_eq!(refused(sql), Some(1), "{sql}");
+        }
+    }
+
+    #[test]
+    fn a_trigger_in_the_database_writing_a_tracking_table_is_found() {
+        let tracking = ["migrations".to_owned(), "migrations_late".to_owned()];
+        let own = ["migrate_core_edit_migrations".to_owned()];
+        let trigger = |name: &str, sql: &str| (name.to_owned(), sql.to_owned());
+        let harmless = [
+            trigger(
+                "migrate_core_edit_migrations",
+                "CREATE TRIGGER migrate_core_edit_migrations AFTER UPDATE ON migrations BEGIN UPDATE migrations SET chain = 'x'; END",
+            ),
+            trigger(
+                "audit",
+                "CREATE TRIGGER audit AFTER INSERT ON users BEGIN INSERT INTO log SELECT count(*) FROM migrations; END",
+            ),
+        ];
+        assert_eq!(trigger_writing_history(&harmless, &tracking, &own), None);
+        let mut all = harmless.to_vec();
+        all.push(trigger(
+            "wipe",
+            "CREATE TRIGGER wipe AFTER INSERT ON users WHEN new.name = 'go' BEGIN DELETE FROM migrations_late; END",
+        ));
+        assert_eq!(
+            trigger_writing_history(&all, &tracking, &own).map(|(name, _)| name),
+            Some("wipe")
+        );
     }
 
     #[test]
