@@ -274,34 +274,52 @@ impl Schema {
     }
 
     /// What migrations leave after a run that changed `before` into
-    /// `after`, when `recorded` is what they had left before it: each
-    /// object the run created, changed or dropped as the run left it, every
-    /// other object as recorded. A change made outside migrations before the
-    /// run (an object added, altered or dropped by hand) stays out of it.
+    /// `after`, when `recorded` is what they had left before it. An object
+    /// the run found as recorded is taken as the run left it (created,
+    /// changed, dropped or untouched); one it found changed outside
+    /// migrations (added, altered or dropped by hand) stays as recorded,
+    /// whatever the run did to it, so that the change by hand stays drift
+    /// (the run's own change to that object then shows in it too: the two
+    /// cannot be told apart).
     pub fn carry(recorded: &Schema, before: &Schema, after: &Schema) -> Schema {
-        let find = |schema: &Schema, object: &Object| -> Option<Object> {
+        let find = |schema: &Schema, kind: ObjectKind, name: &str| -> Option<Object> {
             schema
                 .objects
                 .iter()
-                .find(|o| o.same_object(object.kind, &object.name))
+                .find(|o| o.same_object(kind, name))
                 .cloned()
         };
-        let mut objects = Vec::new();
-        for object in &after.objects {
-            match find(before, object) {
-                // Not the run's: as recorded, or not at all.
-                Some(old) if old.same_definition(object) => objects.extend(find(recorded, object)),
-                _ => objects.push(object.clone()),
+        let mut keys: Vec<(ObjectKind, String)> = Vec::new();
+        for object in recorded
+            .objects
+            .iter()
+            .chain(&before.objects)
+            .chain(&after.objects)
+        {
+            if !keys
+                .iter()
+                .any(|(kind, name)| object.same_object(*kind, name))
+            {
+                keys.push((object.kind, object.name.clone()));
             }
         }
-        // Gone before the run, and not made again by it.
-        objects.extend(
-            recorded
-                .objects
-                .iter()
-                .filter(|o| find(after, o).is_none() && find(before, o).is_none())
-                .cloned(),
-        );
+        let objects = keys
+            .into_iter()
+            .filter_map(|(kind, name)| {
+                let as_recorded = find(recorded, kind, &name);
+                let found = find(before, kind, &name);
+                let untouched_by_hand = match (&as_recorded, &found) {
+                    (Some(a), Some(b)) => a.same_definition(b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if untouched_by_hand {
+                    find(after, kind, &name)
+                } else {
+                    as_recorded
+                }
+            })
+            .collect();
         Schema::sorted(objects)
     }
 
