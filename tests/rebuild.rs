@@ -715,6 +715,45 @@ fn implicit_rowids_are_kept() {
     );
 }
 
+/// `INTEGER PRIMARY KEY DESC` is not an alias of the rowid (an SQLite
+/// quirk): the rowids are copied as well. Found by a hostile probe: they
+/// were renumbered.
+#[test]
+fn rowids_are_kept_when_the_new_key_is_integer_primary_key_desc() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    conn.execute_batch(
+        "CREATE TABLE g (id INTEGER PRIMARY KEY, x);
+         INSERT INTO g (id, x) VALUES (5, 'five'), (10, 'ten');",
+    )
+    .expect("schema");
+    rebuild(
+        &mut conn,
+        TableRebuild::new("g").definition("id INTEGER PRIMARY KEY DESC, x"),
+    )
+    .expect("rebuild");
+    assert_eq!(
+        strings(
+            &conn,
+            "SELECT rowid || ' ' || id || ' ' || x FROM g ORDER BY rowid"
+        ),
+        ["5 5 five", "10 10 ten"]
+    );
+    // And a plain INTEGER PRIMARY KEY, the rowid itself, keeps its values.
+    rebuild(
+        &mut conn,
+        TableRebuild::new("g").definition("id INTEGER PRIMARY KEY, x TEXT"),
+    )
+    .expect("rebuild back");
+    assert_eq!(
+        strings(
+            &conn,
+            "SELECT rowid || ' ' || id || ' ' || x FROM g ORDER BY rowid"
+        ),
+        ["5 5 five", "10 10 ten"]
+    );
+}
+
 #[test]
 fn partial_expression_and_unique_indexes_come_back_or_are_reported() {
     let db = TempDb::new();

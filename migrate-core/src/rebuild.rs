@@ -300,7 +300,9 @@ impl TableRebuild {
         }
         // A table without an INTEGER PRIMARY KEY keeps its implicit rowids
         // (an FTS index or the application may point at them).
-        if let Some(rowid) = implicit_rowid(conn, &old, &old_columns, &temp, &new_columns)? {
+        if let Some(rowid) =
+            implicit_rowid(conn, &old, &old_columns, &temp, &temp_name, &new_columns)?
+        {
             targets.push(rowid.to_owned());
             sources.push(rowid.to_owned());
         }
@@ -473,11 +475,21 @@ fn implicit_rowid(
     old: &str,
     old_columns: &[Column],
     new: &str,
+    new_name: &str,
     new_columns: &[Column],
 ) -> rusqlite::Result<Option<&'static str>> {
     let mut keys = new_columns.iter().filter(|c| c.pk > 0);
     if let (Some(key), None) = (keys.next(), keys.next()) {
-        if key.declared.eq_ignore_ascii_case("INTEGER") {
+        // An alias of the rowid, which is copied with it: a lone INTEGER
+        // primary key with no index of its own. `INTEGER PRIMARY KEY DESC`
+        // is not one (an SQLite quirk): it has its index, and the rowid
+        // must be copied as well.
+        let own_index: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM pragma_index_list(?1, 'main') WHERE origin = 'pk'",
+            [new_name],
+            |row| row.get(0),
+        )?;
+        if key.declared.eq_ignore_ascii_case("INTEGER") && !own_index {
             return Ok(None);
         }
     }
