@@ -1082,13 +1082,28 @@ fn steps_run_with_the_journal_on_disk_and_memory_is_put_back() {
         conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))
             .unwrap()
     };
-    let record = |tx: &Transaction| {
-        tx.execute_batch(
-            "CREATE TABLE IF NOT EXISTS modes (m);
-             INSERT INTO modes SELECT journal_mode FROM pragma_journal_mode;",
-        )
+    let record = |tx: &Transaction| -> migrate_core::rusqlite::Result<()> {
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS modes (m)")?;
+        for schema in ["main", "aux"] {
+            let mode: String =
+                tx.query_row(&format!("PRAGMA {schema}.journal_mode"), [], |row| {
+                    row.get(0)
+                })?;
+            tx.execute("INSERT INTO modes VALUES (?1)", [mode])?;
+        }
+        Ok(())
     };
-    conn.execute_batch("PRAGMA journal_mode = MEMORY").unwrap();
+    // An attached file too: a migration may write it, and a kill would
+    // leave its spilled pages there the same way (a hostile probe's
+    // finding, after the fix for `main`).
+    let aux = TempDb::new();
+    conn.execute(
+        "ATTACH ?1 AS aux",
+        [aux.path.to_string_lossy().into_owned()],
+    )
+    .unwrap();
+    conn.execute_batch("PRAGMA journal_mode = MEMORY; PRAGMA aux.journal_mode = MEMORY;")
+        .unwrap();
     let m = Migrator::new()
         .set("journal_on_disk")
         .add(0, "record", record)
@@ -1104,10 +1119,15 @@ fn steps_run_with_the_journal_on_disk_and_memory_is_put_back() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(modes, vec!["delete", "delete"]);
+    assert_eq!(modes, vec!["delete", "delete", "delete", "delete"]);
     assert_eq!(mode(&conn), "memory");
+    let aux_mode: String = conn
+        .query_row("PRAGMA aux.journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(aux_mode, "memory");
     // A database without a file keeps its journal in memory.
     let mut memory = Connection::open_in_memory().unwrap();
+    memory.execute_batch("ATTACH '' AS aux").unwrap();
     assert_eq!(m.migrate(&mut memory).unwrap().ids(), vec![0, 1, 2]);
     assert_eq!(mode(&memory), "memory");
 }

@@ -359,7 +359,7 @@ pub(crate) struct ConnectionState<'c> {
     limits: Limits,
     databases: Vec<String>,
     /// `journal_mode = MEMORY` was moved to `DELETE` for the call.
-    journal_in_memory: Cell<bool>,
+    journal_in_memory: std::cell::RefCell<Vec<String>>,
 }
 
 /// The `sqlite3_db_config` switches a step can flip through the C API (or
@@ -437,7 +437,7 @@ impl<'c> ConnectionState<'c> {
             db_config: db_config_values,
             limits: Limits::read(conn),
             databases: databases(conn)?,
-            journal_in_memory: Cell::new(false),
+            journal_in_memory: std::cell::RefCell::new(Vec::new()),
         };
         if counting {
             // Put back when the state drops, like the rest.
@@ -448,39 +448,55 @@ impl<'c> ConnectionState<'c> {
     }
 
     /// Moves a file's `journal_mode = MEMORY` (the application's, or a step
-    /// outside a transaction's) to `DELETE` until the call ends, when
+    /// outside a transaction's; `main`'s or an attached database's, which a
+    /// migration may write too) to `DELETE` until the call ends, when
     /// MEMORY is put back. An in-memory journal rolls back a failed step,
     /// but not a killed process: the pages a transaction spilled to the file
     /// before its COMMIT stay there, and the history would not record the
     /// half-applied migration. A database without a file keeps its journal
     /// in memory, as it must.
     pub fn keep_journal_on_disk(&self) -> Result<(), Error> {
-        if !has_file(self.conn, c"main") || journal_mode(self.conn)? != "memory" {
-            return Ok(());
+        for schema in databases(self.conn)? {
+            if same_identifier(&schema, "temp")
+                || !has_file(self.conn, &schema)
+                || journal_mode(self.conn, &schema)? != "memory"
+            {
+                continue;
+            }
+            let quoted = quote_identifier(&schema);
+            let now: String = self.conn.query_row(
+                &format!("PRAGMA {quoted}.journal_mode = DELETE"),
+                params![],
+                |row| row.get(0),
+            )?;
+            if !now.eq_ignore_ascii_case("delete") {
+                return Err(Error::NoJournal);
+            }
+            let mut moved = self.journal_in_memory.borrow_mut();
+            if !moved.contains(&schema) {
+                moved.push(schema);
+            }
         }
-        self.journal_in_memory.set(true);
-        let now: String =
-            self.conn
-                .query_row("PRAGMA main.journal_mode = DELETE", params![], |row| {
-                    row.get(0)
-                })?;
-        if now.eq_ignore_ascii_case("delete") {
-            Ok(())
-        } else {
-            Err(Error::NoJournal)
-        }
+        Ok(())
     }
 }
 
-/// `main`'s journal mode, lowercase.
-fn journal_mode(conn: &Connection) -> Result<String, Error> {
-    let mode: String = conn.query_row("PRAGMA main.journal_mode", params![], |row| row.get(0))?;
+/// The journal mode of the database `schema`, lowercase.
+fn journal_mode(conn: &Connection, schema: &str) -> Result<String, Error> {
+    let mode: String = conn.query_row(
+        &format!("PRAGMA {}.journal_mode", quote_identifier(schema)),
+        params![],
+        |row| row.get(0),
+    )?;
     Ok(mode.to_ascii_lowercase())
 }
 
 /// Whether the database `schema` is a file (not `:memory:` or a temporary
 /// database, whose journal can only be in memory).
-fn has_file(conn: &Connection, schema: &CStr) -> bool {
+fn has_file(conn: &Connection, schema: &str) -> bool {
+    let Ok(schema) = std::ffi::CString::new(schema) else {
+        return false;
+    };
     // SAFETY: a valid handle and a NUL-terminated name; SQLite returns NULL
     // for an unknown name and "" for a database without a file.
     let path = unsafe { ffi::sqlite3_db_filename(conn.handle(), schema.as_ptr()) };
@@ -576,11 +592,15 @@ impl Drop for ConnectionState<'_> {
                 settle(conn, &format!("DETACH {}", quote_identifier(name)), gone);
             }
         }
-        // Unless a step outside a transaction chose another mode since.
-        if self.journal_in_memory.get() && journal_mode(conn).is_ok_and(|mode| mode == "delete") {
-            settle(conn, "PRAGMA main.journal_mode = MEMORY", |c| {
-                journal_mode(c).is_ok_and(|mode| mode == "memory")
-            });
+        // Unless a step outside a transaction chose another mode since (or
+        // detached the database).
+        for schema in self.journal_in_memory.borrow().iter() {
+            if journal_mode(conn, schema).is_ok_and(|mode| mode == "delete") {
+                let sql = format!("PRAGMA {}.journal_mode = MEMORY", quote_identifier(schema));
+                settle(conn, &sql, |c| {
+                    journal_mode(c, schema).is_ok_and(|mode| mode == "memory")
+                });
+            }
         }
     }
 }
