@@ -76,6 +76,7 @@ embed_migrations!(
 // before that history exists; its migration 1 fires it.
 embed_migrations!("tests/fixtures/sql/cluster_early", set = "early");
 embed_migrations!("tests/fixtures/sql/cluster_late", set = "late");
+embed_migrations!("tests/fixtures/sql/cluster_fk_off", set = "fk_off");
 embed_migrations!(
     "tests/fixtures/corpus/atuinsh__atuin/atuin-server-sqlite/migrations",
     set = "atuin_server",
@@ -821,6 +822,36 @@ fn a_trigger_writing_a_tracking_table_stops_every_run_on_a_server() {
             rows(&conn, "SELECT count(*) FROM late0").await,
             vec![vec!["1".to_owned()]]
         );
+    });
+}
+
+/// sqld runs transactions with foreign keys on, so a set with a
+/// `foreign_keys = off` step is refused whole on it before anything is
+/// sent. Written for cargo-mutants' survivor in the violation check after
+/// such a step; it found the docs wrong (they said sqld ran with foreign
+/// keys off) and the refusal coming after the steps before it had run.
+#[test]
+fn a_set_with_a_foreign_keys_off_step_is_refused_whole_on_a_server() {
+    let Some(bin) = sqld_bin("a_set_with_a_foreign_keys_off_step") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        let on = rows(&conn, "PRAGMA foreign_keys").await;
+        assert_eq!(on, vec![vec!["1".to_owned()]], "sqld's default");
+        let m = Migrator::new().set("fk_off").libsql(&conn);
+        let result = m.migrate().await;
+        let Err(Error::WrongBackend { id: 1, reason, .. }) = &result else {
+            panic!("{result:?}");
+        };
+        assert!(reason.contains("foreign keys off"), "{reason}");
+        assert!(result
+            .unwrap_err()
+            .to_string()
+            .contains("nothing was changed"));
+        assert!(tables(&conn).await.is_empty(), "nothing was changed");
     });
 }
 

@@ -62,6 +62,7 @@ pub(crate) fn run(
             Err(error) => return Err(error),
         }
     }
+    refuse_foreign_keys_off(direct, plan)?;
     let budget = Budget::new(settings.lock_timeout);
     loop {
         let attempt = Instant::now();
@@ -79,6 +80,53 @@ pub(crate) fn run(
             }
             other => return other,
         }
+    }
+}
+
+/// A `foreign_keys = off` step needs the server to run its transactions
+/// with foreign keys off (they cannot change inside one): when it does
+/// not (sqld turns them on), the set is refused whole before anything is
+/// sent, as a step the backend cannot run is.
+fn refuse_foreign_keys_off(direct: &Remote, plan: &Plan) -> Result<(), Error> {
+    let needing = plan.migrations().iter().find_map(|migration| {
+        [
+            (Direction::Up, Some(&migration.up)),
+            (Direction::Down, migration.down.as_ref()),
+        ]
+        .into_iter()
+        .find_map(|(direction, step)| {
+            step.filter(|step| step.foreign_keys_off())
+                .map(|step| (migration, direction, step))
+        })
+    });
+    let Some((migration, direction, step)) = needing else {
+        return Ok(());
+    };
+    if !crate::sqlite::foreign_keys_on(direct)? {
+        return Ok(());
+    }
+    Err(foreign_keys_on_error(plan, migration, direction, step))
+}
+
+fn foreign_keys_on_error(
+    plan: &Plan,
+    migration: &Migration,
+    direction: Direction,
+    step: &Step,
+) -> Error {
+    Error::WrongBackend {
+        set: plan.set.clone(),
+        id: migration.id,
+        name: migration.name().to_owned(),
+        direction,
+        location: step.location(),
+        backend: "libSQL",
+        reason: "it needs foreign keys off, and the server runs its transactions with them on \
+                 (they cannot change inside one; sqld turns them on): write the step without \
+                 the pragma for this set to run on a server (`PRAGMA defer_foreign_keys = ON` \
+                 inside it defers the checks to COMMIT, but ON DELETE actions of a dropped \
+                 parent still run)"
+            .to_owned(),
     }
 }
 
@@ -320,19 +368,9 @@ impl<'a> Run<'a> {
         }
         db.execute_batch(&format!("SAVEPOINT {savepoint}"))?;
         let before = if step.foreign_keys_off() {
+            // Checked before the run too (`refuse_foreign_keys_off`).
             if crate::sqlite::foreign_keys_on(db)? {
-                return Err(Error::WrongBackend {
-                    set: self.plan.set.clone(),
-                    id: migration.id,
-                    name: migration.name().to_owned(),
-                    direction,
-                    location: step.location(),
-                    backend: "libSQL",
-                    reason: "it needs foreign keys off, and the server runs this transaction \
-                             with them on (they cannot change inside it): rebuild the table \
-                             without the pragma, or migrate with foreign keys off"
-                        .to_owned(),
-                });
+                return Err(foreign_keys_on_error(self.plan, migration, direction, step));
             }
             Some(foreign_key_violations(db)?)
         } else {
