@@ -78,6 +78,10 @@ embed_migrations!("tests/fixtures/sql/cluster_early", set = "early");
 embed_migrations!("tests/fixtures/sql/cluster_late", set = "late");
 embed_migrations!("tests/fixtures/sql/cluster_fk_off", set = "fk_off");
 embed_migrations!(
+    "tests/fixtures/sql/cluster_hostile_quoted",
+    set = "hostile_quoted"
+);
+embed_migrations!(
     "tests/fixtures/corpus/atuinsh__atuin/atuin-server-sqlite/migrations",
     set = "atuin_server",
     ids = "sorted"
@@ -745,6 +749,9 @@ fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
                 // The statement after a `DROP TRIGGER` (once read as part of
                 // it, as a trigger's body).
                 "hostile_droptrig",
+                // Another set's table named by a string literal, which
+                // SQLite takes as a name there.
+                "hostile_quoted",
             ] {
                 let m = Migrator::new().set(set).libsql(&conn);
                 let table = format!("migrations_{set}");

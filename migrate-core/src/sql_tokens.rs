@@ -33,6 +33,20 @@ impl Token {
             _ => None,
         }
     }
+
+    /// The name this token gives where SQLite's grammar expects the name of
+    /// a table, an index or a trigger: a word, an identifier, or a string
+    /// literal, which SQLite takes there as a name (`DELETE FROM 'x'`).
+    pub(crate) fn object_name(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            Token::Word(w) | Token::Ident(w) => Some(std::borrow::Cow::Borrowed(w)),
+            Token::Literal(text) => {
+                let inner = text.strip_prefix('\'')?.strip_suffix('\'')?;
+                Some(std::borrow::Cow::Owned(inner.replace("''", "'")))
+            }
+            Token::Punct(_) => None,
+        }
+    }
 }
 
 fn is_word_char(c: char) -> bool {
@@ -157,9 +171,16 @@ pub(crate) fn statements(tokens: Vec<(Token, u32)>) -> Vec<(u32, Vec<Token>)> {
             case_depth = 0;
             trigger_ended = false;
         }
-        // `CREATE [TEMP] TRIGGER`: not `DROP TRIGGER`, which has no body.
+        // `CREATE [TEMP] TRIGGER`: not `DROP TRIGGER`, which has no body,
+        // nor `CREATE TABLE trigger`, a table of that name.
         let is_trigger = current.first().is_some_and(|t| t.is_word("create"))
-            && current.iter().take(3).any(|t| t.is_word("trigger"));
+            && match current.get(1) {
+                Some(t) if t.is_word("temp") || t.is_word("temporary") => {
+                    current.get(2).is_some_and(|t| t.is_word("trigger"))
+                }
+                Some(t) => t.is_word("trigger"),
+                None => false,
+            };
         if token.is_punct(";") && (!is_trigger || trigger_ended) {
             statements.push((line, std::mem::take(&mut current)));
             continue;
@@ -202,7 +223,10 @@ mod tests {
                    END;\n\
                    DROP TRIGGER IF EXISTS old;\n\
                    CREATE INDEX i ON a (x);\n\
-                   drop trigger other; select 1;";
-        assert_eq!(split(sql), vec![1, 5, 6, 7, 7]);
+                   drop trigger other; select 1;\n\
+                   CREATE TABLE trigger (x);\n\
+                   CREATE INDEX i2 ON trigger (x);\n\
+                   CREATE TEMPORARY TRIGGER t2 AFTER DELETE ON a BEGIN SELECT 1; END;";
+        assert_eq!(split(sql), vec![1, 5, 6, 7, 7, 8, 9, 10]);
     }
 }

@@ -13,6 +13,8 @@
 //! tracking table read (`FROM`, `JOIN`, a subquery) is allowed, as on a
 //! file, and so is a column that happens to share its name.
 
+use std::borrow::Cow;
+
 use crate::sql_tokens::{statements, tokenize, Token};
 
 /// The first statement of `sql` that a step may not run, with its line in
@@ -77,7 +79,7 @@ fn refusal(tokens: &[Token], tracking: &[String]) -> Option<String> {
         let Some(table) = table_at(tokens, i + 1) else {
             continue;
         };
-        if let Some(name) = tracking.iter().find(|n| n.eq_ignore_ascii_case(table)) {
+        if let Some(name) = tracking.iter().find(|n| n.eq_ignore_ascii_case(&table)) {
             return Some(format!(
                 "it writes, alters, indexes or puts a trigger on the tracking table {name:?}"
             ));
@@ -123,10 +125,10 @@ fn writes_next(tokens: &[Token], i: usize) -> bool {
 /// The table named at `tokens[at]`: a name, or `main.name`; `None` for
 /// another schema's (TEMP, attached), which is not a tracking table of
 /// `main`.
-fn table_at(tokens: &[Token], at: usize) -> Option<&str> {
-    let first = tokens.get(at)?.name()?;
+fn table_at(tokens: &[Token], at: usize) -> Option<Cow<'_, str>> {
+    let first = tokens.get(at)?.object_name()?;
     if tokens.get(at + 1).is_some_and(|t| t.is_punct(".")) {
-        let table = tokens.get(at + 2)?.name()?;
+        let table = tokens.get(at + 2)?.object_name()?;
         return first.eq_ignore_ascii_case("main").then_some(table);
     }
     Some(first)
@@ -134,7 +136,7 @@ fn table_at(tokens: &[Token], at: usize) -> Option<&str> {
 
 /// The name of a trigger this statement creates or drops, when it is
 /// named like the runner's own (`migrate_core_…`).
-fn runner_trigger(tokens: &[Token]) -> Option<&str> {
+fn runner_trigger(tokens: &[Token]) -> Option<Cow<'_, str>> {
     let verb = tokens.first()?;
     if !(verb.is_word("create") || verb.is_word("drop")) {
         return None;
@@ -145,7 +147,7 @@ fn runner_trigger(tokens: &[Token]) -> Option<&str> {
         .iter()
         .position(|t| !(t.is_word("if") || t.is_word("not") || t.is_word("exists")))?
         + at;
-    let name = table_at(tokens, at).or_else(|| tokens.get(at + 2)?.name())?;
+    let name = table_at(tokens, at).or_else(|| tokens.get(at + 2)?.object_name())?;
     let prefix = "migrate_core_";
     (name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix))
         .then_some(name)
@@ -184,6 +186,13 @@ mod tests {
             "DROP TRIGGER migrate_core_edit_migrations",
             "CREATE TRIGGER IF NOT EXISTS Migrate_Core_insert_x AFTER INSERT ON users BEGIN SELECT 1; END",
             "PRAGMA writable_schema = ON",
+            // SQLite takes a string literal where a name goes.
+            "DELETE FROM 'migrations' WHERE id = 1",
+            "UPDATE main.'migrations_other' SET chain = 'x'",
+            "CREATE TRIGGER t AFTER INSERT ON users BEGIN DELETE FROM 'Migrations'; END",
+            "DROP TRIGGER 'migrate_core_edit_migrations'",
+            // `trigger` as a table's name does not start a trigger's body.
+            "CREATE TABLE trigger (x); CREATE INDEX i ON trigger (x); CREATE TRIGGER evil BEFORE DELETE ON migrations BEGIN SELECT RAISE(IGNORE); END",
         ] {
             assert_eq!(refused(sql), Some(1), "{sql}");
         }
