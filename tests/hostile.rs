@@ -1069,6 +1069,52 @@ fn an_in_memory_journal_works_normally() {
     );
 }
 
+/// A failed migration's writes to an attached database without a journal
+/// (`journal_mode = OFF`) are rolled back with the rest: the runner gives it
+/// a journal for the call. Found by a hostile probe: all 2,000 rows stayed
+/// changed after "failed and was rolled back".
+#[test]
+fn a_failed_migrations_writes_to_an_attached_database_without_a_journal_are_undone() {
+    let db = TempDb::new();
+    let aux = TempDb::new();
+    let mut conn = db.open();
+    conn.execute(
+        "ATTACH ?1 AS aux",
+        [aux.path.to_string_lossy().into_owned()],
+    )
+    .unwrap();
+    conn.execute_batch(
+        "PRAGMA aux.journal_mode = OFF; PRAGMA aux.cache_size = 5;
+         CREATE TABLE aux.t (pad TEXT);
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2000)
+         INSERT INTO aux.t SELECT 'before' FROM s;",
+    )
+    .unwrap();
+    let m = Migrator::new()
+        .set("off_journal")
+        .add(0, "zero", |tx: &Transaction| {
+            tx.execute_batch(
+                "UPDATE aux.t SET pad = hex(randomblob(200)); SELECT no_such_function();",
+            )
+        });
+    assert!(matches!(
+        m.migrate(&mut conn),
+        Err(Error::Failed { id: 0, .. })
+    ));
+    let changed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM aux.t WHERE pad <> 'before'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(changed, 0);
+    let mode: String = conn
+        .query_row("PRAGMA aux.journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "off", "put back");
+}
+
 /// The steps of a file run with a journal on disk, whether the application
 /// or a step outside a transaction chose `MEMORY` (a killed process would
 /// leave an in-memory journal's spilled pages in the file:
@@ -1084,7 +1130,7 @@ fn steps_run_with_the_journal_on_disk_and_memory_is_put_back() {
     };
     let record = |tx: &Transaction| -> migrate_core::rusqlite::Result<()> {
         tx.execute_batch("CREATE TABLE IF NOT EXISTS modes (m)")?;
-        for schema in ["main", "aux"] {
+        for schema in ["main", "aux", "off_journal"] {
             let mode: String =
                 tx.query_row(&format!("PRAGMA {schema}.journal_mode"), [], |row| {
                     row.get(0)
@@ -1104,6 +1150,16 @@ fn steps_run_with_the_journal_on_disk_and_memory_is_put_back() {
     .unwrap();
     conn.execute_batch("PRAGMA journal_mode = MEMORY; PRAGMA aux.journal_mode = MEMORY;")
         .unwrap();
+    // And one without any journal: its writes would stay after a failed
+    // step, and a kill would corrupt it (the next probe round's finding).
+    let off = TempDb::new();
+    conn.execute(
+        "ATTACH ?1 AS off_journal",
+        [off.path.to_string_lossy().into_owned()],
+    )
+    .unwrap();
+    conn.execute_batch("PRAGMA off_journal.journal_mode = OFF")
+        .unwrap();
     let m = Migrator::new()
         .set("journal_on_disk")
         .add(0, "record", record)
@@ -1119,15 +1175,21 @@ fn steps_run_with_the_journal_on_disk_and_memory_is_put_back() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(modes, vec!["delete", "delete", "delete", "delete"]);
+    assert_eq!(modes, vec!["delete"; 6]);
     assert_eq!(mode(&conn), "memory");
     let aux_mode: String = conn
         .query_row("PRAGMA aux.journal_mode", [], |row| row.get(0))
         .unwrap();
     assert_eq!(aux_mode, "memory");
+    let off_mode: String = conn
+        .query_row("PRAGMA off_journal.journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(off_mode, "off");
     // A database without a file keeps its journal in memory.
     let mut memory = Connection::open_in_memory().unwrap();
-    memory.execute_batch("ATTACH '' AS aux").unwrap();
+    memory
+        .execute_batch("ATTACH '' AS aux; ATTACH ':memory:' AS off_journal; PRAGMA off_journal.journal_mode = OFF;")
+        .unwrap();
     assert_eq!(m.migrate(&mut memory).unwrap().ids(), vec![0, 1, 2]);
     assert_eq!(mode(&memory), "memory");
 }

@@ -37,6 +37,7 @@ impl Token {
     /// The name this token gives where SQLite's grammar expects the name of
     /// a table, an index or a trigger: a word, an identifier, or a string
     /// literal, which SQLite takes there as a name (`DELETE FROM 'x'`).
+    #[cfg(feature = "libsql")]
     pub(crate) fn object_name(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             Token::Word(w) | Token::Ident(w) => Some(std::borrow::Cow::Borrowed(w)),

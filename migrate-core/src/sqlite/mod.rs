@@ -358,8 +358,9 @@ pub(crate) struct ConnectionState<'c> {
     db_config: [Option<c_int>; DB_CONFIG.len()],
     limits: Limits,
     databases: Vec<String>,
-    /// `journal_mode = MEMORY` was moved to `DELETE` for the call.
-    journal_in_memory: std::cell::RefCell<Vec<String>>,
+    /// Journals moved for the call: (database, its mode before, the mode
+    /// set), see [`ConnectionState::keep_journal_on_disk`].
+    journals_moved: std::cell::RefCell<Vec<(String, &'static str, &'static str)>>,
 }
 
 /// The `sqlite3_db_config` switches a step can flip through the C API (or
@@ -437,7 +438,7 @@ impl<'c> ConnectionState<'c> {
             db_config: db_config_values,
             limits: Limits::read(conn),
             databases: databases(conn)?,
-            journal_in_memory: std::cell::RefCell::new(Vec::new()),
+            journals_moved: std::cell::RefCell::new(Vec::new()),
         };
         if counting {
             // Put back when the state drops, like the rest.
@@ -447,34 +448,38 @@ impl<'c> ConnectionState<'c> {
         Ok(state)
     }
 
-    /// Moves a file's `journal_mode = MEMORY` (the application's, or a step
-    /// outside a transaction's; `main`'s or an attached database's, which a
-    /// migration may write too) to `DELETE` until the call ends, when
-    /// MEMORY is put back. An in-memory journal rolls back a failed step,
-    /// but not a killed process: the pages a transaction spilled to the file
-    /// before its COMMIT stay there, and the history would not record the
-    /// half-applied migration. A database without a file keeps its journal
-    /// in memory, as it must.
+    /// Gives every database of the connection that a migration may write
+    /// (`main`, attached ones; the application's setting, or a step outside
+    /// a transaction's) a journal that undoes a failed or killed
+    /// transaction, until the call ends, when the mode it had is put back:
+    /// a file's `MEMORY` journal, and an attached file's `OFF`, become
+    /// `DELETE` (an in-memory journal rolls back a failed step, but a
+    /// killed process leaves the pages a transaction spilled in the file,
+    /// half a migration the history does not record; no journal rolls back
+    /// nothing); a database without a file with `OFF` gets `MEMORY`.
+    /// (`main`'s `OFF` is refused before, by [`check_writable`].)
     pub fn keep_journal_on_disk(&self) -> Result<(), Error> {
         for schema in databases(self.conn)? {
-            if same_identifier(&schema, "temp")
-                || !has_file(self.conn, &schema)
-                || journal_mode(self.conn, &schema)? != "memory"
-            {
-                continue;
-            }
+            let file = has_file(self.conn, &schema);
+            let (before, wanted): (&'static str, &'static str) =
+                match (journal_mode(self.conn, &schema)?.as_str(), file) {
+                    ("memory", true) => ("memory", "delete"),
+                    ("off", true) => ("off", "delete"),
+                    ("off", false) => ("off", "memory"),
+                    _ => continue,
+                };
             let quoted = quote_identifier(&schema);
             let now: String = self.conn.query_row(
-                &format!("PRAGMA {quoted}.journal_mode = DELETE"),
+                &format!("PRAGMA {quoted}.journal_mode = {wanted}"),
                 params![],
                 |row| row.get(0),
             )?;
-            if !now.eq_ignore_ascii_case("delete") {
+            if !now.eq_ignore_ascii_case(wanted) {
                 return Err(Error::NoJournal);
             }
-            let mut moved = self.journal_in_memory.borrow_mut();
-            if !moved.contains(&schema) {
-                moved.push(schema);
+            let mut moved = self.journals_moved.borrow_mut();
+            if !moved.iter().any(|(name, _, _)| *name == schema) {
+                moved.push((schema, before, wanted));
             }
         }
         Ok(())
@@ -594,11 +599,14 @@ impl Drop for ConnectionState<'_> {
         }
         // Unless a step outside a transaction chose another mode since (or
         // detached the database).
-        for schema in self.journal_in_memory.borrow().iter() {
-            if journal_mode(conn, schema).is_ok_and(|mode| mode == "delete") {
-                let sql = format!("PRAGMA {}.journal_mode = MEMORY", quote_identifier(schema));
+        for (schema, before, set) in self.journals_moved.borrow().iter() {
+            if journal_mode(conn, schema).is_ok_and(|mode| mode == *set) {
+                let sql = format!(
+                    "PRAGMA {}.journal_mode = {before}",
+                    quote_identifier(schema)
+                );
                 settle(conn, &sql, |c| {
-                    journal_mode(c, schema).is_ok_and(|mode| mode == "memory")
+                    journal_mode(c, schema).is_ok_and(|mode| mode == *before)
                 });
             }
         }
