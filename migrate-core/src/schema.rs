@@ -303,20 +303,31 @@ impl Schema {
                 keys.push((object.kind, object.name.clone()));
             }
         }
+        let changed_by_hand = |kind: ObjectKind, name: &str| match (
+            find(recorded, kind, name),
+            find(before, kind, name),
+        ) {
+            (Some(a), Some(b)) => !a.same_definition(&b),
+            (None, None) => false,
+            _ => true,
+        };
         let objects = keys
             .into_iter()
             .filter_map(|(kind, name)| {
-                let as_recorded = find(recorded, kind, &name);
-                let found = find(before, kind, &name);
-                let untouched_by_hand = match (&as_recorded, &found) {
-                    (Some(a), Some(b)) => a.same_definition(b),
-                    (None, None) => true,
-                    _ => false,
-                };
-                if untouched_by_hand {
-                    find(after, kind, &name)
+                // A table or index renamed by the run is the object it was
+                // before (same root page), under another name.
+                let renamed_from_changed = find(after, kind, &name).is_some_and(|now| {
+                    now.rootpage != 0
+                        && before.objects.iter().any(|was| {
+                            was.rootpage == now.rootpage
+                                && !was.name.eq_ignore_ascii_case(&name)
+                                && changed_by_hand(was.kind, &was.name)
+                        })
+                });
+                if changed_by_hand(kind, &name) || renamed_from_changed {
+                    find(recorded, kind, &name)
                 } else {
-                    as_recorded
+                    find(after, kind, &name)
                 }
             })
             .collect();
