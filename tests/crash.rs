@@ -827,20 +827,11 @@ fn sigkill_with_the_applications_journal_in_memory_leaves_nothing_of_the_killed_
         )
         .unwrap();
     }
-    let marker = dir.path().join("marker");
-    let mut child = child_command("crash-memory-journal")
-        .env("MIGRATE_DB", &db)
-        .env("MIGRATE_MARKER", &marker)
-        .spawn()
-        .unwrap();
-    process::wait_for_file(
-        &marker,
-        &mut child,
-        Duration::from_secs(120),
-        Duration::from_millis(2),
+    let finished = process::kill_when_marked(
+        child_command("crash-memory-journal").env("MIGRATE_DB", &db),
+        &dir.path().join("marker"),
     )
     .unwrap();
-    let finished = process::kill(child);
     assert!(
         !finished.status.success(),
         "not killed: {}",
@@ -889,21 +880,13 @@ fn sigkill_around_a_foreign_keys_off_step_keeps_each_transaction_atomic() {
             );
             let dir = tempfile::tempdir().unwrap();
             let db = new_db(dir.path(), "crash.db", wal);
-            let marker = dir.path().join("marker");
-            let mut child = child_command("crash-fk")
-                .env("MIGRATE_DB", &db)
-                .env("MIGRATE_KILL_AT", label)
-                .env("MIGRATE_MARKER", &marker)
-                .spawn()
-                .unwrap();
-            process::wait_for_file(
-                &marker,
-                &mut child,
-                Duration::from_secs(120),
-                Duration::from_millis(2),
+            let finished = process::kill_when_marked(
+                child_command("crash-fk")
+                    .env("MIGRATE_DB", &db)
+                    .env("MIGRATE_KILL_AT", label),
+                &dir.path().join("marker"),
             )
             .unwrap_or_else(|e| panic!("{context}: {e}"));
-            let finished = process::kill(child);
             assert!(
                 !finished.status.success(),
                 "{context}: not killed: {}",

@@ -21,6 +21,19 @@ fn notes(set: &str) -> Migrator {
         })
 }
 
+/// The names of the objects in `changes`, sorted.
+fn names_of(changes: &[SchemaChange]) -> Vec<String> {
+    let mut names: Vec<String> = changes.iter().map(|c| c.name().to_owned()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The names of the objects `m` finds drifted, sorted.
+#[track_caller]
+fn drifted(m: &Migrator, conn: &migrate_core::rusqlite::Connection) -> Vec<String> {
+    names_of(&m.check_drift(conn).unwrap().expect("a recorded schema"))
+}
+
 fn tags(set: &str) -> Migrator {
     Migrator::new().set(set).add(0, "tags", |tx: &Transaction| {
         tx.execute_batch("CREATE TABLE tags (name TEXT)")
@@ -124,29 +137,14 @@ fn a_run_that_does_not_look_keeps_a_hand_change_as_drift() {
          CREATE TABLE made_by_hand (x);",
     )
     .unwrap();
-    let hand_made = |changes: &[SchemaChange]| -> Vec<String> {
-        let mut names: Vec<String> = changes.iter().map(|c| c.name().to_owned()).collect();
-        names.sort_unstable();
-        names
-    };
     // Another set, not looking: its own table is recorded, the hand
     // changes are not.
     assert_eq!(tags("b").migrate(&mut conn).unwrap().ids(), vec![0]);
-    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
-    assert_eq!(
-        hand_made(&changes),
-        vec!["made_by_hand", "notes"],
-        "{changes:#?}"
-    );
+    assert_eq!(drifted(&notes("a"), &conn), vec!["made_by_hand", "notes"]);
     // This set with the default: its index is recorded, the hand changes
     // are not.
     assert_eq!(notes("a").migrate(&mut conn).unwrap().ids(), vec![1]);
-    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
-    assert_eq!(
-        hand_made(&changes),
-        vec!["made_by_hand", "notes"],
-        "{changes:#?}"
-    );
+    assert_eq!(drifted(&notes("a"), &conn), vec!["made_by_hand", "notes"]);
     // A set that looks still refuses, on the up-to-date path too.
     let error = notes("a")
         .drift(Drift::Refuse)
@@ -155,7 +153,7 @@ fn a_run_that_does_not_look_keeps_a_hand_change_as_drift() {
     let Error::SchemaDrift { changes } = &error else {
         panic!("expected SchemaDrift, got {error:?}");
     };
-    assert_eq!(hand_made(changes), vec!["made_by_hand", "notes"]);
+    assert_eq!(names_of(changes), vec!["made_by_hand", "notes"]);
     // Undone by hand: no drift left.
     conn.execute_batch("DROP TABLE made_by_hand; ALTER TABLE notes DROP COLUMN by_hand;")
         .unwrap();
@@ -172,8 +170,7 @@ fn a_run_that_does_not_look_keeps_a_hand_change_as_drift() {
         tx.execute_batch("DROP INDEX notes_body")
     });
     assert_eq!(dropper.migrate(&mut conn).unwrap().ids(), vec![1]);
-    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
-    assert_eq!(hand_made(&changes), vec!["tags"], "{changes:#?}");
+    assert_eq!(drifted(&notes("a"), &conn), vec!["tags"]);
 }
 
 /// An object changed by hand and then by a run that does not look stays
@@ -203,23 +200,12 @@ fn a_run_changing_an_object_changed_by_hand_keeps_it_as_drift() {
     conn.execute_batch("ALTER TABLE notes ADD COLUMN hand; CREATE INDEX by_hand ON notes (hand);")
         .unwrap();
     assert_eq!(m.migrate_to(&mut conn, 1).unwrap().ids(), vec![1]);
-    let names = |conn: &migrate_core::rusqlite::Connection| -> Vec<String> {
-        let mut names: Vec<String> = m
-            .check_drift(conn)
-            .unwrap()
-            .unwrap()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect();
-        names.sort();
-        names
-    };
-    assert_eq!(names(&conn), vec!["by_hand", "notes"]);
+    assert_eq!(drifted(&m, &conn), vec!["by_hand", "notes"]);
     assert_eq!(m.migrate(&mut conn).unwrap().ids(), vec![2]);
     // `memos` is `notes` renamed (the same root page), changed by hand: not
     // recorded; `notes` stays as recorded; the index by hand, which the
     // rename rewrote, stays drift too.
-    assert_eq!(names(&conn), vec!["by_hand", "memos", "notes"]);
+    assert_eq!(drifted(&m, &conn), vec!["by_hand", "memos", "notes"]);
     let refused = m.clone().drift(Drift::Refuse).migrate(&mut conn);
     assert!(
         matches!(refused, Err(Error::SchemaDrift { .. })),
@@ -248,9 +234,7 @@ fn a_table_changed_by_hand_then_renamed_by_a_run_stays_drift() {
             tx.execute_batch("ALTER TABLE t RENAME TO t_archive; CREATE TABLE t (a);")
         });
     assert_eq!(b.migrate(&mut conn).unwrap().ids(), vec![0]);
-    let changes = a.check_drift(&conn).unwrap().unwrap();
-    let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
-    assert_eq!(names, vec!["t_archive"], "{changes:#?}");
+    assert_eq!(drifted(&a, &conn), vec!["t_archive"]);
     let refused = a.clone().drift(Drift::Refuse).migrate(&mut conn);
     assert!(
         matches!(refused, Err(Error::SchemaDrift { .. })),
@@ -274,9 +258,7 @@ fn a_step_outside_a_transaction_that_does_not_look_keeps_a_hand_change_as_drift(
         },
     );
     assert_eq!(outside.migrate(&mut conn).unwrap().ids(), vec![0]);
-    let changes = notes("a").check_drift(&conn).unwrap().unwrap();
-    let names: Vec<&str> = changes.iter().map(|c| c.name()).collect();
-    assert_eq!(names, vec!["made_by_hand"], "{changes:#?}");
+    assert_eq!(drifted(&notes("a"), &conn), vec!["made_by_hand"]);
 }
 
 #[test]

@@ -161,6 +161,16 @@ fn block_on<T>(future: impl Future<Output = T>) -> T {
 }
 
 /// Every row of a query, each column as text (NULL as "NULL").
+/// A primary alone, in a directory of its own, for the test `test`;
+/// `None` (the test prints SKIPPED) without sqld. The node comes first, so
+/// that it stops before its directory goes.
+fn lone_primary(test: &str) -> Option<(Node, tempfile::TempDir)> {
+    let bin = sqld_bin(test)?;
+    let dir = tempfile::tempdir().unwrap();
+    let primary = Node::primary(&bin, &dir.path().join("primary"));
+    Some((primary, dir))
+}
+
 async fn rows(conn: &libsql::Connection, sql: &str) -> Vec<Vec<String>> {
     let mut rows = conn.query(sql, ()).await.expect(sql);
     let mut out = Vec::new();
@@ -396,11 +406,9 @@ async fn wait_for(conn: &libsql::Connection, sql: &str, expected: &str) {
 
 #[test]
 fn a_lock_held_past_the_servers_timeout_is_locked_and_a_retry_succeeds() {
-    let Some(bin) = sqld_bin("a_lock_held_past_the_servers_timeout") else {
+    let Some((primary, _dir)) = lone_primary("a_lock_held_past_the_servers_timeout") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let migrator = Migrator::new()
@@ -689,11 +697,9 @@ fn a_database_moves_between_a_file_and_the_server_and_keeps_its_history() {
 /// before it stays applied, the history is as it was.
 #[test]
 fn a_steps_sql_cannot_write_the_history_or_take_the_savepoint_on_a_server() {
-    let Some(bin) = sqld_bin("a_steps_sql_cannot_write_the_history") else {
+    let Some((primary, _dir)) = lone_primary("a_steps_sql_cannot_write_the_history") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -726,11 +732,9 @@ fn a_steps_sql_cannot_write_the_history_or_take_the_savepoint_on_a_server() {
 /// tracking table stays allowed, as on a file.
 #[test]
 fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
-    let Some(bin) = sqld_bin("a_steps_sql_cannot_change_any_sets_history") else {
+    let Some((primary, _dir)) = lone_primary("a_steps_sql_cannot_change_any_sets_history") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -801,11 +805,9 @@ fn a_steps_sql_cannot_change_any_sets_history_on_a_server() {
 /// and its migrations ran again.
 #[test]
 fn a_trigger_writing_a_tracking_table_stops_every_run_on_a_server() {
-    let Some(bin) = sqld_bin("a_trigger_writing_a_tracking_table") else {
+    let Some((primary, _dir)) = lone_primary("a_trigger_writing_a_tracking_table") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let early = Migrator::new().set("early").libsql(&conn);
@@ -839,11 +841,9 @@ fn a_trigger_writing_a_tracking_table_stops_every_run_on_a_server() {
 /// keys off) and the refusal coming after the steps before it had run.
 #[test]
 fn a_set_with_a_foreign_keys_off_step_is_refused_whole_on_a_server() {
-    let Some(bin) = sqld_bin("a_set_with_a_foreign_keys_off_step") else {
+    let Some((primary, _dir)) = lone_primary("a_set_with_a_foreign_keys_off_step") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let on = rows(&conn, "PRAGMA foreign_keys").await;
@@ -866,11 +866,9 @@ fn a_set_with_a_foreign_keys_off_step_is_refused_whole_on_a_server() {
 /// a file, and a named set leaves it alone (cargo-mutants: no test looked).
 #[test]
 fn user_version_follows_the_default_set_only_on_a_server() {
-    let Some(bin) = sqld_bin("user_version_follows_the_default_set_only") else {
+    let Some((primary, _dir)) = lone_primary("user_version_follows_the_default_set_only") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let user_version = || async { rows(&conn, "PRAGMA user_version").await[0][0].clone() };
@@ -898,11 +896,10 @@ fn user_version_follows_the_default_set_only_on_a_server() {
 /// the check skipped, every call went to `BEGIN IMMEDIATE`).
 #[test]
 fn an_up_to_date_check_does_not_wait_for_a_writer() {
-    let Some(bin) = sqld_bin("an_up_to_date_check_does_not_wait_for_a_writer") else {
+    let Some((primary, _dir)) = lone_primary("an_up_to_date_check_does_not_wait_for_a_writer")
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let migrator = Migrator::new()
@@ -942,11 +939,9 @@ fn an_up_to_date_check_does_not_wait_for_a_writer() {
 
 #[test]
 fn the_server_refuses_what_a_file_refuses_with_nothing_changed() {
-    let Some(bin) = sqld_bin("the_server_refuses") else {
+    let Some((primary, _dir)) = lone_primary("the_server_refuses") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1055,11 +1050,9 @@ fn a_set_of_async_fn_migrations_is_refused_on_a_file_with_nothing_changed() {
 
 #[test]
 fn async_fn_migrations_run_on_the_server_atomic_with_their_rows() {
-    let Some(bin) = sqld_bin("async_fn_migrations_run_on_the_server") else {
+    let Some((primary, _dir)) = lone_primary("async_fn_migrations_run_on_the_server") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let m = Migrator::new().set("async_ok").libsql(&conn);
@@ -1136,11 +1129,9 @@ fn async_fn_migrations_run_on_the_server_atomic_with_their_rows() {
 
 #[test]
 fn rollbacks_on_the_server_remove_each_step_with_its_row() {
-    let Some(bin) = sqld_bin("rollbacks_on_the_server") else {
+    let Some((primary, _dir)) = lone_primary("rollbacks_on_the_server") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let primary = Node::primary(&bin, &dir.path().join("primary"));
     block_on(async {
         let conn = connect(&primary.url()).await;
         let m = Migrator::new().set("cluster").libsql(&conn);

@@ -259,20 +259,13 @@ fn kill_at(db: &TempDb, label: &str) {
 
 /// Runs a child in `role` and kills it at `label`.
 fn kill_in(db: &TempDb, role: &str, label: &str) {
-    let marker = db.dir.path().join(format!("marker-{label}"));
-    let mut cmd = child_command(role);
-    cmd.env("MIGRATE_DB", &db.path)
-        .env("MIGRATE_KILL_AT", label)
-        .env("MIGRATE_MARKER", &marker);
-    let mut child = cmd.spawn().expect("spawn");
-    process::wait_for_file(
-        &marker,
-        &mut child,
-        Duration::from_secs(60),
-        Duration::from_millis(5),
+    process::kill_when_marked(
+        child_command(role)
+            .env("MIGRATE_DB", &db.path)
+            .env("MIGRATE_KILL_AT", label),
+        &db.dir.path().join(format!("marker-{label}")),
     )
     .expect("the child reaches the kill point");
-    process::kill(child);
 }
 
 /// Step 1 of the run-time migrator interrupted in `direction`: every call

@@ -147,6 +147,23 @@ pub fn kill(mut child: Child) -> Finished {
     wait_with_timeout(child, Duration::from_secs(30))
 }
 
+/// Runs `command` as a child told to create `marker` (`MIGRATE_MARKER`)
+/// when it reaches the point to be killed at, waits for it (two minutes at
+/// most), and kills it there with SIGKILL.
+pub fn kill_when_marked(command: &mut Command, marker: &Path) -> Result<Finished, String> {
+    let mut child = command
+        .env("MIGRATE_MARKER", marker)
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    wait_for_file(
+        marker,
+        &mut child,
+        Duration::from_secs(120),
+        Duration::from_millis(2),
+    )?;
+    Ok(kill(child))
+}
+
 /// Polls until `path` exists. Fails (killing the child) when the child exits
 /// first or `timeout` passes: the file is the child's signal that it reached
 /// a point, so both mean the test cannot go on.
