@@ -61,6 +61,25 @@ fn migrator() -> Migrator {
         })
 }
 
+/// A set whose one migration writes enough to spill pages to the file
+/// before its COMMIT, and (in the child) then waits to be killed: a hot
+/// journal is left for the next writer to roll back.
+fn spilling_migrator(wait_for_kill: bool) -> Migrator {
+    Migrator::new()
+        .set("hot")
+        .add(0, "fill", move |tx: &Transaction| {
+            tx.execute_batch(
+                "CREATE TABLE filled (pad TEXT);
+             WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 20000)
+             INSERT INTO filled SELECT printf('%0100d', i) FROM s;",
+            )?;
+            if wait_for_kill {
+                process::mark_and_hang(Path::new(&env("MIGRATE_MARKER")));
+            }
+            Ok::<(), migrate_core::rusqlite::Error>(())
+        })
+}
+
 fn read_only(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open read-only")
 }
@@ -99,6 +118,13 @@ fn child_process_entry() {
                 Err(error) => report(&format!("err {} {error}", variant(&error))),
             }
         }
+        "spilling_migrator" => {
+            let mut conn = Connection::open(&path).expect("open");
+            conn.execute_batch("PRAGMA cache_size = 10")
+                .expect("a small cache");
+            let outcome = spilling_migrator(true).migrate(&mut conn);
+            report(&format!("not killed: {outcome:?}"));
+        }
         "migrator" => {
             let mut conn = Connection::open(&path).expect("open");
             match migrator().migrate(&mut conn) {
@@ -112,6 +138,38 @@ fn child_process_entry() {
 
 // ---------------------------------------------------------------------------
 // The parent side.
+
+/// A migrator killed in the middle of a migration leaves a hot journal,
+/// which a read-only connection cannot roll back: a waiter on one waits
+/// for the next writer to repair the file, as for a lock. Found by a
+/// hostile probe: it failed at once with "attempt to write a readonly
+/// database".
+#[test]
+fn a_read_only_waiter_waits_out_a_killed_migrators_hot_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = new_db(dir.path(), "app.db", false);
+    process::kill_when_marked(
+        child_command("spilling_migrator").env("MIGRATE_DB", &db),
+        &dir.path().join("marker"),
+    )
+    .expect("the migrator reaches its kill point");
+    let journal = dir.path().join("app.db-journal");
+    assert!(journal.exists(), "a hot journal is left");
+    let waiter = std::thread::spawn({
+        let db = db.clone();
+        move || {
+            spilling_migrator(false).wait_until_current(&read_only(&db), Duration::from_secs(30))
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let mut conn = Connection::open(&db).unwrap();
+    assert_eq!(
+        spilling_migrator(false).migrate(&mut conn).unwrap().ids(),
+        vec![0]
+    );
+    let waited = waiter.join().unwrap();
+    assert!(waited.is_ok(), "{waited:?}");
+}
 
 /// Fails unless `child` is still running: the waiter must not have returned.
 #[track_caller]

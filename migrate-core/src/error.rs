@@ -922,6 +922,10 @@ fn sqlite_hint(error: &rusqlite::Error) -> Option<&'static str> {
         return None;
     };
     Some(match failure.code {
+        ErrorCode::ReadOnly if crate::sqlite::needs_a_writer(error) => {
+            "a writer was killed in the middle of a transaction (or a WAL needs recovery), and a \
+             read-only connection cannot repair the file: the next read-write connection does"
+        }
         ErrorCode::ReadOnly => {
             "the database is read-only: open it read-write, and check the permissions of the file and of its directory"
         }

@@ -20,7 +20,7 @@ use crate::db::Db;
 use crate::error::{Direction, Error};
 use crate::history;
 use crate::registry::Plan;
-use crate::sqlite::{is_busy, Budget, LockWait};
+use crate::sqlite::{is_busy, needs_a_writer, Budget, LockWait};
 
 /// The first pause between two looks; each pause doubles it, up to
 /// [`LONGEST_PAUSE`]. A migration that is nearly done is seen quickly, and
@@ -88,6 +88,8 @@ pub(crate) fn wait_while_behind(
             }
             // The busy handler waited until the deadline: give up below.
             Err(Error::Sqlite(error)) if is_busy(&error) => {}
+            // A killed writer's journal, which only a writer can roll back.
+            Err(Error::Sqlite(error)) if needs_a_writer(&error) => {}
             #[cfg(feature = "libsql")]
             Err(Error::Libsql(error)) if crate::libsql::is_transient(&error) => {}
             Err(error) => return Err(error),

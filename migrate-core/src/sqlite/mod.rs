@@ -39,6 +39,21 @@ pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
 }
 
 /// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.
+/// A read-only connection that found the file waiting for a writer's
+/// repair: a hot journal a killed writer left (`SQLITE_READONLY_ROLLBACK`),
+/// a WAL to recover (`…_RECOVERY`), a WAL index it cannot create
+/// (`…_CANTINIT`). The next writer repairs it; a reader can only wait.
+pub(crate) fn needs_a_writer(error: &rusqlite::Error) -> bool {
+    const RECOVERY: c_int = ffi::SQLITE_READONLY | (1 << 8);
+    const ROLLBACK: c_int = ffi::SQLITE_READONLY | (3 << 8);
+    const CANTINIT: c_int = ffi::SQLITE_READONLY | (5 << 8);
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(ffi::Error { extended_code, .. }, _)
+            if [RECOVERY, ROLLBACK, CANTINIT].contains(extended_code)
+    )
+}
+
 pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(
         error,
