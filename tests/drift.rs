@@ -242,6 +242,32 @@ fn a_table_changed_by_hand_then_renamed_by_a_run_stays_drift() {
     );
 }
 
+/// The same when a VACUUM in a step outside a transaction moves every
+/// table's root page: the renamed table is found by its definition. Found
+/// by a hostile probe: the hand's column was recorded as migrations' work.
+#[test]
+fn a_table_changed_by_hand_then_renamed_and_vacuumed_stays_drift() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let a = Migrator::new().set("a").add(0, "t", |tx: &Transaction| {
+        tx.execute_batch("CREATE TABLE junk (x); CREATE TABLE t (a);")
+    });
+    a.clone().drift(Drift::Refuse).migrate(&mut conn).unwrap();
+    conn.execute_batch("ALTER TABLE t ADD COLUMN h_by_hand")
+        .unwrap();
+    let b = Migrator::new().set("b").add_without_transaction(
+        0,
+        "archive_and_vacuum",
+        |conn: &migrate_core::rusqlite::Connection| {
+            conn.execute_batch(
+                "DROP TABLE junk; ALTER TABLE t RENAME TO t_archive; CREATE TABLE t (a); VACUUM;",
+            )
+        },
+    );
+    assert_eq!(b.migrate(&mut conn).unwrap().ids(), vec![0]);
+    assert_eq!(drifted(&a, &conn), vec!["t_archive"]);
+}
+
 /// The same for a step outside a transaction, recorded in a transaction
 /// of its own after it ran.
 #[test]

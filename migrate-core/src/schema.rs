@@ -154,6 +154,19 @@ impl Object {
         self.kind == ObjectKind::Table && self.tokens.get(1).is_some_and(|t| t.is_word("virtual"))
     }
 
+    /// Whether `now` is this object renamed: the same kind and the same
+    /// definition but for its own name (as `ALTER TABLE … RENAME TO` leaves
+    /// it).
+    fn renamed_to(&self, now: &Object) -> bool {
+        self.kind == now.kind
+            && self.tokens.len() == now.tokens.len()
+            && self.tokens.iter().zip(&now.tokens).all(|(a, b)| {
+                a == b
+                    || (a.name().is_some_and(|n| n.eq_ignore_ascii_case(&self.name))
+                        && b.name().is_some_and(|n| n.eq_ignore_ascii_case(&now.name)))
+            })
+    }
+
     /// Kind and name, case-insensitively, identify an object in a schema.
     fn same_object(&self, kind: ObjectKind, name: &str) -> bool {
         self.kind == kind && self.name.eq_ignore_ascii_case(name)
@@ -311,18 +324,26 @@ impl Schema {
             (None, None) => false,
             _ => true,
         };
+        // Root pages say which object is which across the run, unless it
+        // moved them (a VACUUM in a step outside a transaction).
+        let pages_kept = before.objects.iter().all(|was| {
+            find(after, was.kind, &was.name).map_or(true, |now| {
+                !now.same_definition(was) || now.rootpage == was.rootpage
+            })
+        });
         let objects = keys
             .into_iter()
             .filter_map(|(kind, name)| {
-                // A table or index renamed by the run is the object it was
-                // before (same root page), under another name.
+                // A table the run renamed is the object it was before, under
+                // another name: the same root page, or the same definition
+                // but for its name.
                 let renamed_from_changed = find(after, kind, &name).is_some_and(|now| {
-                    now.rootpage != 0
-                        && before.objects.iter().any(|was| {
-                            was.rootpage == now.rootpage
-                                && !was.name.eq_ignore_ascii_case(&name)
-                                && changed_by_hand(was.kind, &was.name)
-                        })
+                    before.objects.iter().any(|was| {
+                        !was.name.eq_ignore_ascii_case(&name)
+                            && changed_by_hand(was.kind, &was.name)
+                            && ((pages_kept && now.rootpage != 0 && was.rootpage == now.rootpage)
+                                || was.renamed_to(&now))
+                    })
                 });
                 if changed_by_hand(kind, &name) || renamed_from_changed {
                     find(recorded, kind, &name)
