@@ -1069,6 +1069,74 @@ fn an_in_memory_journal_works_normally() {
     );
 }
 
+/// SQLite commits a transaction across two files atomically only when both
+/// keep a rollback journal on disk; with WAL on either side it commits each
+/// file on its own, and a process killed during COMMIT can keep a step's
+/// writes to an attached database without its tracking row, or the reverse
+/// (found by a hostile probe: 6 kills in 12). A transactional step writing
+/// an attached database is refused in that case, naming it; with both in
+/// DELETE mode it runs, and reading one is always fine.
+#[test]
+fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused() {
+    for (main_mode, aux_mode, refused) in [
+        ("wal", "delete", true),
+        ("delete", "wal", true),
+        ("wal", "wal", true),
+        ("delete", "delete", false),
+    ] {
+        let context = format!("main {main_mode}, aux {aux_mode}");
+        let db = TempDb::new();
+        let aux = TempDb::new();
+        let mut conn = db.open();
+        conn.query_row(
+            &format!("PRAGMA journal_mode = {main_mode}"),
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
+        conn.execute(
+            "ATTACH ?1 AS aux",
+            [aux.path.to_string_lossy().into_owned()],
+        )
+        .unwrap();
+        conn.query_row(&format!("PRAGMA aux.journal_mode = {aux_mode}"), [], |_| {
+            Ok(())
+        })
+        .unwrap();
+        conn.execute_batch("CREATE TABLE aux.kept (x); INSERT INTO aux.kept VALUES (1);")
+            .unwrap();
+        let m = Migrator::new()
+            .set("cross_file")
+            .add(0, "reads_aux", |tx: &Transaction| {
+                tx.execute_batch("CREATE TABLE copied AS SELECT x FROM aux.kept")
+            })
+            .add(1, "writes_aux", |tx: &Transaction| {
+                tx.execute_batch("INSERT INTO aux.kept VALUES (2)")
+            });
+        let result = m.migrate(&mut conn);
+        if refused {
+            let Err(Error::Forbidden { id: 1, reason, .. }) = &result else {
+                panic!("{context}: {result:?}");
+            };
+            assert!(
+                reason.contains("\"aux\"") && reason.contains("WAL"),
+                "{context}: {reason}"
+            );
+            assert_eq!(
+                main_tracking_ids(&conn, "migrations_cross_file"),
+                vec![0],
+                "{context}"
+            );
+            let rows: i64 = conn
+                .query_row("SELECT count(*) FROM aux.kept", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(rows, 1, "{context}");
+        } else {
+            assert_eq!(result.unwrap().ids(), vec![0, 1], "{context}");
+        }
+    }
+}
+
 /// A failed migration's writes to an attached database without a journal
 /// (`journal_mode = OFF`) are rolled back with the rest: the runner gives it
 /// a journal for the call. Found by a hostile probe: all 2,000 rows stayed

@@ -150,6 +150,8 @@ fn run_user_code(
             tracking_tables,
             own_triggers,
             autocommit: true,
+            // Each statement commits on its own here: no atomicity to keep.
+            apart_from_main: Vec::new(),
         },
     );
     guard.run(false, || step.run(None, conn))

@@ -103,6 +103,7 @@ impl<'c> Batch<'c> {
                     tracking_tables,
                     own_triggers,
                     autocommit: false,
+                    apart_from_main: sqlite::apart_from_main(conn)?,
                 },
             );
             Some(StepStatements {

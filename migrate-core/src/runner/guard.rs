@@ -64,6 +64,10 @@ pub(crate) struct Rules {
     /// may commit, begin and end transactions of its own and set any
     /// pragma; only the tracking tables stay off limits.
     pub autocommit: bool,
+    /// Attached databases a transaction cannot commit atomically with
+    /// `main` (see `sqlite::apart_from_main`), which a step in a
+    /// transaction may read but not write.
+    pub apart_from_main: Vec<String>,
 }
 
 struct GuardState {
@@ -290,6 +294,21 @@ fn judge(
         })
     };
     let autocommit = state.rules.autocommit;
+    if let Some(apart) = written_database(action, arg1, database).and_then(|written| {
+        state
+            .rules
+            .apart_from_main
+            .iter()
+            .find(|apart| same_identifier(apart, written))
+    }) {
+        return Some(Refusal::Forbidden(format!(
+            "it writes the attached database {apart:?}, and SQLite commits a transaction over \
+             two files atomically only when both keep a rollback journal on disk (here one is \
+             in WAL mode): a process killed during COMMIT could keep this step's writes there \
+             without its tracking row, or the reverse. Migrate that database on a connection \
+             of its own, or set both to PRAGMA journal_mode = DELETE while migrating"
+        )));
+    }
     match action {
         ffi::SQLITE_TRANSACTION if !autocommit => Some(Refusal::TransactionControl),
         // arg1 is the operation, arg2 the savepoint's name; only ours is off limits.
@@ -359,6 +378,34 @@ fn judge(
                 state.foreign_keys_off_step.load(Ordering::Relaxed),
             )
         }),
+        _ => None,
+    }
+}
+
+/// The database an action writes (its schema or its rows), if it writes.
+fn written_database<'a>(
+    action: c_int,
+    arg1: Option<&'a str>,
+    database: Option<&'a str>,
+) -> Option<&'a str> {
+    match action {
+        ffi::SQLITE_INSERT
+        | ffi::SQLITE_UPDATE
+        | ffi::SQLITE_DELETE
+        | ffi::SQLITE_CREATE_TABLE
+        | ffi::SQLITE_DROP_TABLE
+        | ffi::SQLITE_CREATE_INDEX
+        | ffi::SQLITE_DROP_INDEX
+        | ffi::SQLITE_CREATE_TRIGGER
+        | ffi::SQLITE_DROP_TRIGGER
+        | ffi::SQLITE_CREATE_VIEW
+        | ffi::SQLITE_DROP_VIEW
+        | ffi::SQLITE_CREATE_VTABLE
+        | ffi::SQLITE_DROP_VTABLE
+        | ffi::SQLITE_REINDEX
+        | ffi::SQLITE_ANALYZE => database,
+        // arg1 is the database.
+        ffi::SQLITE_ALTER_TABLE => arg1,
         _ => None,
     }
 }

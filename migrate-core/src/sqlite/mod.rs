@@ -501,6 +501,31 @@ impl<'c> ConnectionState<'c> {
     }
 }
 
+/// The attached databases whose commit SQLite does not make atomic with
+/// `main`'s: it writes a super-journal over the files of a transaction only
+/// when each keeps a rollback journal on disk, so with WAL on either side
+/// each file commits on its own, and a process killed during COMMIT can
+/// keep one file's part of a migration and lose the other's (its tracking
+/// row among them). Read after [`ConnectionState::keep_journal_on_disk`],
+/// which leaves no MEMORY or OFF journal on a file. A database without a
+/// file keeps nothing after a kill, and is not one of them.
+pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<String>, Error> {
+    let main_in_wal = journal_mode(conn, "main")? == "wal";
+    let mut apart = Vec::new();
+    for schema in databases(conn)? {
+        if same_identifier(&schema, "main")
+            || same_identifier(&schema, "temp")
+            || !has_file(conn, &schema)
+        {
+            continue;
+        }
+        if main_in_wal || journal_mode(conn, &schema)? == "wal" {
+            apart.push(schema);
+        }
+    }
+    Ok(apart)
+}
+
 /// The journal mode of the database `schema`, lowercase.
 fn journal_mode(conn: &Connection, schema: &str) -> Result<String, Error> {
     let mode: String = conn.query_row(
