@@ -242,6 +242,40 @@ fn a_table_changed_by_hand_then_renamed_by_a_run_stays_drift() {
     );
 }
 
+/// The same when the run also drops and makes again an unrelated table
+/// (on another root page), and alters the renamed one. Found by a hostile
+/// probe: one moved page switched root pages off for the whole run.
+#[test]
+fn a_table_changed_by_hand_then_renamed_and_altered_beside_a_recreated_table_stays_drift() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let a = Migrator::new()
+        .set("a")
+        .add(0, "tables", |tx: &Transaction| {
+            tx.execute_batch(
+                "CREATE TABLE log (x);
+             WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2000)
+             INSERT INTO log SELECT printf('%050d', i) FROM s;
+             CREATE TABLE junk (x);
+             CREATE TABLE t (a);",
+            )
+        });
+    a.clone().drift(Drift::Refuse).migrate(&mut conn).unwrap();
+    conn.execute_batch("ALTER TABLE t ADD COLUMN h_by_hand")
+        .unwrap();
+    let b = Migrator::new()
+        .set("b")
+        .add(0, "archive", |tx: &Transaction| {
+            tx.execute_batch(
+                "DROP TABLE log; CREATE TABLE filler (x); CREATE TABLE log (x);
+             ALTER TABLE t RENAME TO t_archive; ALTER TABLE t_archive ADD COLUMN archived_at;
+             CREATE TABLE t (a);",
+            )
+        });
+    assert_eq!(b.migrate(&mut conn).unwrap().ids(), vec![0]);
+    assert!(drifted(&a, &conn).contains(&"t_archive".to_owned()));
+}
+
 /// The same when a VACUUM in a step outside a transaction moves every
 /// table's root page: the renamed table is found by its definition. Found
 /// by a hostile probe: the hand's column was recorded as migrations' work.

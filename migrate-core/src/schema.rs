@@ -324,24 +324,20 @@ impl Schema {
             (None, None) => false,
             _ => true,
         };
-        // Root pages say which object is which across the run, unless it
-        // moved them (a VACUUM in a step outside a transaction).
-        let pages_kept = before.objects.iter().all(|was| {
-            find(after, was.kind, &was.name).map_or(true, |now| {
-                !now.same_definition(was) || now.rootpage == was.rootpage
-            })
-        });
         let objects = keys
             .into_iter()
             .filter_map(|(kind, name)| {
                 // A table the run renamed is the object it was before, under
                 // another name: the same root page, or the same definition
-                // but for its name.
+                // but for its name. (A VACUUM moves root pages, and a dropped
+                // table's page can be reused: a match by page then makes a
+                // table drift that is not, on the safe side; the definition
+                // still finds a renamed table a VACUUM moved.)
                 let renamed_from_changed = find(after, kind, &name).is_some_and(|now| {
                     before.objects.iter().any(|was| {
                         !was.name.eq_ignore_ascii_case(&name)
                             && changed_by_hand(was.kind, &was.name)
-                            && ((pages_kept && now.rootpage != 0 && was.rootpage == now.rootpage)
+                            && ((now.rootpage != 0 && was.rootpage == now.rootpage)
                                 || was.renamed_to(&now))
                     })
                 });
