@@ -1134,6 +1134,37 @@ fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused()
         } else {
             assert_eq!(result.unwrap().ids(), vec![0, 1], "{context}");
         }
+        // A pragma that writes the attached file (the next probe round's
+        // finding: `aux.user_version` as that file's own counter).
+        let pragma = Migrator::new()
+            .set("cross_file_pragma")
+            .add(0, "aux_version", |tx: &Transaction| {
+                tx.execute_batch("PRAGMA aux.user_version = 42")
+            })
+            .migrate(&mut conn);
+        let aux_version: i64 = conn
+            .query_row("PRAGMA aux.user_version", [], |r| r.get(0))
+            .unwrap();
+        if refused {
+            assert!(
+                matches!(pragma, Err(Error::Forbidden { id: 0, .. })),
+                "{context}: {pragma:?}"
+            );
+            assert_eq!(aux_version, 0, "{context}");
+        } else {
+            assert_eq!(pragma.unwrap().ids(), vec![0], "{context}");
+            assert_eq!(aux_version, 42, "{context}");
+        }
+        // A TEMP trigger on an attached table writes TEMP's schema only.
+        let temp_trigger = Migrator::new()
+            .set("cross_file_temp_trigger")
+            .add(0, "watch_aux", |tx: &Transaction| {
+                tx.execute_batch(
+                    "CREATE TEMP TRIGGER watch AFTER INSERT ON aux.kept BEGIN SELECT 1; END",
+                )
+            })
+            .migrate(&mut conn);
+        assert_eq!(temp_trigger.unwrap().ids(), vec![0], "{context}");
     }
 }
 

@@ -294,7 +294,7 @@ fn judge(
         })
     };
     let autocommit = state.rules.autocommit;
-    if let Some(apart) = written_database(action, arg1, database).and_then(|written| {
+    if let Some(apart) = written_database(action, arg1, arg2, database).and_then(|written| {
         state
             .rules
             .apart_from_main
@@ -386,9 +386,27 @@ fn judge(
 fn written_database<'a>(
     action: c_int,
     arg1: Option<&'a str>,
+    arg2: Option<&'a str>,
     database: Option<&'a str>,
 ) -> Option<&'a str> {
     match action {
+        // The schema table's own rows are written for the DDL judged by its
+        // own action below (and SQLite reports an attached table's schema
+        // for a TEMP trigger on it, which writes only TEMP's).
+        ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE
+            if arg1.is_some_and(|table| {
+                [
+                    "sqlite_master",
+                    "sqlite_schema",
+                    "sqlite_temp_master",
+                    "sqlite_temp_schema",
+                ]
+                .iter()
+                .any(|schema_table| same_identifier(schema_table, table))
+            }) =>
+        {
+            None
+        }
         ffi::SQLITE_INSERT
         | ffi::SQLITE_UPDATE
         | ffi::SQLITE_DELETE
@@ -406,6 +424,16 @@ fn written_database<'a>(
         | ffi::SQLITE_ANALYZE => database,
         // arg1 is the database.
         ffi::SQLITE_ALTER_TABLE => arg1,
+        // The pragmas that write a database's file inside a transaction;
+        // `database` is the schema a pragma names (none: `main`).
+        ffi::SQLITE_PRAGMA => {
+            let writes = match arg1?.to_ascii_lowercase().as_str() {
+                "user_version" | "application_id" => arg2.is_some(),
+                "incremental_vacuum" => true,
+                _ => false,
+            };
+            writes.then_some(database?)
+        }
         _ => None,
     }
 }
