@@ -1155,6 +1155,34 @@ fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused()
             assert_eq!(pragma.unwrap().ids(), vec![0], "{context}");
             assert_eq!(aux_version, 42, "{context}");
         }
+        // A row written into the attached file's schema table under
+        // `writable_schema` (the round after's finding: 13 kills in 30 split).
+        let schema_row = Migrator::new()
+            .set("cross_file_schema_row")
+            .add(0, "aux_view_by_hand", |tx: &Transaction| {
+                tx.execute_batch(
+                    "PRAGMA writable_schema = ON;
+                     INSERT INTO aux.sqlite_master VALUES ('view', 'v9', 'v9', 0, 'CREATE VIEW v9 AS SELECT 1');
+                     PRAGMA writable_schema = OFF;",
+                )
+            })
+            .migrate(&mut conn);
+        let views: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM aux.sqlite_master WHERE name = 'v9'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if refused {
+            assert!(
+                matches!(schema_row, Err(Error::Forbidden { id: 0, .. })),
+                "{context}: {schema_row:?}"
+            );
+            assert_eq!(views, 0, "{context}");
+        } else {
+            assert_eq!(schema_row.unwrap().ids(), vec![0], "{context}");
+        }
         // A TEMP trigger on an attached table writes TEMP's schema only.
         let temp_trigger = Migrator::new()
             .set("cross_file_temp_trigger")

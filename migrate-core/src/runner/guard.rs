@@ -294,13 +294,17 @@ fn judge(
         })
     };
     let autocommit = state.rules.autocommit;
-    if let Some(apart) = written_database(action, arg1, arg2, database).and_then(|written| {
-        state
-            .rules
-            .apart_from_main
-            .iter()
-            .find(|apart| same_identifier(apart, written))
-    }) {
+    // SAFETY: the handle this state was installed on; only reads a flag.
+    let schema_writable = || unsafe { writable_schema(state.db) };
+    if let Some(apart) =
+        written_database(action, arg1, arg2, database, schema_writable).and_then(|written| {
+            state
+                .rules
+                .apart_from_main
+                .iter()
+                .find(|apart| same_identifier(apart, written))
+        })
+    {
         return Some(Refusal::Forbidden(format!(
             "it writes the attached database {apart:?}, and SQLite commits a transaction over \
              two files atomically only when both keep a rollback journal on disk (here one is \
@@ -388,11 +392,13 @@ fn written_database<'a>(
     arg1: Option<&'a str>,
     arg2: Option<&'a str>,
     database: Option<&'a str>,
+    schema_writable: impl FnOnce() -> bool,
 ) -> Option<&'a str> {
     match action {
         // The schema table's own rows are written for the DDL judged by its
         // own action below (and SQLite reports an attached table's schema
-        // for a TEMP trigger on it, which writes only TEMP's).
+        // for a TEMP trigger on it, which writes only TEMP's); written by
+        // the statement itself only under `PRAGMA writable_schema`.
         ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE
             if arg1.is_some_and(|table| {
                 [
@@ -405,7 +411,7 @@ fn written_database<'a>(
                 .any(|schema_table| same_identifier(schema_table, table))
             }) =>
         {
-            None
+            database.filter(|_| schema_writable())
         }
         ffi::SQLITE_INSERT
         | ffi::SQLITE_UPDATE
@@ -436,6 +442,25 @@ fn written_database<'a>(
         }
         _ => None,
     }
+}
+
+/// Whether `PRAGMA writable_schema` is on (`SQLITE_DBCONFIG_WRITABLE_SCHEMA`).
+///
+/// # Safety
+/// `db` is a valid connection handle.
+unsafe fn writable_schema(db: *mut ffi::sqlite3) -> bool {
+    const SQLITE_DBCONFIG_WRITABLE_SCHEMA: c_int = 1011;
+    let mut on: c_int = 0;
+    // SAFETY: a valid handle; -1 only reads the flag into `on`.
+    let rc = unsafe {
+        ffi::sqlite3_db_config(
+            db,
+            SQLITE_DBCONFIG_WRITABLE_SCHEMA,
+            -1 as c_int,
+            &mut on as *mut c_int,
+        )
+    };
+    rc == ffi::SQLITE_OK && on != 0
 }
 
 /// What to do when a migration wants a table of its own named like the
