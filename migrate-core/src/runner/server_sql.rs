@@ -191,6 +191,8 @@ mod tests {
             "UPDATE main.'migrations_other' SET chain = 'x'",
             "CREATE TRIGGER t AFTER INSERT ON users BEGIN DELETE FROM 'Migrations'; END",
             "DROP TRIGGER 'migrate_core_edit_migrations'",
+            "CREATE TRIGGER temp.migrate_core_edit_migrations AFTER INSERT ON users BEGIN SELECT 1; END",
+            "DROP TRIGGER IF EXISTS aux.MIGRATE_CORE_insert_migrations",
             // `trigger` as a table's name does not start a trigger's body.
             "CREATE TABLE trigger (x); CREATE INDEX i ON trigger (x); CREATE TRIGGER evil BEFORE DELETE ON migrations BEGIN SELECT RAISE(IGNORE); END",
         ] {
@@ -265,6 +267,24 @@ mod tests {
         refused.sort();
         assert_eq!(refused, ["001_create_posts.sql", "002_add_comments.sql"]);
         Ok(())
+    }
+
+    /// The words after `UPDATE` that are not a table: a trigger's event
+    /// (`UPDATE OF c`, `UPDATE ON t`), an upsert's (`DO UPDATE SET`), a
+    /// conflict clause (`UPDATE OR IGNORE t`), even with tracking tables
+    /// named like them (cargo-mutants found nothing pinning these).
+    #[test]
+    fn keywords_after_update_are_not_taken_for_tables() {
+        let tracking = ["of", "set", "on", "or"].map(str::to_owned);
+        for sql in [
+            "CREATE TRIGGER t AFTER UPDATE OF x ON users BEGIN SELECT 1; END",
+            "CREATE TRIGGER t AFTER UPDATE ON users BEGIN SELECT 1; END",
+            "INSERT INTO t VALUES (1) ON CONFLICT DO UPDATE SET x = 2",
+            "UPDATE OR IGNORE users SET x = 1",
+        ] {
+            assert_eq!(refused_statement(sql, &tracking), None, "{sql}");
+        }
+        assert!(refused_statement("UPDATE OR IGNORE \"of\" SET x = 1", &tracking).is_some());
     }
 
     #[test]
