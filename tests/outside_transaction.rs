@@ -298,6 +298,19 @@ fn reported_until_resolved(
         m.status(conn).unwrap()[1].state,
         MigrationState::Interrupted { direction }
     );
+    // Not applied, as `status` says (a hostile probe found it listed as
+    // applied, and `last_applied_migration` naming it).
+    let applied: Vec<u32> = m
+        .applied_migrations(conn)
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(applied, vec![0], "{label}");
+    assert_eq!(
+        m.last_applied_migration(conn).unwrap().map(|a| a.id),
+        Some(0)
+    );
     assert_eq!(m.resolve_interrupted(conn, resolution).unwrap(), Some(1));
     assert_eq!(m.resolve_interrupted(conn, resolution).unwrap(), None);
 }

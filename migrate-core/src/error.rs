@@ -561,7 +561,8 @@ pub enum Error {
     },
     /// The connection is inside a transaction; migrations need their own.
     InTransaction,
-    /// There is work to do, but the connection or the file is read-only.
+    /// There is work to do (migrations or rollbacks to run, a history to
+    /// record), but the connection or the file is read-only.
     ReadOnly,
     /// Anything else SQLite reported (I/O, read-only file, …).
     Sqlite(rusqlite::Error),
@@ -793,8 +794,9 @@ impl Error {
                  migration needs a transaction of its own",
             ),
             Error::ReadOnly => f.write_str(
-                "the database is read-only and there are migrations to run: open it read-write, \
-                 and check the permissions of the file and of its directory",
+                "the database is read-only and this call writes to it (migrations or rollbacks to \
+                 run, a history to record): open it read-write, and check the permissions of the \
+                 file and of its directory",
             ),
             Error::Forbidden { id, name, direction, reason } => write!(
                 f,

@@ -792,7 +792,11 @@ impl Migrator {
         })
     }
 
-    /// The tracking table's rows, in id order. Empty when there is none yet.
+    /// The applied migrations, in id order: the tracking table's rows, but
+    /// for the row of a step outside a transaction that was started (or
+    /// whose rollback was started) and never recorded as finished, which
+    /// [`status`](Self::status) reports as `Interrupted`. Empty when there
+    /// is no tracking table yet.
     ///
     /// ```
     /// # use migrate_core::{Migrator, rusqlite::Connection};
@@ -806,14 +810,34 @@ impl Migrator {
 
     /// [`applied_migrations`](Self::applied_migrations) on any backend.
     pub(crate) fn applied_on(&self, conn: &dyn Db) -> Result<Vec<AppliedMigration>, Error> {
+        Ok(self
+            .rows_on(conn)?
+            .into_iter()
+            .filter(|row| row.chain != history::STARTED && row.chain != history::ROLLING_BACK)
+            .map(|row| row.applied)
+            .collect())
+    }
+
+    /// Every row of the tracking table, a step marked in progress included
+    /// (its id is taken: `renumber` keeps it).
+    #[cfg(feature = "cli")]
+    pub(crate) fn recorded_migrations(
+        &self,
+        conn: &Connection,
+    ) -> Result<Vec<AppliedMigration>, Error> {
+        self.reading(conn, || {
+            Ok(self
+                .rows_on(conn)?
+                .into_iter()
+                .map(|row| row.applied)
+                .collect())
+        })
+    }
+
+    fn rows_on(&self, conn: &dyn Db) -> Result<Vec<history::Row>, Error> {
         let table = Table::new(&self.table_name());
         self.with_settings(&table, |s| history::load(conn, s.table))
-            .map(|rows| {
-                rows.unwrap_or_default()
-                    .into_iter()
-                    .map(|row| row.applied)
-                    .collect()
-            })
+            .map(Option::unwrap_or_default)
     }
 
     /// The newest row of the tracking table, if any.

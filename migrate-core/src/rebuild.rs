@@ -188,7 +188,9 @@ impl TableRebuild {
         if foreign_keys {
             return Err(misuse(format!(
                 "rebuilding {:?} with foreign keys on would run ON DELETE actions of its children when the old table \
-                 is dropped: run it in a #[migration(n, foreign_keys = off)] migration",
+                 is dropped: run it in a #[migration(n, foreign_keys = off)] migration, or in a rollback \
+                 declared #[rollback(n, foreign_keys = off)] (a rollback does not take its migration's \
+                 options)",
                 self.table
             )));
         }

@@ -45,12 +45,12 @@ pub(super) fn run(
     let (raw, applied) = if set == own_set {
         (
             registry::raw(set, extra),
-            migrator.applied_migrations(conn)?,
+            migrator.recorded_migrations(conn)?,
         )
     } else {
         (
             registry::raw(set, &[]),
-            Migrator::new().set(set).applied_migrations(conn)?,
+            Migrator::new().set(set).recorded_migrations(conn)?,
         )
     };
     let migrations: Vec<&Raw> = raw.iter().filter(|r| !r.rollback).collect();

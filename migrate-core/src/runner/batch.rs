@@ -472,9 +472,15 @@ pub(super) fn step_error(
                 id,
                 name,
                 direction,
-                reason: "it runs VACUUM, which cannot run inside a transaction: run it on the \
-                         connection after migrating"
-                    .to_owned(),
+                reason: format!(
+                    "it runs VACUUM, which cannot run inside a transaction: declare it \
+                     #[{}({id}, transaction = false)] (a rollback does not take its \
+                     migration's options), or run it on the connection after migrating",
+                    match direction {
+                        Direction::Up => "migration",
+                        Direction::Down => "rollback",
+                    }
+                ),
             }
         }
         StepFailure::Returned(source) => Error::Failed {
