@@ -1155,6 +1155,37 @@ fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused()
             assert_eq!(pragma.unwrap().ids(), vec![0], "{context}");
             assert_eq!(aux_version, 42, "{context}");
         }
+        // An ALTER of an attached table and an incremental vacuum of the
+        // file write it too (cargo-mutants found neither pinned); a database
+        // without a file keeps nothing after a kill, and may be written.
+        for (set, sql) in [
+            ("cross_file_alter", "ALTER TABLE aux.kept ADD COLUMN y"),
+            ("cross_file_vacuum", "PRAGMA aux.incremental_vacuum"),
+        ] {
+            let outcome = Migrator::new()
+                .set(set)
+                .add(0, "aux_file", move |tx: &Transaction| tx.execute_batch(sql))
+                .migrate(&mut conn);
+            if refused {
+                assert!(
+                    matches!(outcome, Err(Error::Forbidden { id: 0, .. })),
+                    "{context}, {sql}: {outcome:?}"
+                );
+            } else {
+                assert_eq!(outcome.unwrap().ids(), vec![0], "{context}, {sql}");
+            }
+        }
+        conn.execute_batch("ATTACH ':memory:' AS scratch").unwrap();
+        let scratch = Migrator::new()
+            .set("cross_file_scratch")
+            .add(0, "scratch", |tx: &Transaction| {
+                tx.execute_batch(
+                    "CREATE TABLE scratch.notes (x); INSERT INTO scratch.notes VALUES (1);",
+                )
+            })
+            .migrate(&mut conn);
+        assert_eq!(scratch.unwrap().ids(), vec![0], "{context}");
+        conn.execute_batch("DETACH scratch").unwrap();
         // A row written into the attached file's schema table under
         // `writable_schema` (the round after's finding: 13 kills in 30 split).
         let schema_row = Migrator::new()
