@@ -704,6 +704,22 @@ pub(crate) fn tracking_tables(conn: &dyn Db) -> Result<Vec<String>, Error> {
         .collect())
 }
 
+/// What user code is kept off: every tracking table of `main`, `table`
+/// among them (even rebuilt by hand without its marker), and the names of
+/// the runner's triggers on each, which user code may neither create (on
+/// any table) nor drop.
+pub(crate) struct OffLimits {
+    pub tables: Vec<String>,
+    pub triggers: Vec<String>,
+}
+
+pub(crate) fn off_limits(conn: &dyn Db, table: &Table) -> Result<OffLimits, Error> {
+    let mut tables = tracking_tables(conn)?;
+    tables.push(table.name.clone());
+    let triggers = tables.iter().flat_map(|name| trigger_names(name)).collect();
+    Ok(OffLimits { tables, triggers })
+}
+
 /// Writes tracking rows. Every write must change exactly one row and leave
 /// it as written: anything else means something on the table (a trigger, a
 /// rule of another tool) interferes. Every step changes the schema, which

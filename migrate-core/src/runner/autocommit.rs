@@ -137,18 +137,13 @@ fn run_user_code(
     settings: &Settings<'_>,
     step: &Step,
 ) -> Result<std::time::Duration, StepFailure> {
-    let mut tracking_tables =
-        history::tracking_tables(conn).map_err(|error| StepFailure::Returned(Box::new(error)))?;
-    tracking_tables.push(settings.table.name.clone());
-    let own_triggers = tracking_tables
-        .iter()
-        .flat_map(|name| history::trigger_names(name))
-        .collect();
+    let off_limits = history::off_limits(conn, settings.table)
+        .map_err(|error| StepFailure::Returned(Box::new(error)))?;
     let guard = Guard::install(
         conn,
         Rules {
-            tracking_tables,
-            own_triggers,
+            tracking_tables: off_limits.tables,
+            own_triggers: off_limits.triggers,
             autocommit: true,
             // Each statement commits on its own here: no atomicity to keep.
             apart_from_main: Vec::new(),

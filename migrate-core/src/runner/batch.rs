@@ -87,21 +87,15 @@ impl<'c> Batch<'c> {
             direction == Direction::Down,
             direction == Direction::Up,
         )?;
-        let mut tracking_tables = history::tracking_tables(&tx)?;
-        // Ours too, even if it was rebuilt by hand without its marker.
-        tracking_tables.push(table.name.clone());
+        let off_limits = history::off_limits(&tx, table)?;
         let foreign_keys_on = sqlite::foreign_keys_on(&tx)?;
         let drift_before = crate::drift::before_unlooked_run(&tx, settings.drift)?;
         let statements = if history.exists {
-            let own_triggers = tracking_tables
-                .iter()
-                .flat_map(|name| history::trigger_names(name))
-                .collect();
             let guard = Guard::install(
                 conn,
                 Rules {
-                    tracking_tables,
-                    own_triggers,
+                    tracking_tables: off_limits.tables,
+                    own_triggers: off_limits.triggers,
                     autocommit: false,
                     apart_from_main: sqlite::apart_from_main(conn)?,
                 },

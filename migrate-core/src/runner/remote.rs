@@ -251,12 +251,7 @@ impl<'a> Run<'a> {
         if history.triggers_pending {
             history::ensure_triggers(db, settings.table)?;
         }
-        let mut tracking = history::tracking_tables(db)?;
-        tracking.push(settings.table.name.clone());
-        let own: Vec<String> = tracking
-            .iter()
-            .flat_map(|t| history::trigger_names(t))
-            .collect();
+        let off_limits = history::off_limits(db, settings.table)?;
         let triggers: Vec<(String, String)> = db
             .query(
                 "SELECT name, sql FROM main.sqlite_master WHERE type = 'trigger' AND sql IS NOT NULL",
@@ -268,8 +263,12 @@ impl<'a> Run<'a> {
                 Some((text(0)?, text(1)?))
             })
             .collect();
-        let threat = server_sql::trigger_writing_history(&triggers, &tracking, &own)
-            .map(|(name, why)| (name.to_owned(), why));
+        let threat = server_sql::trigger_writing_history(
+            &triggers,
+            &off_limits.tables,
+            &off_limits.triggers,
+        )
+        .map(|(name, why)| (name.to_owned(), why));
         Ok(Run {
             db,
             tx,
@@ -279,7 +278,7 @@ impl<'a> Run<'a> {
             steps: Vec::new(),
             abandon: false,
             savepoint: savepoint_name(),
-            tracking,
+            tracking: off_limits.tables,
             threat,
         })
     }
