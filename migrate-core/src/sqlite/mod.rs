@@ -38,7 +38,6 @@ pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.
 /// A read-only connection that found the file waiting for a writer's
 /// repair: a hot journal a killed writer left (`SQLITE_READONLY_ROLLBACK`),
 /// a WAL to recover (`…_RECOVERY`), a WAL index it cannot create
@@ -54,6 +53,7 @@ pub(crate) fn needs_a_writer(error: &rusqlite::Error) -> bool {
     )
 }
 
+/// True for SQLITE_BUSY / SQLITE_LOCKED: someone else holds a lock.
 pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(
         error,
@@ -539,14 +539,26 @@ fn journal_mode(conn: &Connection, schema: &str) -> Result<String, Error> {
 /// Whether the database `schema` is a file (not `:memory:` or a temporary
 /// database, whose journal can only be in memory).
 fn has_file(conn: &Connection, schema: &str) -> bool {
-    let Ok(schema) = std::ffi::CString::new(schema) else {
-        return false;
-    };
+    // SAFETY: the handle of a live connection.
+    unsafe { file_of(conn.handle(), schema) }.is_some()
+}
+
+/// The file of the database `schema`, as SQLite names it; `None` for an
+/// unknown name and for a database without a file.
+///
+/// # Safety
+/// `db` is a valid connection handle.
+unsafe fn file_of(db: *mut ffi::sqlite3, schema: &str) -> Option<Vec<u8>> {
+    let schema = std::ffi::CString::new(schema).ok()?;
     // SAFETY: a valid handle and a NUL-terminated name; SQLite returns NULL
     // for an unknown name and "" for a database without a file.
-    let path = unsafe { ffi::sqlite3_db_filename(conn.handle(), schema.as_ptr()) };
+    let path = unsafe { ffi::sqlite3_db_filename(db, schema.as_ptr()) };
+    if path.is_null() {
+        return None;
+    }
     // SAFETY: SQLite returns a NUL-terminated string.
-    !path.is_null() && !unsafe { CStr::from_ptr(path) }.to_bytes().is_empty()
+    let path = unsafe { CStr::from_ptr(path) }.to_bytes();
+    (!path.is_empty()).then(|| path.to_vec())
 }
 
 /// Undoes what a step outside a transaction may have done that would make
@@ -583,21 +595,12 @@ pub(crate) unsafe fn is_main_file(db: *mut ffi::sqlite3, name: &str) -> bool {
     if same_identifier(name, "main") {
         return true;
     }
-    let file = |schema: &CStr| -> Option<std::path::PathBuf> {
-        // SAFETY: a valid handle and a NUL-terminated name; SQLite returns
-        // NULL for an unknown name and "" for a database without a file.
-        let path = unsafe { ffi::sqlite3_db_filename(db, schema.as_ptr()) };
-        if path.is_null() {
-            return None;
-        }
-        // SAFETY: SQLite returns a NUL-terminated string.
-        let path = unsafe { CStr::from_ptr(path) }.to_str().ok()?;
-        (!path.is_empty()).then(|| std::path::PathBuf::from(path))
+    let file = |schema: &str| -> Option<std::path::PathBuf> {
+        // SAFETY: the caller's handle is valid.
+        let path = unsafe { file_of(db, schema) }?;
+        String::from_utf8(path).ok().map(std::path::PathBuf::from)
     };
-    let Ok(name) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    match (file(c"main"), file(&name)) {
+    match (file("main"), file(name)) {
         (Some(main), Some(other)) => {
             main == other
                 || matches!(
