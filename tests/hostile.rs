@@ -1227,6 +1227,88 @@ fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused()
     }
 }
 
+/// The same split with `synchronous = OFF` on either side, both in DELETE
+/// mode (the next probe round's finding: SQLite leaves a file whose
+/// `synchronous` is OFF out of the super-journal, so a kill during COMMIT
+/// kept the tracking row and lost the attached file's writes). A step
+/// outside a transaction may set it; the steps after it are checked again.
+#[test]
+fn a_step_writing_an_attached_database_with_synchronous_off_is_refused() {
+    for (main_sync, aux_sync, refused) in [
+        ("off", "normal", true),
+        ("full", "off", true),
+        ("normal", "full", false),
+    ] {
+        let context = format!("main synchronous {main_sync}, aux {aux_sync}");
+        let db = TempDb::new();
+        let aux = TempDb::new();
+        let mut conn = db.open();
+        conn.query_row("PRAGMA journal_mode = delete", [], |_| Ok(()))
+            .unwrap();
+        conn.execute(
+            "ATTACH ?1 AS aux",
+            [aux.path.to_string_lossy().into_owned()],
+        )
+        .unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA main.synchronous = {main_sync}; PRAGMA aux.synchronous = {aux_sync};
+             CREATE TABLE aux.kept (x); INSERT INTO aux.kept VALUES (1);"
+        ))
+        .unwrap();
+        let m = Migrator::new()
+            .set("cross_file_sync")
+            .add(0, "writes_aux", |tx: &Transaction| {
+                tx.execute_batch("INSERT INTO aux.kept VALUES (2)")
+            });
+        let result = m.migrate(&mut conn);
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM aux.kept", [], |r| r.get(0))
+            .unwrap();
+        if refused {
+            let Err(Error::Forbidden { id: 0, reason, .. }) = &result else {
+                panic!("{context}: {result:?}");
+            };
+            assert!(
+                reason.contains("\"aux\"") && reason.contains("synchronous = OFF"),
+                "{context}: {reason}"
+            );
+            assert_eq!(rows, 1, "{context}");
+        } else {
+            assert_eq!(result.unwrap().ids(), vec![0], "{context}");
+            assert_eq!(rows, 2, "{context}");
+        }
+    }
+    // Set by a step outside a transaction, for the steps after it.
+    let db = TempDb::new();
+    let aux = TempDb::new();
+    let mut conn = db.open();
+    conn.query_row("PRAGMA journal_mode = delete", [], |_| Ok(()))
+        .unwrap();
+    conn.execute(
+        "ATTACH ?1 AS aux",
+        [aux.path.to_string_lossy().into_owned()],
+    )
+    .unwrap();
+    conn.execute_batch("CREATE TABLE aux.kept (x)").unwrap();
+    let result = Migrator::new()
+        .set("cross_file_sync_later")
+        .add_without_transaction(0, "fast_aux", |conn: &Connection| {
+            conn.execute_batch("PRAGMA aux.synchronous = OFF")
+        })
+        .add(1, "writes_aux", |tx: &Transaction| {
+            tx.execute_batch("INSERT INTO aux.kept VALUES (2)")
+        })
+        .migrate(&mut conn);
+    assert!(
+        matches!(result, Err(Error::Forbidden { id: 1, .. })),
+        "{result:?}"
+    );
+    assert_eq!(
+        main_tracking_ids(&conn, "migrations_cross_file_sync_later"),
+        vec![0]
+    );
+}
+
 /// A failed migration's writes to an attached database without a journal
 /// (`journal_mode = OFF`) are rolled back with the rest: the runner gives it
 /// a journal for the call. Found by a hostile probe: all 2,000 rows stayed

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{ffi, Connection};
 
 use crate::private::BoxError;
-use crate::sqlite::{deferred_violations, same_identifier};
+use crate::sqlite::{self, deferred_violations, same_identifier};
 
 /// The savepoint each step runs in. User code may not release or roll back
 /// to it: that would end the step's atomicity behind the runner's back.
@@ -67,7 +67,7 @@ pub(crate) struct Rules {
     /// Attached databases a transaction cannot commit atomically with
     /// `main` (see `sqlite::apart_from_main`), which a step in a
     /// transaction may read but not write.
-    pub apart_from_main: Vec<String>,
+    pub apart_from_main: Vec<sqlite::Apart>,
 }
 
 struct GuardState {
@@ -302,15 +302,17 @@ fn judge(
                 .rules
                 .apart_from_main
                 .iter()
-                .find(|apart| same_identifier(apart, written))
+                .find(|apart| same_identifier(&apart.schema, written))
         })
     {
         return Some(Refusal::Forbidden(format!(
-            "it writes the attached database {apart:?}, and SQLite commits a transaction over \
-             two files atomically only when both keep a rollback journal on disk (here one is \
-             in WAL mode): a process killed during COMMIT could keep this step's writes there \
-             without its tracking row, or the reverse. Migrate that database on a connection \
-             of its own, or set both to PRAGMA journal_mode = DELETE while migrating"
+            "it writes the attached database {:?}, and SQLite commits a transaction over two \
+             files atomically only when both keep a rollback journal on disk and neither has \
+             synchronous = OFF (here {}): a process killed during COMMIT could keep this step's \
+             writes there without its tracking row, or the reverse. Migrate that database on a \
+             connection of its own, or while migrating set both to PRAGMA journal_mode = DELETE \
+             and synchronous = NORMAL or FULL",
+            apart.schema, apart.why
         )));
     }
     match action {

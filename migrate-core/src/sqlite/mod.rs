@@ -501,16 +501,29 @@ impl<'c> ConnectionState<'c> {
     }
 }
 
+/// An attached database whose commit SQLite does not make atomic with
+/// `main`'s, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct Apart {
+    pub schema: String,
+    /// What keeps the super-journal out, as a message says it: "main is in
+    /// WAL mode", "\"aux\" has synchronous = OFF".
+    pub why: String,
+}
+
 /// The attached databases whose commit SQLite does not make atomic with
 /// `main`'s: it writes a super-journal over the files of a transaction only
-/// when each keeps a rollback journal on disk, so with WAL on either side
-/// each file commits on its own, and a process killed during COMMIT can
-/// keep one file's part of a migration and lose the other's (its tracking
-/// row among them). Read after [`ConnectionState::keep_journal_on_disk`],
-/// which leaves no MEMORY or OFF journal on a file. A database without a
-/// file keeps nothing after a kill, and is not one of them.
-pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<String>, Error> {
-    let main_in_wal = journal_mode(conn, "main")? == "wal";
+/// when each keeps a rollback journal on disk and syncs it (`vdbeCommit`
+/// counts a file for it only when its journal mode is DELETE, TRUNCATE or
+/// PERSIST and its `synchronous` is not OFF), so with WAL or
+/// `synchronous = OFF` on either side each file commits on its own, and a
+/// process killed during COMMIT can keep one file's part of a migration
+/// and lose the other's (its tracking row among them). Read after
+/// [`ConnectionState::keep_journal_on_disk`], which leaves no MEMORY or
+/// OFF journal on a file. A database without a file keeps nothing after a
+/// kill, and is not one of them.
+pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<Apart>, Error> {
+    let main_why = without_super_journal(conn, "main")?;
     let mut apart = Vec::new();
     for schema in databases(conn)? {
         if same_identifier(&schema, "main")
@@ -519,11 +532,34 @@ pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<String>, Error> {
         {
             continue;
         }
-        if main_in_wal || journal_mode(conn, &schema)? == "wal" {
-            apart.push(schema);
+        let why = match &main_why {
+            Some(why) => Some(why.clone()),
+            None => without_super_journal(conn, &schema)?,
+        };
+        if let Some(why) = why {
+            apart.push(Apart { schema, why });
         }
     }
     Ok(apart)
+}
+
+/// Why the database `schema` would take no part in a super-journal, as a
+/// message says it; `None` when it would.
+fn without_super_journal(conn: &Connection, schema: &str) -> Result<Option<String>, Error> {
+    let named = if same_identifier(schema, "main") {
+        "main".to_owned()
+    } else {
+        format!("{schema:?}")
+    };
+    if journal_mode(conn, schema)? == "wal" {
+        return Ok(Some(format!("{named} is in WAL mode")));
+    }
+    let synchronous: i64 = conn.query_row(
+        &format!("PRAGMA {}.synchronous", quote_identifier(schema)),
+        params![],
+        |row| row.get(0),
+    )?;
+    Ok((synchronous == 0).then(|| format!("{named} has synchronous = OFF")))
 }
 
 /// The journal mode of the database `schema`, lowercase.
