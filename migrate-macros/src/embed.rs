@@ -235,6 +235,26 @@ fn collect(args: &Args) -> syn::Result<(Dir, Vec<Ready>)> {
                 files.len(),
                 shown(files)
             ));
+        } else {
+            // A rollback file carries its migration's name: one left
+            // beside another migration (a rename stopped half-way, a
+            // merge) would undo the wrong one.
+            for (file, migration) in files.iter().zip(migrations) {
+                if file.name != migration.name {
+                    problems.push(format!(
+                        "{}: a rollback named `{}`, but the migration of version {} is `{}` ({}); \
+                         a rollback file carries the name of the migration it undoes: if it \
+                         undoes `{}`, rename it to that name; if it belongs to another \
+                         migration, give it that migration's version, or delete it",
+                        file.shown,
+                        file.name,
+                        file.version.digits,
+                        migration.name,
+                        migration.shown,
+                        migration.name,
+                    ));
+                }
+            }
         }
     }
     if ups.is_empty() && problems.is_empty() {

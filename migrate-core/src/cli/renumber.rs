@@ -181,11 +181,12 @@ pub(super) fn run(
                 }
             }
         };
-        if let Some(to) = owner.and_then(|o| moves.iter().find(|m| std::ptr::eq(m.raw, o))) {
-            moves.push(Move {
-                raw: rollback,
-                to: to.to,
-            });
+        // Right after it, so that its file is renamed with the
+        // migration's: a run stopped between the two would leave it beside
+        // another migration.
+        if let Some(at) = owner.and_then(|o| moves.iter().position(|m| std::ptr::eq(m.raw, o))) {
+            let to = moves[at].to;
+            moves.insert(at + 1, Move { raw: rollback, to });
         }
     }
 
@@ -215,9 +216,14 @@ pub(super) fn run(
         }
     }
     edits.sort();
+    // A run stopped part-way (killed, or its undo failing) left some
+    // renamed: those are done.
+    let (already, renames): (Vec<Rename>, Vec<Rename>) = renames
+        .into_iter()
+        .partition(|r| on_disk(&r.to) && !on_disk(&r.from));
     let mut targets = BTreeSet::new();
     for r in &renames {
-        if r.to.exists() || !targets.insert(r.to.clone()) {
+        if on_disk(&r.to) || !targets.insert(r.to.clone()) {
             return Err(Failure::refused(
                 format!(
                     "cannot rename {} to {}: {} already exists",
@@ -226,7 +232,7 @@ pub(super) fn run(
                 "rename one of the two by hand, then run renumber again",
             ));
         }
-        if !r.from.exists() {
+        if !on_disk(&r.from) {
             return Err(Failure::refused(
                 format!("{} is not on disk at {}", r.shown_from, r.from.display()),
                 "run this where the source tree is, or give the migrations directory with \
@@ -248,27 +254,14 @@ pub(super) fn run(
             m.raw.id, m.raw.name, m.to, m.raw.location
         )?;
     }
+    if !dry_run {
+        rename_all(&renames)?;
+    }
+    for r in &already {
+        writeln!(out, "already renamed {} -> {}", r.shown_from, r.shown_to)?;
+    }
     let verb = if dry_run { "would rename" } else { "renamed" };
-    let mut done: Vec<String> = Vec::new();
     for r in &renames {
-        if !dry_run {
-            std::fs::rename(&r.from, &r.to).map_err(|e| {
-                Failure::refused(
-                    format!(
-                        "cannot rename {} to {}: {e}{}",
-                        r.shown_from,
-                        r.shown_to,
-                        if done.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (already renamed: {})", done.join(", "))
-                        }
-                    ),
-                    "fix the cause and run renumber again: it carries on from where it stopped",
-                )
-            })?;
-            done.push(r.shown_from.clone());
-        }
         writeln!(
             out,
             "{} {} -> {}",
@@ -292,6 +285,46 @@ pub(super) fn run(
         writeln!(out, "dry run: nothing was changed")?;
     } else {
         writeln!(out, "{then}")?;
+    }
+    Ok(())
+}
+
+/// Whether something is at `path`, a dangling symbolic link included
+/// (which `Path::exists` says is not there, and a rename would replace).
+fn on_disk(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Renames every file, or none: a rename that fails puts back the ones
+/// done before it, last first, so that no rollback file is left beside
+/// another migration's file (where the next build would pair them).
+fn rename_all(renames: &[Rename]) -> Result<(), Failure> {
+    for (done, r) in renames.iter().enumerate() {
+        let Err(e) = std::fs::rename(&r.from, &r.to) else {
+            continue;
+        };
+        let mut stuck = Vec::new();
+        for back in renames[..done].iter().rev() {
+            if std::fs::rename(&back.to, &back.from).is_err() {
+                stuck.push(format!("{} (now {})", back.shown_from, back.shown_to));
+            }
+        }
+        let what = format!("cannot rename {} to {}: {e}", r.shown_from, r.shown_to);
+        return Err(if stuck.is_empty() {
+            Failure::refused(
+                format!("{what}; the files renamed before it were put back: nothing changed"),
+                "fix the cause and run renumber again",
+            )
+        } else {
+            Failure::refused(
+                format!(
+                    "{what}; putting back the files renamed before it failed too for: {}",
+                    stuck.join(", ")
+                ),
+                "fix the cause and run renumber again with the same binary: it skips the files \
+                 already renamed and carries on",
+            )
+        });
     }
     Ok(())
 }
@@ -429,7 +462,38 @@ fn replace_id(line: &str, attribute: &str, from: u32, to: u32) -> Option<String>
 
 #[cfg(test)]
 mod tests {
-    use super::replace_id;
+    use super::{rename_all, replace_id, Rename};
+
+    /// A rename that fails puts back the ones before it (a probe's
+    /// finding: a rollback file left beside another migration's file, which
+    /// the next build paired with it).
+    #[test]
+    fn a_failed_rename_puts_back_the_ones_before_it() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("002_right.sql"), "up")?;
+        let rename = |from: &str, to: &str| Rename {
+            from: dir.path().join(from),
+            to: dir.path().join(to),
+            shown_from: from.to_owned(),
+            shown_to: to.to_owned(),
+        };
+        let renames = [
+            rename("002_right.sql", "003_right.sql"),
+            rename("002_right.down.sql", "003_right.down.sql"),
+        ];
+        let Err(failure) = rename_all(&renames) else {
+            panic!("a missing file renamed");
+        };
+        let shown = failure.to_string();
+        assert!(
+            shown.contains("cannot rename 002_right.down.sql to 003_right.down.sql")
+                && shown.contains("put back: nothing changed"),
+            "{shown}"
+        );
+        assert!(dir.path().join("002_right.sql").is_file());
+        assert!(!dir.path().join("003_right.sql").exists());
+        Ok(())
+    }
 
     #[test]
     fn the_attribute_id_is_replaced_and_nothing_else() {
