@@ -462,6 +462,15 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> 
         ));
         return Vec::new();
     }
+    if let Some(line) = sql::hidden_by_lone_cr(&text) {
+        problems.push(format!(
+            "{shown}:{line}: this line follows a `--` comment ended by a lone carriage return \
+             (CR, an old Mac line ending), and SQLite ends a `--` comment only at a line feed: \
+             it would read this line as part of the comment and never run it; save the file \
+             with LF or CRLF line endings"
+        ));
+        return Vec::new();
+    }
     let report = |found: Vec<script::Problem>, problems: &mut Vec<String>| {
         for problem in found {
             problems.push(format!("{shown}:{}: {}", problem.line, problem.message));

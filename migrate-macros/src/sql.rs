@@ -150,6 +150,50 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
     tokens
 }
 
+/// The line of the first text a `--` comment hides behind a lone carriage
+/// return, lines counted as an editor and the checksum count them (LF, CRLF
+/// or a lone CR ends one): SQLite ends a `--` comment only at a line feed,
+/// so in a file with old Mac line endings everything after a comment up to
+/// the next line feed is comment, never run, while the file shows it as
+/// statements and its checksum reads it as lines of their own.
+pub fn hidden_by_lone_cr(sql: &str) -> Option<usize> {
+    let bytes = sql.as_bytes();
+    // Comments are only ever between tokens (a string or a quoted name can
+    // hold `--`): look in those gaps.
+    let tokens = tokenize(sql);
+    let gaps = std::iter::once(0)
+        .chain(tokens.iter().map(|t| t.span.end))
+        .zip(tokens.iter().map(|t| t.span.start).chain([bytes.len()]));
+    for (from, to) in gaps {
+        let mut i = from;
+        while i < to {
+            if bytes[i..to].starts_with(b"/*") {
+                i = find(bytes, i + 2, b"*/").map_or(to, |end| end + 2);
+            } else if bytes[i..to].starts_with(b"--") {
+                let end = find(bytes, i, b"\n").map_or(to, |end| end.min(to));
+                let hidden = (i..end).find(|&at| {
+                    bytes[at] == b'\r'
+                        && bytes.get(at + 1) != Some(&b'\n')
+                        && bytes[at + 1..end].iter().any(|c| !c.is_ascii_whitespace())
+                });
+                if let Some(at) = hidden {
+                    let line_ends = (0..=at)
+                        .filter(|&k| {
+                            bytes[k] == b'\n'
+                                || (bytes[k] == b'\r' && bytes.get(k + 1) != Some(&b'\n'))
+                        })
+                        .count();
+                    return Some(line_ends + 1);
+                }
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+    }
+    None
+}
+
 fn find(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     bytes
         .get(from..)?
@@ -509,6 +553,30 @@ mod tests {
 
     fn commit(word: &str) -> Kind {
         Kind::Commit(word.to_owned())
+    }
+
+    #[test]
+    fn text_hidden_by_a_lone_carriage_return_is_found() {
+        assert_eq!(
+            hidden_by_lone_cr("-- users\rCREATE TABLE u (x);\r"),
+            Some(2)
+        );
+        assert_eq!(
+            hidden_by_lone_cr("CREATE TABLE a (x);\n-- b\r\n-- c\rDROP TABLE a;"),
+            Some(4)
+        );
+        // CR as whitespace between statements, CRLF, a comment ending the
+        // file with a lone CR, a CR in a string or a block comment: nothing hidden.
+        assert_eq!(
+            hidden_by_lone_cr("CREATE TABLE a (x);\rCREATE TABLE b (y);\r"),
+            None
+        );
+        assert_eq!(hidden_by_lone_cr("-- a\r\nCREATE TABLE a (x);\r\n"), None);
+        assert_eq!(hidden_by_lone_cr("CREATE TABLE a (x); -- done\r  \r"), None);
+        assert_eq!(
+            hidden_by_lone_cr("SELECT '--\rx'; /* --\rx */ SELECT 1;"),
+            None
+        );
     }
 
     #[test]
