@@ -528,7 +528,8 @@ impl Migrator {
         let plan = &prepared.plan;
         self.with_settings(&prepared.table, |s| {
             let budget = crate::sqlite::Budget::new(timeout);
-            runner::wait_while_behind(plan, &budget, || runner::how_far_behind(remote, plan, s))
+            runner::wait_while_behind(plan, &budget, || runner::how_far_behind(remote, plan, s))?;
+            runner::remote::until_schema_readable(remote, &budget)
         })
     }
 

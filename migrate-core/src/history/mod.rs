@@ -406,6 +406,28 @@ pub(crate) fn load(conn: &dyn Db, table: &Table) -> Result<Option<Vec<Row>>, Err
     read_rows(conn, table).map(Some)
 }
 
+/// Creates `table` unless `main` has it, after the check a run makes
+/// before creating one; whether it did. On a libSQL server, in a
+/// transaction of its own before the run's (see `runner::remote`).
+#[cfg(feature = "libsql")]
+pub(crate) fn create_missing(conn: &dyn Db, set: &str, table: &Table) -> Result<bool, Error> {
+    if check_object(conn, table)? {
+        return Ok(false);
+    }
+    check_managed(conn, set, table)?;
+    create_table(conn, table)?;
+    Ok(true)
+}
+
+/// Whether `conn` has `table` and a statement can read it: a libSQL
+/// replica lists a table the primary created a moment before a statement
+/// prepared there can read it.
+#[cfg(feature = "libsql")]
+pub(crate) fn readable(conn: &dyn Db, table: &Table) -> Result<bool, Error> {
+    Ok(check_object(conn, table)?
+        && db::first_row(conn, &table.sql().newest_sql, params![]).is_ok())
+}
+
 /// `false` when no object of that name exists in `main`. The object must be
 /// a table of exactly that name (SQLite table names ignore letter case, so
 /// `History` and `history` are one table: two sets must not share it).

@@ -121,7 +121,8 @@ pub(crate) fn is_busy(error: &libsql::Error) -> bool {
             return true;
         }
     }
-    // sqld 0.24 says "Transaction timed out" (an API error, no code).
+    // sqld 0.24 says "Transaction timed out" (an API error, no code), and
+    // "Transaction timed-out" when a replica forwarded the transaction.
     let text = error.to_string().to_ascii_lowercase();
     [
         "database is locked",
@@ -129,6 +130,7 @@ pub(crate) fn is_busy(error: &libsql::Error) -> bool {
         "sqlite_locked",
         "transaction_timeout",
         "transaction timed out",
+        "transaction timed-out",
     ]
     .iter()
     .any(|needle| text.contains(needle))
@@ -175,5 +177,37 @@ fn from_value(value: libsql::Value) -> Value {
         libsql::Value::Real(value) => Value::Real(value),
         libsql::Value::Text(text) => Value::Text(text),
         libsql::Value::Blob(blob) => Value::Blob(blob),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_busy, is_transient};
+
+    fn server_error(message: &str) -> libsql::Error {
+        libsql::Error::Hrana(message.into())
+    }
+
+    /// The server ending a transaction is a busy error, however it reaches
+    /// the client (a probe's finding: through a replica, sqld says
+    /// "timed-out", and the run failed instead of starting again).
+    #[test]
+    fn the_server_ending_a_transaction_is_busy() {
+        for message in [
+            "stream error: Transaction timed out",
+            "error executing a request on the primary: Transaction timed-out",
+            "SQLite error: database is locked",
+        ] {
+            assert!(is_busy(&server_error(message)), "{message}");
+        }
+        for message in [
+            "SQLite error: no such table: main.migrations",
+            "The stream has expired due to inactivity",
+        ] {
+            assert!(!is_busy(&server_error(message)), "{message}");
+        }
+        assert!(is_transient(&server_error(
+            "SQLite error: no such table: main.migrations"
+        )));
     }
 }

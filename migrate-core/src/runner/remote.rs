@@ -58,19 +58,24 @@ pub(crate) fn run(
                 return Ok(Outcome::default())
             }
             Ok(_) | Err(Error::Interrupted { .. }) => {}
-            Err(error) if direct.is_busy(&error) => {}
+            Err(error) if direct.is_busy(&error) || schema_behind(&error, settings) => {}
             Err(error) => return Err(error),
         }
     }
     refuse_foreign_keys_off(direct, plan)?;
     let budget = Budget::new(settings.lock_timeout);
+    if goal.direction() == Direction::Up {
+        history_where_it_can_be_read(direct, plan, settings, &budget)?;
+    }
     loop {
         let attempt = Instant::now();
         match in_one_transaction(direct, plan, settings, goal) {
             // The lock was held elsewhere, or the server took this run's
             // transaction away: nothing of it was kept, and the server
-            // waited for the lock before it said so.
-            Err(error) if direct.is_busy(&error) => {
+            // waited for the lock before it said so. Or a replica's
+            // connection had not loaded the schema with the tracking table
+            // yet: nothing ran, and the next look finds it.
+            Err(error) if direct.is_busy(&error) || schema_behind(&error, settings) => {
                 budget.waited_since(attempt);
                 if !budget.pause(Duration::from_millis(50)) {
                     return Err(Error::Locked {
@@ -79,6 +84,125 @@ pub(crate) fn run(
                 }
             }
             other => return other,
+        }
+    }
+}
+
+/// Creates the set's tracking table in a transaction of its own when this
+/// connection does not see one, then waits until it can read it. A replica
+/// forwards a run's writes to the primary but prepares its statements
+/// against its own copy, so a run through one could not read a table it had
+/// just created (a probe's finding: every first run through a replica failed
+/// with "no such table"), nor one another instance created a moment ago.
+/// An empty tracking table records nothing: if the run then fails, the next
+/// one finds it.
+fn history_where_it_can_be_read(
+    direct: &Remote,
+    plan: &Plan,
+    settings: &Settings<'_>,
+    budget: &Budget,
+) -> Result<(), Error> {
+    if history::readable(direct, settings.table)? {
+        return Ok(());
+    }
+    loop {
+        let attempt = Instant::now();
+        match create_history(direct, plan, settings) {
+            Err(error) if direct.is_busy(&error) => {
+                budget.waited_since(attempt);
+                if !budget.pause(Duration::from_millis(50)) {
+                    return Err(Error::Locked {
+                        waited: budget.waited(),
+                    });
+                }
+            }
+            other => break other?,
+        }
+    }
+    // The primary has it: this connection sees it once the commit has
+    // reached its copy.
+    while !history::readable(direct, settings.table)? {
+        if !budget.pause(Duration::from_millis(50)) {
+            return Err(Error::Locked {
+                waited: budget.waited(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn create_history(direct: &Remote, plan: &Plan, settings: &Settings<'_>) -> Result<(), Error> {
+    let tx = direct.wait(
+        direct
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate),
+    )?;
+    let db = Remote {
+        handle: direct.handle.clone(),
+        conn: (*tx).clone(),
+        fresh_streams: false,
+    };
+    match history::create_missing(&db, &plan.set, settings.table) {
+        Ok(_) => direct.wait(tx.commit()),
+        Err(error) => Err(roll_back(direct, tx, error)),
+    }
+}
+
+/// Rolls `tx` back now, and gives back `error`. Not when it drops: libSQL
+/// sends that rollback from a task, which a process ending at once never
+/// runs, and the server then keeps the write lock until its transaction
+/// timeout (a probe's finding: after a run refused in 20 ms, the next
+/// writer waited 5 s). A server that already ended the transaction
+/// refuses the rollback: nothing is left to roll back then.
+fn roll_back(direct: &Remote, tx: libsql::Transaction, error: Error) -> Error {
+    let _ = direct.wait(tx.rollback());
+    error
+}
+
+/// The history's read failing with "no such table" for the tracking table,
+/// which is there (it was made readable before the run): a replica whose
+/// connection serving this transaction still has an older schema (each
+/// request may be served by another of its connections; seen with four
+/// processes migrating one new set through two replicas under load).
+fn schema_behind(error: &Error, settings: &Settings<'_>) -> bool {
+    let Error::Libsql(error) = error else {
+        return false;
+    };
+    let text = error.to_string().to_ascii_lowercase();
+    text.contains("no such table") && text.contains(&settings.table.name.to_ascii_lowercase())
+}
+
+/// Waits, within `budget`, until a statement prepared on this connection
+/// can read every table and view its database lists. Once the history says
+/// current, a replica still answered the first statement naming a table
+/// the migrations created with "no such table" about every other time (its
+/// connection reloading the schema, ~5 ms; a probe run of
+/// `three_processes_migrating_the_primary_apply_each_migration_exactly_once`
+/// found it): `wait_until_current` returns once the schema is readable.
+pub(crate) fn until_schema_readable(direct: &Remote, budget: &Budget) -> Result<(), Error> {
+    loop {
+        let names = direct.query(
+            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            &[],
+        )?;
+        let unreadable = names
+            .iter()
+            .filter_map(|row| row.first().and_then(db::text))
+            .find_map(|name| {
+                let read = format!(
+                    "SELECT 1 FROM main.{} LIMIT 0",
+                    crate::sqlite::quote_identifier(name)
+                );
+                direct.query(&read, &[]).err()
+            });
+        match unreadable {
+            None => return Ok(()),
+            Some(error) => {
+                if !budget.pause(Duration::from_millis(5)) {
+                    return Err(error);
+                }
+            }
         }
     }
 }
@@ -150,25 +274,32 @@ fn in_one_transaction(
         conn: (*tx).clone(),
         fresh_streams: false,
     };
-    let mut run = Run::read(&db, &tx, plan, settings, goal)?;
-    let failure = run.steps(goal);
-    let Run {
-        ledger: Ledger {
-            applied, removed, ..
-        },
-        steps,
-        ..
-    } = run;
+    let (applied, removed, steps, failure) = match Run::read(&db, &tx, plan, settings, goal) {
+        Ok(mut run) => {
+            let failure = run.steps(goal);
+            let Run {
+                ledger: Ledger {
+                    applied, removed, ..
+                },
+                steps,
+                ..
+            } = run;
+            (applied, removed, steps, failure)
+        }
+        Err(error) => return Err(roll_back(direct, tx, error)),
+    };
     match failure {
         // Nothing of the transaction is left: let the caller start again.
-        Some(error) if db.is_busy(&error) => return Err(error),
-        // Nothing ran: the transaction rolls back as it drops.
-        Some(error) if steps.is_empty() => return Err(error),
+        Some(error) if db.is_busy(&error) => return Err(roll_back(direct, tx, error)),
+        // Nothing ran.
+        Some(error) if steps.is_empty() => return Err(roll_back(direct, tx, error)),
         _ => {}
     }
     let ids: Vec<u32> = steps.iter().map(|step| step.id).collect();
     if !steps.is_empty() && settings.user_version {
-        db.execute_batch(&format!("PRAGMA main.user_version = {applied}"))?;
+        if let Err(error) = db.execute_batch(&format!("PRAGMA main.user_version = {applied}")) {
+            return Err(roll_back(direct, tx, error));
+        }
     }
     if let Err(error) = direct.wait(tx.commit()) {
         if db.is_busy(&error) {
