@@ -69,12 +69,15 @@ pub(super) fn run(
     }
     let (dir, shown_dir, sorted) = match (request.dir, recorded) {
         (Some(dir), recorded) => {
-            // The recorded directory, given by another spelling, keeps its mode.
-            let same = recorded.filter(|r| same_dir(Path::new(r.absolute), dir));
+            // The recorded directory's mode, for it under another spelling
+            // and for another (a copy, a checkout elsewhere): its ids are
+            // what the set's embedding makes of files (a probe's finding:
+            // in a copy of a goose directory embedded sorted, versions 1
+            // and 2, the third file was announced as migration 3, not 2).
             (
                 dir.to_owned(),
                 dir.display().to_string(),
-                same.map(|r| r.sorted),
+                recorded.map(|r| r.sorted),
             )
         }
         (None, Some(recorded)) => (
@@ -110,13 +113,6 @@ fn unreachable_dir() -> Result<(PathBuf, String, Option<bool>), Failure> {
         "no SQL directory for this set",
         "give one with --dir PATH, or write a Rust migration with --rust",
     ))
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
 }
 
 /// A name is letters, digits and `_`, starting with a letter or `_`: a
@@ -268,6 +264,68 @@ enum Layout {
     /// `V-up.sql` + `V-down.sql`: no name (the migration is named after
     /// its version).
     Dashed,
+    /// `V_name.sql` holding both directions under a tool's markers (goose,
+    /// dbmate, sql-migrate): one file, which the tool also reads.
+    Sections(Sections),
+}
+
+/// The markers of a file that holds both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sections {
+    Goose,
+    Dbmate,
+    SqlMigrate,
+}
+
+impl Sections {
+    /// The up and down markers, as each tool writes them.
+    fn markers(self) -> (&'static str, &'static str) {
+        match self {
+            Sections::Goose => ("-- +goose Up", "-- +goose Down"),
+            Sections::Dbmate => ("-- migrate:up", "-- migrate:down"),
+            Sections::SqlMigrate => ("-- +migrate Up", "-- +migrate Down"),
+        }
+    }
+
+    /// The tool whose up marker `text` holds, and whether it has a down
+    /// section, read as each tool reads its markers (goose: `--` and
+    /// `+goose` removed, the rest in any case; dbmate: `--`, spaces,
+    /// `migrate:up`; sql-migrate: `-- +migrate Up`).
+    fn of(text: &str) -> Option<(Sections, bool)> {
+        let mut tool = None;
+        let mut down = false;
+        for line in text.lines() {
+            let line = line.trim_end();
+            let found = if line.starts_with("--") && line.contains("+goose") {
+                let command = line.replace("--", "").replacen("+goose", "", 1);
+                let command = command.trim().to_ascii_lowercase();
+                Some((
+                    Sections::Goose,
+                    command.split_whitespace().next().map(str::to_owned),
+                ))
+            } else if let Some(rest) = line.strip_prefix("--").map(str::trim_start) {
+                if let Some(rest) = rest.strip_prefix("migrate:") {
+                    let word = rest.split_whitespace().next().unwrap_or_default();
+                    Some((Sections::Dbmate, Some(word.to_owned())))
+                } else if let Some(rest) = rest.strip_prefix("+migrate ") {
+                    let word = rest.split_whitespace().next().unwrap_or_default();
+                    Some((Sections::SqlMigrate, Some(word.to_ascii_lowercase())))
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+            match found {
+                Some((which, Some(word))) if word == "up" => {
+                    tool.get_or_insert(which);
+                }
+                Some((_, Some(word))) if word == "down" => down = true,
+                _ => {}
+            }
+        }
+        tool.map(|tool| (tool, down))
+    }
 }
 
 /// A migration already in the directory.
@@ -385,12 +443,18 @@ fn scan(dir: &Path) -> std::io::Result<Vec<Existing>> {
         } else if file_name.ends_with(".down.sql") {
             continue;
         } else if let Some(stem) = file_name.strip_suffix(".sql") {
+            // A file of another tool's sections is read (a few KB): the new
+            // one must carry the same markers for that tool to read it.
+            let sections = std::fs::read_to_string(dir.join(file_name))
+                .ok()
+                .and_then(|text| Sections::of(&text));
             found.push(Existing {
                 digits: digits.to_owned(),
                 name: strip_sql(tail.get(1..).unwrap_or_default()),
                 entry: file_name.clone(),
-                layout: Layout::Plain,
-                has_down: exists(&format!("{stem}.down.sql")),
+                layout: sections.map_or(Layout::Plain, |(tool, _)| Layout::Sections(tool)),
+                has_down: sections
+                    .map_or_else(|| exists(&format!("{stem}.down.sql")), |(_, down)| down),
             });
         }
     }
@@ -479,7 +543,8 @@ fn sql_files(
     // The version: the id, in the directory's width, unless the files'
     // versions are not their ids (`ids = "sorted"`): then the next version
     // (a timestamp where they are timestamps).
-    let sorted = sorted.unwrap_or_else(|| latest.is_some_and(|l| l.digits.len() >= 12));
+    // Timestamps are never ids, whatever the set's recorded directory does.
+    let sorted = sorted == Some(true) || latest.is_some_and(|l| l.digits.len() >= 12);
     // Files added since this binary was built count too.
     let on_disk = if sorted {
         u32::try_from(existing.len()).ok()
@@ -511,7 +576,7 @@ fn sql_files(
         }
     };
     let (up_path, down_path) = match layout {
-        Layout::Plain => (
+        Layout::Plain | Layout::Sections(_) => (
             PathBuf::from(format!("{version}_{name}.sql")),
             PathBuf::from(format!("{version}_{name}.down.sql")),
         ),
@@ -543,13 +608,24 @@ fn sql_files(
     } else {
         name
     };
-    let mut files = vec![(up_path, up_text(set, id, name))];
-    if down {
+    let mut files = match layout {
+        Layout::Sections(tool) => {
+            let (up_marker, down_marker) = tool.markers();
+            let mut text = format!("{up_marker}\n{}", up_text(set, id, name));
+            if down {
+                text.push_str(&format!("\n{down_marker}\n{}", down_text(id, name)));
+            }
+            vec![(up_path, text)]
+        }
+        _ => vec![(up_path, up_text(set, id, name))],
+    };
+    if down && !matches!(layout, Layout::Sections(_)) {
         files.push((down_path, down_text(id, name)));
     }
     for (relative, _) in &files {
         let path = dir.join(relative);
-        if path.exists() {
+        // A dangling symbolic link too, which `exists` says is not there.
+        if std::fs::symlink_metadata(&path).is_ok() {
             return Err(Failure::refused(
                 format!("{} already exists", path.display()),
                 "give the migration another name, or move that file away",
@@ -573,20 +649,12 @@ fn sql_files(
         writeln!(out, "dry run: nothing was created")?;
         return Ok(());
     }
-    if let Layout::Directory(_) = layout {
-        if let Some(folder) = files[0].0.parent() {
-            std::fs::create_dir(dir.join(folder))
-                .map_err(|e| cannot_create(&dir.join(folder), &e))?;
-        }
-    }
-    for (index, (relative, text)) in files.iter().enumerate() {
-        let path = dir.join(relative);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| cannot_create(&path, &e))?;
-        file.write_all(text.as_bytes())?;
+    let folder = match layout {
+        Layout::Directory(_) => files[0].0.parent().map(|folder| dir.join(folder)),
+        _ => None,
+    };
+    write_all_or_none(dir, folder.as_deref(), &files)?;
+    for (index, (relative, _)) in files.iter().enumerate() {
         let what = if index == 0 {
             format!("migration {id} `{name}` of {}", SetName(set))
         } else {
@@ -607,11 +675,54 @@ fn sql_files(
     Ok(())
 }
 
+/// Creates `folder` (a diesel-style migration directory) and the files, or,
+/// when one cannot be written, removes what it created: `new` writes
+/// nothing when it fails (a probe's finding: the up file was left when
+/// the rollback's name was taken by a dangling link).
+fn write_all_or_none(
+    dir: &Path,
+    folder: Option<&Path>,
+    files: &[(PathBuf, String)],
+) -> Result<(), Failure> {
+    if let Some(folder) = folder {
+        std::fs::create_dir(folder).map_err(|e| cannot_create(folder, &e))?;
+    }
+    let mut created: Vec<PathBuf> = Vec::new();
+    let mut outcome = Ok(());
+    for (relative, text) in files {
+        let path = dir.join(relative);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| {
+                created.push(path.clone());
+                file.write_all(text.as_bytes())
+            });
+        if let Err(e) = written {
+            outcome = Err(cannot_create(&path, &e));
+            break;
+        }
+    }
+    if outcome.is_err() {
+        for path in created.iter().rev() {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(folder) = folder {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+    outcome
+}
+
 fn cannot_create(path: &Path, error: &std::io::Error) -> Failure {
-    Failure::refused(
-        format!("cannot create {}: {error}", path.display()),
-        "check that the directory is writable",
-    )
+    let hint = if error.kind() == std::io::ErrorKind::AlreadyExists {
+        "something by that name is there (a file, a directory or a link): give the migration \
+         another name, or move it away; nothing was created"
+    } else {
+        "check that the directory is writable; nothing was created"
+    };
+    Failure::refused(format!("cannot create {}: {error}", path.display()), hint)
 }
 
 /// Now, UTC, as a 14-digit version (diesel's `YYYY-MM-DD-HHMMSS` when
@@ -678,6 +789,134 @@ mod tests {
     /// `new` in a directory of `NN-up.sql` files (no names) and in one of
     /// Authelia's (`V0001.Name.up.sql`): the next id, the directory's own
     /// naming, the rollback file its migrations have.
+    /// `new` in a directory of files holding both directions under a tool's
+    /// markers (a probe's finding: in goose's directory it wrote a file
+    /// without `-- +goose Up`, which goose cannot read, and a `.down.sql`
+    /// goose would take for another migration): one file with the same
+    /// tool's markers, its down section when asked or when the newest file
+    /// has one.
+    #[test]
+    fn new_writes_the_markers_of_a_sectioned_directory() -> Result<(), Box<dyn std::error::Error>> {
+        let conn = Connection::open_in_memory()?;
+        let cases = [
+            (
+                "-- +goose Up\nCREATE TABLE a (x);\n",
+                false,
+                "-- +goose Up\n",
+                None,
+            ),
+            (
+                "-- +goose Up\nCREATE TABLE a (x);\n-- +goose Down\nDROP TABLE a;\n",
+                false,
+                "-- +goose Up\n",
+                Some("-- +goose Down\n"),
+            ),
+            (
+                "-- +goose Up\nCREATE TABLE a (x);\n",
+                true,
+                "-- +goose Up\n",
+                Some("-- +goose Down\n"),
+            ),
+            (
+                "-- migrate:up\nCREATE TABLE a (x);\n",
+                true,
+                "-- migrate:up\n",
+                Some("-- migrate:down\n"),
+            ),
+            (
+                "-- +migrate Up\nCREATE TABLE a (x);\n",
+                true,
+                "-- +migrate Up\n",
+                Some("-- +migrate Down\n"),
+            ),
+        ];
+        for (first, reversible, up, down) in cases {
+            let dir = tempfile::tempdir()?;
+            std::fs::write(dir.path().join("00001_first.sql"), first)?;
+            std::fs::write(dir.path().join("00002_second.sql"), first)?;
+            let mut out = Vec::new();
+            let request = Request {
+                name: "third",
+                set: None,
+                reversible,
+                dir: Some(dir.path()),
+                rust: false,
+                file: None,
+                dry_run: false,
+            };
+            sql_files(
+                &conn,
+                "",
+                2,
+                "third",
+                &request,
+                dir.path(),
+                "m",
+                Some(true),
+                &mut out,
+                Paint(false),
+            )
+            .map_err(|_| "sql_files refused")?;
+            let text = std::fs::read_to_string(dir.path().join("00003_third.sql"))?;
+            assert!(text.starts_with(up), "{first:?}: {text}");
+            match down {
+                Some(down) => assert!(text.contains(down), "{first:?}: {text}"),
+                None => assert!(!text.contains("Down"), "{first:?}: {text}"),
+            }
+            assert!(
+                !dir.path().join("00003_third.down.sql").exists(),
+                "{first:?}"
+            );
+            let said = String::from_utf8(out)?;
+            assert!(said.contains("(migration 2 `third`"), "{said}");
+        }
+        Ok(())
+    }
+
+    /// A name taken by a dangling link (which `exists` says is not there):
+    /// refused before anything is written (a probe's finding: the up file
+    /// was written, then the rollback failed, and the up file stayed).
+    #[cfg(unix)]
+    #[test]
+    fn a_rollback_name_taken_by_a_dangling_link_writes_nothing(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let conn = Connection::open_in_memory()?;
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("0000_first.sql"), "CREATE TABLE a (x);\n")?;
+        std::os::unix::fs::symlink(
+            dir.path().join("nowhere"),
+            dir.path().join("0001_y.down.sql"),
+        )?;
+        let request = Request {
+            name: "y",
+            set: None,
+            reversible: true,
+            dir: Some(dir.path()),
+            rust: false,
+            file: None,
+            dry_run: false,
+        };
+        let mut out = Vec::new();
+        let refused = sql_files(
+            &conn,
+            "",
+            1,
+            "y",
+            &request,
+            dir.path(),
+            "m",
+            Some(false),
+            &mut out,
+            Paint(false),
+        );
+        let Err(failure) = refused else {
+            panic!("written beside a dangling link");
+        };
+        assert!(failure.to_string().contains("0001_y.down.sql"), "{failure}");
+        assert!(!dir.path().join("0001_y.sql").exists());
+        Ok(())
+    }
+
     #[test]
     fn new_follows_nameless_and_dotted_directories() -> Result<(), Box<dyn std::error::Error>> {
         let conn = Connection::open_in_memory()?;
