@@ -704,9 +704,15 @@ pub(crate) fn untouched(conn: &dyn Db, table: &Table, applied: usize) -> Result<
 /// `adopt`, which may only write a history where there is none.
 pub(crate) fn create_empty(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     match load(conn, table)? {
-        Some(rows) if !rows.is_empty() => Err(Error::AlreadyHasHistory {
-            table: table.name.clone(),
-            applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        // A step outside a transaction marked in progress is reported as
+        // every other call reports it (a probe's finding: baseline counted
+        // its row as applied).
+        Some(rows) if !rows.is_empty() => Err(match Marker::of(&rows) {
+            Some(marker) => marker.into_error(),
+            None => Error::AlreadyHasHistory {
+                table: table.name.clone(),
+                applied: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+            },
         }),
         Some(_) => ensure_triggers(conn, table),
         None => create(conn, table),
