@@ -1361,3 +1361,103 @@ fn adopt_waits_within_one_lock_timeout() {
     );
     assert_untouched(&db, &before);
 }
+
+// ---------------------------------------------------------------------------
+// goose
+
+/// pressly/goose v3, `internal/dialect/dialectquery/sqlite3.go`.
+const GOOSE_TABLE: &str = "CREATE TABLE goose_db_version (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		version_id INTEGER NOT NULL,
+		is_applied INTEGER NOT NULL,
+		tstamp TIMESTAMP DEFAULT (datetime('now'))
+	);
+INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1);
+";
+
+/// `goose up` of files `0000N_name.sql`: per file, in one transaction, its
+/// Up section and `(N, true)`. Then the fourth applied and rolled back by
+/// an older goose, which recorded the down as `(4, false)` (goose v3
+/// deletes the rows instead: the first test's table has both shapes).
+fn goose_database() -> TempDb {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    conn.execute_batch(GOOSE_TABLE).unwrap();
+    let insert = "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)";
+    for (index, (_, sql)) in STEPS.iter().enumerate() {
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(sql).unwrap();
+        tx.execute(insert, params![index as i64 + 1, true]).unwrap();
+        tx.commit().unwrap();
+    }
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch("DROP TABLE comments").unwrap();
+    tx.execute(insert, params![STEPS.len() as i64, false])
+        .unwrap();
+    tx.commit().unwrap();
+    conn.execute_batch(DATA).unwrap();
+    db
+}
+
+#[test]
+fn goose_database_is_adopted() {
+    let db = goose_database();
+    switch(
+        &db,
+        &ours(),
+        Legacy::Goose,
+        Some("goose_db_version"),
+        "Legacy::Goose",
+    );
+}
+
+#[test]
+fn goose_versions_rolled_back_by_goose_v3_are_not_adopted() {
+    let db = goose_database();
+    // goose v3 going down deletes the version's rows: the third is no
+    // longer applied (its table dropped by its Down section).
+    db.open()
+        .execute_batch("DROP TABLE tags; DELETE FROM goose_db_version WHERE version_id = 3;")
+        .unwrap();
+    let mut conn = db.open();
+    let adopted = ours().adopt(&mut conn, Legacy::Goose).unwrap();
+    assert_eq!(adopted.iter().map(|a| a.id).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(ours().migrate(&mut conn).unwrap().ids(), vec![2, 3]);
+}
+
+// goose's own example directory, embedded unchanged: its files' versions
+// (1, 2) must be the versions goose applied.
+embed_migrations!(
+    "tests/fixtures/corpus/pressly__goose/example/migrations",
+    set = "goose_example",
+    ids = "sorted"
+);
+
+#[test]
+fn goose_files_must_be_the_versions_goose_applied() {
+    let applied_as = |versions: &[i64]| {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        conn.execute_batch(GOOSE_TABLE).unwrap();
+        for version in versions {
+            conn.execute(
+                "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)",
+                [version],
+            )
+            .unwrap();
+        }
+        Migrator::new()
+            .set("goose_example")
+            .adopt(&mut conn, Legacy::Goose)
+    };
+    let adopted = applied_as(&[1]).unwrap();
+    assert_eq!(adopted.iter().map(|a| a.id).collect::<Vec<_>>(), vec![0]);
+    let Err(refused) = applied_as(&[1, 3]) else {
+        panic!("versions 1 and 3 adopted as files 1 and 2");
+    };
+    let message = refused.to_string();
+    assert!(
+        message.contains("version 00002") && message.contains("goose applied version 3"),
+        "{message}"
+    );
+}

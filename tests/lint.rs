@@ -459,6 +459,46 @@ fn deletes_cascades_and_nulled_values_are_losses() {
     );
 }
 
+/// The rebuild that renames the old table first: SQLite rewrites the
+/// children's foreign keys to the old name, which is then dropped (found in
+/// a real project's migrations by a corpus probe; `plan --lint` said
+/// "clean"). Every write of the child fails with foreign keys on.
+#[test]
+fn a_foreign_key_left_naming_a_dropped_table_is_a_risk() {
+    let dir = TempDir::new().expect("tempdir");
+    let m = Migrator::new()
+        .set("lint_dangling")
+        .add(
+            0,
+            "create",
+            sql("CREATE TABLE ipaddrs (id INTEGER PRIMARY KEY, value TEXT);
+                 CREATE TABLE links (ip INTEGER REFERENCES ipaddrs (id));
+                 CREATE TABLE orphan (x REFERENCES never_made (id));"),
+        )
+        .add(
+            1,
+            "rebuild_renaming_first",
+            sql("ALTER TABLE ipaddrs RENAME TO _ipaddrs_old;
+                 CREATE TABLE ipaddrs (id INTEGER PRIMARY KEY, value TEXT NOT NULL DEFAULT '');
+                 INSERT INTO ipaddrs SELECT id, value FROM _ipaddrs_old;
+                 DROP TABLE _ipaddrs_old;"),
+        );
+    let (path, conn) = database(&dir, &m, 0, "INSERT INTO ipaddrs VALUES (1, 'a');");
+    let report = lint(&path, conn, &m);
+    // `orphan` named a missing table before the step: not this step's.
+    assert_eq!(
+        report.steps[0].findings,
+        [Finding::DanglingForeignKey {
+            table: "links".into(),
+            parent: "_ipaddrs_old".into()
+        }]
+    );
+    assert_eq!(report.worst(), Some(Level::Risk));
+    assert!(report.steps[0].findings[0]
+        .to_string()
+        .contains("every insert or update of links fails"));
+}
+
 #[test]
 fn renames_redefinitions_and_foreign_key_violations() {
     let dir = TempDir::new().expect("tempdir");

@@ -699,7 +699,7 @@ impl Error {
                     ". If another tool built it, Migrator::adopt maps its history (Legacy::UserVersion \
                      for PRAGMA user_version runners and rusqlite_migration, \
                      Legacy::SchemaMigrations, Legacy::Fastlite, Legacy::Sqlx, Legacy::Diesel, \
-                     Legacy::Refinery); if its schema matches your migrations up to some id N, \
+                     Legacy::Refinery, Legacy::Goose); if its schema matches your migrations up to some id N, \
                      record them as applied with Migrator::baseline(conn, N), then migrate",
                 )
             }

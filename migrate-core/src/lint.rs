@@ -15,6 +15,7 @@
 //! | a column now `NOT NULL` without a default on a table with rows: inserts that leave it out fail | [`Risk`](Level::Risk) |
 //! | rows left violating a foreign key (`PRAGMA foreign_key_check`) | [`Risk`](Level::Risk) |
 //! | a view that no longer compiles (a table or column it reads is gone) | [`Risk`](Level::Risk) |
+//! | a foreign key to a table that is gone (the rebuild that renames the old table first, whose references SQLite rewrites, then drops it): every write of the child fails with foreign keys on | [`Risk`](Level::Risk) |
 //! | a virtual table dropped (its rows are not counted) | [`Risk`](Level::Risk) |
 //! | an empty table or a column holding only NULLs dropped, a table or column renamed, an index, trigger or view redefined | [`Info`](Level::Info) |
 //!
@@ -210,6 +211,17 @@ pub enum Finding {
         /// What SQLite says when it is used.
         error: String,
     },
+    /// A table's foreign key now names a table that does not exist: with
+    /// foreign keys on, every insert or update of the table fails with
+    /// "no such table". The classic cause: a rebuild that renames the old
+    /// table first (`ALTER TABLE t RENAME TO t_old`), which makes SQLite
+    /// rewrite every reference to it, then drops it.
+    DanglingForeignKey {
+        /// The table holding the foreign key.
+        table: String,
+        /// The table it names.
+        parent: String,
+    },
     /// Rows now violate a foreign key (`PRAGMA foreign_key_check`).
     ForeignKeyViolations {
         /// The table holding the rows.
@@ -240,6 +252,7 @@ impl Finding {
             | Finding::NotNullWithoutDefault { .. }
             | Finding::ObjectLost { .. }
             | Finding::BrokenView { .. }
+            | Finding::DanglingForeignKey { .. }
             | Finding::ForeignKeyViolations { .. } => Level::Risk,
             Finding::TableDropped { .. }
             | Finding::ColumnDropped { .. }
@@ -357,6 +370,14 @@ impl fmt::Display for Finding {
                 kind, name, table, ..
             } => write!(f, "{kind} {name} on {table} dropped"),
             Finding::ObjectChanged { kind, name } => write!(f, "{kind} {name} redefined"),
+            Finding::DanglingForeignKey { table, parent } => write!(
+                f,
+                "table {table} has a foreign key to {parent}, which does not exist: with foreign \
+                 keys on, every insert or update of {table} fails (no such table: main.{parent}). \
+                 Renaming a table makes SQLite rewrite the references to it: rebuild by creating \
+                 the new table under another name, copying, dropping the old one and renaming \
+                 the new one"
+            ),
             Finding::BrokenView { view, error } => {
                 write!(f, "view {view} no longer works: {error}")
             }
@@ -645,6 +666,8 @@ struct Table {
     columns: Vec<Column>,
     /// Parents referenced with `ON DELETE CASCADE`.
     cascade_parents: Vec<String>,
+    /// Every table its foreign keys name.
+    parents: Vec<String>,
 }
 
 struct Column {
@@ -698,6 +721,17 @@ impl Measure {
             tables,
             violations,
             broken_views,
+        })
+    }
+
+    /// `(table, parent)` for each foreign key naming a table that is not
+    /// there (a view or a virtual table is no parent either).
+    fn dangling(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tables.iter().flat_map(move |t| {
+            t.parents
+                .iter()
+                .filter(move |p| self.table(p).is_none())
+                .map(move |p| (t.name.as_str(), p.as_str()))
         })
     }
 
@@ -767,6 +801,7 @@ fn measure_table(conn: &Connection, object: &schema::Object) -> Result<Table, Er
         }
     }
     let mut cascade_parents = Vec::new();
+    let mut parents: Vec<String> = Vec::new();
     {
         let mut stmt = conn.prepare(&format!("PRAGMA main.foreign_key_list({quoted})"))?;
         let keys = stmt.query_map(params![], |r| {
@@ -774,6 +809,9 @@ fn measure_table(conn: &Connection, object: &schema::Object) -> Result<Table, Er
         })?;
         for key in keys {
             let (parent, on_delete) = key?;
+            if !parents.iter().any(|p| p.eq_ignore_ascii_case(&parent)) {
+                parents.push(parent.clone());
+            }
             if on_delete.eq_ignore_ascii_case("cascade")
                 && !cascade_parents
                     .iter()
@@ -789,6 +827,7 @@ fn measure_table(conn: &Connection, object: &schema::Object) -> Result<Table, Er
         rows,
         columns,
         cascade_parents,
+        parents,
     })
 }
 
@@ -853,6 +892,14 @@ fn compare(before: &Measure, after: &Measure, foreign_keys: bool) -> Vec<Finding
             findings.push(Finding::BrokenView {
                 view: view.clone(),
                 error: error.clone(),
+            });
+        }
+    }
+    for (table, parent) in after.dangling() {
+        if !before.dangling().any(|(t, p)| t == table && p == parent) {
+            findings.push(Finding::DanglingForeignKey {
+                table: table.to_owned(),
+                parent: parent.to_owned(),
             });
         }
     }

@@ -267,7 +267,10 @@ fn names_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &m
 /// migration's SQL file shows its version in its name, the two must be the
 /// same number. The first difference is reported: the rest follow from it.
 fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems: &mut Vec<String>) {
-    if !matches!(legacy, Legacy::UserVersion { .. } | Legacy::Diesel) {
+    if !matches!(
+        legacy,
+        Legacy::UserVersion { .. } | Legacy::Diesel | Legacy::Goose
+    ) {
         return;
     }
     for (theirs, ours) in applied.iter().zip(plan.migrations()) {

@@ -177,6 +177,41 @@ pub enum Legacy {
     /// # Ok::<(), migrate_core::Error>(())
     /// ```
     Refinery,
+    /// goose (`goose up`, pressly/goose): its `goose_db_version` table. The
+    /// versions whose newest row says applied (goose v3 deletes a version's
+    /// rows going down; earlier releases added a row with `is_applied`
+    /// false), sorted, are migrations 0, 1, 2, …; version 0, which goose
+    /// records when it creates the table, is no migration; `tstamp` becomes
+    /// `applied_at`. goose stores no names, so the count is checked, and,
+    /// for embedded SQL files, each file's version (`00002_add_tags.sql` is
+    /// version 2). goose's SQL files embed unchanged with `ids = "sorted"`
+    /// (their `-- +goose Up`/`Down` sections are the migration and its
+    /// rollback); a Go migration needs a Rust function in its place.
+    ///
+    /// ```
+    /// use migrate_core::{Legacy, Migrator, rusqlite::{Connection, Transaction}};
+    /// // What `goose up` leaves after 00001_create_users.sql.
+    /// let mut conn = Connection::open_in_memory()?;
+    /// conn.execute_batch(
+    ///     "CREATE TABLE goose_db_version (
+    ///          id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL,
+    ///          is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')));
+    ///      INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1);
+    ///      CREATE TABLE users (id INTEGER PRIMARY KEY);
+    ///      INSERT INTO goose_db_version (version_id, is_applied) VALUES (1, 1);",
+    /// )?;
+    /// let m = Migrator::new()
+    ///     .add(0, "create_users", |tx: &Transaction| {
+    ///         tx.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+    ///     })
+    ///     .add(1, "create_posts", |tx: &Transaction| {
+    ///         tx.execute_batch("CREATE TABLE posts (id INTEGER PRIMARY KEY)")
+    ///     });
+    /// assert_eq!(m.adopt(&mut conn, Legacy::Goose)?.len(), 1);
+    /// assert_eq!(m.migrate(&mut conn)?.ids(), vec![1]);
+    /// # Ok::<(), migrate_core::Error>(())
+    /// ```
+    Goose,
 }
 
 impl Legacy {
@@ -188,6 +223,7 @@ impl Legacy {
             Legacy::Sqlx => "sqlx",
             Legacy::Diesel => "diesel",
             Legacy::Refinery => "refinery",
+            Legacy::Goose => "goose",
         }
     }
 

@@ -40,6 +40,7 @@ pub(super) fn read(conn: &Connection, plan: &Plan, legacy: &Legacy) -> Result<Re
         Legacy::Sqlx => sqlx(conn, legacy),
         Legacy::Diesel => diesel(conn, legacy),
         Legacy::Refinery => refinery(conn, legacy),
+        Legacy::Goose => goose(conn, legacy),
     }
 }
 
@@ -404,6 +405,81 @@ fn refinery(conn: &Connection, legacy: &Legacy) -> Result<Record, Error> {
     Ok(Some(applied.into_iter().map(|(_, a)| a).collect()))
 }
 
+const GOOSE_TABLE: &str = "goose_db_version";
+
+/// goose (pressly/goose v3). From `internal/dialect/dialectquery/sqlite3.go`:
+/// ```sql
+/// CREATE TABLE goose_db_version (
+///     id INTEGER PRIMARY KEY AUTOINCREMENT,
+///     version_id INTEGER NOT NULL,
+///     is_applied INTEGER NOT NULL,
+///     tstamp TIMESTAMP DEFAULT (datetime('now'))
+/// );
+/// INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, ?)
+/// DELETE FROM goose_db_version WHERE version_id=?
+/// ```
+/// Creating the table records version 0, which is no migration. A migration
+/// going up inserts `(version, true)`; going down, goose v3 deletes its
+/// rows, and earlier releases inserted `(version, false)`: the newest row
+/// of a version (by `id`) says whether it is applied, as goose reads them
+/// (`ListMigrations`: `ORDER BY id DESC`). The version is the file name's
+/// leading number (`00002_add_tags.sql` is 2); goose stores no name.
+/// Pending migrations are applied in version order.
+fn goose(conn: &Connection, legacy: &Legacy) -> Result<Record, Error> {
+    let found = columns(conn, GOOSE_TABLE)?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let wanted = ["id", "version_id", "is_applied", "tstamp"];
+    require(legacy, GOOSE_TABLE, &found, &wanted)?;
+    // By version: the newest row's id, whether it is applied, and the row.
+    let mut newest: std::collections::BTreeMap<u128, (i64, bool, Applied)> =
+        std::collections::BTreeMap::new();
+    for row in select(conn, GOOSE_TABLE, &found, &wanted)? {
+        let (Value::Integer(id), Some((number, version))) = (&row[0], version_of(&row[1])) else {
+            return Err(refused(
+                legacy,
+                vec![format!(
+                    "a row has id {} and version_id {}: goose could not have written it; fix or \
+                     delete that row of {GOOSE_TABLE}",
+                    shown(&row[0]),
+                    shown(&row[1])
+                )],
+            ));
+        };
+        if number == 0 {
+            continue;
+        }
+        let applied = match &row[2] {
+            Value::Integer(flag) => *flag != 0,
+            Value::Text(flag) => flag.eq_ignore_ascii_case("true") || flag == "1",
+            _ => false,
+        };
+        if newest.get(&number).is_some_and(|(newer, _, _)| newer > id) {
+            continue;
+        }
+        newest.insert(
+            number,
+            (
+                *id,
+                applied,
+                Applied {
+                    version,
+                    name: None,
+                    applied_at: text(&row[3]),
+                },
+            ),
+        );
+    }
+    Ok(Some(
+        newest
+            .into_values()
+            .filter(|(_, applied, _)| *applied)
+            .map(|(_, _, row)| row)
+            .collect(),
+    ))
+}
+
 /// The other tool's table, where it keeps one.
 pub(super) fn table_of(legacy: &Legacy) -> Option<&str> {
     match legacy {
@@ -413,6 +489,7 @@ pub(super) fn table_of(legacy: &Legacy) -> Option<&str> {
         Legacy::Sqlx => Some(SQLX_TABLE),
         Legacy::Diesel => Some(DIESEL_TABLE),
         Legacy::Refinery => Some(REFINERY_TABLE),
+        Legacy::Goose => Some(GOOSE_TABLE),
     }
 }
 
@@ -422,6 +499,7 @@ pub(crate) fn legacy_for_table(table: &str) -> Option<&'static str> {
         (SQLX_TABLE, "Legacy::Sqlx"),
         (DIESEL_TABLE, "Legacy::Diesel"),
         (REFINERY_TABLE, "Legacy::Refinery"),
+        (GOOSE_TABLE, "Legacy::Goose"),
         (
             "schema_migrations",
             "Legacy::SchemaMigrations { table: \"schema_migrations\".into() }",
