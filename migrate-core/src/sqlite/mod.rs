@@ -523,7 +523,8 @@ pub(crate) struct Apart {
 /// OFF journal on a file. A database without a file keeps nothing after a
 /// kill, and is not one of them.
 pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<Apart>, Error> {
-    let main_why = without_super_journal(conn, "main")?;
+    // `main` is read only when a file is attached (most runs have none).
+    let mut main_why: Option<Option<String>> = None;
     let mut apart = Vec::new();
     for schema in databases(conn)? {
         if same_identifier(&schema, "main")
@@ -532,8 +533,14 @@ pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<Apart>, Error> {
         {
             continue;
         }
-        let why = match &main_why {
-            Some(why) => Some(why.clone()),
+        let main_why = match &main_why {
+            Some(why) => why.clone(),
+            None => main_why
+                .insert(without_super_journal(conn, "main")?)
+                .clone(),
+        };
+        let why = match main_why {
+            Some(why) => Some(why),
             None => without_super_journal(conn, &schema)?,
         };
         if let Some(why) = why {
