@@ -4,4 +4,5 @@
 fn main() {
     println!("cargo:rerun-if-changed=blog/migrations");
     println!("cargo:rerun-if-changed=merge/migrations");
+    println!("cargo:rerun-if-changed=goose/migrations");
 }

@@ -886,3 +886,50 @@ fn verify_of_a_file_that_is_not_a_database_fails_rather_than_finds() {
     assert_eq!(status.code, 1, "{}\n{}", status.out, status.err);
     assert_eq!(status.out, "", "{}", status.err);
 }
+
+/// The goose example on a database goose migrated through 00001: adopted,
+/// 00002 applied; `down` of 00002, which has no `-- +goose Down` section,
+/// says to write one in its file (a probe's finding: the hint said to add
+/// `00002_add_done.down.sql`, which goose would read as another migration);
+/// 00001's Down section rolls it back.
+#[test]
+fn goose_database_adopted_and_its_missing_down_section_named() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("g.db");
+    {
+        let conn = Connection::open(&db).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE goose_db_version (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, version_id INTEGER NOT NULL,
+                 is_applied INTEGER NOT NULL, tstamp TIMESTAMP DEFAULT (datetime('now')));
+             INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, 1);
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+             INSERT INTO goose_db_version (version_id, is_applied) VALUES (1, 1);
+             INSERT INTO notes (body) VALUES ('kept');",
+        )
+        .expect("what goose left");
+    }
+    let first = run("goose", &db, &[]);
+    assert_eq!(first.code, 0, "{}", first.err);
+    let conn = Connection::open(&db).expect("open");
+    let (body, done): (String, i64) = conn
+        .query_row("SELECT body, done FROM notes", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("00002 applied once, the row kept");
+    assert_eq!((body.as_str(), done), ("kept", 0));
+    drop(conn);
+
+    let down = run("goose", &db, &["down"]);
+    assert_eq!(down.code, 1, "{}", down.out);
+    assert!(
+        down.err.contains("has no rollback")
+            && down.err.contains(
+                "write the rollback's SQL under a `-- +goose Down` line at the end of \
+                 goose/migrations/00002_add_done.sql"
+            )
+            && !down.err.contains(".down.sql"),
+        "{}",
+        down.err
+    );
+}

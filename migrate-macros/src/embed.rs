@@ -228,24 +228,31 @@ fn collect(args: &Args) -> syn::Result<(Dir, Vec<Ready>)> {
                     ));
                 }
             }
-        } else if files.len() > 1 {
-            problems.push(format!(
-                "version {} has {} rollbacks: {}; keep one",
-                files[0].version.digits,
-                files.len(),
-                shown(files)
-            ));
         } else {
             // A rollback file carries its migration's name: one left
             // beside another migration (a rename stopped half-way, a
-            // merge) would undo the wrong one.
-            for (file, migration) in files.iter().zip(migrations) {
+            // merge) would undo the wrong one. Among several, the ones of
+            // another name are named first: "keep one" alone led a probe
+            // to delete the file of the migration renumbered away.
+            let migration = &migrations[0];
+            let strays = files.iter().filter(|f| f.name != migration.name).count();
+            if files.len() > 1 && strays == 0 {
+                problems.push(format!(
+                    "version {} has {} rollbacks: {}; keep one",
+                    files[0].version.digits,
+                    files.len(),
+                    shown(files)
+                ));
+            }
+            for file in files {
                 if file.name != migration.name {
                     problems.push(format!(
                         "{}: a rollback named `{}`, but the migration of version {} is `{}` ({}); \
                          a rollback file carries the name of the migration it undoes: if it \
                          undoes `{}`, rename it to that name; if it belongs to another \
-                         migration, give it that migration's version, or delete it",
+                         migration, give it that migration's version (a `renumber` stopped \
+                         part-way leaves this: run it again with the same binary to finish), or \
+                         delete it",
                         file.shown,
                         file.name,
                         file.version.digits,
@@ -274,7 +281,13 @@ fn collect(args: &Args) -> syn::Result<(Dir, Vec<Ready>)> {
             let Some(&id) = ids.get(&key) else {
                 continue;
             };
-            for step in read(file, id, &mut problems) {
+            // The rollback file of this migration, if one is beside it.
+            let separate_down = (file.direction == Direction::Up)
+                .then(|| downs.get(&key))
+                .flatten()
+                .and_then(|d| d.iter().find(|d| d.name == file.name))
+                .map(|d| d.shown.as_str());
+            for step in read(file, id, separate_down, &mut problems) {
                 let from_section = step.direction != file.direction;
                 let others: Vec<&layout::File> = downs
                     .get(&key)
@@ -433,7 +446,12 @@ fn number(
 /// Reads and prepares one file: its migration or rollback, or, for a file
 /// with up and down sections, its migration and its rollback (none when the
 /// down section runs nothing). Nothing (and problems) when it cannot run.
-fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> {
+fn read(
+    file: &layout::File,
+    id: u32,
+    separate_down: Option<&str>,
+    problems: &mut Vec<String>,
+) -> Vec<Ready> {
     let shown = &file.shown;
     let text = match std::fs::read(&file.path) {
         Err(e) => {
@@ -532,6 +550,20 @@ fn read(file: &layout::File, id: u32, problems: &mut Vec<String>) -> Vec<Ready> 
             }
         }
     };
+    // An empty down section is a rollback to goose (which runs it as a
+    // no-op): a file beside it would be a second one, and goose would read
+    // the file as another migration. (A down section that runs something
+    // is counted as a rollback below, and the file refused with it.)
+    if let (Some(line), Some(file)) = (sections.down_line, separate_down) {
+        if !runs_something(&sections::section_text(&text, &sections.down)) {
+            problems.push(format!(
+                "{shown}:{line}: an empty {tool} down section (a rollback that does nothing, to \
+                 {tool}), and a rollback file beside it ({file}); keep one: write the rollback's \
+                 SQL under the down marker and delete {file}, or remove the marker"
+            ));
+            return Vec::new();
+        }
+    }
     let up = prepare(&sections.up, sections.up_no_transaction, problems);
     let down = match sections.down_line {
         Some(line) if runs_something(&sections::section_text(&text, &sections.down)) => {

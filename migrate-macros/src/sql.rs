@@ -171,19 +171,24 @@ pub fn hidden_by_lone_cr(sql: &str) -> Option<usize> {
                 i = find(bytes, i + 2, b"*/").map_or(to, |end| end + 2);
             } else if bytes[i..to].starts_with(b"--") {
                 let end = find(bytes, i, b"\n").map_or(to, |end| end.min(to));
-                let hidden = (i..end).find(|&at| {
-                    bytes[at] == b'\r'
-                        && bytes.get(at + 1) != Some(&b'\n')
-                        && bytes[at + 1..end].iter().any(|c| !c.is_ascii_whitespace())
-                });
-                if let Some(at) = hidden {
-                    let line_ends = (0..=at)
-                        .filter(|&k| {
-                            bytes[k] == b'\n'
-                                || (bytes[k] == b'\r' && bytes.get(k + 1) != Some(&b'\n'))
-                        })
-                        .count();
-                    return Some(line_ends + 1);
+                // What follows each lone CR up to the next: hidden from
+                // SQLite. Another comment hides nothing that would run.
+                let mut at = i;
+                while let Some(cr) =
+                    (at..end).find(|&k| bytes[k] == b'\r' && bytes.get(k + 1) != Some(&b'\n'))
+                {
+                    let next = (cr + 1..end).find(|&k| bytes[k] == b'\r').unwrap_or(end);
+                    let text = (cr + 1..next).find(|&k| !bytes[k].is_ascii_whitespace());
+                    if let Some(start) = text.filter(|&k| !bytes[k..next].starts_with(b"--")) {
+                        let line_ends = (0..start)
+                            .filter(|&k| {
+                                bytes[k] == b'\n'
+                                    || (bytes[k] == b'\r' && bytes.get(k + 1) != Some(&b'\n'))
+                            })
+                            .count();
+                        return Some(line_ends + 1);
+                    }
+                    at = next;
                 }
                 i = end;
             } else {
@@ -576,6 +581,17 @@ mod tests {
         assert_eq!(
             hidden_by_lone_cr("SELECT '--\rx'; /* --\rx */ SELECT 1;"),
             None
+        );
+        // The line the hidden statement is on (CR CR is two line ends), and
+        // comments after comments, which hide nothing that runs.
+        assert_eq!(hidden_by_lone_cr("-- a\r\rCREATE TABLE b (y);\n"), Some(3));
+        assert_eq!(
+            hidden_by_lone_cr("-- one\r-- two\r\nCREATE TABLE a (x);"),
+            None
+        );
+        assert_eq!(
+            hidden_by_lone_cr("-- one\r-- two\rDROP TABLE a;\n"),
+            Some(3)
         );
     }
 

@@ -16,6 +16,7 @@ pub fn example(name: &str) -> PathBuf {
         "blog" => env!("CARGO_BIN_EXE_blog"),
         "shop" => env!("CARGO_BIN_EXE_shop"),
         "merge" => env!("CARGO_BIN_EXE_merge"),
+        "goose" => env!("CARGO_BIN_EXE_goose"),
         other => panic!("no example program named {other}"),
     })
 }

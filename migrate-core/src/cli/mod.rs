@@ -820,13 +820,33 @@ fn no_rollback(error: Error, migrator: &Migrator, to: Option<u32>, all: bool) ->
         .find(|r| !r.rollback && r.id == *id && r.name == *name);
     let (place, how) = match &up {
         Some(raw) => match raw.dir {
-            Some(_) => (
-                format!(" ({})", raw.location.file),
-                format!(
-                    "add its rollback as a file beside it, {} (then rebuild)",
-                    new::down_file_name(raw.location.file)
-                ),
-            ),
+            Some(dir) => {
+                // A file of goose's (dbmate's, sql-migrate's) sections takes
+                // its rollback under its down marker: a file beside it would
+                // be another migration to that tool (a probe's finding).
+                let file = raw.location.file;
+                let text = file
+                    .strip_prefix(dir.shown)
+                    .map(|relative| format!("{}{relative}", dir.absolute))
+                    .and_then(|path| std::fs::read_to_string(path).ok());
+                let how = match text.as_deref().and_then(new::Sections::of) {
+                    Some((tool, true)) => format!(
+                        "its `{}` section runs nothing: write the rollback's SQL under it in {file} \
+                         (then rebuild)",
+                        tool.markers().1
+                    ),
+                    Some((tool, false)) => format!(
+                        "write the rollback's SQL under a `{}` line at the end of {file} (then \
+                         rebuild)",
+                        tool.markers().1
+                    ),
+                    None => format!(
+                        "add its rollback as a file beside it, {} (then rebuild)",
+                        new::down_file_name(file)
+                    ),
+                };
+                (format!(" ({file})"), how)
+            }
             None => (
                 format!(" ({})", raw.location),
                 format!("add a `#[rollback({id})]` function that undoes it (then rebuild)"),

@@ -271,7 +271,7 @@ enum Layout {
 
 /// The markers of a file that holds both directions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sections {
+pub(super) enum Sections {
     Goose,
     Dbmate,
     SqlMigrate,
@@ -279,7 +279,7 @@ enum Sections {
 
 impl Sections {
     /// The up and down markers, as each tool writes them.
-    fn markers(self) -> (&'static str, &'static str) {
+    pub(super) fn markers(self) -> (&'static str, &'static str) {
         match self {
             Sections::Goose => ("-- +goose Up", "-- +goose Down"),
             Sections::Dbmate => ("-- migrate:up", "-- migrate:down"),
@@ -291,7 +291,7 @@ impl Sections {
     /// section, read as each tool reads its markers (goose: `--` and
     /// `+goose` removed, the rest in any case; dbmate: `--`, spaces,
     /// `migrate:up`; sql-migrate: `-- +migrate Up`).
-    fn of(text: &str) -> Option<(Sections, bool)> {
+    pub(super) fn of(text: &str) -> Option<(Sections, bool)> {
         let mut tool = None;
         let mut down = false;
         for line in text.lines() {
