@@ -1461,3 +1461,60 @@ fn goose_files_must_be_the_versions_goose_applied() {
         "{message}"
     );
 }
+
+/// Rust functions (goose's stand-in for Go migrations) show no version:
+/// with versions 1 and 3 applied (goose skipped 2, as `goose up` leaves it
+/// when 2 was added after 3 ran), counting would record the function for 2
+/// as applied and run the one for 3 again (a probe's finding). Refused,
+/// nothing changed; with versions that follow one another it is adopted
+/// (`goose_database_is_adopted`).
+#[test]
+fn goose_versions_with_a_gap_are_refused_for_rust_migrations() {
+    let db = TempDb::new();
+    {
+        let conn = db.open();
+        conn.execute_batch(GOOSE_TABLE).unwrap();
+        for version in [1, 3] {
+            conn.execute(
+                "INSERT INTO goose_db_version (version_id, is_applied) VALUES (?, 1)",
+                [version],
+            )
+            .unwrap();
+        }
+    }
+    assert_refused(
+        &db,
+        &ours(),
+        Legacy::Goose,
+        &[
+            "migration 1 `create_posts`",
+            "goose applied versions 1, 3 up to it, which do not follow one another",
+            "Migrator::baseline",
+        ],
+    );
+}
+
+/// An `is_applied` goose never writes (it writes 1 or 0) is refused rather
+/// than read as "not applied", which ran the migration again (a probe's
+/// finding).
+#[test]
+fn goose_is_applied_values_goose_never_writes_are_refused() {
+    for value in ["'yes'", "x'01'", "2", "1.5"] {
+        let db = TempDb::new();
+        {
+            let conn = db.open();
+            conn.execute_batch(GOOSE_TABLE).unwrap();
+            conn.execute_batch(&format!(
+                "INSERT INTO goose_db_version (version_id, is_applied) VALUES (1, 1);
+                 INSERT INTO goose_db_version (version_id, is_applied) VALUES (2, {value});"
+            ))
+            .unwrap();
+        }
+        assert_refused(
+            &db,
+            &ours(),
+            Legacy::Goose,
+            &["version 2 has is_applied", "goose writes 1 or 0"],
+        );
+    }
+}

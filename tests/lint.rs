@@ -499,6 +499,51 @@ fn a_foreign_key_left_naming_a_dropped_table_is_a_risk() {
         .contains("every insert or update of links fails"));
 }
 
+/// A foreign key naming a view makes SQLite refuse `PRAGMA
+/// foreign_key_check` on the whole database ("foreign key mismatch"): the
+/// lint failed outright on such a database (a probe's finding). The other
+/// tables are checked one by one, and the step is measured.
+#[test]
+fn a_foreign_key_naming_a_view_does_not_stop_the_lint() {
+    let dir = TempDir::new().expect("tempdir");
+    let m = Migrator::new()
+        .set("lint_fk_view")
+        .add(
+            0,
+            "create",
+            sql("CREATE TABLE p (id INTEGER PRIMARY KEY);
+                 CREATE VIEW pv AS SELECT id FROM p;
+                 CREATE TABLE odd (x REFERENCES pv (id));
+                 CREATE TABLE notes (body TEXT);
+                 CREATE TABLE c (p_id REFERENCES p (id));"),
+        )
+        .add_without_transaction(
+            1,
+            "orphans_and_a_drop",
+            |conn: &migrate_core::rusqlite::Connection| {
+                conn.execute_batch(
+                    "PRAGMA foreign_keys = OFF; INSERT INTO c VALUES (7); DROP TABLE notes;",
+                )
+            },
+        );
+    let (path, conn) = database(&dir, &m, 0, "INSERT INTO notes VALUES ('a');");
+    let report = lint(&path, conn, &m);
+    assert_eq!(
+        report.steps[0].findings,
+        [
+            Finding::TableDropped {
+                table: "notes".into(),
+                rows: Some(1)
+            },
+            Finding::ForeignKeyViolations {
+                table: "c".into(),
+                parent: "p".into(),
+                added: 1
+            }
+        ]
+    );
+}
+
 #[test]
 fn renames_redefinitions_and_foreign_key_violations() {
     let dir = TempDir::new().expect("tempdir");

@@ -896,7 +896,9 @@ fn compare(before: &Measure, after: &Measure, foreign_keys: bool) -> Vec<Finding
         }
     }
     for (table, parent) in after.dangling() {
-        if !before.dangling().any(|(t, p)| t == table && p == parent) {
+        let known =
+            |(t, p): (&str, &str)| t.eq_ignore_ascii_case(table) && p.eq_ignore_ascii_case(parent);
+        if !before.dangling().any(known) {
             findings.push(Finding::DanglingForeignKey {
                 table: table.to_owned(),
                 parent: parent.to_owned(),

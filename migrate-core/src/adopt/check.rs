@@ -273,8 +273,28 @@ fn versions_line_up(plan: &Plan, legacy: &Legacy, applied: &[Applied], problems:
     ) {
         return;
     }
-    for (theirs, ours) in applied.iter().zip(plan.migrations()) {
+    for (k, (theirs, ours)) in applied.iter().zip(plan.migrations()).enumerate() {
         let Some(number) = file_number(&ours.up.location()) else {
+            // A Rust function (goose's stand-in for a Go migration) shows
+            // no version: counting maps it right only when goose applied
+            // every version up to it, which goose's own numbering shows
+            // when its versions follow one another (a probe's finding:
+            // with versions 1 and 3 applied, the function for 2 was
+            // recorded as applied and the one for 3 ran again).
+            if matches!(legacy, Legacy::Goose) && !consecutive(&applied[..=k]) {
+                problems.push(format!(
+                    "migration {k} `{}` ({}) is a Rust function, so it shows no goose version, \
+                     and goose applied versions {} up to it, which do not follow one another \
+                     (a version skipped, or timestamps): which of them is this migration \
+                     cannot be told. Embed goose's SQL files, whose names carry their versions, \
+                     for the migrations that have them; or, once you have checked which \
+                     migrations the schema has, record them with Migrator::baseline(conn, N)",
+                    ours.name(),
+                    ours.up.location(),
+                    list(applied[..=k].iter().map(|a| a.version.clone())),
+                ));
+                return;
+            }
             continue;
         };
         if same_number(&number, &theirs.version) {
@@ -385,6 +405,17 @@ pub(super) fn file_number(location: &Location) -> Option<String> {
         .filter(char::is_ascii_digit)
         .collect();
     (!digits.is_empty()).then_some(digits)
+}
+
+/// Whether the versions are consecutive numbers (1, 2, 3: goose's own
+/// numbering, nothing skipped).
+fn consecutive(applied: &[Applied]) -> bool {
+    applied.windows(2).all(|pair| {
+        match (as_number(&pair[0].version), as_number(&pair[1].version)) {
+            (Some(a), Some(b)) => a.checked_add(1) == Some(b),
+            _ => false,
+        }
+    })
 }
 
 /// A version's numeric value (digits only; `None` past 38 digits).

@@ -450,10 +450,36 @@ fn goose(conn: &Connection, legacy: &Legacy) -> Result<Record, Error> {
         if number == 0 {
             continue;
         }
+        // goose writes a Go bool: 1 or 0 on SQLite. Anything else was
+        // written by hand, and guessing "not applied" would run the
+        // migration again (a probe's finding).
         let applied = match &row[2] {
-            Value::Integer(flag) => *flag != 0,
-            Value::Text(flag) => flag.eq_ignore_ascii_case("true") || flag == "1",
-            _ => false,
+            Value::Integer(flag @ (0 | 1)) => *flag == 1,
+            Value::Text(flag)
+                if ["1", "true", "t"]
+                    .iter()
+                    .any(|v| flag.eq_ignore_ascii_case(v)) =>
+            {
+                true
+            }
+            Value::Text(flag)
+                if ["0", "false", "f"]
+                    .iter()
+                    .any(|v| flag.eq_ignore_ascii_case(v)) =>
+            {
+                false
+            }
+            other => {
+                return Err(refused(
+                    legacy,
+                    vec![format!(
+                        "version {version} has is_applied {}: goose writes 1 or 0; set it to what \
+                         the schema shows (1 if the migration's changes are there), or delete \
+                         that row of {GOOSE_TABLE}",
+                        shown(other)
+                    )],
+                ))
+            }
         };
         if newest.get(&number).is_some_and(|(newer, _, _)| newer > id) {
             continue;
