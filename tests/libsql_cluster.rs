@@ -362,6 +362,60 @@ fn a_failed_run_leaves_no_write_lock_behind_when_its_process_ends() {
     }
 }
 
+/// Waiters polling a server, beside many tables, leave it able to serve
+/// (a probe's finding: each request went on a stream of its own, which the
+/// server keeps until it expires; past about 128 it answers "429 Too Many
+/// Requests" to every client, and eight waiters, or one beside 150 tables,
+/// got there in seconds).
+#[test]
+fn waiters_beside_many_tables_keep_the_server_serving() {
+    let Some((primary, _dir)) = lone_primary("waiters_beside_many_tables") else {
+        return;
+    };
+    block_on(async {
+        let conn = connect(&primary.url()).await;
+        Migrator::new()
+            .set("cluster")
+            .libsql(&conn)
+            .migrate()
+            .await
+            .unwrap();
+        let tables: String = (0..200)
+            .map(|i| format!("CREATE TABLE extra_{i} (x);\n"))
+            .collect();
+        conn.execute_batch(&tables).await.unwrap();
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let url = primary.url();
+                tokio::spawn(async move {
+                    let conn = connect(&url).await;
+                    Migrator::new()
+                        .set("cluster_slow")
+                        .libsql(&conn)
+                        .wait_until_current(Duration::from_secs(4))
+                        .await
+                })
+            })
+            .collect();
+        for waiter in waiters {
+            let outcome = waiter.await.unwrap();
+            assert!(
+                matches!(outcome, Err(Error::NotCurrent { .. })),
+                "{outcome:?}"
+            );
+        }
+        for _ in 0..3 {
+            Migrator::new()
+                .set("cluster")
+                .libsql(&conn)
+                .wait_until_current(Duration::from_secs(5))
+                .await
+                .unwrap();
+        }
+        assert_eq!(ran(&conn).await, once_each(&[0, 1, 2]));
+    });
+}
+
 /// Processes on the replicas and on the primary migrating a set the server
 /// has never seen (a probe's finding: through a replica, the first run
 /// failed with "no such table" for its own tracking table: a replica

@@ -218,7 +218,9 @@ impl Libsql {
         let conn = self.conn.clone();
         let job = tokio::task::spawn_blocking(move || {
             let remote = Remote::direct(handle, conn);
-            work(&migrator, &remote)
+            let result = work(&migrator, &remote);
+            remote.finish();
+            result
         });
         match job.await {
             Ok(result) => result,

@@ -6,6 +6,8 @@
 //! inside a runtime, on either flavour.
 
 use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::ToSql;
@@ -18,13 +20,25 @@ use crate::error::Error;
 pub(crate) struct Remote {
     pub handle: Handle,
     pub conn: libsql::Connection,
-    /// The caller's own connection, outside any transaction: each request
-    /// goes on a stream of its own. A stream left open between two requests
-    /// (as `libsql` leaves it after a query) expires on the server after a
-    /// few idle seconds, and a run can be idle on it for longer than that
-    /// (while its transaction, a stream of its own, works).
+    /// The caller's own connection, outside any transaction. A stream
+    /// left open between two requests (as `libsql` leaves it after a query)
+    /// expires on the server after a few idle seconds, and a run can be
+    /// idle on it for longer than that (while its transaction, a stream of
+    /// its own, works): a stream idle for [`STREAM_REUSE`] is replaced
+    /// before the next request. Not after every request: the server keeps
+    /// an abandoned stream, and its connection, until it expires, and
+    /// refuses new ones past about 128 ("429 Too Many Requests"; a probe's
+    /// finding: a `wait_until_current` polling on fresh streams, or eight
+    /// of them at once, took the server's connections from every client).
     pub fresh_streams: bool,
+    /// When the caller's connection last answered (`None`: not yet in this
+    /// call).
+    last_answer: Mutex<Option<Instant>>,
 }
+
+/// How long the caller's stream may idle and still be used: well inside
+/// the server's idle expiry (sqld's is about 10 s).
+const STREAM_REUSE: Duration = Duration::from_secs(2);
 
 impl Remote {
     /// The caller's connection.
@@ -33,23 +47,60 @@ impl Remote {
             handle,
             conn,
             fresh_streams: true,
+            last_answer: Mutex::new(None),
+        }
+    }
+
+    /// A transaction's connection: a stream of its own, for its duration.
+    pub fn in_transaction(handle: Handle, conn: libsql::Connection) -> Remote {
+        Remote {
+            handle,
+            conn,
+            fresh_streams: false,
+            last_answer: Mutex::new(None),
         }
     }
 
     /// Waits for one request to the server.
     pub fn wait<T>(&self, request: impl Future<Output = libsql::Result<T>>) -> Result<T, Error> {
-        self.handle
-            .block_on(async {
-                if self.fresh_streams {
-                    self.conn.reset().await;
-                }
-                let answer = request.await;
-                if self.fresh_streams {
-                    self.conn.reset().await;
-                }
-                answer
-            })
-            .map_err(Error::Libsql)
+        let stale = self.fresh_streams
+            && self.last_answer.lock().map_or(true, |last| {
+                last.map_or(true, |at| at.elapsed() > STREAM_REUSE)
+            });
+        let answer = self.handle.block_on(async {
+            if stale {
+                self.conn.reset().await;
+            }
+            request.await
+        });
+        if self.fresh_streams {
+            if let Ok(mut last) = self.last_answer.lock() {
+                // An error that is not SQLite's own (a broken or expired
+                // stream) is not a stream to go on with.
+                // A stream whose request met a lock or an interrupt is not
+                // gone on with either: the next request starts afresh.
+                *last = match &answer {
+                    Err(error) if !error.to_string().contains("SQLITE_") || is_busy(error) => None,
+                    _ => Some(Instant::now()),
+                };
+            }
+        }
+        answer.map_err(Error::Libsql)
+    }
+
+    /// Makes the next request go on a new stream (a new connection on the
+    /// server, as the caller's next request will be).
+    pub fn new_stream(&self) {
+        if let Ok(mut last) = self.last_answer.lock() {
+            *last = None;
+        }
+    }
+
+    /// Ends the call: the caller's connection is left with no open stream.
+    pub fn finish(&self) {
+        if self.fresh_streams {
+            self.handle.block_on(self.conn.reset());
+        }
     }
 }
 
@@ -117,20 +168,29 @@ impl Db for Remote {
 /// writer waited (sqld's `TRANSACTION_TIMEOUT`, about 5 s).
 pub(crate) fn is_busy(error: &libsql::Error) -> bool {
     if let libsql::Error::SqliteFailure(code, _) = error {
-        if matches!(code & 0xff, 5 | 6) {
-            return true;
-        }
+        return matches!(code & 0xff, 5 | 6);
     }
-    // sqld 0.24 says "Transaction timed out" (an API error, no code), and
-    // "Transaction timed-out" when a replica forwarded the transaction.
-    let text = error.to_string().to_ascii_lowercase();
+    let text = error.to_string();
+    // An error the server passes on from SQLite carries SQLite's code
+    // (`code: "SQLITE_CONSTRAINT_CHECK"`): only BUSY and LOCKED are a lock,
+    // whatever its message says (a probe's finding: a CHECK constraint on
+    // a column named `transaction_timeout` was taken for the server's
+    // timeout, and the run retried until Locked, its error lost).
+    if let Some(at) = text.find("code: \"SQLITE_") {
+        let code = &text[at + "code: \"".len()..];
+        // SQLITE_INTERRUPT: the server interrupted the connection (as it
+        // does to a transaction it takes away); nothing of it is kept.
+        return ["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_INTERRUPT"]
+            .iter()
+            .any(|busy| code.starts_with(busy));
+    }
+    // sqld 0.24 ends a transaction with "Transaction timed out" (an API
+    // error, no code), "Transaction timed-out" when a replica forwarded it.
     [
         "database is locked",
-        "sqlite_busy",
-        "sqlite_locked",
-        "transaction_timeout",
-        "transaction timed out",
-        "transaction timed-out",
+        "TRANSACTION_TIMEOUT",
+        "Transaction timed out",
+        "Transaction timed-out",
     ]
     .iter()
     .any(|needle| text.contains(needle))
@@ -203,9 +263,22 @@ mod tests {
         for message in [
             "SQLite error: no such table: main.migrations",
             "The stream has expired due to inactivity",
+            // A step's own error whose text names a lock or the timeout.
+            "stream error: `Error { message: \"SQLite error: CHECK constraint failed: \
+             transaction_timeout > 0\", code: \"SQLITE_CONSTRAINT_CHECK\" }`",
+            "stream error: `Error { message: \"SQLite error: database is locked (said a \
+             trigger)\", code: \"SQLITE_CONSTRAINT_TRIGGER\" }`",
         ] {
             assert!(!is_busy(&server_error(message)), "{message}");
         }
+        assert!(is_busy(&server_error(
+            "stream error: `Error { message: \"SQLite error: database is locked\", code: \
+             \"SQLITE_BUSY\" }`"
+        )));
+        assert!(is_busy(&server_error(
+            "stream error: `Error { message: \"SQLite error: interrupted\", code: \
+             \"SQLITE_INTERRUPT\" }`"
+        )));
         assert!(is_transient(&server_error(
             "SQLite error: no such table: main.migrations"
         )));
