@@ -1085,20 +1085,7 @@ fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused()
         ("delete", "delete", false),
     ] {
         let context = format!("main {main_mode}, aux {aux_mode}");
-        let db = TempDb::new();
-        let aux = TempDb::new();
-        let mut conn = db.open();
-        conn.query_row(
-            &format!("PRAGMA journal_mode = {main_mode}"),
-            [],
-            |_| Ok(()),
-        )
-        .unwrap();
-        conn.execute(
-            "ATTACH ?1 AS aux",
-            [aux.path.to_string_lossy().into_owned()],
-        )
-        .unwrap();
+        let (_db, _aux, mut conn) = with_aux_attached(main_mode);
         conn.query_row(&format!("PRAGMA aux.journal_mode = {aux_mode}"), [], |_| {
             Ok(())
         })
@@ -1227,6 +1214,24 @@ fn a_step_writing_an_attached_database_that_cannot_commit_with_main_is_refused()
     }
 }
 
+/// A database file in `journal_mode` with another file attached as `aux`
+/// (both kept until the caller drops them).
+fn with_aux_attached(journal_mode: &str) -> (TempDb, TempDb, Connection) {
+    let db = TempDb::new();
+    let aux = TempDb::new();
+    let conn = db.open();
+    conn.query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |_| {
+        Ok(())
+    })
+    .unwrap();
+    conn.execute(
+        "ATTACH ?1 AS aux",
+        [aux.path.to_string_lossy().into_owned()],
+    )
+    .unwrap();
+    (db, aux, conn)
+}
+
 /// The same split with `synchronous = OFF` on either side, both in DELETE
 /// mode (the next probe round's finding: SQLite leaves a file whose
 /// `synchronous` is OFF out of the super-journal, so a kill during COMMIT
@@ -1240,16 +1245,7 @@ fn a_step_writing_an_attached_database_with_synchronous_off_is_refused() {
         ("normal", "full", false),
     ] {
         let context = format!("main synchronous {main_sync}, aux {aux_sync}");
-        let db = TempDb::new();
-        let aux = TempDb::new();
-        let mut conn = db.open();
-        conn.query_row("PRAGMA journal_mode = delete", [], |_| Ok(()))
-            .unwrap();
-        conn.execute(
-            "ATTACH ?1 AS aux",
-            [aux.path.to_string_lossy().into_owned()],
-        )
-        .unwrap();
+        let (_db, _aux, mut conn) = with_aux_attached("delete");
         conn.execute_batch(&format!(
             "PRAGMA main.synchronous = {main_sync}; PRAGMA aux.synchronous = {aux_sync};
              CREATE TABLE aux.kept (x); INSERT INTO aux.kept VALUES (1);"
@@ -1279,16 +1275,7 @@ fn a_step_writing_an_attached_database_with_synchronous_off_is_refused() {
         }
     }
     // Set by a step outside a transaction, for the steps after it.
-    let db = TempDb::new();
-    let aux = TempDb::new();
-    let mut conn = db.open();
-    conn.query_row("PRAGMA journal_mode = delete", [], |_| Ok(()))
-        .unwrap();
-    conn.execute(
-        "ATTACH ?1 AS aux",
-        [aux.path.to_string_lossy().into_owned()],
-    )
-    .unwrap();
+    let (_db, _aux, mut conn) = with_aux_attached("delete");
     conn.execute_batch("CREATE TABLE aux.kept (x)").unwrap();
     let result = Migrator::new()
         .set("cross_file_sync_later")

@@ -139,16 +139,23 @@ fn history_where_it_can_be_read(
 }
 
 fn create_history(direct: &Remote, plan: &Plan, settings: &Settings<'_>) -> Result<(), Error> {
+    let (tx, db) = begin_immediate(direct)?;
+    match history::create_missing(&db, &plan.set, settings.table) {
+        Ok(_) => direct.wait(tx.commit()),
+        Err(error) => Err(roll_back(direct, tx, error)),
+    }
+}
+
+/// `BEGIN IMMEDIATE` on the primary (a replica forwards it), and the
+/// transaction's connection: a stream of its own on the server.
+fn begin_immediate(direct: &Remote) -> Result<(libsql::Transaction, Remote), Error> {
     let tx = direct.wait(
         direct
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate),
     )?;
     let db = Remote::in_transaction(direct.handle.clone(), (*tx).clone());
-    match history::create_missing(&db, &plan.set, settings.table) {
-        Ok(_) => direct.wait(tx.commit()),
-        Err(error) => Err(roll_back(direct, tx, error)),
-    }
+    Ok((tx, db))
 }
 
 /// Rolls `tx` back now, and gives back `error`. Not when it drops: libSQL
@@ -288,13 +295,7 @@ fn in_one_transaction(
     settings: &Settings<'_>,
     goal: Goal,
 ) -> Result<Outcome, Error> {
-    let tx = direct.wait(
-        direct
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate),
-    )?;
-    // The transaction is a stream of its own on the server.
-    let db = Remote::in_transaction(direct.handle.clone(), (*tx).clone());
+    let (tx, db) = begin_immediate(direct)?;
     let (applied, removed, steps, failure) = match Run::read(&db, &tx, plan, settings, goal) {
         Ok(mut run) => {
             let failure = run.steps(goal);
