@@ -593,6 +593,16 @@ mod tests {
             hidden_by_lone_cr("-- one\r-- two\rDROP TABLE a;\n"),
             Some(3)
         );
+        // After a block comment in the same gap (cargo-mutants: skipping
+        // past the gap's end went unnoticed).
+        assert_eq!(
+            hidden_by_lone_cr("SELECT 1; /* a */ -- x\rDROP TABLE a;"),
+            Some(2)
+        );
+        assert_eq!(
+            hidden_by_lone_cr("/* a *//* b */ -- x\rDROP TABLE a;"),
+            Some(2)
+        );
     }
 
     #[test]
