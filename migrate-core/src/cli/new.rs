@@ -805,6 +805,13 @@ mod tests {
                 "-- +goose Up\n",
                 None,
             ),
+            // goose's other annotations are no down section (cargo-mutants).
+            (
+                "-- +goose Up\n-- +goose StatementBegin\nCREATE TABLE a (x);\n-- +goose StatementEnd\n",
+                false,
+                "-- +goose Up\n",
+                None,
+            ),
             (
                 "-- +goose Up\nCREATE TABLE a (x);\n-- +goose Down\nDROP TABLE a;\n",
                 false,
