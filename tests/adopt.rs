@@ -1518,3 +1518,31 @@ fn goose_is_applied_values_goose_never_writes_are_refused() {
         );
     }
 }
+
+/// `is_applied` as other SQLite drivers write a bool (text), read as goose
+/// means it: the rolled-back version stays out (cargo-mutants found the
+/// text forms untested).
+#[test]
+fn goose_is_applied_written_as_text_is_read() {
+    for (yes, no) in [("'true'", "'false'"), ("'t'", "'f'"), ("'1'", "'0'")] {
+        let db = goose_database();
+        db.open()
+            .execute_batch(&format!(
+                "UPDATE goose_db_version SET is_applied = CASE is_applied WHEN 1 THEN {yes} \
+                 ELSE {no} END"
+            ))
+            .unwrap();
+        let mut conn = db.open();
+        let adopted = ours().adopt(&mut conn, Legacy::Goose).unwrap();
+        assert_eq!(
+            adopted.iter().map(|a| a.id).collect::<Vec<_>>(),
+            vec![0, 1, 2],
+            "{yes}/{no}"
+        );
+        assert_eq!(
+            ours().migrate(&mut conn).unwrap().ids(),
+            vec![3],
+            "{yes}/{no}"
+        );
+    }
+}
