@@ -67,16 +67,31 @@ pub(crate) fn run(
     if goal.direction() == Direction::Up {
         history_where_it_can_be_read(direct, plan, settings, &budget)?;
     }
+    // Or a replica's connection had not loaded the schema with the
+    // tracking table yet: nothing ran, and the next look finds it.
+    while_locked(
+        direct,
+        &budget,
+        |error| schema_behind(error, settings),
+        || in_one_transaction(direct, plan, settings, goal),
+    )
+}
+
+/// Runs `attempt` again, within `budget`, while it fails because the lock
+/// was held elsewhere or the server took its transaction away (or `also`
+/// says to): nothing of it was kept, and the server waited for the lock
+/// before it said so. Then `Error::Locked`.
+fn while_locked<T>(
+    direct: &Remote,
+    budget: &Budget,
+    also: impl Fn(&Error) -> bool,
+    mut attempt: impl FnMut() -> Result<T, Error>,
+) -> Result<T, Error> {
     loop {
-        let attempt = Instant::now();
-        match in_one_transaction(direct, plan, settings, goal) {
-            // The lock was held elsewhere, or the server took this run's
-            // transaction away: nothing of it was kept, and the server
-            // waited for the lock before it said so. Or a replica's
-            // connection had not loaded the schema with the tracking table
-            // yet: nothing ran, and the next look finds it.
-            Err(error) if direct.is_busy(&error) || schema_behind(&error, settings) => {
-                budget.waited_since(attempt);
+        let started = Instant::now();
+        match attempt() {
+            Err(error) if direct.is_busy(&error) || also(&error) => {
+                budget.waited_since(started);
                 if !budget.pause(Duration::from_millis(50)) {
                     return Err(Error::Locked {
                         waited: budget.waited(),
@@ -105,20 +120,12 @@ fn history_where_it_can_be_read(
     if history::readable(direct, settings.table)? {
         return Ok(());
     }
-    loop {
-        let attempt = Instant::now();
-        match create_history(direct, plan, settings) {
-            Err(error) if direct.is_busy(&error) => {
-                budget.waited_since(attempt);
-                if !budget.pause(Duration::from_millis(50)) {
-                    return Err(Error::Locked {
-                        waited: budget.waited(),
-                    });
-                }
-            }
-            other => break other?,
-        }
-    }
+    while_locked(
+        direct,
+        budget,
+        |_| false,
+        || create_history(direct, plan, settings),
+    )?;
     // The primary has it: this connection sees it once the commit has
     // reached its copy. A wait for replication, not for a lock: at least
     // a few seconds, whatever the lock timeout (with 0, a first run
@@ -183,7 +190,7 @@ fn schema_behind(error: &Error, settings: &Settings<'_>) -> bool {
 }
 
 /// Waits, within `budget`, until a statement prepared on this connection
-/// can read every table and view its database lists. Once the history says
+/// can read every table its database lists. Once the history says
 /// current, a replica still answered the first statement naming a table
 /// the migrations created with "no such table" about every other time (its
 /// connection reloading the schema, ~5 ms; a probe run of
