@@ -523,24 +523,23 @@ pub(crate) struct Apart {
 /// OFF journal on a file. A database without a file keeps nothing after a
 /// kill, and is not one of them.
 pub(crate) fn apart_from_main(conn: &Connection) -> Result<Vec<Apart>, Error> {
+    let attached: Vec<String> = databases(conn)?
+        .into_iter()
+        .filter(|schema| {
+            !same_identifier(schema, "main")
+                && !same_identifier(schema, "temp")
+                && has_file(conn, schema)
+        })
+        .collect();
     // `main` is read only when a file is attached (most runs have none).
-    let mut main_why: Option<Option<String>> = None;
+    if attached.is_empty() {
+        return Ok(Vec::new());
+    }
+    let main_why = without_super_journal(conn, "main")?;
     let mut apart = Vec::new();
-    for schema in databases(conn)? {
-        if same_identifier(&schema, "main")
-            || same_identifier(&schema, "temp")
-            || !has_file(conn, &schema)
-        {
-            continue;
-        }
-        let main_why = match &main_why {
-            Some(why) => why.clone(),
-            None => main_why
-                .insert(without_super_journal(conn, "main")?)
-                .clone(),
-        };
-        let why = match main_why {
-            Some(why) => Some(why),
+    for schema in attached {
+        let why = match &main_why {
+            Some(why) => Some(why.clone()),
             None => without_super_journal(conn, &schema)?,
         };
         if let Some(why) = why {
