@@ -44,18 +44,26 @@ pub struct Token {
     pub line: usize,
 }
 
+/// Whether a line ends at `bytes[at]`: LF, CRLF (at its LF) or a lone CR
+/// (an old Mac file), as an editor and the checksum count lines.
+fn ends_line(bytes: &[u8], at: usize) -> bool {
+    bytes[at] == b'\n' || is_lone_cr(bytes, at)
+}
+
+/// A CR not followed by LF: a line end to an editor, whitespace to SQLite.
+fn is_lone_cr(bytes: &[u8], at: usize) -> bool {
+    bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n')
+}
+
 /// Splits `sql` into tokens; whitespace and comments are left out.
 pub fn tokenize(sql: &str) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut tokens = Vec::new();
     let mut line = 1;
     let mut i = 0;
-    // A line ends at LF, CRLF or a lone CR (an old Mac file).
-    let ends_line =
-        |at: usize| bytes[at] == b'\n' || (bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
     // Counts the line ends in bytes[from..to] into `line`.
     let count = |from: usize, to: usize, line: &mut usize| {
-        *line += (from..to).filter(|&at| ends_line(at)).count();
+        *line += (from..to).filter(|&at| ends_line(bytes, at)).count();
     };
     while i < bytes.len() {
         let start = i;
@@ -63,7 +71,7 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
         let b = bytes[i];
         let kind = match b {
             b' ' | b'\t' | b'\n' | b'\x0c' | b'\r' => {
-                if ends_line(i) {
+                if ends_line(bytes, i) {
                     line += 1;
                 }
                 i += 1;
@@ -174,18 +182,11 @@ pub fn hidden_by_lone_cr(sql: &str) -> Option<usize> {
                 // What follows each lone CR up to the next: hidden from
                 // SQLite. Another comment hides nothing that would run.
                 let mut at = i;
-                while let Some(cr) =
-                    (at..end).find(|&k| bytes[k] == b'\r' && bytes.get(k + 1) != Some(&b'\n'))
-                {
+                while let Some(cr) = (at..end).find(|&k| is_lone_cr(bytes, k)) {
                     let next = (cr + 1..end).find(|&k| bytes[k] == b'\r').unwrap_or(end);
                     let text = (cr + 1..next).find(|&k| !bytes[k].is_ascii_whitespace());
                     if let Some(start) = text.filter(|&k| !bytes[k..next].starts_with(b"--")) {
-                        let line_ends = (0..start)
-                            .filter(|&k| {
-                                bytes[k] == b'\n'
-                                    || (bytes[k] == b'\r' && bytes.get(k + 1) != Some(&b'\n'))
-                            })
-                            .count();
+                        let line_ends = (0..start).filter(|&k| ends_line(bytes, k)).count();
                         return Some(line_ends + 1);
                     }
                     at = next;
