@@ -786,9 +786,6 @@ mod tests {
         assert_eq!(version_prefix("x.sql"), None);
     }
 
-    /// `new` in a directory of `NN-up.sql` files (no names) and in one of
-    /// Authelia's (`V0001.Name.up.sql`): the next id, the directory's own
-    /// naming, the rollback file its migrations have.
     /// `new` in a directory of files holding both directions under a tool's
     /// markers (a probe's finding: in goose's directory it wrote a file
     /// without `-- +goose Up`, which goose cannot read, and a `.down.sql`
@@ -924,6 +921,9 @@ mod tests {
         Ok(())
     }
 
+    /// `new` in a directory of `NN-up.sql` files (no names) and in one of
+    /// Authelia's (`V0001.Name.up.sql`): the next id, the directory's own
+    /// naming, the rollback file its migrations have.
     #[test]
     fn new_follows_nameless_and_dotted_directories() -> Result<(), Box<dyn std::error::Error>> {
         let conn = Connection::open_in_memory()?;
