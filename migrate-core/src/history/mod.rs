@@ -406,6 +406,28 @@ pub(crate) fn load(conn: &dyn Db, table: &Table) -> Result<Option<Vec<Row>>, Err
     read_rows(conn, table).map(Some)
 }
 
+/// Everything a writer of the history may have changed: the table's rows
+/// as stored (`None` without a table) and `user_version`. Compared before
+/// and after a failed COMMIT (see `runner::write_unless`).
+pub(crate) fn contents(conn: &dyn Db, table: &Table) -> Result<Contents, Error> {
+    let rows = if check_object(conn, table)? {
+        Some(conn.query(&table.sql().read_rows_sql, params![])?)
+    } else {
+        None
+    };
+    Ok(Contents {
+        rows,
+        user_version: user_version(conn)?,
+    })
+}
+
+/// What [`contents`] reads.
+#[derive(PartialEq, Debug)]
+pub(crate) struct Contents {
+    rows: Option<Vec<Vec<Value>>>,
+    user_version: i64,
+}
+
 /// Creates `table` unless `main` has it, after the check a run makes
 /// before creating one; whether it did. On a libSQL server, in a
 /// transaction of its own before the run's (see `runner::remote`).

@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use rusqlite::Connection;
 
 use super::batch::{step_error, Batch};
-use super::guard::{Guard, Rules, StepFailure};
+use super::guard::{AuthorizerCheck, Guard, Rules, StepFailure};
 use super::{begin_immediate, Outcome, Settings};
 use crate::error::{Direction, Error, OutsideTransaction};
 use crate::hash;
@@ -149,7 +149,7 @@ fn run_user_code(
             apart_from_main: Vec::new(),
         },
     );
-    guard.run(false, || step.run(None, conn))
+    guard.run(false, AuthorizerCheck::Probe, || step.run(None, conn))
 }
 
 /// Records the marked step `id` as done (`completed`) or as never run, in a

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, Statement, Transaction};
 
-use super::guard::{Guard, Refusal, Rules, StepFailure, STEP_SAVEPOINT};
+use super::guard::{AuthorizerCheck, Guard, Refusal, Rules, StepFailure, STEP_SAVEPOINT};
 use super::{begin_immediate, Outcome, Settings};
 use crate::db::{self, Db};
 use crate::error::{Direction, Error, ForeignKeyViolation};
@@ -30,6 +30,10 @@ pub(super) struct StepFailed {
     /// SQLite ended the whole transaction: the batch's earlier steps are
     /// gone too.
     pub lost: bool,
+    /// The step took the guard's callbacks away (see `Guard::run`): what it
+    /// ran after that was not watched, and, its transaction lost, may have
+    /// been committed. Nothing is done again on such a database.
+    pub unguarded: bool,
 }
 
 pub(super) struct Batch<'c> {
@@ -47,6 +51,8 @@ pub(super) struct Batch<'c> {
     /// transaction (see [`history::suspend_triggers`]); `commit` creates them
     /// again, a rollback brings them back.
     triggers_suspended: bool,
+    /// The last failed step took the guard's callbacks away.
+    unguarded: bool,
     ledger: Ledger,
     steps: Vec<StepReport>,
     /// The schema before the first step, for a run that does not look for
@@ -120,6 +126,7 @@ impl<'c> Batch<'c> {
             foreign_keys_on,
             // A table created just now has none yet: `commit` creates them.
             triggers_suspended: history.triggers_pending,
+            unguarded: false,
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
             drift_before,
@@ -208,6 +215,7 @@ impl<'c> Batch<'c> {
                 Err(StepFailed {
                     error: Box::new(error),
                     lost,
+                    unguarded: self.unguarded,
                 })
             }
         }
@@ -256,10 +264,13 @@ impl<'c> Batch<'c> {
             .execute(params![])
             .map_err(|e| recording(e.into()))?;
         let tx = &self.tx;
-        let elapsed = statements
+        let ran = statements
             .guard
-            .run(step.foreign_keys_off(), || step.run(Some(tx), tx))
-            .map_err(|failure| step_error(failure, migration, direction))?;
+            .run(step.foreign_keys_off(), AuthorizerCheck::Caller, || {
+                step.run(Some(tx), tx)
+            });
+        let mark = statements.guard.mark();
+        let elapsed = ran.map_err(|failure| self.failed(failure, migration, direction))?;
         if conn.is_autocommit() {
             // The step ended the transaction in a way no statement of it
             // reported (a trigger's `RAISE(ROLLBACK)` as its last statement)
@@ -284,12 +295,29 @@ impl<'c> Batch<'c> {
                 direction,
             )
             .map_err(recording)?;
+        // The row's statement was prepared just now: the guard sees whether
+        // its authorizer was there for it (`AuthorizerCheck::Caller`).
+        if let Err(failure) = statements.guard.watched_since(mark) {
+            return Err(self.failed(failure, migration, direction));
+        }
         statements
             .release
             .execute(params![])
             .map_err(|e| recording(e.into()))?;
         self.ledger.advance(written);
         Ok(elapsed)
+    }
+
+    /// The error of a step that failed, noting whether it took the guard's
+    /// callbacks away (`unguarded`).
+    fn failed(
+        &mut self,
+        failure: StepFailure,
+        migration: &Migration,
+        direction: Direction,
+    ) -> Error {
+        self.unguarded = matches!(failure, StepFailure::Refused(Refusal::GuardRemoved { .. }));
+        step_error(failure, migration, direction)
     }
 
     /// Rolls a failed step back to its savepoint. Returns whether the whole
@@ -502,7 +530,34 @@ pub(super) fn step_error(
             direction,
             reason,
         },
+        StepFailure::Refused(Refusal::GuardRemoved { work_kept }) => Error::Forbidden {
+            id,
+            name,
+            direction,
+            reason: guard_removed(work_kept),
+        },
     }
+}
+
+/// Why a step that took the guard's callbacks away failed, and what of it
+/// may be left.
+fn guard_removed(work_kept: bool) -> String {
+    let mut reason = "it replaced or removed migrate-core's authorizer or commit hook on its \
+                      connection (rusqlite's `Connection::authorizer` or `commit_hook`, called \
+                      by the step or by code it calls), which keep a step from writing the \
+                      history and from committing part of its work: a step must leave them in \
+                      place (install your own after migrating)"
+        .to_owned();
+    if work_kept {
+        reason.push_str(
+            ". What it ran after that may have been committed unwatched (it runs outside a \
+             transaction, or its transaction had ended: ended by SQLite, or committed by \
+             the step): compare the database with the migrations before running them again",
+        );
+    } else {
+        reason.push_str("; nothing of the step was kept");
+    }
+    reason
 }
 
 /// SQLite refuses VACUUM inside a transaction at run time; there is no

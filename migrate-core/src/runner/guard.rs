@@ -17,10 +17,16 @@
 //! step. An authorizer or commit hook the application installed itself is
 //! replaced for the duration of the transaction and not restored: SQLite
 //! cannot report them (documented on `Migrator`).
+//!
+//! User code holds the connection, and can replace either callback with
+//! its own or none (rusqlite's `authorizer`, `commit_hook`): after it
+//! returns, the guard checks that both are still its own (see
+//! [`AuthorizerCheck`]), and a step that took either away fails, its work
+//! undone with the transaction's.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -50,6 +56,11 @@ pub(crate) enum Refusal {
     TransactionLost,
     /// Anything else the rules forbid, with what to do instead.
     Forbidden(String),
+    /// User code replaced or removed the authorizer or the commit hook, so
+    /// that nothing it ran after that was watched; `work_kept`: it ran
+    /// outside a transaction, or its transaction had ended by the time it
+    /// returned, so what it ran may be committed.
+    GuardRemoved { work_kept: bool },
 }
 
 /// What user code may not touch while it runs.
@@ -76,6 +87,9 @@ struct GuardState {
     foreign_keys_off_step: AtomicBool,
     rules: Rules,
     refusal: Mutex<Option<Refusal>>,
+    /// How many times SQLite has called the authorizer, armed or not: the
+    /// sign that it is still installed (see `Guard::callbacks_kept`).
+    authorizer_calls: AtomicU64,
 }
 
 impl GuardState {
@@ -84,6 +98,20 @@ impl GuardState {
             slot.get_or_insert(refusal);
         }
     }
+}
+
+/// How the guard sees, after a step, that its authorizer is still the
+/// connection's: SQLite reports no authorizer, so by the authorizer being
+/// called for a statement prepared after the step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthorizerCheck {
+    /// The guard prepares one of its own (`SELECT 1`, not stepped).
+    Probe,
+    /// After a step that succeeded, the caller prepares one anyway (the
+    /// step's tracking row) and then asks [`Guard::watched_since`]: no
+    /// statement of the guard's own on the path every step takes. After a
+    /// step that failed, the guard probes.
+    Caller,
 }
 
 /// The authorizer and commit hook of one transaction.
@@ -103,6 +131,7 @@ impl<'c> Guard<'c> {
             foreign_keys_off_step: AtomicBool::new(false),
             rules,
             refusal: Mutex::new(None),
+            authorizer_calls: AtomicU64::new(0),
         });
         let pointer = &*state as *const GuardState as *mut c_void;
         // SAFETY: the handle is valid while `conn` is borrowed; the state is
@@ -120,6 +149,7 @@ impl<'c> Guard<'c> {
     pub fn run(
         &self,
         foreign_keys_off_step: bool,
+        check: AuthorizerCheck,
         user_code: impl FnOnce() -> Result<(), BoxError>,
     ) -> Result<Duration, StepFailure> {
         if let Ok(mut slot) = self.state.refusal.lock() {
@@ -143,6 +173,18 @@ impl<'c> Guard<'c> {
             .lock()
             .ok()
             .and_then(|mut slot| slot.take());
+        let succeeded = refusal.is_none() && matches!(result, Ok(Ok(())));
+        let hook_kept = self.commit_hook_kept();
+        let authorizer_kept = if succeeded && check == AuthorizerCheck::Caller {
+            Ok(true)
+        } else {
+            self.authorizer_kept()
+        };
+        match authorizer_kept {
+            Ok(true) if hook_kept => {}
+            Ok(_) => return Err(self.removed()),
+            Err(error) => return Err(StepFailure::Returned(Box::new(error))),
+        }
         if let Some(refusal) = refusal {
             return Err(StepFailure::Refused(refusal));
         }
@@ -151,6 +193,90 @@ impl<'c> Guard<'c> {
             Ok(Err(error)) => Err(StepFailure::Returned(error)),
             Err(payload) => Err(StepFailure::Panicked(panic_message(payload.as_ref()))),
         }
+    }
+}
+
+impl Guard<'_> {
+    fn pointer(&self) -> *mut c_void {
+        &*self.state as *const GuardState as *mut c_void
+    }
+
+    /// Whether the commit hook is still the guard's after user code ran;
+    /// the guard's again either way. SQLite reports the hook it replaces.
+    fn commit_hook_kept(&self) -> bool {
+        let pointer = self.pointer();
+        // SAFETY: a valid handle; the state outlives the hook (see `install`).
+        unsafe { ffi::sqlite3_commit_hook(self.state.db, Some(veto_commit), pointer) == pointer }
+    }
+
+    /// The failure of a step that took a callback away.
+    fn removed(&self) -> StepFailure {
+        StepFailure::Refused(Refusal::GuardRemoved {
+            work_kept: self.state.rules.autocommit || self.conn.is_autocommit(),
+        })
+    }
+
+    /// A count of the authorizer's calls, for [`Guard::watched_since`].
+    pub fn mark(&self) -> u64 {
+        self.state.authorizer_calls.load(Ordering::Relaxed)
+    }
+
+    /// With [`AuthorizerCheck::Caller`], after the step succeeded and the
+    /// caller prepared a statement since `mark`: the step's failure if the
+    /// authorizer did not see that statement (the step took it away; the
+    /// guard's again for what follows).
+    pub fn watched_since(&self, mark: u64) -> Result<(), StepFailure> {
+        if self.mark() != mark {
+            return Ok(());
+        }
+        self.reinstall_authorizer();
+        Err(self.removed())
+    }
+
+    fn reinstall_authorizer(&self) {
+        // SAFETY: as in `install`.
+        unsafe { ffi::sqlite3_set_authorizer(self.state.db, Some(authorize), self.pointer()) };
+    }
+
+    /// Whether the authorizer is still the guard's after user code ran,
+    /// seen at work on a statement prepared for the purpose (one `SELECT 1`,
+    /// not stepped); the guard's again either way. An error: that
+    /// statement could not be prepared (an interrupt), so nothing can be
+    /// said.
+    fn authorizer_kept(&self) -> Result<bool, rusqlite::Error> {
+        let calls = self.mark();
+        let mut statement = std::ptr::null_mut();
+        // SAFETY: a valid handle and a NUL-terminated statement; the
+        // statement, if any, is finalized at once (finalizing NULL is a no-op).
+        let prepared = unsafe {
+            let rc = ffi::sqlite3_prepare_v2(
+                self.state.db,
+                c"SELECT 1".as_ptr(),
+                -1,
+                &mut statement,
+                std::ptr::null_mut(),
+            );
+            ffi::sqlite3_finalize(statement);
+            rc
+        };
+        let authorizer_kept = self.mark() != calls;
+        if !authorizer_kept {
+            self.reinstall_authorizer();
+            // A statement SQLite refused to prepare may have been refused
+            // by someone else's authorizer (`SQLITE_AUTH`): that is still
+            // an authorizer taken away. Anything else says nothing.
+            if prepared != ffi::SQLITE_OK && prepared != ffi::SQLITE_AUTH {
+                return Err(rusqlite::Error::SqliteFailure(
+                    ffi::Error::new(prepared),
+                    Some(
+                        "migrate-core could not check, after the step, that its guard was \
+                         still installed"
+                            .to_owned(),
+                    ),
+                ));
+            }
+        }
+        Ok(authorizer_kept)
     }
 }
 
@@ -201,6 +327,7 @@ unsafe extern "C" fn authorize(
 ) -> c_int {
     // SAFETY: `state` is the GuardState installed with this callback.
     let state = unsafe { &*(state as *const GuardState) };
+    state.authorizer_calls.fetch_add(1, Ordering::Relaxed);
     if !state.armed.load(Ordering::Relaxed) {
         return ffi::SQLITE_OK;
     }

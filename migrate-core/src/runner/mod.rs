@@ -222,7 +222,7 @@ fn run_within(
                 batch.commit(&mut outcome)?;
                 return Err(*failed.error);
             }
-            if batch.steps_done() == 0 || lost_failure.is_some() {
+            if batch.steps_done() == 0 || lost_failure.is_some() || failed.unguarded {
                 return Err(*failed.error);
             }
             // The transaction is gone, and with it this batch's earlier
@@ -428,7 +428,19 @@ pub(crate) fn write_unless<T>(
         let _restore = ConnectionState::capture(conn)?;
         let tx = begin_immediate(conn, lock)?;
         let value = work(&tx)?;
-        tx.commit().map_err(Error::Sqlite)?;
-        Ok(value)
+        // What the transaction leaves, to tell a failed COMMIT from one an
+        // interrupt reached after it took effect (SQLite reports both).
+        let written = history::contents(&tx, settings.table)?;
+        match tx.commit() {
+            Ok(()) => Ok(value),
+            Err(error) => {
+                sqlite::roll_back_open_transaction(conn);
+                if history::contents(conn, settings.table).ok().as_ref() == Some(&written) {
+                    Ok(value)
+                } else {
+                    Err(Error::Sqlite(error))
+                }
+            }
+        }
     })
 }
