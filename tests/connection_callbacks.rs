@@ -302,3 +302,77 @@ fn baseline_and_adopt_say_failed_only_when_nothing_was_committed() {
         (vec![0, 1], 2),
     );
 }
+
+/// SQL functions an application may define on its connection, each
+/// shadowing SQLite's own of that name and number of arguments, and
+/// answering nonsense. migrate-core's own statements must not call any of
+/// them (before: `applied_at` came from the application's `strftime` or
+/// `coalesce`; its `lower` made two tables differing in a non-ASCII letter
+/// one, its `like` and `instr` made a managed database look unmanaged, its
+/// `max` kept the tamper triggers from marking a hand edit).
+fn shadow_builtins(conn: &Connection) {
+    use migrate_core::rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8;
+    for (name, args) in [
+        ("strftime", -1),
+        ("coalesce", 2),
+        ("lower", 1),
+        ("upper", 1),
+        ("like", 2),
+        ("like", 3),
+        ("instr", 2),
+        ("max", 1),
+    ] {
+        conn.create_scalar_function(name, args, flags, |_| Ok("nonsense".to_owned()))
+            .unwrap();
+    }
+    // A Unicode-aware `lower`, as ICU builds have: folds `É` to `é`.
+    conn.create_scalar_function("lower", 1, flags, |ctx| {
+        Ok(ctx.get::<String>(0)?.to_lowercase())
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_applications_own_sql_functions_change_nothing_migrate_core_does() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    shadow_builtins(&conn);
+    let m = migrator_of(vec![plain(0), plain(1)]);
+    assert_eq!(m.migrate(&mut conn).unwrap().ids(), [0, 1]);
+    for applied in m.applied_migrations(&conn).unwrap() {
+        let at = applied.applied_at;
+        let shape = at.len() == 24
+            && at.as_bytes()[4] == b'-'
+            && at.as_bytes()[10] == b'T'
+            && at.ends_with('Z')
+            && at.starts_with("20");
+        assert!(shape, "applied_at {at:?} is not RFC 3339 UTC");
+    }
+    // Two named sets whose tables differ in a non-ASCII letter only: two
+    // tables to SQLite, which folds ASCII letters alone.
+    let lower = Migrator::new()
+        .set("a")
+        .table("journal_é")
+        .add(0, "a", |tx: &Transaction<'_>| {
+            tx.execute_batch("CREATE TABLE a (x)")
+        });
+    let upper = Migrator::new()
+        .set("b")
+        .table("journal_É")
+        .add(0, "b", |tx: &Transaction<'_>| {
+            tx.execute_batch("CREATE TABLE b (x)")
+        });
+    assert_eq!(lower.migrate(&mut conn).unwrap().ids(), [0]);
+    assert_eq!(upper.migrate(&mut conn).unwrap().ids(), [0]);
+    // A hand edit on the application's connection is still marked: the
+    // next call, on a plain connection, looks at every row.
+    conn.execute("DELETE FROM migrations WHERE id = 0", [])
+        .unwrap();
+    drop(conn);
+    let mut plain_conn = db.open();
+    assert!(
+        m.migrate(&mut plain_conn).is_err(),
+        "a deleted history row went unnoticed"
+    );
+}

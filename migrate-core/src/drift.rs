@@ -112,9 +112,9 @@ pub(crate) fn record(conn: &Connection, start: bool, before: Option<&Schema>) ->
     conn.execute(
         &format!(
             "INSERT OR REPLACE INTO {table} (id, cookie, schema, recorded_at) \
-             VALUES (1, ?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+             VALUES (1, ?1, ?2, ?3)"
         ),
-        params![cookie, schema],
+        params![cookie, schema, crate::utc::now()],
     )?;
     Ok(())
 }

@@ -159,6 +159,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod utc;
 
 #[doc(hidden)]
 #[path = "private.rs"]

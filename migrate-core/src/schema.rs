@@ -194,7 +194,7 @@ impl Schema {
     pub fn read(conn: &Connection) -> Result<Schema, Error> {
         let mut stmt = conn.prepare(
             "SELECT type, name, tbl_name, rootpage, sql FROM main.sqlite_master \
-             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+             WHERE sql IS NOT NULL",
         )?;
         let rows = stmt.query_map(params![], |r| {
             Ok((
@@ -205,7 +205,8 @@ impl Schema {
                 r.get::<_, String>(4)?,
             ))
         })?;
-        let rows: Vec<_> = rows.collect::<Result<_, _>>()?;
+        let mut rows: Vec<_> = rows.collect::<Result<_, _>>()?;
+        rows.retain(|(_, name, ..)| !crate::sqlite::is_internal(name));
         let tracking: Vec<&str> = rows
             .iter()
             .filter(|(kind, _, _, _, sql)| kind == "table" && sql.contains(MARKER))
@@ -641,13 +642,12 @@ pub(crate) fn foreign_key_violations(conn: &Connection) -> Result<Vec<ForeignKey
         Err(rusqlite::Error::SqliteFailure(_, Some(message)))
             if message.contains("foreign key mismatch") =>
         {
-            let mut stmt = conn.prepare(
-                "SELECT name FROM main.sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
-            )?;
-            let tables = stmt
+            let mut stmt =
+                conn.prepare("SELECT name FROM main.sqlite_master WHERE type = 'table'")?;
+            let mut tables = stmt
                 .query_map(params![], |r| r.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
+            tables.retain(|name| !crate::sqlite::is_internal(name));
             let mut found = Vec::new();
             for table in tables {
                 let check = format!(

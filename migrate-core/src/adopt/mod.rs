@@ -356,7 +356,7 @@ pub(crate) fn adopt(
     let mut recorder = Recorder::new(conn, table)?;
     for (migration, item) in plan.migrations().iter().zip(&applied) {
         let applied_at = match &item.applied_at {
-            Some(text) => Some(timestamp(conn, text)?),
+            Some(text) => Some(timestamp(text)?),
             None => None,
         };
         recorder.insert_at(
@@ -384,16 +384,18 @@ pub(crate) fn adopt(
 /// `CURRENT_TIMESTAMP` (`2024-01-02 03:04:05`, UTC, as sqlx, diesel,
 /// fastlite-migrations and `schema_migrations` store it), or RFC 3339 with
 /// an offset (refinery releases that stored local time), converted by
-/// SQLite. RFC 3339 UTC and anything else are kept as written.
-fn timestamp(conn: &Connection, text: &str) -> Result<String, Error> {
+/// SQLite, on a connection of its own: the application's may have its own
+/// `strftime`. RFC 3339 UTC and anything else are kept as written.
+fn timestamp(text: &str) -> Result<String, Error> {
     if let Some(utc) = sqlite_timestamp(text) {
         return Ok(utc);
     }
     if has_offset(text) {
-        let converted: Option<String> =
-            conn.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1)", [text], |row| {
-                row.get(0)
-            })?;
+        let converted: Option<String> = Connection::open_in_memory()?.query_row(
+            "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', ?1)",
+            [text],
+            |row| row.get(0),
+        )?;
         if let Some(converted) = converted {
             return Ok(converted);
         }
@@ -428,12 +430,10 @@ fn has_offset(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::timestamp;
-    use rusqlite::Connection;
 
     #[test]
     fn timestamps() {
-        let conn = Connection::open_in_memory().expect("open");
-        let utc = |text| timestamp(&conn, text).expect("timestamp");
+        let utc = |text| timestamp(text).expect("timestamp");
         assert_eq!(utc("2024-01-02 03:04:05"), "2024-01-02T03:04:05Z");
         assert_eq!(utc("2024-01-02T03:04:05.123Z"), "2024-01-02T03:04:05.123Z");
         assert_eq!(

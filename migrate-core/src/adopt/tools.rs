@@ -539,9 +539,12 @@ pub(crate) fn legacy_for_table(table: &str) -> Option<&'static str> {
 /// The lower-cased columns of `table` in `main`; empty when there is no
 /// such table (or view).
 pub(super) fn columns(conn: &Connection, table: &str) -> Result<Vec<String>, Error> {
-    let mut stmt = conn.prepare("SELECT lower(name) FROM pragma_table_info(?1, 'main')")?;
-    let names = stmt.query_map([table], |row| row.get(0))?;
-    Ok(names.collect::<Result<_, _>>()?)
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1, 'main')")?;
+    let names = stmt.query_map([table], |row| row.get::<_, String>(0))?;
+    // Lower-cased here: an application's `lower()` would be SQL's.
+    Ok(names
+        .map(|name| name.map(|name| name.to_ascii_lowercase()))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Refuses a table of the tool's name that lacks a column the tool writes.

@@ -158,7 +158,7 @@ impl Statements {
             ),
             insert_sql: format!(
                 "INSERT INTO {qualified} (id, name, applied_at, checksum, chain) \
-                 VALUES (?1, ?2, coalesce(?5, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), ?3, ?4)"
+                 VALUES (?1, ?2, ?5, ?3, ?4)"
             ),
             delete_sql: format!("DELETE FROM {qualified} WHERE id = ?1"),
             read_back_sql: format!("SELECT name, checksum, chain FROM {qualified} WHERE id = ?1"),
@@ -456,13 +456,13 @@ pub(crate) fn readable(conn: &dyn Db, table: &Table) -> Result<bool, Error> {
 /// Triggers and constraints on it are not refused here: a write they
 /// interfere with fails its step, naming it (see [`Recorder`]).
 fn check_object(conn: &dyn Db, table: &Table) -> Result<bool, Error> {
-    let found = db::first_row(
-        conn,
-        "SELECT type, name FROM main.sqlite_master \
-         WHERE type IN ('table', 'view', 'index') AND lower(name) = lower(?1)",
-        params![table.name],
+    let objects = conn.query(
+        "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view', 'index')",
+        params![],
     )?;
-    let Some(found) = found else {
+    let Some(found) = objects.iter().find(|object| {
+        db::text(&object[1]).is_some_and(|name| crate::sqlite::same_identifier(name, &table.name))
+    }) else {
         return Ok(false);
     };
     let kind = db::text(&found[0]).unwrap_or_default();
@@ -498,14 +498,14 @@ const COLUMNS: [(&str, &str, bool); 5] = [
 fn check_shape(conn: &dyn Db, table: &Table) -> Result<(), Error> {
     let found: Vec<(String, String, bool, i64)> = conn
         .query(
-            "SELECT name, upper(type), \"notnull\", pk FROM pragma_table_info(?1, 'main')",
+            "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, 'main')",
             params![table.name],
         )?
         .iter()
         .map(|row| {
             (
                 db::text(&row[0]).unwrap_or_default().to_owned(),
-                db::text(&row[1]).unwrap_or_default().to_owned(),
+                db::text(&row[1]).unwrap_or_default().to_ascii_uppercase(),
                 db::integer(&row[2]).unwrap_or_default() != 0,
                 db::integer(&row[3]).unwrap_or_default(),
             )
@@ -682,7 +682,8 @@ pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error>
         "BEGIN\n\
          \x20   -- {MARKER}: a hand edit sends the next read to the full check\n\
          \x20   UPDATE {bare} SET chain = '{EDITED}'\n\
-         \x20   WHERE id = (SELECT max(id) FROM {bare}) AND chain IS NOT '{EDITED}';\n\
+         \x20   WHERE id = (SELECT id FROM {bare} ORDER BY id DESC LIMIT 1)\n\
+         \x20     AND chain IS NOT '{EDITED}';\n\
          END"
     );
     let [edit, delete, insert] = &table.sql().triggers;
@@ -692,9 +693,9 @@ pub(crate) fn ensure_triggers(conn: &dyn Db, table: &Table) -> Result<(), Error>
          AFTER UPDATE OF id, name, applied_at, checksum ON {bare} \
          WHEN NEW.chain IS OLD.chain {mark};\n\
          CREATE TRIGGER main.{delete} AFTER DELETE ON {bare} \
-         WHEN OLD.id < (SELECT max(id) FROM {bare}) {mark};\n\
+         WHEN OLD.id < (SELECT id FROM {bare} ORDER BY id DESC LIMIT 1) {mark};\n\
          CREATE TRIGGER main.{insert} AFTER INSERT ON {bare} \
-         WHEN NEW.id < (SELECT max(id) FROM {bare}) {mark};"
+         WHEN NEW.id < (SELECT id FROM {bare} ORDER BY id DESC LIMIT 1) {mark};"
     ))?;
     Ok(())
 }
@@ -745,11 +746,12 @@ pub(crate) fn create_empty(conn: &dyn Db, table: &Table) -> Result<(), Error> {
 /// guard (user code may write none of them).
 pub(crate) fn tracking_tables(conn: &dyn Db) -> Result<Vec<String>, Error> {
     let rows = conn.query(
-        "SELECT name FROM main.sqlite_master WHERE type = 'table' AND instr(sql, ?1) > 0",
-        params![MARKER],
+        "SELECT name, sql FROM main.sqlite_master WHERE type = 'table'",
+        params![],
     )?;
     Ok(rows
         .iter()
+        .filter(|row| db::text(&row[1]).is_some_and(|sql| sql.contains(MARKER)))
         .filter_map(|row| db::text(&row[0]).map(str::to_owned))
         .collect())
 }
@@ -816,6 +818,16 @@ impl<'c> Recorder<'c> {
         chain: &str,
         applied_at: Option<&str>,
     ) -> Result<(), Error> {
+        // The time is written from here, not by SQL's `strftime`, which an
+        // application may have replaced on the connection (see `utc`).
+        let now;
+        let applied_at = match applied_at {
+            Some(at) => at,
+            None => {
+                now = crate::utc::now();
+                now.as_str()
+            }
+        };
         let before = self.conn.total_changes();
         let changed = self.conn.execute(
             &self.table.sql().insert_sql,
@@ -882,12 +894,13 @@ pub(crate) fn check_managed(conn: &dyn Db, set: &str, table: &Table) -> Result<(
     }
     let mut tables: Vec<String> = conn
         .query(
-            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') \
-             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name LIMIT 11",
+            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') ORDER BY name",
             params![],
         )?
         .iter()
         .filter_map(|row| db::text(&row[0]).map(str::to_owned))
+        .filter(|name| !crate::sqlite::is_internal(name))
+        .take(11)
         .collect();
     if tables.len() > 10 {
         tables.truncate(10);

@@ -207,13 +207,13 @@ pub(crate) fn until_schema_readable(direct: &Remote, budget: &Budget) -> Result<
         // and would never read (a probe's finding). One request for all of
         // them: on a server, requests are not free (see `Remote`).
         let names = direct.query(
-            "SELECT name FROM main.sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+            "SELECT name FROM main.sqlite_master WHERE type = 'table'",
             &[],
         )?;
         let reads: String = names
             .iter()
             .filter_map(|row| row.first().and_then(db::text))
+            .filter(|name| !crate::sqlite::is_internal(name))
             .map(|name| {
                 format!(
                     "SELECT 1 FROM main.{} LIMIT 0;\n",

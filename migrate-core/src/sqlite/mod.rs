@@ -34,8 +34,21 @@ pub(crate) fn quote_identifier(name: &str) -> String {
 }
 
 /// SQLite compares identifiers without regard to ASCII letter case.
+///
+/// Names are compared here, never with SQL's `lower()`, `LIKE` or `instr()`
+/// in migrate-core's own statements: an application may define functions
+/// of those names on its connection (a Unicode-aware `lower`, say), and
+/// SQLite calls them instead of its own.
 pub(crate) fn same_identifier(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
+}
+
+/// Whether `name` is one SQLite reserves for itself (`sqlite_sequence`,
+/// `sqlite_stat1`, `sqlite_autoindex_…`): SQLite refuses any other object
+/// whose name starts with `sqlite_`, in any letter case.
+pub(crate) fn is_internal(name: &str) -> bool {
+    name.get(..7)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("sqlite_"))
 }
 
 /// A read-only connection that found the file waiting for a writer's
