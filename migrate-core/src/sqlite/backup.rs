@@ -1,8 +1,15 @@
 //! SQLite's online backup API, for the CLI's `backup` and `up --backup`:
 //! a copy bounded by the lock timeout, refused up front where it could only
 //! hang or destroy something (the database itself, its journal files, a
-//! file that is not a database).
+//! file that is not a database, a name SQLite would not take as a file).
+//!
+//! The copy is written to a file of its own beside the target
+//! (`<target>.partial-<pid>`), made durable, and renamed over the target
+//! only when whole: a backup stopped part-way (a signal, a full disk, a
+//! lock) leaves the earlier backup as it was, never half replaced, and a
+//! name that is a link to some other file replaces the link, not the file.
 
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,13 +34,39 @@ pub(crate) fn online_backup(
         );
     }
     check_target(conn, path)?;
-    // Not `path.exists()`: a dangling symlink is something already there.
-    let created = std::fs::symlink_metadata(path).is_err();
-    let result = copy(conn, path, timeout);
-    if result.is_err() && created {
-        let _ = std::fs::remove_file(path);
+    // A symlink to an earlier backup: the file it names is replaced.
+    let target = canonical_target(path).unwrap_or_else(|| path.to_owned());
+    let mut partial = target.clone().into_os_string();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = PathBuf::from(partial);
+    let result = copy(conn, &partial, timeout).and_then(|()| replace(&partial, &target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
     }
     result
+}
+
+/// Makes the whole copy durable, then puts it in the target's place in one
+/// step (a rename within one directory), and makes that durable too.
+fn replace(partial: &Path, target: &Path) -> Result<(), String> {
+    let failed = |what: &str, error: std::io::Error| format!("cannot {what}: {error}");
+    std::fs::File::open(partial)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| failed("write the copy to disk", e))?;
+    std::fs::rename(partial, target).map_err(|e| failed("put the copy in place", e))?;
+    // The rename itself, on Unix (a directory cannot be opened elsewhere).
+    #[cfg(unix)]
+    if let Some(dir) = target.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| failed("write the rename to disk", e))?;
+    }
+    Ok(())
 }
 
 /// The first bytes of every SQLite database file.
@@ -45,8 +78,40 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// source holds the lock it needs), or would corrupt the database. Refuses as well an existing file that is not an
 /// SQLite database (an empty file is one, to SQLite): the backup replaces
 /// a file's whole content, and a mistyped path must not destroy, say, a
-/// source file. An earlier backup is replaced, as expected.
+/// source file. An earlier backup is replaced, as expected, unless SQLite's
+/// journal files are beside it (it is open, or a write to it was stopped):
+/// they would be read into the copy. And names SQLite reads as something
+/// else than a file (`:memory:`, a `file:` URI) are refused: the copy
+/// would go nowhere.
 fn check_target(conn: &Connection, target: &Path) -> Result<(), String> {
+    let text = target.to_string_lossy();
+    if text.is_empty()
+        || text == ":memory:"
+        || text
+            .get(..5)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("file:"))
+    {
+        return Err(format!(
+            "{text:?} is not a file path to SQLite (an in-memory database or a URI): name \
+             the file to write, e.g. ./backup.db"
+        ));
+    }
+    for suffix in ["-journal", "-wal"] {
+        let mut beside = target.as_os_str().to_owned();
+        beside.push(suffix);
+        let beside = PathBuf::from(beside);
+        if std::fs::symlink_metadata(&beside).is_ok() {
+            return Err(format!(
+                "{} is beside it: another connection has it open, or a write to it was \
+                 stopped, and SQLite would read that file into the copy; close what has it \
+                 open, or, if nothing has, remove {} (the backup replaces {} anyway), or \
+                 choose another path",
+                beside.display(),
+                beside.display(),
+                target.display()
+            ));
+        }
+    }
     // SAFETY: a valid handle and a NUL-terminated name; SQLite returns NULL
     // or a NUL-terminated string that lives as long as the connection, read
     // at once. (Not `pragma_database_list`: it would wait for a writer's lock.)
@@ -147,6 +212,9 @@ enum Copied {
     Done,
     /// Locked by another connection past the deadline.
     Busy,
+    /// Started again by other connections' writes, for longer than the
+    /// deadline without getting further.
+    Restarted,
     Failed(std::ffi::c_int),
 }
 
@@ -156,24 +224,40 @@ enum Copied {
 fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String> {
     use rusqlite::ffi;
     let start = Instant::now();
-    let destination = Connection::open(path).map_err(|e| format!("cannot open it: {e}"))?;
-    // The loop below does the waiting, so that one deadline covers both
-    // files (rusqlite's default would wait 5 s inside every step).
-    destination
-        .busy_timeout(Duration::ZERO)
-        .map_err(|e| format!("cannot open it: {e}"))?;
+    // A new file of the backup's own (see `online_backup`), opened as a
+    // plain path (no URI), without a journal: nothing in it to protect
+    // until it is whole, and then it is synced before it is renamed.
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE;
+    let destination = Connection::open_with_flags(path, flags)
+        .and_then(|destination| {
+            // The loop below does the waiting, so that one deadline covers
+            // both files (rusqlite's default would wait 5 s inside every step).
+            destination.busy_timeout(Duration::ZERO)?;
+            destination.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))?;
+            Ok(destination)
+        })
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let _source_wait = LockWait::none(conn).map_err(|e| format!("cannot start: {e}"))?;
     // A source that cannot be read fails the copy with a message from the
     // target's handle, as if the target were at fault: say which it is.
     // (A lock is the copy loop's to wait for.)
-    if let Err(error) = conn.query_row("SELECT count(*) FROM main.sqlite_master", [], |_| Ok(())) {
-        if !super::is_busy(&error) {
+    let read = conn.query_row("SELECT 1 FROM main.sqlite_master LIMIT 1", [], |_| Ok(()));
+    match read {
+        Err(error) if !super::is_busy(&error) && error != rusqlite::Error::QueryReturnedNoRows => {
             return Err(format!(
                 "the database being backed up cannot be read ({error}): the problem is the \
                  database's file, not the backup's"
             ));
         }
+        _ => {}
     }
+    // Known once the file was read (above).
+    let wal = conn
+        .query_row("PRAGMA main.journal_mode", [], |row| {
+            row.get::<_, String>(0)
+        })
+        .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"));
     let failure = |code: std::ffi::c_int| {
         // SAFETY: a valid handle; SQLite returns a NUL-terminated message.
         let message =
@@ -196,8 +280,30 @@ fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String>
         if backup.is_null() {
             return Err(failure(ffi::sqlite3_errcode(destination.handle())));
         }
+        // Pages per step: a part at a time, so that writers of a database
+        // in rollback-journal mode get in between. Another connection's
+        // write between two steps starts the copy again; in WAL mode, where
+        // a read holds no writer back, the rest is then copied in one step
+        // from one snapshot (before: a writer every 50 ms kept the copy
+        // starting again for ever). In rollback-journal mode the copy must
+        // make progress within the lock timeout.
+        let mut pages = 1024;
+        let mut least_remaining = c_int::MAX;
+        let mut progress_at = Instant::now();
         let copied = loop {
-            match ffi::sqlite3_backup_step(backup, 1024) {
+            let step = ffi::sqlite3_backup_step(backup, pages);
+            let remaining = ffi::sqlite3_backup_remaining(backup);
+            if remaining < least_remaining {
+                least_remaining = remaining;
+                progress_at = Instant::now();
+            } else if step == ffi::SQLITE_OK {
+                if wal {
+                    pages = -1;
+                } else if progress_at.elapsed() >= timeout {
+                    break Copied::Restarted;
+                }
+            }
+            match step {
                 ffi::SQLITE_DONE => break Copied::Done,
                 ffi::SQLITE_OK => {}
                 // Another connection holds a lock: wait, until the deadline.
@@ -220,6 +326,13 @@ fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String>
     match copied {
         Copied::Done => Ok(()),
         Copied::Failed(code) => Err(failure(code)),
+        Copied::Restarted => Err(format!(
+            "other connections kept writing to the database, starting the copy again, for \
+             longer than the lock timeout ({:.1} s) without it getting further: back up when \
+             they write less, raise the lock timeout, or switch the database to WAL mode \
+             (where a copy does not have to start again)",
+            timeout.as_secs_f64()
+        )),
         Copied::Busy => {
             // Who holds it: the target if it cannot be locked now.
             let target_locked = destination
