@@ -107,3 +107,40 @@ fn steps_lost_with_their_commit_are_reported_failed() {
         ]
     );
 }
+
+/// A step whose failure ended the whole transaction (`INSERT OR ROLLBACK`)
+/// took the batch's earlier steps with it: each, reported finished, is
+/// reported failed, before the run does it again (before: `done 0` twice
+/// and nothing in between, so a progress display or the CLI's JSON counted
+/// it done twice, or done where it was not).
+#[test]
+fn steps_lost_with_a_transaction_sqlite_ended_are_reported_failed() {
+    use migrate_core::rusqlite::Transaction;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let m = migrate_core::Migrator::new()
+        .set("lost_transaction")
+        .add(0, "a", |tx: &Transaction| {
+            tx.execute_batch("CREATE TABLE a (x UNIQUE); INSERT INTO a VALUES (1);")
+        })
+        .add(1, "b", |tx: &Transaction| {
+            tx.execute_batch("INSERT OR ROLLBACK INTO a VALUES (1)")
+        })
+        .observer(move |event: &Event| {
+            let line = match event {
+                Event::Started { id, .. } => format!("start {id}"),
+                Event::Finished { id, .. } => format!("done {id}"),
+                Event::Failed { id, .. } => format!("failed {id}"),
+                _ => "other".to_owned(),
+            };
+            log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        });
+    let mut conn = Connection::open_in_memory().expect("open");
+    assert!(m.migrate(&mut conn).is_err());
+    assert_eq!(m.applied_migrations(&conn).expect("read").len(), 1);
+    let seen = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert_eq!(
+        seen,
+        vec!["start 0", "done 0", "start 1", "failed 1", "failed 0", "start 0", "done 0"]
+    );
+}

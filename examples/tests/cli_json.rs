@@ -402,3 +402,51 @@ fn json_and_lint_do_not_mix() {
     );
     assert_eq!(usage.code, 2, "a usage error: {}", usage.err);
 }
+
+/// A COMMIT another connection's lock holds back: the steps ran, were
+/// reported, and were lost with the transaction. The error document must
+/// not list them as done (before: `up` listed steps 1 and 2, which `status`
+/// then showed pending; `down` listed rollbacks that were not kept).
+#[test]
+fn steps_lost_with_their_commit_are_not_listed_as_done() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    let applied = || {
+        let status = run("quickstart", &db, &["status", "--format", "json"]);
+        let doc = validated(&status.out, "status");
+        doc["migrations"]
+            .as_array()
+            .expect("migrations")
+            .iter()
+            .filter(|m| m["state"] == "applied")
+            .count()
+    };
+    // A reader in rollback-journal mode holds SHARED: a COMMIT needs it gone.
+    let locked_commit = |args: &[&str]| {
+        let reader = Connection::open(&db).expect("open");
+        reader
+            .execute_batch("BEGIN; SELECT * FROM migrations;")
+            .expect("read");
+        let result = run("quickstart", &db, args);
+        reader.execute_batch("COMMIT").expect("end the read");
+        assert_eq!(result.code, 1, "{args:?}: {}", result.out);
+        let doc = validated(&result.out, "error");
+        assert_eq!(doc["kind"], "locked", "{args:?}: {doc}");
+        assert_eq!(doc["steps"], serde_json::json!([]), "{args:?}: {doc}");
+    };
+    assert_eq!(run("quickstart", &db, &["up", "--to", "0"]).code, 0);
+    locked_commit(&["--lock-timeout", "1", "up", "--format", "json"]);
+    assert_eq!(applied(), 1);
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    assert_eq!(applied(), 3);
+    locked_commit(&[
+        "--lock-timeout",
+        "1",
+        "down",
+        "--to",
+        "0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(applied(), 3);
+}

@@ -878,7 +878,9 @@ fn no_rollback(error: Error, migrator: &Migrator, to: Option<u32>, all: bool) ->
 }
 
 /// The steps a JSON `up` or `down` performed, for the error document when
-/// one fails midway (the ones before it stay done).
+/// one fails midway (the ones before it stay done). A step reported
+/// finished and then failed was lost with its transaction (a COMMIT that
+/// failed, a transaction SQLite ended): it is not done, and leaves the list.
 #[derive(Default, Clone)]
 struct Steps(Arc<Mutex<Vec<StepReport>>>);
 
@@ -886,21 +888,28 @@ impl Steps {
     fn collect(&self, migrator: &Migrator) -> Migrator {
         let sink = Arc::clone(&self.0);
         migrator.clone().observer(move |event: &Event| {
-            if let Event::Finished {
-                id,
-                name,
-                direction,
-                elapsed,
-            } = event
-            {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(StepReport::new(
-                        *id,
-                        (*name).to_owned(),
-                        *direction,
-                        *elapsed,
-                    ));
+            let mut steps = sink.lock().unwrap_or_else(|e| e.into_inner());
+            match event {
+                Event::Finished {
+                    id,
+                    name,
+                    direction,
+                    elapsed,
+                } => steps.push(StepReport::new(
+                    *id,
+                    (*name).to_owned(),
+                    *direction,
+                    *elapsed,
+                )),
+                Event::Failed { id, direction, .. } => {
+                    if let Some(done) = steps
+                        .iter()
+                        .rposition(|step| step.id == *id && step.direction == *direction)
+                    {
+                        steps.remove(done);
+                    }
+                }
+                _ => {}
             }
         })
     }

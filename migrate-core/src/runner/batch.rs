@@ -138,10 +138,6 @@ impl<'c> Batch<'c> {
         self.ledger.applied
     }
 
-    pub fn steps_done(&self) -> usize {
-        self.steps.len()
-    }
-
     /// The steps run so far (for a dry run, which keeps none of them).
     pub fn into_steps(self) -> Vec<StepReport> {
         self.steps

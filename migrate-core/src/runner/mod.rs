@@ -222,12 +222,16 @@ fn run_within(
                 batch.commit(&mut outcome)?;
                 return Err(*failed.error);
             }
-            if batch.steps_done() == 0 || lost_failure.is_some() || failed.unguarded {
+            // The transaction is gone, and with it this batch's earlier
+            // steps, which were reported finished: report them lost.
+            let lost = batch.into_steps();
+            for step in &lost {
+                crate::observe::lost(settings.observer, step, &failed.error);
+            }
+            if lost.is_empty() || lost_failure.is_some() || failed.unguarded {
                 return Err(*failed.error);
             }
-            // The transaction is gone, and with it this batch's earlier
-            // steps: do them again, then report the failure.
-            drop(batch);
+            // Do them again, then report the failure.
             goal = goal.short_of(migration.id);
             lost_failure = Some(*failed.error);
             continue 'batches;
