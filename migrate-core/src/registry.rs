@@ -61,7 +61,9 @@ impl Step {
     /// Runs the step's code: in the runner's transaction `tx`, or, for a
     /// step outside any transaction, on `conn` in autocommit mode.
     pub fn run(&self, tx: Option<&Transaction<'_>>, conn: &Connection) -> Outcome {
-        let sql = |sql: &str| conn.execute_batch(sql).map_err(|e| Box::new(e) as _);
+        let sql = |sql: &str| {
+            crate::sqlite::script::execute_script(conn, sql).map_err(|e| Box::new(e) as _)
+        };
         match self {
             Step::Static(entry) => match (&entry.body, tx) {
                 (private::Body::Sql(text), _) => sql(text),

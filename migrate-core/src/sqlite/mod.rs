@@ -16,6 +16,7 @@ use crate::error::Error;
 
 #[cfg(feature = "cli")]
 pub(crate) mod backup;
+pub(crate) mod script;
 
 /// Quotes an identifier for SQL: `my "odd" table` → `"my ""odd"" table"`.
 pub(crate) fn quote_identifier(name: &str) -> String {
