@@ -376,3 +376,96 @@ fn the_applications_own_sql_functions_change_nothing_migrate_core_does() {
         "a deleted history row went unnoticed"
     );
 }
+
+/// With the authorizer out of the way, a step can name a savepoint of its
+/// own like the runner's: the runner's "roll back to the step's savepoint"
+/// would then undo only what came after it, and keep the forged history
+/// (round 17: committed, with "nothing of the step was kept"); or release
+/// the runner's, and the earlier steps of the run went with the
+/// transaction and were not done again. The whole transaction goes, and
+/// the steps before it are done again.
+#[test]
+fn a_step_taking_the_authorizer_away_cannot_keep_its_work_behind_a_savepoint() {
+    let mut failures = Vec::new();
+    for tail in [
+        "SAVEPOINT migrate_core_step;",
+        "RELEASE migrate_core_step; SAVEPOINT migrate_core_step;",
+        "RELEASE migrate_core_step;",
+    ] {
+        for return_error in [false, true] {
+            let context = format!("{tail:?}, error returned: {return_error}");
+            let db = TempDb::new();
+            let mut conn = db.open();
+            let hostile: Body = Arc::new(move |tx: &Transaction<'_>| {
+                no_authorizer(tx)?;
+                tx.execute_batch(&format!(
+                    "CREATE TABLE evil (x);
+                     DELETE FROM migrations WHERE id = 0;
+                     INSERT INTO migrations (id, name, checksum, chain, applied_at)
+                         VALUES (5, 'forged', '', '', '2020-01-01T00:00:00Z');
+                     {tail}"
+                ))?;
+                if return_error {
+                    tx.execute_batch("SELECT * FROM no_such_table")
+                } else {
+                    Ok(())
+                }
+            });
+            let m = migrator_of(vec![plain(0), plain(1), hostile, plain(3)]);
+            match m.migrate(&mut conn) {
+                Err(Error::Forbidden { id: 2, reason, .. })
+                    if reason.contains("nothing of the step was kept") => {}
+                other => failures.push(format!("{context}: {other:?}")),
+            }
+            assert!(conn.is_autocommit(), "{context}");
+            drop(conn);
+            let conn = db.open();
+            let ids = main_tracking_ids(&conn, "migrations");
+            if ids != [0, 1] || recorded_names(&conn) != ["first", "second"] {
+                failures.push(format!("{context}: history {ids:?}"));
+            }
+            if main_has_table(&conn, "evil") || !main_has_table(&conn, "t1") {
+                failures.push(format!("{context}: the tables are not the history's"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A step whose taking the authorizer away makes the runner's own row fail
+/// (it wrote that row itself; its authorizer refuses the row): the failure
+/// names the step's doing, not the table (round 17: "was the table changed
+/// by hand? Restore its definition").
+#[test]
+fn a_row_the_step_made_impossible_is_blamed_on_the_step() {
+    type Take = fn(&Transaction<'_>) -> rusqlite::Result<()>;
+    let takes: [(&str, Take); 2] = [
+        ("writes the row itself", |tx| {
+            no_authorizer(tx)?;
+            tx.execute_batch(
+                "INSERT INTO migrations (id, name, checksum, chain, applied_at)
+                 VALUES (1, 'mine', '', '', '2020-01-01T00:00:00Z')",
+            )
+        }),
+        ("refuses the row", |tx| {
+            tx.authorizer(Some(|context: AuthContext<'_>| match context.action {
+                rusqlite::hooks::AuthAction::Insert {
+                    table_name: "migrations",
+                } => Authorization::Deny,
+                _ => Authorization::Allow,
+            }))
+        }),
+    ];
+    for (what, take) in takes {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let hostile: Body = Arc::new(move |tx: &Transaction<'_>| take(tx));
+        let m = migrator_of(vec![plain(0), hostile]);
+        match m.migrate(&mut conn) {
+            Err(Error::Forbidden { id: 1, reason, .. }) if reason.contains("authorizer") => {}
+            other => panic!("a step that {what}: {other:?}"),
+        }
+        drop(conn);
+        assert_eq!(main_tracking_ids(&db.open(), "migrations"), [0], "{what}");
+    }
+}

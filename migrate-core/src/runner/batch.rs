@@ -51,8 +51,11 @@ pub(super) struct Batch<'c> {
     /// transaction (see [`history::suspend_triggers`]); `commit` creates them
     /// again, a rollback brings them back.
     triggers_suspended: bool,
-    /// The last failed step took the guard's callbacks away.
+    /// The last failed step took the guard's callbacks away, and what it
+    /// ran after that may have been committed.
     unguarded: bool,
+    /// The last failed step took the guard's callbacks away.
+    guard_taken_away: bool,
     ledger: Ledger,
     steps: Vec<StepReport>,
     /// The schema before the first step, for a run that does not look for
@@ -127,6 +130,7 @@ impl<'c> Batch<'c> {
             // A table created just now has none yet: `commit` creates them.
             triggers_suspended: history.triggers_pending,
             unguarded: false,
+            guard_taken_away: false,
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
             drift_before,
@@ -206,7 +210,15 @@ impl<'c> Batch<'c> {
                 Ok(())
             }
             Err(error) => {
-                let lost = self.undo_step();
+                let lost = if self.guard_taken_away {
+                    // The step could have made the runner's savepoint its
+                    // own (taken away, the authorizer no longer refuses its
+                    // name): only the whole transaction is sure to go.
+                    sqlite::roll_back_open_transaction(self.conn);
+                    true
+                } else {
+                    self.undo_step()
+                };
                 watch.failed(&error);
                 Err(StepFailed {
                     error: Box::new(error),
@@ -281,21 +293,26 @@ impl<'c> Batch<'c> {
         let Some(statements) = self.statements.as_mut() else {
             return Ok(elapsed);
         };
-        let written = self
-            .ledger
-            .write(
-                &mut statements.recorder,
-                self.plan,
-                settings.verify_applied,
-                migration,
-                direction,
-            )
-            .map_err(recording)?;
+        let written = self.ledger.write(
+            &mut statements.recorder,
+            self.plan,
+            settings.verify_applied,
+            migration,
+            direction,
+        );
         // The row's statement was prepared just now: the guard sees whether
-        // its authorizer was there for it (`AuthorizerCheck::Caller`).
-        if let Err(failure) = statements.guard.watched_since(mark) {
+        // its authorizer was there for it (`AuthorizerCheck::Caller`). When
+        // the row could not be written, the guard looks for itself (someone
+        // else's authorizer may have refused the row), before the row's own
+        // error, which would blame the table.
+        let checked = match written {
+            Ok(_) => statements.guard.watched_since(mark),
+            Err(_) => statements.guard.still_installed(),
+        };
+        if let Err(failure) = checked {
             return Err(self.failed(failure, migration, direction));
         }
+        let written = written.map_err(recording)?;
         statements
             .release
             .execute(params![])
@@ -312,7 +329,10 @@ impl<'c> Batch<'c> {
         migration: &Migration,
         direction: Direction,
     ) -> Error {
-        self.unguarded = matches!(failure, StepFailure::Refused(Refusal::GuardRemoved { .. }));
+        if let StepFailure::Refused(Refusal::GuardRemoved { work_kept }) = failure {
+            self.guard_taken_away = true;
+            self.unguarded = work_kept;
+        }
         step_error(failure, migration, direction)
     }
 

@@ -233,6 +233,15 @@ impl Guard<'_> {
         Err(self.removed())
     }
 
+    /// The step's failure if it took the authorizer away, by the guard's
+    /// own look (see [`Guard::authorizer_kept`]); when it cannot tell, Ok.
+    pub fn still_installed(&self) -> Result<(), StepFailure> {
+        match self.authorizer_kept() {
+            Ok(false) => Err(self.removed()),
+            _ => Ok(()),
+        }
+    }
+
     fn reinstall_authorizer(&self) {
         // SAFETY: as in `install`.
         unsafe { ffi::sqlite3_set_authorizer(self.state.db, Some(authorize), self.pointer()) };
