@@ -306,7 +306,7 @@ fn backup_over_an_earlier_backup_being_read_replaces_it() {
         .expect("list")
         .filter_map(|entry| entry.ok())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.contains("partial"))
+        .filter(|name| name.ends_with(".partial"))
         .collect();
     assert!(
         leftovers.is_empty(),
@@ -452,7 +452,7 @@ fn a_backup_killed_part_way_leaves_the_earlier_backup_whole() {
             );
         }
         for entry in std::fs::read_dir(dir.path()).expect("list").flatten() {
-            if entry.file_name().to_string_lossy().contains("partial") {
+            if entry.file_name().to_string_lossy().ends_with(".partial") {
                 std::fs::remove_file(entry.path()).expect("remove the partial copy");
             }
         }
@@ -1111,4 +1111,88 @@ fn goose_database_adopted_and_its_missing_down_section_named() {
         "{}",
         down.err
     );
+}
+
+/// Round 17, the backup's own file attacked: through a symbolic link, the
+/// file it names is what is replaced and what SQLite would read a journal
+/// into; a dangling link has its file created; the new backup keeps the
+/// earlier one's permissions (or, first, the database's); a name near the
+/// system's length limit still works.
+#[cfg(unix)]
+#[test]
+fn backup_through_links_keeps_permissions_and_long_names() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let backup = |target: &Path| {
+        run(
+            "quickstart",
+            &db,
+            &["backup", target.to_str().expect("utf-8")],
+        )
+    };
+
+    // A journal beside the file a link names: refused, as when named.
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).expect("mkdir");
+    earlier_backup(&real.join("bk.db"));
+    std::fs::write(real.join("bk.db-journal"), b"a hot journal").expect("journal");
+    let link = dir.path().join("link.db");
+    symlink(real.join("bk.db"), &link).expect("symlink");
+    let refused = backup(&link);
+    assert_eq!(refused.code, 1, "{}", refused.out);
+    assert!(
+        refused.err.contains("bk.db-journal is beside it"),
+        "{}",
+        refused.err
+    );
+    std::fs::remove_file(real.join("bk.db-journal")).expect("rm");
+
+    // A 0600 earlier backup stays 0600, replaced through the link, which
+    // stays a link.
+    std::fs::set_permissions(real.join("bk.db"), std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
+    assert_eq!(backup(&link).code, 0);
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert_eq!(history(&real.join("bk.db")).len(), 3);
+    assert_eq!(mode(&real.join("bk.db")), 0o600);
+
+    // A first backup of a 0600 database is 0600 too.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let fresh = dir.path().join("fresh.db");
+    assert_eq!(backup(&fresh).code, 0);
+    assert_eq!(mode(&fresh), 0o600);
+
+    // A dangling link: the file it names is created.
+    let dangling = dir.path().join("dangling.db");
+    symlink(real.join("new.db"), &dangling).expect("symlink");
+    assert_eq!(backup(&dangling).code, 0);
+    assert!(std::fs::symlink_metadata(&dangling)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert_eq!(history(&real.join("new.db")).len(), 3);
+
+    // 250 bytes of name: the copy's own file must still fit.
+    let long = dir.path().join(format!("{}.db", "b".repeat(247)));
+    let result = backup(&long);
+    assert_eq!(result.code, 0, "{}", result.err);
+    assert_eq!(history(&long).len(), 3);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty());
 }

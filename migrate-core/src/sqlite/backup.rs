@@ -3,14 +3,18 @@
 //! hang or destroy something (the database itself, its journal files, a
 //! file that is not a database, a name SQLite would not take as a file).
 //!
-//! The copy is written to a file of its own beside the target
-//! (`<target>.partial-<pid>`), made durable, and renamed over the target
-//! only when whole: a backup stopped part-way (a signal, a full disk, a
-//! lock) leaves the earlier backup as it was, never half replaced, and a
-//! name that is a link to some other file replaces the link, not the file.
+//! The copy is written to a file of its own in the target's directory
+//! (`.migrate-core-backup-<pid>-<n>.partial`), given the earlier backup's
+//! permissions and owner (or, for a first backup, the database's), made
+//! durable, and renamed over the target only when whole: a backup stopped
+//! part-way (a signal, a full disk, a lock) leaves the earlier backup as it
+//! was, never half replaced. A target that is a symbolic link has the file
+//! it names replaced (created, if the link dangles); a name that is a hard
+//! link to some other file replaces that name only.
 
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -33,17 +37,85 @@ pub(crate) fn online_backup(
                 .to_owned(),
         );
     }
-    check_target(conn, path)?;
-    // A symlink to an earlier backup: the file it names is replaced.
-    let target = canonical_target(path).unwrap_or_else(|| path.to_owned());
-    let mut partial = target.clone().into_os_string();
-    partial.push(format!(".partial-{}", std::process::id()));
-    let partial = PathBuf::from(partial);
-    let result = copy(conn, &partial, timeout).and_then(|()| replace(&partial, &target));
+    // A symlink to an earlier backup: the file it names is replaced, and
+    // what is beside that file is what SQLite would read.
+    let target = followed(path)?;
+    check_target(conn, &target)?;
+    // Short, whatever the target's name (a name near the system's limit
+    // must still leave room), and one per backup of this process.
+    static BACKUPS: AtomicU32 = AtomicU32::new(0);
+    let partial = target.with_file_name(format!(
+        ".migrate-core-backup-{}-{}.partial",
+        std::process::id(),
+        BACKUPS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = copy(conn, &partial, timeout)
+        .and_then(|()| {
+            let model = std::fs::metadata(&target)
+                .ok()
+                .or_else(|| source_file(conn).and_then(|source| std::fs::metadata(source).ok()));
+            keep_access(&partial, model.as_ref())
+        })
+        .and_then(|()| replace(&partial, &target));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
     result
+}
+
+/// `path` with its symbolic links followed, to the file they name (which
+/// need not exist yet).
+fn followed(path: &Path) -> Result<PathBuf, String> {
+    let mut path = path.to_owned();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&path)
+                    .map_err(|e| format!("cannot read the link {}: {e}", path.display()))?;
+                path = match path.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err("it is a loop of symbolic links".to_owned())
+}
+
+/// Who may read the new backup: whoever could read the one it replaces,
+/// or, for a first backup, the database itself (a backup readable by all
+/// of a database only its owner may read would leak it).
+fn keep_access(partial: &Path, model: Option<&std::fs::Metadata>) -> Result<(), String> {
+    let Some(model) = model else { return Ok(()) };
+    std::fs::set_permissions(partial, model.permissions())
+        .map_err(|e| format!("cannot set the copy's permissions: {e}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Only the superuser can give a file away: for anyone else, the
+        // copy is theirs, as a file they write always is.
+        let _ = std::os::unix::fs::chown(partial, Some(model.uid()), Some(model.gid()));
+    }
+    Ok(())
+}
+
+/// The database's file, if it has one.
+fn source_file(conn: &Connection) -> Option<PathBuf> {
+    // SAFETY: a valid handle and a NUL-terminated name; SQLite returns NULL
+    // or a NUL-terminated string that lives as long as the connection, read
+    // at once. (Not `pragma_database_list`: it would wait for a writer's lock.)
+    let name = unsafe {
+        let file = rusqlite::ffi::sqlite3_db_filename(conn.handle(), c"main".as_ptr());
+        if file.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(file)
+            .to_string_lossy()
+            .into_owned()
+    };
+    // An in-memory or temporary database has no file.
+    (!name.is_empty()).then(|| PathBuf::from(name))
 }
 
 /// Makes the whole copy durable, then puts it in the target's place in one
@@ -84,6 +156,7 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// else than a file (`:memory:`, a `file:` URI) are refused: the copy
 /// would go nowhere.
 fn check_target(conn: &Connection, target: &Path) -> Result<(), String> {
+    let source = source_file(conn);
     let text = target.to_string_lossy();
     if text.is_empty()
         || text == ":memory:"
@@ -112,22 +185,7 @@ fn check_target(conn: &Connection, target: &Path) -> Result<(), String> {
             ));
         }
     }
-    // SAFETY: a valid handle and a NUL-terminated name; SQLite returns NULL
-    // or a NUL-terminated string that lives as long as the connection, read
-    // at once. (Not `pragma_database_list`: it would wait for a writer's lock.)
-    let source = unsafe {
-        let file = rusqlite::ffi::sqlite3_db_filename(conn.handle(), c"main".as_ptr());
-        if file.is_null() {
-            String::new()
-        } else {
-            std::ffi::CStr::from_ptr(file)
-                .to_string_lossy()
-                .into_owned()
-        }
-    };
-    // An in-memory or temporary database has no file.
-    if !source.is_empty() {
-        let source = Path::new(&source);
+    if let Some(source) = &source {
         if same_file(source, target) {
             return Err(format!(
                 "it is the database itself ({}): a backup must go to another file",
@@ -237,7 +295,13 @@ fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String>
             destination.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))?;
             Ok(destination)
         })
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        .map_err(|e| {
+            format!(
+                "cannot create {} ({e}): the copy is written there, in the target's directory, \
+                 and then renamed over the target, so the directory must be writable",
+                path.display()
+            )
+        })?;
     let _source_wait = LockWait::none(conn).map_err(|e| format!("cannot start: {e}"))?;
     // A source that cannot be read fails the copy with a message from the
     // target's handle, as if the target were at fault: say which it is.
