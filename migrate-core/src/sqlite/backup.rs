@@ -49,13 +49,11 @@ pub(crate) fn online_backup(
         std::process::id(),
         BACKUPS.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = copy(conn, &partial, timeout)
-        .and_then(|()| {
-            let model = std::fs::metadata(&target)
-                .ok()
-                .or_else(|| source_file(conn).and_then(|source| std::fs::metadata(source).ok()));
-            keep_access(&partial, model.as_ref())
-        })
+    let model = std::fs::metadata(&target)
+        .ok()
+        .or_else(|| source_file(conn).and_then(|source| std::fs::metadata(source).ok()));
+    let result = create(&partial, model.as_ref())
+        .and_then(|()| copy(conn, &partial, timeout))
         .and_then(|()| replace(&partial, &target));
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -83,10 +81,28 @@ fn followed(path: &Path) -> Result<PathBuf, String> {
     Err("it is a loop of symbolic links".to_owned())
 }
 
-/// Who may read the new backup: whoever could read the one it replaces,
-/// or, for a first backup, the database itself (a backup readable by all
-/// of a database only its owner may read would leak it).
-fn keep_access(partial: &Path, model: Option<&std::fs::Metadata>) -> Result<(), String> {
+/// Creates the copy's file, empty (an empty file is an empty database to
+/// SQLite), readable by whoever could read the backup it replaces, or, for
+/// a first backup, the database itself (a backup readable by all of a
+/// database only its owner may read would leak it); before anything is
+/// written to it.
+fn create(partial: &Path, model: Option<&std::fs::Metadata>) -> Result<(), String> {
+    let failed = |e: std::io::Error| {
+        format!(
+            "cannot create {} ({e}): the copy is written there, in the target's directory, \
+             and then renamed over the target, so the directory must be writable",
+            partial.display()
+        )
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // No wider than the model from the first moment.
+        options.mode(model.map_or(0o644, |model| model.permissions().mode() & 0o777));
+    }
+    drop(options.open(partial).map_err(failed)?);
     let Some(model) = model else { return Ok(()) };
     std::fs::set_permissions(partial, model.permissions())
         .map_err(|e| format!("cannot set the copy's permissions: {e}"))?;
