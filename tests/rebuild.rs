@@ -1080,3 +1080,75 @@ fn a_failed_rebuild_leaves_nothing_even_when_its_error_is_ignored() {
         assert_no_leftover(&conn);
     }
 }
+
+/// An application's own aggregate answering nonsense, for
+/// `the_applications_own_functions_do_not_steer_the_rebuild`.
+struct Nonsense;
+
+impl migrate_core::rusqlite::functions::Aggregate<i64, i64> for Nonsense {
+    fn init(
+        &self,
+        _: &mut migrate_core::rusqlite::functions::Context<'_>,
+    ) -> migrate_core::rusqlite::Result<i64> {
+        Ok(0)
+    }
+    fn step(
+        &self,
+        _: &mut migrate_core::rusqlite::functions::Context<'_>,
+        _: &mut i64,
+    ) -> migrate_core::rusqlite::Result<()> {
+        Ok(())
+    }
+    fn finalize(
+        &self,
+        _: &mut migrate_core::rusqlite::functions::Context<'_>,
+        _: Option<i64>,
+    ) -> migrate_core::rusqlite::Result<i64> {
+        Ok(0)
+    }
+}
+
+/// Round 17: with the application's own `max` and `count` (answering 0)
+/// and a Unicode-aware `NOCASE` on its connection, the rebuild reused a
+/// deleted AUTOINCREMENT id, and `TableRebuild::new("é")` rebuilt "É".
+/// Names and the high-water mark are now compared and chosen in Rust.
+#[test]
+fn the_applications_own_functions_do_not_steer_the_rebuild() {
+    use migrate_core::rusqlite::functions::FunctionFlags;
+    let db = TempDb::new();
+    let mut conn = db.open();
+    for name in ["max", "count"] {
+        for args in [0, 1] {
+            conn.create_aggregate_function(name, args, FunctionFlags::SQLITE_UTF8, Nonsense)
+                .expect("aggregate");
+        }
+    }
+    conn.create_collation("NOCASE", |a: &str, b: &str| {
+        a.to_lowercase().cmp(&b.to_lowercase())
+    })
+    .expect("collation");
+    conn.execute_batch(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT);
+         INSERT INTO items (name) VALUES ('a'), ('b'), ('c'), ('d'), ('e');
+         DELETE FROM items WHERE id = 5;
+         CREATE TABLE \"É\" (a); CREATE TABLE \"é\" (a);",
+    )
+    .expect("schema");
+    rebuild(
+        &mut conn,
+        TableRebuild::new("items").definition("id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT"),
+    )
+    .expect("rebuild items");
+    conn.execute("INSERT INTO items (name) VALUES ('f')", [])
+        .expect("insert");
+    assert_eq!(conn.last_insert_rowid(), 6, "a deleted id was reused");
+    rebuild(&mut conn, TableRebuild::new("é").definition("a, b")).expect("rebuild é");
+    assert_eq!(
+        schema_of(&conn, "é").as_deref(),
+        Some("CREATE TABLE \"é\" (a, b)")
+    );
+    assert_eq!(
+        schema_of(&conn, "É").as_deref(),
+        Some("CREATE TABLE \"É\" (a)")
+    );
+}

@@ -1,7 +1,7 @@
 //! SQLite's table-rebuild procedure, for the changes `ALTER TABLE` cannot
 //! make (a column's type, constraints or default).
 
-use rusqlite::{ffi, params, Connection, OptionalExtension};
+use rusqlite::{ffi, params, Connection};
 
 use crate::history::quote_identifier;
 
@@ -226,25 +226,10 @@ impl TableRebuild {
         // (Automatic indexes of UNIQUE/PRIMARY KEY constraints have no SQL and
         // come back with the new definition.) A trigger's `tbl_name` keeps the
         // spelling of its ON clause: compare without case, as SQLite does.
-        let dependents: Vec<(String, String)> = {
-            let mut stmt = conn.prepare(
-                "SELECT name, sql FROM main.sqlite_master \
-                 WHERE tbl_name = ?1 COLLATE NOCASE AND type IN ('index', 'trigger') \
-                 AND sql IS NOT NULL ORDER BY type = 'trigger', name",
-            )?;
-            let rows = stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
+        // Indexes first, then triggers, each by name.
+        let dependents = defined_on(conn, "main", name, &["index", "trigger"])?;
         // TEMP triggers may sit on a main table; dropping it drops them.
-        let temp_triggers: Vec<(String, String)> = {
-            let mut stmt = conn.prepare(
-                "SELECT name, sql FROM temp.sqlite_master \
-                 WHERE tbl_name = ?1 COLLATE NOCASE AND type = 'trigger' AND sql IS NOT NULL \
-                 ORDER BY name",
-            )?;
-            let rows = stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
+        let temp_triggers = defined_on(conn, "temp", name, &["trigger"])?;
         let old_columns = columns(conn, "main", name)?;
         let high_water = sequence(conn, name)?;
 
@@ -376,15 +361,64 @@ struct Table {
     sql: String,
 }
 
+/// The indexes or triggers (`kinds`, in that order) of `schema` defined on
+/// `table`, with their SQL, each kind by name. Names are compared here, not
+/// with SQL's `COLLATE NOCASE`, which an application may define anew on
+/// its connection (as any function of migrate-core's statements: see
+/// `sqlite::same_identifier`). A trigger's `tbl_name` keeps the spelling
+/// of its ON clause: letter case aside, as SQLite does.
+fn defined_on(
+    conn: &Connection,
+    schema: &str,
+    table: &str,
+    kinds: &[&str],
+) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT type, name, tbl_name, sql FROM {}.sqlite_master WHERE sql IS NOT NULL",
+        quote_identifier(schema)
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut found: Vec<(usize, String, String)> = Vec::new();
+    for row in rows {
+        let (kind, name, on, sql) = row?;
+        if let Some(order) = kinds.iter().position(|wanted| *wanted == kind) {
+            if crate::sqlite::same_identifier(&on, table) {
+                found.push((order, name, sql));
+            }
+        }
+    }
+    found.sort();
+    Ok(found
+        .into_iter()
+        .map(|(_, name, sql)| (name, sql))
+        .collect())
+}
+
 fn find_table(conn: &Connection, requested: &str) -> rusqlite::Result<Table> {
-    let found: Option<(String, String, Option<String>)> = conn
-        .query_row(
-            "SELECT type, name, sql FROM main.sqlite_master \
-             WHERE name = ?1 COLLATE NOCASE AND type IN ('table', 'view')",
-            [requested],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
+    let mut stmt = conn.prepare(
+        "SELECT type, name, sql FROM main.sqlite_master WHERE type IN ('table', 'view')",
+    )?;
+    let mut rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let found = loop {
+        match rows.next().transpose()? {
+            Some(row) if crate::sqlite::same_identifier(&row.1, requested) => break Some(row),
+            Some(_) => {}
+            None => break None,
+        }
+    };
     match found {
         Some((kind, name, _)) if kind == "view" => Err(misuse(format!(
             "TableRebuild: {name:?} is a view, not a table: drop and recreate the view instead"
@@ -435,15 +469,17 @@ fn find_table(conn: &Connection, requested: &str) -> rusqlite::Result<Table> {
 
 /// Whether `schema` has an object of this type and name (any letter case).
 fn exists(conn: &Connection, schema: &str, kind: &str, name: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        &format!(
-            "SELECT count(*) FROM {}.sqlite_master WHERE type = ?1 AND name = ?2 COLLATE NOCASE",
-            quote_identifier(schema)
-        ),
-        [kind, name],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
+    let mut stmt = conn.prepare(&format!(
+        "SELECT name FROM {}.sqlite_master WHERE type = ?1",
+        quote_identifier(schema)
+    ))?;
+    let names = stmt.query_map([kind], |r| r.get::<_, String>(0))?;
+    for found in names {
+        if crate::sqlite::same_identifier(&found?, name) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 struct Column {
@@ -486,11 +522,9 @@ fn implicit_rowid(
         // primary key with no index of its own. `INTEGER PRIMARY KEY DESC`
         // is not one (an SQLite quirk): it has its index, and the rowid
         // must be copied as well.
-        let own_index: bool = conn.query_row(
-            "SELECT count(*) > 0 FROM pragma_index_list(?1, 'main') WHERE origin = 'pk'",
-            [new_name],
-            |row| row.get(0),
-        )?;
+        let own_index = conn
+            .prepare("SELECT 1 FROM pragma_index_list(?1, 'main') WHERE origin = 'pk'")?
+            .exists([new_name])?;
         if key.declared.eq_ignore_ascii_case("INTEGER") && !own_index {
             return Ok(None);
         }
@@ -512,27 +546,44 @@ fn implicit_rowid(
     Ok((has_rowid(old) && has_rowid(new)).then_some(rowid))
 }
 
-/// The `sqlite_sequence` high-water mark of `table` (AUTOINCREMENT), if any.
-fn sequence(conn: &Connection, table: &str) -> rusqlite::Result<Option<i64>> {
+/// The `sqlite_sequence` high-water mark of `table` (AUTOINCREMENT), if
+/// any, with the name its row has (the largest, and names compared, here:
+/// an application may define its own `max` or `NOCASE`).
+fn sequence_row(conn: &Connection, table: &str) -> rusqlite::Result<Option<(String, i64)>> {
     if !exists(conn, "main", "table", "sqlite_sequence")? {
         return Ok(None);
     }
-    conn.query_row(
-        "SELECT max(CAST(seq AS INTEGER)) FROM main.sqlite_sequence WHERE name = ?1 COLLATE NOCASE",
-        [table],
-        |r| r.get(0),
-    )
+    let mut stmt = conn.prepare("SELECT name, CAST(seq AS INTEGER) FROM main.sqlite_sequence")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?))
+    })?;
+    let mut highest: Option<(String, i64)> = None;
+    for row in rows {
+        if let (Some(name), Some(seq)) = row? {
+            if crate::sqlite::same_identifier(&name, table)
+                && highest.as_ref().map_or(true, |(_, top)| seq > *top)
+            {
+                highest = Some((name, seq));
+            }
+        }
+    }
+    Ok(highest)
+}
+
+/// The `sqlite_sequence` high-water mark of `table` (AUTOINCREMENT), if any.
+fn sequence(conn: &Connection, table: &str) -> rusqlite::Result<Option<i64>> {
+    Ok(sequence_row(conn, table)?.map(|(_, mark)| mark))
 }
 
 /// Raises the new table's high-water mark to the old one's: the copy only
 /// set it to the largest id copied, so a deleted id would be reused.
 fn keep_sequence(conn: &Connection, table: &str, old_mark: i64) -> rusqlite::Result<()> {
-    match sequence(conn, table)? {
-        Some(mark) if mark >= old_mark => Ok(()),
-        Some(_) => conn
+    match sequence_row(conn, table)? {
+        Some((_, mark)) if mark >= old_mark => Ok(()),
+        Some((stored, _)) => conn
             .execute(
-                "UPDATE main.sqlite_sequence SET seq = ?2 WHERE name = ?1 COLLATE NOCASE",
-                params![table, old_mark],
+                "UPDATE main.sqlite_sequence SET seq = ?2 WHERE name = ?1",
+                params![stored, old_mark],
             )
             .map(drop),
         // No row copied: the new table has no row in sqlite_sequence yet.
