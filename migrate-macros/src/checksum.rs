@@ -6,7 +6,9 @@
 //!
 //! What is hashed changes only when the migration's meaning does:
 //! - an SQL file's text with its line endings normalised (CRLF and a lone CR
-//!   become LF), so a Windows checkout and a Unix one agree;
+//!   become LF), so a Windows checkout and a Unix one agree, and without a
+//!   byte order mark at its start (an editor's, which SQLite reads as a
+//!   blank);
 //! - a Rust body's tokens in a canonical form ([`canonical`]) that every
 //!   `rustfmt` output of the same code shares, whatever its `max_width`:
 //!   comments, whitespace and line breaks never count, and neither do the
@@ -39,9 +41,15 @@ pub fn of_tokens(tokens: &TokenStream) -> String {
     of_text(&serialised)
 }
 
-/// The checksum of an SQL file's text, line endings normalised.
+/// The checksum of an SQL file's text, line endings normalised, a byte
+/// order mark at its start left out.
 pub fn of_sql(text: &str) -> String {
-    of_text(&normalize_line_endings(text))
+    of_text(&normalize_line_endings(without_bom(text)))
+}
+
+/// `text` without the byte order mark an editor may put at its start.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// The checksums the same body had under earlier definitions, when they
@@ -54,9 +62,13 @@ pub fn former_of_tokens(tokens: &TokenStream) -> Vec<String> {
 }
 
 /// The checksums the same SQL text had under earlier definitions, when they
-/// differ from [`of_sql`]'s (only for text holding a carriage return).
+/// differ from [`of_sql`]'s (only for text holding a carriage return, or
+/// starting with a byte order mark, which the second definition hashed).
 pub fn former_of_sql(text: &str) -> Vec<String> {
-    former(of_sql(text), [v1::of_sql(text)])
+    former(
+        of_sql(text),
+        [v1::of_sql(text), of_text(&normalize_line_endings(text))],
+    )
 }
 
 fn former<const N: usize>(current: String, earlier: [String; N]) -> Vec<String> {
@@ -193,6 +205,22 @@ mod tests {
     /// The current checksum of the body pinned under v1 with a trailing
     /// comma (`f593e680…`): the comma no longer counts.
     const CURRENT_OF_TRAILING_COMMA_BODY: &str = "56e3958ca06d2e47fd547429c410ef5b";
+
+    /// An editor's byte order mark changes nothing SQLite runs: no
+    /// checksum of its own (round 16: adding one reported the applied file
+    /// modified), and the value hashed with it before is carried as former.
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_checksum() {
+        let plain = "CREATE TABLE a (x);\nCREATE TABLE b (y);\n";
+        let marked = "\u{feff}CREATE TABLE a (x);\r\nCREATE TABLE b (y);\r\n";
+        assert_eq!(of_sql(marked), of_sql(plain));
+        assert_eq!(
+            former_of_sql(marked),
+            vec![v1::of_sql(marked), of_text(&normalize_line_endings(marked))]
+        );
+        // A mark anywhere else is text (inside a string, it is data).
+        assert_ne!(of_sql("SELECT '\u{feff}';"), of_sql("SELECT '';"));
+    }
 
     #[test]
     fn the_former_checksum_is_emitted_only_when_it_differs() {

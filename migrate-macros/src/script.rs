@@ -252,6 +252,18 @@ mod tests {
         assert!(!run("\u{feff}CREATE TABLE a (x);").no_transaction);
     }
 
+    /// SQLite reads a byte order mark where a token could start as a blank
+    /// (round 16: `\u{feff}BEGIN` was one word to the lexer, so the file's
+    /// COMMIT had "no BEGIN before it", and a top-level `PRAGMA
+    /// foreign_keys = OFF` after a mark was not seen).
+    #[test]
+    fn a_byte_order_mark_is_a_blank() {
+        let wrapped = run("\u{feff}BEGIN;\nCREATE TABLE a (x);\nCOMMIT;\n");
+        assert!(wrapped.executed.is_some(), "{wrapped:?}");
+        assert!(run("\u{feff}PRAGMA foreign_keys = OFF;\nCREATE TABLE a (x);").foreign_keys_off);
+        assert!(run("CREATE TABLE a (x);\n\u{feff}PRAGMA foreign_keys = OFF;").foreign_keys_off);
+    }
+
     #[test]
     fn plain_files_run_as_they_are() {
         let script = run("CREATE TABLE a (x);\nINSERT INTO a VALUES (1);\n");

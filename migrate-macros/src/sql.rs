@@ -136,6 +136,13 @@ pub fn tokenize(sql: &str) -> Vec<Token> {
                 }
                 TokenKind::Parameter
             }
+            // A byte order mark where a token could start is a blank to
+            // SQLite (its tokenizer's CC_BOM); inside a word it is part of
+            // the word, as any byte >= 0x80.
+            0xef if bytes.get(i + 1) == Some(&0xbb) && bytes.get(i + 2) == Some(&0xbf) => {
+                i += 3;
+                continue;
+            }
             c if is_id_start(c) => {
                 while i < bytes.len() && is_id_char(bytes[i]) {
                     i += 1;
