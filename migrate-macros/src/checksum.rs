@@ -18,7 +18,7 @@
 //!
 //! The first definition ([`v1`]) hashed raw SQL text and raw tokens; the
 //! second ([`v2`]) had the canonical form without four of rustfmt's
-//! rewrites. Their values are stored in existing databases, so each
+//! rewrites; the third, without one more (see [`canonical`]). Their values are stored in existing databases, so each
 //! migration also carries its checksum under each earlier definition
 //! whenever it differs from the current one ([`former_of_tokens`],
 //! [`former_of_sql`]): the runtime recognises such a row as the same
@@ -57,8 +57,19 @@ fn without_bom(text: &str) -> &str {
 pub fn former_of_tokens(tokens: &TokenStream) -> Vec<String> {
     former(
         of_tokens(tokens),
-        [v1::of_tokens(tokens), v2::of_tokens(tokens)],
+        [
+            v1::of_tokens(tokens),
+            v2::of_tokens(tokens),
+            third_of_tokens(tokens),
+        ],
     )
+}
+
+/// The third definition's checksum of a Rust body (see [`canonical`]).
+fn third_of_tokens(tokens: &TokenStream) -> String {
+    let mut serialised = String::new();
+    v1::write_canonical(canonical::third(tokens.clone()), &mut serialised);
+    of_text(&serialised)
 }
 
 /// The checksums the same SQL text had under earlier definitions, when they

@@ -93,3 +93,11 @@ fn loops_and_vectors(tx: &Transaction) -> rusqlite::Result<()> {
     assert_eq!(counts[0], counts[1]);
     Ok(())
 }
+
+// Round 16: a call, with one argument, of what a fallible call returns;
+// rustfmt adds a comma inside its parentheses when it wraps them, which the
+// third definition kept as a one-element tuple's.
+fn call_of_a_looked_up_step(registry: &Registry) -> Result<()> {
+    registry.lookup_the_step_registered_for(0)?("an argument long enough to make rustfmt wrap it")?;
+    Ok(())
+}

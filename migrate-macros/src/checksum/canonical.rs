@@ -33,21 +33,43 @@
 //!   `while` or `for` loop is dropped (rustfmt does both; not after `loop`,
 //!   whose `;` can discard a value).
 //!
-//! This is the third definition: [`super::v2`], kept unchanged, lacks the
+//! This is the fourth definition. The third is this one without the rule
+//! that a `(…)` after `?` is an argument list (`lookup(0)?(arg,)`, which
+//! rustfmt writes with that comma when it wraps the call: the comma was kept
+//! as if it made a one-element tuple); [`third`] computes it, with the same
+//! code and that one rule off. [`super::v2`], kept unchanged, lacks the
 //! last three rules and the attributes' place in a `use` run.
 //!
 //! Comments are not tokens, and doc comments are dropped when the tokens are
 //! serialised ([`super::v1::write_canonical`]), so neither counts.
+
+use std::cell::Cell;
 
 use proc_macro2::{Delimiter, Group, Punct, Spacing, TokenStream, TokenTree};
 use quote::ToTokens;
 
 use super::v1;
 
+thread_local! {
+    /// Whether a `(…)` after `?` is an argument list: the fourth
+    /// definition's rule, off only while [`third`] computes the third's.
+    static CALL_AFTER_QUESTION_MARK: Cell<bool> = const { Cell::new(true) };
+}
+
 /// The canonical form of `tokens`.
 pub fn normalize(tokens: TokenStream) -> TokenStream {
     let list: Vec<TokenTree> = tokens.into_iter().collect();
     normalize_list(&list).into_iter().collect()
+}
+
+/// The third definition's canonical form of `tokens` (see the module's
+/// documentation): stored in databases migrated before the fourth, so
+/// carried as a former checksum.
+pub fn third(tokens: TokenStream) -> TokenStream {
+    CALL_AFTER_QUESTION_MARK.with(|rule| rule.set(false));
+    let canonical = normalize(tokens);
+    CALL_AFTER_QUESTION_MARK.with(|rule| rule.set(true));
+    canonical
 }
 
 /// Keywords after which a parenthesised group is not a call's argument list
@@ -195,6 +217,8 @@ fn call_like(tokens: &[TokenTree], i: usize) -> bool {
     match previous {
         TokenTree::Ident(ident) => !NOT_A_CALLEE.contains(&ident.to_string().as_str()),
         TokenTree::Punct(p) if p.as_char() == '!' => true,
+        // `f()?(x)`: nothing but a call follows `?` with `(`.
+        TokenTree::Punct(p) if p.as_char() == '?' => CALL_AFTER_QUESTION_MARK.with(Cell::get),
         TokenTree::Punct(p) if p.as_char() == '>' => ends_call_generics(tokens, i - 1),
         TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
         _ => false,

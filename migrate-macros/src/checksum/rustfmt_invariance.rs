@@ -5,7 +5,7 @@
 //! Controls: an edited literal, an edited identifier and two swapped
 //! statements each change the checksum.
 
-use super::{of_tokens, v1, v2};
+use super::{of_tokens, third_of_tokens, v1, v2};
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::path::{Path, PathBuf};
@@ -72,9 +72,10 @@ fn rustfmt(source: &str, width: u32) -> String {
 fn rustfmt_at_any_width_keeps_every_checksum() {
     let original = sample();
     let expected = checksums(&original, of_tokens);
-    assert_eq!(expected.len(), 7, "the sample's seven migrations");
+    assert_eq!(expected.len(), 8, "the sample's eight functions");
     let mut v1_changed = Vec::new();
     let mut v2_changed = Vec::new();
+    let mut third_changed = Vec::new();
     let mut formatted_texts = Vec::new();
     for width in WIDTHS {
         let formatted = rustfmt(&original, width);
@@ -99,6 +100,14 @@ fn rustfmt_at_any_width_keeps_every_checksum() {
         {
             if before != after {
                 v2_changed.push(format!("{name} at {width}"));
+            }
+        }
+        for ((name, before), (_, after)) in checksums(&original, third_of_tokens)
+            .into_iter()
+            .zip(checksums(&formatted, third_of_tokens))
+        {
+            if before != after {
+                third_changed.push(format!("{name} at {width}"));
             }
         }
         formatted_texts.push(formatted);
@@ -129,6 +138,13 @@ fn rustfmt_at_any_width_keeps_every_checksum() {
             "{name}: v2 was not sensitive to formatting here: {v2_changed:?}"
         );
     }
+    // And the third, what this one holds.
+    assert!(
+        third_changed
+            .iter()
+            .any(|c| c.starts_with("call_of_a_looked_up_step")),
+        "the third definition was not sensitive to formatting here: {third_changed:?}"
+    );
 }
 
 #[test]
