@@ -469,3 +469,47 @@ fn a_row_the_step_made_impossible_is_blamed_on_the_step() {
         assert_eq!(main_tracking_ids(&db.open(), "migrations"), [0], "{what}");
     }
 }
+
+/// What the application set on its connection can make SQLite read or
+/// refuse what migrate-core asks for; the message must point there, not at
+/// the file (round 16: each of these said the database was damaged and to
+/// restore it from a backup, or gave SQLite's bare "constraint failed").
+#[test]
+fn what_the_application_set_is_named_not_blamed_on_the_file() {
+    let db = TempDb::new();
+    let mut conn = db.open();
+    let m = migrator_of(vec![plain(0), plain(1)]);
+    m.migrate_to(&mut conn, 0).unwrap();
+    drop(conn);
+
+    // An authorizer hiding the tracking table's columns (read as NULL).
+    let conn = db.open();
+    conn.authorizer(Some(|context: AuthContext<'_>| match context.action {
+        rusqlite::hooks::AuthAction::Read {
+            table_name: "migrations",
+            ..
+        } => Authorization::Ignore,
+        _ => Authorization::Allow,
+    }))
+    .unwrap();
+    let message = m.applied_migrations(&conn).unwrap_err().to_string();
+    assert!(message.contains("SQLITE_IGNORE"), "{message}");
+    drop(conn);
+
+    // A limit lowered below what the schema needs.
+    let mut conn = db.open();
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_COLUMN, 4)
+        .unwrap();
+    let message = m.migrate(&mut conn).unwrap_err().to_string();
+    assert!(message.contains("a limit was lowered"), "{message}");
+    drop(conn);
+
+    // A commit hook refusing every COMMIT, on a call that runs no migration.
+    let fresh = TempDb::new();
+    let mut conn = fresh.open();
+    conn.commit_hook(Some(|| true)).unwrap();
+    let message = m.baseline(&mut conn, 0).unwrap_err().to_string();
+    assert!(message.contains("commit hook refused"), "{message}");
+    conn.commit_hook(None::<fn() -> bool>).unwrap();
+    assert!(m.applied_migrations(&conn).unwrap().is_empty());
+}

@@ -921,7 +921,7 @@ impl From<rusqlite::Error> for Error {
 /// What to do about the SQLite failures a migration run meets in practice.
 fn sqlite_hint(error: &rusqlite::Error) -> Option<&'static str> {
     use rusqlite::ErrorCode;
-    let rusqlite::Error::SqliteFailure(failure, _) = error else {
+    let rusqlite::Error::SqliteFailure(failure, message) = error else {
         return None;
     };
     Some(match failure.code {
@@ -934,8 +934,20 @@ fn sqlite_hint(error: &rusqlite::Error) -> Option<&'static str> {
         }
         ErrorCode::CannotOpen => "check that the database's directory exists and is writable",
         ErrorCode::DiskFull => "the disk is full: free some space and run it again",
+        ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt
+            if message.as_deref().is_some_and(|m| m.contains("malformed database schema")) =>
+        {
+            "SQLite could not read the schema: if a limit was lowered on this connection \
+             (sqlite3_limit, rusqlite's set_limit: SQLITE_LIMIT_COLUMN, SQL_LENGTH, ...), \
+             raise it again; otherwise the file is damaged: restore it from a backup"
+        }
         ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
             "the file is not a healthy SQLite database: restore it from a backup"
+        }
+        // SQLITE_CONSTRAINT_COMMITHOOK.
+        ErrorCode::ConstraintViolation if failure.extended_code == 531 => {
+            "the connection's commit hook refused the COMMIT (rusqlite's commit_hook returning \
+             true): nothing was kept; remove the hook while migrating"
         }
         ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => "another connection holds a lock on the database",
         _ => return None,

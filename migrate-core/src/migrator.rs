@@ -47,9 +47,21 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 ///   migrating, or use `Connection::busy_timeout`, which is restored;
 /// - an authorizer (`Connection::authorizer`) and a commit hook
 ///   (`Connection::commit_hook`): while a migration runs, the runner's own
-///   enforce what a migration may not do, and they are removed afterwards;
+///   enforce what a migration may not do, and they are removed afterwards.
+///   A step must leave them in place: one that takes either away fails
+///   ([`Error::Forbidden`]), undone with its transaction. Calls that run no
+///   migration (`status`, `baseline`, `adopt`, `resolve_interrupted`) leave
+///   the application's in place: a commit hook refusing their COMMIT fails
+///   them, nothing kept;
 /// - a progress handler is left in place: if it interrupts the call, the
 ///   call fails cleanly (the step is rolled back, the connection restored).
+///   One that interrupts every statement from some moment on (a deadline)
+///   can also interrupt the putting back of `journal_mode` after a run that
+///   succeeded: an in-memory journal is then left on disk (`DELETE`).
+///
+/// The application's own SQL functions and collations (a `lower`, a
+/// `strftime`, a `NOCASE` of its own) change nothing migrate-core writes or
+/// reads: its statements call none of SQLite's functions.
 ///
 /// A connection inside a transaction is refused ([`Error::InTransaction`]),
 /// as are a read-only one ([`Error::ReadOnly`]) and one whose

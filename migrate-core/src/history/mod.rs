@@ -551,11 +551,15 @@ fn check_shape(conn: &dyn Db, table: &Table) -> Result<(), Error> {
 fn read_rows(conn: &dyn Db, table: &Table) -> Result<Vec<Row>, Error> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    // Every column is NOT NULL (`check_shape`): a NULL read is one SQLite
+    // cannot have stored.
+    let mut null_read = false;
     for values in conn.query(&table.sql().read_rows_sql, params![])? {
         let Ok(values) = <[Value; 5]>::try_from(values) else {
             problems.push("a row does not have the five columns".to_owned());
             break;
         };
+        null_read |= values.iter().any(|value| matches!(value, Value::Null));
         match parse_row(&values) {
             Ok(parsed) => out.push(parsed),
             Err(problem) => problems.push(problem),
@@ -564,6 +568,15 @@ fn read_rows(conn: &dyn Db, table: &Table) -> Result<Vec<Row>, Error> {
             problems.push("… (stopped after 20 problems)".to_owned());
             break;
         }
+    }
+    if null_read {
+        problems.push(
+            "NULL was read from columns declared NOT NULL, which SQLite cannot have stored: \
+             something on this connection changed what was read (an authorizer answering \
+             SQLITE_IGNORE for the table's columns reads them as NULL); remove it and run \
+             again before restoring anything"
+                .to_owned(),
+        );
     }
     for (position, row) in out.iter().enumerate() {
         if problems.len() >= 20 {
