@@ -1196,3 +1196,34 @@ fn backup_through_links_keeps_permissions_and_long_names() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// Round 16: `schema` and `plan --lint` waited rusqlite's own busy
+/// timeout (5 s) for another connection's lock, whatever `--lock-timeout`
+/// said, and `schema` then printed a bare "database is locked".
+#[test]
+fn schema_and_the_lint_wait_the_lock_timeout_like_every_command() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up", "--to", "0"]).code, 0);
+    let writer = Connection::open(&db).expect("open");
+    writer
+        .execute_batch("BEGIN EXCLUSIVE; CREATE TABLE held (x);")
+        .expect("lock the database");
+    for args in [&["schema"][..], &["plan", "--lint"][..]] {
+        let mut all = vec!["--lock-timeout", "1"];
+        all.extend_from_slice(args);
+        let result = run("quickstart", &db, &all);
+        assert_eq!(result.code, 1, "{args:?}: {}\n{}", result.out, result.err);
+        assert!(
+            result.elapsed >= Duration::from_secs(1) && result.elapsed < Duration::from_secs(4),
+            "{args:?}: {:?}",
+            result.elapsed
+        );
+        assert!(
+            result.err.contains("lock_timeout") || result.err.contains("lock timeout"),
+            "{args:?}: {}",
+            result.err
+        );
+    }
+    drop(writer);
+}

@@ -482,8 +482,8 @@ impl Migrator {
     /// database itself is only read. See [the `lint` module](crate::lint).
     ///
     /// Refused: a connection inside a transaction ([`Error::InTransaction`]),
-    /// a database another connection keeps locked for longer than `conn`'s
-    /// busy timeout ([`Error::Sqlite`], saying so), and whatever
+    /// a database another connection keeps locked for longer than the lock
+    /// timeout ([`Error::Locked`]), and whatever
     /// `pending_migrations` refuses (an invalid registry, a modified
     /// history, …).
     ///
@@ -529,7 +529,13 @@ impl Migrator {
         setup: impl FnOnce(&Connection) -> rusqlite::Result<()>,
     ) -> Result<LintReport, Error> {
         let start = Instant::now();
-        let mut copy = copy_into_memory(conn)?;
+        // Waiting for another connection's lock, as every call, within the
+        // lock timeout (round 16: the connection's own busy timeout, 5 s
+        // from rusqlite, whatever the CLI's `--lock-timeout` said).
+        let mut copy =
+            crate::sqlite::LockWait::around(conn, self.configured_lock_timeout(), |lock| {
+                copy_into_memory(conn, lock)
+            })?;
         let copy_elapsed = start.elapsed();
         let foreign_keys = pragma(&copy, "foreign_keys")? != 0;
         setup(&copy)?;
@@ -580,7 +586,11 @@ fn pragma(conn: &Connection, name: &str) -> Result<i64, Error> {
 /// SQLite's backup API (through the C interface: rusqlite's wrapper is an
 /// optional feature whose shape changed across the supported versions).
 /// The copy has the connection's `foreign_keys` and `recursive_triggers`.
-fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
+/// Waits for locks within `lock`'s budget.
+fn copy_into_memory(
+    conn: &Connection,
+    lock: &crate::sqlite::LockWait<'_>,
+) -> Result<Connection, Error> {
     // A connection inside a transaction cannot be the source of a backup:
     // its uncommitted changes would be copied, or it answers BUSY.
     if !conn.is_autocommit() {
@@ -590,12 +600,8 @@ fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
     // An in-memory destination must have the source's page size.
     let page_size: i64 = conn.query_row("PRAGMA main.page_size", params![], |r| r.get(0))?;
     copy.execute_batch(&format!("PRAGMA page_size = {page_size}"))?;
-    // The source's busy handler waits inside a step when it has one; the
-    // loop also waits when it has none, both within the connection's busy
-    // timeout.
-    let busy_timeout =
-        Duration::from_millis(u64::try_from(pragma(conn, "busy_timeout")?).unwrap_or(0));
-    let start = Instant::now();
+    // The lock bound's busy handler waits inside a step; the loop waits
+    // too, should a step answer BUSY at once, both within its budget.
     // SAFETY: both handles are valid for the whole block, and the backup
     // object is finished before it ends.
     let code = unsafe {
@@ -611,9 +617,8 @@ fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
             // -1: every page in one step, under one read lock of the source.
             let step = loop {
                 match ffi::sqlite3_backup_step(backup, -1) {
-                    ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED if start.elapsed() < busy_timeout => {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
+                    ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED
+                        if lock.pause(Duration::from_millis(10)) => {}
                     code => break code,
                 }
             };
@@ -627,12 +632,11 @@ fn copy_into_memory(conn: &Connection) -> Result<Connection, Error> {
     };
     let message = match code {
         ffi::SQLITE_OK => None,
-        ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => Some(format!(
-            "cannot copy the database into memory for the lint: another connection kept it \
-             locked for longer than this connection's busy timeout ({:.1} s); retry when it is \
-             done, or raise the busy timeout",
-            busy_timeout.as_secs_f64()
-        )),
+        ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED => {
+            return Err(Error::Locked {
+                waited: lock.waited(),
+            })
+        }
         // SAFETY: a valid handle; SQLite returns a NUL-terminated message,
         // copied at once.
         _ => Some(format!(

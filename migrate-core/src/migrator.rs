@@ -212,8 +212,9 @@ impl Migrator {
         (&self.set, self.table_name(), &self.extra)
     }
 
-    /// The configured lock timeout (the CLI's backup waits no longer).
-    #[cfg(feature = "cli")]
+    /// The configured lock timeout (the CLI's backup and the lint's copy
+    /// wait no longer).
+    #[cfg(any(feature = "cli", feature = "lint"))]
     pub(crate) fn configured_lock_timeout(&self) -> Duration {
         self.lock_timeout
     }

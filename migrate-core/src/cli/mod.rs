@@ -669,7 +669,12 @@ impl Command {
                 let schema = if *replay {
                     Schema::read(&crate::schema::replay(migrator)?)?
                 } else {
-                    Schema::read(conn)?
+                    // Within the lock timeout, as every other command.
+                    crate::sqlite::LockWait::around(
+                        conn,
+                        migrator.configured_lock_timeout(),
+                        |_| Schema::read(conn),
+                    )?
                 };
                 out.write_all(schema.render().as_bytes())?;
                 Ok(EXIT_OK)
