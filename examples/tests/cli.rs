@@ -1227,3 +1227,26 @@ fn schema_and_the_lint_wait_the_lock_timeout_like_every_command() {
     }
     drop(writer);
 }
+
+/// Round 16: with stdout unwritable, `up` applied every migration and said
+/// only "cannot write the output": a deploy script took it for a failed
+/// migration. The hint says the work is done.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_output_that_fails_after_the_work_says_the_work_is_done() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    let full = std::fs::File::create("/dev/full").expect("/dev/full");
+    let output = std::process::Command::new(example("quickstart"))
+        .arg("--db")
+        .arg(&db)
+        .arg("up")
+        .stdout(full)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
+    assert!(err.contains("which is done"), "{err}");
+    assert_eq!(history(&db).len(), 3, "the migrations were applied");
+}

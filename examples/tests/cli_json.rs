@@ -450,3 +450,19 @@ fn steps_lost_with_their_commit_are_not_listed_as_done() {
     ]);
     assert_eq!(applied(), 3);
 }
+
+/// `down` of the newest migration reports its step's time, as `up` and
+/// `down --to` do (round 16: `elapsed_ms` was 0 for a step of 500 ms).
+#[test]
+fn a_single_step_down_reports_its_time() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    let down = run("quickstart", &db, &["down", "--format", "json"]);
+    assert_eq!(down.code, 0, "{}", down.err);
+    let doc = validated(&down.out, "down");
+    let steps = doc["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 1, "{doc}");
+    let elapsed = steps[0]["elapsed_ms"].as_f64().expect("elapsed_ms");
+    assert!(elapsed > 0.0, "{doc}");
+}

@@ -685,6 +685,18 @@ impl Migrator {
         .map(|o| o.removed.into_iter().next())
     }
 
+    /// [`rollback_migration`](Self::rollback_migration), reporting the step
+    /// with its time, as the CLI's `down` shows it.
+    #[cfg(feature = "cli")]
+    pub(crate) fn rollback_last_step(&self, conn: &mut Connection) -> Result<Report, Error> {
+        let prepared = self.prepared()?;
+        let plan = &prepared.plan;
+        self.with_settings(&prepared.table, |s| {
+            runner::run(conn, plan, s, Goal::DownLast)
+        })
+        .map(|o| o.report)
+    }
+
     /// Undoes applied migrations, newest first, until `target` is the newest
     /// applied one. Every one of them must have a rollback, or nothing runs.
     ///

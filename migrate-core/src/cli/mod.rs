@@ -379,6 +379,19 @@ impl Command {
         }
     }
 
+    /// Whether the command changes the database or files (its output
+    /// comes after the change).
+    fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Command::Status { .. }
+                | Command::Plan { .. }
+                | Command::Verify { .. }
+                | Command::DryRun { .. }
+                | Command::Schema { .. }
+        )
+    }
+
     /// The name JSON documents give the command.
     fn name(&self) -> &'static str {
         match self {
@@ -525,7 +538,19 @@ impl Command {
                     let _ = writeln!(out, "{}", doc.render());
                 }
                 let _ = writeln!(err, "{}: {failure:#}", paint.red("error"));
-                if let Some(hint) = failure.hint() {
+                let hint = match &failure {
+                    // Round 16: `up >/dev/full` said only "cannot write the
+                    // output", and a deploy script took applied migrations
+                    // for failed ones.
+                    Failure::Output(_) if self.writes() => Some(
+                        "the output failed after the command's work, which is done (migrations \
+                         applied or rolled back, files written): run `status` to see the \
+                         database as it is"
+                            .to_owned(),
+                    ),
+                    _ => failure.hint(),
+                };
+                if let Some(hint) = hint {
                     let _ = writeln!(err, "{}: {hint}", paint.yellow("hint"));
                 }
                 EXIT_FAILED
@@ -804,12 +829,8 @@ fn roll_back(
     match (to, all) {
         (_, true) => migrator.rollback_all(conn).map(|r| r.steps),
         (Some(target), false) => migrator.rollback_to(conn, target).map(|r| r.steps),
-        (None, false) => migrator.rollback_migration(conn).map(|undone| {
-            undone
-                .map(|row| StepReport::new(row.id, row.name, Direction::Down, Duration::ZERO))
-                .into_iter()
-                .collect()
-        }),
+        // With the step's time (round 16: `elapsed_ms` 0 for a 500 ms step).
+        (None, false) => migrator.rollback_last_step(conn).map(|r| r.steps),
     }
 }
 
