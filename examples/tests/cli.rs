@@ -1250,3 +1250,45 @@ fn an_output_that_fails_after_the_work_says_the_work_is_done() {
     assert!(err.contains("which is done"), "{err}");
     assert_eq!(history(&db).len(), 3, "the migrations were applied");
 }
+
+/// Round 16: a tracking row's name holding escape sequences (a window
+/// title, a cleared screen) reached the terminal raw from `status` and
+/// `verify`. With colour on (as on a terminal), the CLI's own colours stay
+/// and the row's sequences are shown as `\u{…}`.
+#[test]
+fn escape_sequences_from_the_database_do_not_reach_the_terminal() {
+    let dir = TempDir::new().expect("tempdir");
+    let db = dir.path().join("q.db");
+    assert_eq!(run("quickstart", &db, &["up"]).code, 0);
+    Connection::open(&db)
+        .and_then(|c| {
+            c.execute(
+                "UPDATE migrations SET name = ?1 WHERE id = 0",
+                ["cats\x1b]0;PWNED\x07\x1b[2J\u{202e}"],
+            )
+        })
+        .expect("tamper");
+    for command in ["status", "verify"] {
+        let result = run_in(
+            "quickstart",
+            &db,
+            &[command],
+            &[("CLICOLOR_FORCE", "1")],
+            None,
+        );
+        let all = format!("{}{}", result.out, result.err);
+        assert!(
+            !all.contains("\x1b]") && !all.contains("\x1b[2J"),
+            "{command}: {all:?}"
+        );
+        assert!(
+            !all.contains('\u{202e}') && !all.contains('\x07'),
+            "{command}: {all:?}"
+        );
+        assert!(all.contains("\\u{1b}]0;PWNED"), "{command}: {all:?}");
+        assert!(
+            all.contains("\x1b[31m"),
+            "{command}: its own colours stay: {all:?}"
+        );
+    }
+}

@@ -175,6 +175,7 @@
 //! | 4 | `dry-run` or `plan --lint`: a pending migration would fail |
 //! | 5 | `plan --lint`: findings at or above the `--deny` level |
 
+mod controls;
 mod json;
 mod new;
 mod render;
@@ -525,6 +526,17 @@ impl Command {
         let json = self.format() == Format::Json;
         let paint = Paint(color && !json);
         let steps = Steps::default();
+        // Text from the database must not drive the terminal (a JSON
+        // document escapes it itself).
+        let mut escaped_out;
+        let out: &mut dyn Write = if json {
+            out
+        } else {
+            escaped_out = controls::ControlsEscaped::new(out);
+            &mut escaped_out
+        };
+        let mut escaped_err = controls::ControlsEscaped::new(err);
+        let err: &mut dyn Write = &mut escaped_err;
         let result = if json {
             self.execute_json(conn, migrator, out, &steps)
         } else {
@@ -1085,7 +1097,7 @@ fn progress_migrator(migrator: &Migrator, paint: Paint) -> Progress {
         };
         // Printed at once on a terminal, so a long migration shows progress.
         if live {
-            let _ = writeln!(anstream::stdout(), "{line}");
+            let _ = writeln!(anstream::stdout(), "{}", controls::escape_controls(&line));
         } else {
             sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         }
