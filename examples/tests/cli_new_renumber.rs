@@ -234,6 +234,14 @@ fn new_prints_or_appends_a_rust_skeleton() {
         "{}",
         missing.err
     );
+    // Round 16: a device was read for ever (`/dev/zero`, `/dev/full`), a
+    // pipe blocked: refused at once, as not a regular file.
+    #[cfg(unix)]
+    {
+        let device = run("quickstart", &db, &["new", "x", "--file", "/dev/zero"]);
+        assert_eq!(device.code, 1);
+        assert!(device.err.contains("not a regular file"), "{}", device.err);
+    }
     let keyword = run("quickstart", &db, &["new", "type"]);
     assert_eq!(keyword.code, 1);
     assert!(

@@ -200,7 +200,17 @@ fn rust_skeleton(
         out.write_all(code.as_bytes())?;
         return Ok(());
     };
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    // A device or a pipe would be read for ever (round 16: `--file
+    // /dev/full`): only a regular file (a link to one is followed).
+    let regular = std::fs::metadata(file).map(|meta| meta.is_file());
+    let text = match regular {
+        Ok(false) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        )),
+        _ => std::fs::read_to_string(file),
+    }
+    .map_err(|e| {
         Failure::refused(
             format!("cannot read {}: {e}", file.display()),
             "give an existing .rs file of your crate (the module that holds this set's \
@@ -691,14 +701,10 @@ fn write_all_or_none(
     let mut outcome = Ok(());
     for (relative, text) in files {
         let path = dir.join(relative);
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .and_then(|mut file| {
-                created.push(path.clone());
-                file.write_all(text.as_bytes())
-            });
+        let written = write_whole(&path, text);
+        if written.is_ok() {
+            created.push(path.clone());
+        }
         if let Err(e) = written {
             outcome = Err(cannot_create(&path, &e));
             break;
@@ -713,6 +719,31 @@ fn write_all_or_none(
         }
     }
     outcome
+}
+
+/// Writes `text` to `path`, which must not exist, so that `path` never
+/// holds less than all of it: written to a hidden file beside it first,
+/// then linked to its name (which fails if the name is taken). A `new`
+/// killed between the two left an empty `008_x.sql`, which would run as a
+/// migration that does nothing (round 16); a hidden file is not one.
+fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let partial = path.with_file_name(format!(
+        ".{}.migrate-core-new-{}",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::hard_link(&partial, path));
+    let _ = std::fs::remove_file(&partial);
+    written
 }
 
 fn cannot_create(path: &Path, error: &std::io::Error) -> Failure {
@@ -918,6 +949,28 @@ mod tests {
         };
         assert!(failure.to_string().contains("0001_y.down.sql"), "{failure}");
         assert!(!dir.path().join("0001_y.sql").exists());
+        assert_eq!(
+            std::fs::read_dir(dir.path())?.count(),
+            2,
+            "no hidden file left"
+        );
+        Ok(())
+    }
+
+    /// A file `new` writes has all of its text under its name, or is not
+    /// there (round 16: killed between creating and writing, `new` left an
+    /// empty `008_x.sql`, a migration that does nothing); a name taken
+    /// fails as before; nothing hidden is left beside it.
+    #[test]
+    fn a_new_file_is_whole_or_absent() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("0002_z.sql");
+        write_whole(&path, "CREATE TABLE z (x);\n")?;
+        assert_eq!(std::fs::read_to_string(&path)?, "CREATE TABLE z (x);\n");
+        let taken = write_whole(&path, "other").map_err(|e| e.kind());
+        assert_eq!(taken, Err(std::io::ErrorKind::AlreadyExists));
+        assert_eq!(std::fs::read_to_string(&path)?, "CREATE TABLE z (x);\n");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
         Ok(())
     }
 
