@@ -11,9 +11,12 @@ use std::ffi::{c_char, CStr, CString};
 
 use rusqlite::{ffi, Connection};
 
-/// Runs every statement of `sql` as `Connection::execute_batch` does: each
-/// prepared and stepped once, in order, stopping at the first error, whose
-/// message says at which line of `sql` the failing statement starts.
+/// Runs every statement of `sql`, in order, each stepped to its end as
+/// `sqlite3_exec` and the `sqlite3` shell do (rusqlite's `execute_batch`
+/// steps once, so an error in a later row of a statement returning rows,
+/// or a function's effect on them, went unseen: round 18), stopping at the
+/// first error, whose message says at which line of `sql` the failing
+/// statement starts.
 pub(crate) fn execute_script(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     // SQLite reads no further than a NUL anyway; rusqlite's own call
     // reports such a text as it always has.
@@ -35,8 +38,13 @@ pub(crate) fn execute_script(conn: &Connection, sql: &str) -> rusqlite::Result<(
             return Err(at(prepared));
         }
         if !statement.is_null() {
-            // SAFETY: a statement just prepared, finalized right after.
-            let stepped = unsafe { ffi::sqlite3_step(statement) };
+            let stepped = loop {
+                // SAFETY: a statement just prepared, finalized right after.
+                match unsafe { ffi::sqlite3_step(statement) } {
+                    ffi::SQLITE_ROW => continue,
+                    other => break other,
+                }
+            };
             let failure =
                 (stepped != ffi::SQLITE_ROW && stepped != ffi::SQLITE_DONE).then(|| at(stepped));
             // SAFETY: as above; finalized once.
@@ -60,9 +68,7 @@ fn error(db: *mut ffi::sqlite3, code: std::ffi::c_int, sql: &str, from: usize) -
     // SAFETY: a live handle; SQLite returns a NUL-terminated message.
     let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) };
     let mut message = message.to_string_lossy().into_owned();
-    let rest = sql.get(from..).unwrap_or_default();
-    let skipped = rest.len() - rest.trim_start().len();
-    let start = from + skipped;
+    let start = from + blanks_and_comments(sql.get(from..).unwrap_or_default());
     if let Some(statement) = sql.get(start..).filter(|s| !s.is_empty()) {
         let line = sql.as_bytes()[..start]
             .iter()
@@ -79,6 +85,24 @@ fn error(db: *mut ffi::sqlite3, code: std::ffi::c_int, sql: &str, from: usize) -
         message.push_str(&format!(" (the statement at line {line}: {shown}{more})"));
     }
     rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message))
+}
+
+/// How many bytes of blanks (a byte order mark among them, as SQLite reads
+/// it) and comments `text` starts with: what SQLite skips before the
+/// statement it then compiles (round 18: a comment after the previous
+/// statement was named as the failing statement).
+fn blanks_and_comments(text: &str) -> usize {
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        rest = if let Some(comment) = trimmed.strip_prefix("--") {
+            comment.find('\n').map_or("", |end| &comment[end + 1..])
+        } else if let Some(comment) = trimmed.strip_prefix("/*") {
+            comment.find("*/").map_or("", |end| &comment[end + 2..])
+        } else {
+            return text.len() - trimmed.len();
+        };
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +123,7 @@ mod tests {
             "CREATE TABLE t (x); SELEC 1; CREATE TABLE never (x)",
             "CREATE TABLE t (x);\0 CREATE TABLE after_nul (x)",
             "CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END; CREATE TABLE t (x)",
+            "CREATE TABLE t (x); INSERT INTO t VALUES (1), (2); SELECT x FROM t; DROP TABLE t",
         ];
         let state = |conn: &Connection| -> rusqlite::Result<(Vec<String>, i64)> {
             let mut names = conn.prepare("SELECT name FROM sqlite_master ORDER BY name")?;
@@ -146,6 +171,41 @@ mod tests {
         assert!(peak < 8 << 20, "SQLite's memory peaked at {peak} bytes");
         let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |row| row.get(0))?;
         assert!(rows > 600_000);
+        Ok(())
+    }
+
+    /// Every row of a statement is stepped, as the `sqlite3` shell does: an
+    /// error in the second row fails the script (`execute_batch` stops at
+    /// the first row and goes on).
+    #[test]
+    fn every_row_of_a_statement_is_stepped() -> rusqlite::Result<()> {
+        let conn = Connection::open_in_memory()?;
+        let script = "CREATE TABLE t (x); INSERT INTO t VALUES (1), (-9223372036854775808);
+                      SELECT abs(x) FROM t; CREATE TABLE after (x);";
+        assert!(
+            conn.execute_batch(script).is_ok(),
+            "execute_batch misses it"
+        );
+        let conn = Connection::open_in_memory()?;
+        let error = execute_script(&conn, script).expect_err("the second row overflows");
+        assert!(error.to_string().contains("integer overflow"), "{error}");
+        Ok(())
+    }
+
+    /// The line named is the failing statement's, after the comments and
+    /// blanks before it (a comment after the previous statement, a byte
+    /// order mark).
+    #[test]
+    fn the_failing_statement_s_line_is_named() -> rusqlite::Result<()> {
+        let conn = Connection::open_in_memory()?;
+        let script = "CREATE TABLE tags (name TEXT); -- the tags\n\
+                      -- more words\n/* and a\nblock */\n\u{feff}INSERT INTO tags (titel) VALUES (1);\n";
+        let error = execute_script(&conn, script).expect_err("no such column");
+        let message = error.to_string();
+        assert!(
+            message.contains("(the statement at line 5: INSERT INTO tags (titel)"),
+            "{message}"
+        );
         Ok(())
     }
 }
