@@ -217,6 +217,17 @@ mod tests {
     /// comma (`f593e680…`): the comma no longer counts.
     const CURRENT_OF_TRAILING_COMMA_BODY: &str = "56e3958ca06d2e47fd547429c410ef5b";
 
+    /// Round 18: a tuple after a label is not an argument list, so its
+    /// one-element comma counts (`break 'a (1,)` returns a tuple, `(1)` a
+    /// number); under the third definition they shared a checksum.
+    #[test]
+    fn a_tuple_after_a_label_keeps_its_comma() {
+        let tuple = tokens("{ let v = 'a: loop { break 'a (1,); }; Ok(()) }");
+        let number = tokens("{ let v = 'a: loop { break 'a (1); }; Ok(()) }");
+        assert_ne!(of_tokens(&tuple), of_tokens(&number));
+        assert_eq!(third_of_tokens(&tuple), third_of_tokens(&number));
+    }
+
     /// An editor's byte order mark changes nothing SQLite runs: no
     /// checksum of its own (round 16: adding one reported the applied file
     /// modified), and the value hashed with it before is carried as former.

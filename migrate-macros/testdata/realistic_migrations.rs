@@ -101,3 +101,11 @@ fn call_of_a_looked_up_step(registry: &Registry) -> Result<()> {
     registry.lookup_the_step_registered_for(0)?("an argument long enough to make rustfmt wrap it")?;
     Ok(())
 }
+
+// Round 18: a closure returning with `return`: rustfmt drops the braces at
+// one width and keeps them, with a `;`, where it must wrap the call.
+fn closure_returning_early(tx: &Transaction) -> Result<()> {
+    let h = |x: i64| { return x + some_function_with_a_long_name(x, "and a long argument string") };
+    tx.execute("INSERT INTO audit (n) VALUES (?1)", [h(1)])?;
+    Ok(())
+}

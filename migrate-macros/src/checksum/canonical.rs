@@ -33,11 +33,15 @@
 //!   `while` or `for` loop is dropped (rustfmt does both; not after `loop`,
 //!   whose `;` can discard a value).
 //!
-//! This is the fourth definition. The third is this one without the rule
-//! that a `(…)` after `?` is an argument list (`lookup(0)?(arg,)`, which
-//! rustfmt writes with that comma when it wraps the call: the comma was kept
-//! as if it made a one-element tuple); [`third`] computes it, with the same
-//! code and that one rule off. [`super::v2`], kept unchanged, lacks the
+//! This is the fourth definition. The third is this one without three
+//! rules, found by probes (rounds 16 and 18): a `(…)` after `?` is an
+//! argument list (`lookup(0)?(arg,)`, which rustfmt writes with that comma
+//! when it wraps the call: the comma was kept as if it made a one-element
+//! tuple); a `(…)` after a label or lifetime is not one (`break 'a (5,)`,
+//! a tuple, and `break 'a (5)` were one form); a closure's body
+//! `{ return expr; }` is `return expr` (rustfmt writes the one at one
+//! width, the other at another). [`third`] computes the third, with the
+//! same code and those rules off. [`super::v2`], kept unchanged, lacks the
 //! last three rules and the attributes' place in a `use` run.
 //!
 //! Comments are not tokens, and doc comments are dropped when the tokens are
@@ -51,9 +55,9 @@ use quote::ToTokens;
 use super::v1;
 
 thread_local! {
-    /// Whether a `(…)` after `?` is an argument list: the fourth
-    /// definition's rule, off only while [`third`] computes the third's.
-    static CALL_AFTER_QUESTION_MARK: Cell<bool> = const { Cell::new(true) };
+    /// Whether the fourth definition's rules apply (see the module's
+    /// documentation): off only while [`third`] computes the third's.
+    static FOURTH_DEFINITION: Cell<bool> = const { Cell::new(true) };
 }
 
 /// The canonical form of `tokens`.
@@ -66,9 +70,9 @@ pub fn normalize(tokens: TokenStream) -> TokenStream {
 /// documentation): stored in databases migrated before the fourth, so
 /// carried as a former checksum.
 pub fn third(tokens: TokenStream) -> TokenStream {
-    CALL_AFTER_QUESTION_MARK.with(|rule| rule.set(false));
+    FOURTH_DEFINITION.with(|rule| rule.set(false));
     let canonical = normalize(tokens);
-    CALL_AFTER_QUESTION_MARK.with(|rule| rule.set(true));
+    FOURTH_DEFINITION.with(|rule| rule.set(true));
     canonical
 }
 
@@ -215,10 +219,15 @@ fn call_like(tokens: &[TokenTree], i: usize) -> bool {
         return false;
     };
     match previous {
-        TokenTree::Ident(ident) => !NOT_A_CALLEE.contains(&ident.to_string().as_str()),
+        TokenTree::Ident(ident) => {
+            // `'a (…)`: a label or lifetime, then a tuple or a type.
+            let after_a_label =
+                i >= 2 && is_punct(tokens.get(i - 2), '\'') && FOURTH_DEFINITION.with(Cell::get);
+            !(after_a_label || NOT_A_CALLEE.contains(&ident.to_string().as_str()))
+        }
         TokenTree::Punct(p) if p.as_char() == '!' => true,
         // `f()?(x)`: nothing but a call follows `?` with `(`.
-        TokenTree::Punct(p) if p.as_char() == '?' => CALL_AFTER_QUESTION_MARK.with(Cell::get),
+        TokenTree::Punct(p) if p.as_char() == '?' => FOURTH_DEFINITION.with(Cell::get),
         TokenTree::Punct(p) if p.as_char() == '>' => ends_call_generics(tokens, i - 1),
         TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
         _ => false,
@@ -364,6 +373,12 @@ fn single_expression(block: &Group) -> Option<Vec<TokenTree>> {
         [syn::Stmt::Expr(_, None)] => Some(block.stream().into_iter().collect()),
         [syn::Stmt::Macro(m)] if m.semi_token.is_none() && m.attrs.is_empty() => {
             Some(block.stream().into_iter().collect())
+        }
+        // `{ return expr; }` returns what `return expr` does.
+        [syn::Stmt::Expr(syn::Expr::Return(_), Some(_))] if FOURTH_DEFINITION.with(Cell::get) => {
+            let mut tokens: Vec<TokenTree> = block.stream().into_iter().collect();
+            tokens.pop();
+            Some(tokens)
         }
         _ => None,
     }
