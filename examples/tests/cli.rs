@@ -1291,4 +1291,35 @@ fn escape_sequences_from_the_database_do_not_reach_the_terminal() {
             "{command}: its own colours stay: {all:?}"
         );
     }
+    // Only the CLI's own colours pass: a name's own SGR sequence (text
+    // concealed) is shown, not obeyed (round 18).
+    Connection::open(&db)
+        .and_then(|c| {
+            c.execute(
+                "UPDATE migrations SET name = 'a\x1b[8mhidden' WHERE id = 1",
+                [],
+            )
+        })
+        .expect("tamper");
+    let status = run_in(
+        "quickstart",
+        &db,
+        &["status"],
+        &[("CLICOLOR_FORCE", "1")],
+        None,
+    );
+    assert!(
+        !status.out.contains("\x1b[8m") && status.out.contains("\\u{1b}[8m"),
+        "{:?}",
+        status.out
+    );
+    // `schema` prints the schema's SQL as it is, a bidirectional override
+    // in a CHECK included: it is text for files and diffs (round 18: it
+    // was escaped, and no longer the schema).
+    Connection::open(&db)
+        .and_then(|c| c.execute_batch("CREATE TABLE guarded (x TEXT CHECK (x <> '\u{202e}'))"))
+        .expect("schema");
+    let schema = run("quickstart", &db, &["schema"]);
+    assert_eq!(schema.code, 0, "{}", schema.err);
+    assert!(schema.out.contains("'\u{202e}'"), "{:?}", schema.out);
 }

@@ -4,8 +4,9 @@
 //! Unicode's bidirectional overrides (text shown in another order than it
 //! is). Every line the CLI writes as text goes through [`escape_controls`],
 //! which writes such characters as `\u{…}` and keeps the CLI's own colours
-//! (SGR sequences, `ESC [ … m`), which `anstream` then keeps, strips or
-//! translates.
+//! (exactly the sequences `Paint` writes; round 18: any SGR sequence was
+//! kept, so text could be concealed, `ESC[8m`), which `anstream` then
+//! keeps, strips or translates.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -17,10 +18,15 @@ pub(crate) fn escape_controls(line: &str) -> Cow<'_, str> {
     if !line.chars().any(|c| c == '\x1b' || escaped(c)) {
         return Cow::Borrowed(line);
     }
+    let ours = super::render::own_sequences();
     let mut out = String::with_capacity(line.len() + 16);
     let mut rest = line;
     while let Some(c) = rest.chars().next() {
-        if let Some(length) = sgr_length(rest) {
+        if let Some(length) = ours
+            .iter()
+            .find(|sequence| rest.starts_with(sequence.as_str()))
+            .map(String::len)
+        {
             out.push_str(&rest[..length]);
             rest = &rest[length..];
             continue;
@@ -36,19 +42,16 @@ pub(crate) fn escape_controls(line: &str) -> Cow<'_, str> {
 }
 
 fn escaped(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    (c.is_control() && c != '\n' && c != '\t') || reorders(c)
 }
 
-/// The length of the SGR sequence `text` starts with (`ESC [`, digits and
-/// semicolons, `m`), if it starts with one.
-fn sgr_length(text: &str) -> Option<usize> {
-    let body = text.strip_prefix("\x1b[")?;
-    let parameters = body
-        .bytes()
-        .take_while(|b| b.is_ascii_digit() || *b == b';')
-        .count();
-    (body.as_bytes().get(parameters) == Some(&b'm')).then_some(2 + parameters + 1)
+/// Unicode's characters that show text in another order than it is: the
+/// bidirectional embeddings, overrides and isolates, and the marks.
+pub(crate) fn reorders(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}'
+    )
 }
 
 /// A writer that passes each line through [`escape_controls`] (a line is
@@ -112,6 +115,11 @@ mod tests {
             "\x1b[32mapplied\x1b[0m a\\u{d}b\\u{202e}c\\u{9b}d\te\n"
         );
         assert_eq!(escape_controls("\x1b["), "\\u{1b}[");
+        // Only the CLI's own colours: no concealing, blinking, or others.
+        assert_eq!(
+            escape_controls("a\x1b[8mhidden\x1b[5m\x1b[32m"),
+            "a\\u{1b}[8mhidden\\u{1b}[5m\x1b[32m"
+        );
     }
 
     #[test]

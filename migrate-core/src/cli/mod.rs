@@ -527,9 +527,10 @@ impl Command {
         let paint = Paint(color && !json);
         let steps = Steps::default();
         // Text from the database must not drive the terminal (a JSON
-        // document escapes it itself).
+        // document escapes it itself). `schema` prints SQL, for files and
+        // diffs, as the snapshot check writes it: byte for byte (round 18).
         let mut escaped_out;
-        let out: &mut dyn Write = if json {
+        let out: &mut dyn Write = if json || matches!(self, Command::Schema { .. }) {
             out
         } else {
             escaped_out = controls::ControlsEscaped::new(out);

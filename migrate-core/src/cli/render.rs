@@ -15,6 +15,16 @@ const GREEN: Style = AnsiColor::Green.on_default();
 const YELLOW: Style = AnsiColor::Yellow.on_default();
 const RED: Style = AnsiColor::Red.on_default();
 
+/// The escape sequences `Paint` writes: each style's start and its end.
+pub(crate) fn own_sequences() -> [String; 4] {
+    [
+        GREEN.render().to_string(),
+        YELLOW.render().to_string(),
+        RED.render().to_string(),
+        RED.render_reset().to_string(),
+    ]
+}
+
 impl Paint {
     fn wrap(self, style: Style, text: &str) -> String {
         if self.0 {
@@ -108,7 +118,9 @@ impl Json {
 }
 
 /// `text` as a JSON string literal (RFC 8259): quotes, backslashes and
-/// control characters escaped, everything else (any Unicode) as is.
+/// control characters escaped (C1 and DEL too, and the bidirectional
+/// overrides: a document shown on a terminal must not drive it, round 18),
+/// everything else (any Unicode) as is.
 pub(crate) fn escape(text: &str, out: &mut String) {
     out.push('"');
     for c in text.chars() {
@@ -120,7 +132,7 @@ pub(crate) fn escape(text: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
+            c if c.is_control() || super::controls::reorders(c) => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -147,8 +159,9 @@ mod tests {
             escaped("\u{0}\u{1}\u{8}\u{c}\u{1f}"),
             r#""\u0000\u0001\b\f\u001f""#
         );
-        // DEL and everything above is allowed as is in a JSON string.
-        assert_eq!(escaped("\u{7f}"), "\"\u{7f}\"");
+        // DEL, C1 and the bidirectional overrides are allowed as is in a
+        // JSON string, but would drive a terminal showing the document.
+        assert_eq!(escaped("\u{7f}\u{9b}\u{202e}"), r#""\u007f\u009b\u202e""#);
     }
 
     #[test]
