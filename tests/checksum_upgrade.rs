@@ -170,7 +170,9 @@ fn the_fixtures_really_changed_checksum() {
     assert_eq!(former_checksums("upgrade", 0).len(), 1, "trailing comma");
     assert!(former_checksums("upgrade", 1).is_empty());
     assert_eq!(former_checksums("upgrade", 2).len(), 1, "extern \"C\"");
-    assert_eq!(former_checksums("crlf", 1).len(), 1, "CRLF file");
+    // The CRLF file's value under v1, and its values with a byte order
+    // mark (every SQL text carries those).
+    assert_eq!(former_checksums("crlf", 1).len(), 3, "CRLF file");
 }
 
 /// Chains of a former definition over checksums that are all current (a

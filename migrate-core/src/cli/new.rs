@@ -304,6 +304,10 @@ impl Sections {
     pub(super) fn of(text: &str) -> Option<(Sections, bool)> {
         let mut tool = None;
         let mut down = false;
+        // An editor's byte order mark before the first marker is not part
+        // of the line, as the build reads it (round 18: `new` wrote a file
+        // without goose's markers beside one).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for line in text.lines() {
             let line = line.trim_end();
             let found = if line.starts_with("--") && line.contains("+goose") {
@@ -726,24 +730,50 @@ fn write_all_or_none(
 /// then linked to its name (which fails if the name is taken). A `new`
 /// killed between the two left an empty `008_x.sql`, which would run as a
 /// migration that does nothing (round 16); a hidden file is not one.
+///
+/// The hidden file is one this call creates (a name taken by another run's,
+/// with the same process id in another container, is skipped, never
+/// removed: round 18). Where the file system has no hard links (FAT), the
+/// file is created under its name and written, as before.
 fn write_whole(path: &Path, text: &str) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let partial = path.with_file_name(format!(
-        ".{}.migrate-core-new-{}",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&partial)
-        .and_then(|mut file| {
+    let mut attempt = 0;
+    let (partial, mut file) = loop {
+        let partial = path.with_file_name(format!(
+            ".{}.migrate-core-new-{}-{attempt}",
+            name.as_deref().unwrap_or_default(),
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+        {
+            Ok(file) => break (partial, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    drop(file);
+    let linked = written.map(|()| std::fs::hard_link(&partial, path));
+    let _ = std::fs::remove_file(&partial);
+    match linked? {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
+            // No hard links here: the plain way, a name that must be free.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)?;
             file.write_all(text.as_bytes())?;
             file.sync_all()
-        })
-        .and_then(|()| std::fs::hard_link(&partial, path));
-    let _ = std::fs::remove_file(&partial);
-    written
+        }
+        other => other,
+    }
 }
 
 fn cannot_create(path: &Path, error: &std::io::Error) -> Failure {
@@ -829,6 +859,13 @@ mod tests {
         let cases = [
             (
                 "-- +goose Up\nCREATE TABLE a (x);\n",
+                false,
+                "-- +goose Up\n",
+                None,
+            ),
+            // An editor's byte order mark before the marker (round 18).
+            (
+                "\u{feff}-- +goose Up\nCREATE TABLE a (x);\n",
                 false,
                 "-- +goose Up\n",
                 None,
@@ -965,12 +1002,20 @@ mod tests {
     fn a_new_file_is_whole_or_absent() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("0002_z.sql");
+        // Another run's hidden file by the name this run would take first
+        // (the same process id, in another container): skipped, kept.
+        let theirs = dir.path().join(format!(
+            ".0002_z.sql.migrate-core-new-{}-0",
+            std::process::id()
+        ));
+        std::fs::write(&theirs, "theirs")?;
         write_whole(&path, "CREATE TABLE z (x);\n")?;
         assert_eq!(std::fs::read_to_string(&path)?, "CREATE TABLE z (x);\n");
         let taken = write_whole(&path, "other").map_err(|e| e.kind());
         assert_eq!(taken, Err(std::io::ErrorKind::AlreadyExists));
         assert_eq!(std::fs::read_to_string(&path)?, "CREATE TABLE z (x);\n");
-        assert_eq!(std::fs::read_dir(dir.path())?.count(), 1);
+        assert_eq!(std::fs::read_to_string(&theirs)?, "theirs");
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 2);
         Ok(())
     }
 
