@@ -439,7 +439,12 @@ fn a_step_taking_the_authorizer_away_cannot_keep_its_work_behind_a_savepoint() {
 #[test]
 fn a_row_the_step_made_impossible_is_blamed_on_the_step() {
     type Take = fn(&Transaction<'_>) -> rusqlite::Result<()>;
-    let takes: [(&str, Take); 2] = [
+    let takes: [(&str, Take); 3] = [
+        // Its own authorizer refuses every statement, the guard's look
+        // included (SQLITE_AUTH: still an authorizer taken away).
+        ("refuses everything", |tx| {
+            tx.authorizer(Some(|_: AuthContext<'_>| Authorization::Deny))
+        }),
         ("writes the row itself", |tx| {
             no_authorizer(tx)?;
             tx.execute_batch(
@@ -464,6 +469,27 @@ fn a_row_the_step_made_impossible_is_blamed_on_the_step() {
         match m.migrate(&mut conn) {
             Err(Error::Forbidden { id: 1, reason, .. }) if reason.contains("authorizer") => {}
             other => panic!("a step that {what}: {other:?}"),
+        }
+        drop(conn);
+        assert_eq!(main_tracking_ids(&db.open(), "migrations"), [0], "{what}");
+    }
+}
+
+/// A step that fails or panics with the callbacks in place reports its own
+/// failure, not the guard's (cargo-mutants: a guard that always found its
+/// authorizer gone passed every other test here).
+#[test]
+fn a_step_failing_with_the_callbacks_in_place_reports_its_own_failure() {
+    let failing: Body = Arc::new(|tx: &Transaction<'_>| tx.execute_batch("SELECT * FROM nope"));
+    let panicking: Body = Arc::new(|_: &Transaction<'_>| panic!("on purpose"));
+    for (what, body) in [("fails", failing), ("panics", panicking)] {
+        let db = TempDb::new();
+        let mut conn = db.open();
+        let result = migrator_of(vec![plain(0), body]).migrate(&mut conn);
+        match (what, &result) {
+            ("fails", Err(Error::Failed { id: 1, .. }))
+            | ("panics", Err(Error::Panicked { id: 1, .. })) => {}
+            _ => panic!("a step that {what}: {result:?}"),
         }
         drop(conn);
         assert_eq!(main_tracking_ids(&db.open(), "migrations"), [0], "{what}");
