@@ -722,9 +722,10 @@ impl Error {
             }
             Error::Locked { waited } => write!(
                 f,
-                "database is locked by another migrator (or another connection: a writer, or in \
-                 rollback-journal mode a reader, holds a lock a write needs): waited {:.1} s; \
-                 raise Migrator::lock_timeout or find what holds the lock",
+                "database is locked by another migrator (or another connection holding a lock a \
+                 write needs: a writer; in rollback-journal mode, a reader; in any mode, one with \
+                 locking_mode = EXCLUSIVE): waited {:.1} s; raise Migrator::lock_timeout or find \
+                 what holds the lock",
                 waited.as_secs_f64()
             ),
             Error::InvalidTarget { set, target, known } => {
