@@ -87,13 +87,6 @@ fn followed(path: &Path) -> Result<PathBuf, String> {
 /// database only its owner may read would leak it); before anything is
 /// written to it.
 fn create(partial: &Path, model: Option<&std::fs::Metadata>) -> Result<(), String> {
-    let failed = |e: std::io::Error| {
-        format!(
-            "cannot create {} ({e}): the copy is written there, in the target's directory, \
-             and then renamed over the target, so the directory must be writable",
-            partial.display()
-        )
-    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -102,7 +95,11 @@ fn create(partial: &Path, model: Option<&std::fs::Metadata>) -> Result<(), Strin
         // No wider than the model from the first moment.
         options.mode(model.map_or(0o644, |model| model.permissions().mode() & 0o777));
     }
-    drop(options.open(partial).map_err(failed)?);
+    drop(
+        options
+            .open(partial)
+            .map_err(|e| cannot_create(partial, &e))?,
+    );
     let Some(model) = model else { return Ok(()) };
     std::fs::set_permissions(partial, model.permissions())
         .map_err(|e| format!("cannot set the copy's permissions: {e}"))?;
@@ -114,6 +111,15 @@ fn create(partial: &Path, model: Option<&std::fs::Metadata>) -> Result<(), Strin
         let _ = std::os::unix::fs::chown(partial, Some(model.uid()), Some(model.gid()));
     }
     Ok(())
+}
+
+/// Why the copy's own file could not be made, and what the backup needs.
+fn cannot_create(partial: &Path, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "cannot create {} ({error}): the copy is written there, in the target's directory, \
+         and then renamed over the target, so the directory must be writable",
+        partial.display()
+    )
 }
 
 /// The database's file, if it has one.
@@ -311,13 +317,7 @@ fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String>
             destination.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))?;
             Ok(destination)
         })
-        .map_err(|e| {
-            format!(
-                "cannot create {} ({e}): the copy is written there, in the target's directory, \
-                 and then renamed over the target, so the directory must be writable",
-                path.display()
-            )
-        })?;
+        .map_err(|e| cannot_create(path, &e))?;
     let _source_wait = LockWait::none(conn).map_err(|e| format!("cannot start: {e}"))?;
     // A source that cannot be read fails the copy with a message from the
     // target's handle, as if the target were at fault: say which it is.
@@ -413,27 +413,12 @@ fn copy(conn: &Connection, path: &Path, timeout: Duration) -> Result<(), String>
              (where a copy does not have to start again)",
             timeout.as_secs_f64()
         )),
-        Copied::Busy => {
-            // Who holds it: the target if it cannot be locked now.
-            let target_locked = destination
-                .execute_batch("BEGIN EXCLUSIVE; ROLLBACK")
-                .is_err();
-            if target_locked {
-                // In case BEGIN worked and ROLLBACK did not.
-                let _ = destination.execute_batch("ROLLBACK");
-                Err(format!(
-                    "another connection holds a lock on it and did not release it within the lock \
-                     timeout ({:.1} s): finish or close what has the file open (an sqlite3 shell, an \
-                     application, another backup), or back up to another path",
-                    timeout.as_secs_f64()
-                ))
-            } else {
-                Err(format!(
-                    "another connection kept the database locked, writing to it, for longer than \
-                     the lock timeout ({:.1} s): retry when it is done, or raise the lock timeout",
-                    timeout.as_secs_f64()
-                ))
-            }
-        }
+        // The copy's own file is this backup's alone (`create`): the lock
+        // is the database's.
+        Copied::Busy => Err(format!(
+            "another connection kept the database locked, writing to it, for longer than \
+             the lock timeout ({:.1} s): retry when it is done, or raise the lock timeout",
+            timeout.as_secs_f64()
+        )),
     }
 }
