@@ -45,8 +45,8 @@ pub(crate) fn execute_script(conn: &Connection, sql: &str) -> rusqlite::Result<(
                     other => break other,
                 }
             };
-            let failure =
-                (stepped != ffi::SQLITE_ROW && stepped != ffi::SQLITE_DONE).then(|| at(stepped));
+            // The loop above leaves only DONE or an error.
+            let failure = (stepped != ffi::SQLITE_DONE).then(|| at(stepped));
             // SAFETY: as above; finalized once.
             unsafe { ffi::sqlite3_finalize(statement) };
             if let Some(failure) = failure {
