@@ -51,11 +51,9 @@ pub(super) struct Batch<'c> {
     /// transaction (see [`history::suspend_triggers`]); `commit` creates them
     /// again, a rollback brings them back.
     triggers_suspended: bool,
-    /// The last failed step took the guard's callbacks away, and what it
-    /// ran after that may have been committed.
-    unguarded: bool,
-    /// The last failed step took the guard's callbacks away.
-    guard_taken_away: bool,
+    /// `Some(work_kept)` when the last failed step took the guard's
+    /// callbacks away (see `Refusal::GuardRemoved`).
+    guard_removed: Option<bool>,
     ledger: Ledger,
     steps: Vec<StepReport>,
     /// The schema before the first step, for a run that does not look for
@@ -129,8 +127,7 @@ impl<'c> Batch<'c> {
             foreign_keys_on,
             // A table created just now has none yet: `commit` creates them.
             triggers_suspended: history.triggers_pending,
-            unguarded: false,
-            guard_taken_away: false,
+            guard_removed: None,
             ledger: Ledger::new(history.applied, history.newest_chain, history.rows),
             steps: Vec::new(),
             drift_before,
@@ -210,7 +207,7 @@ impl<'c> Batch<'c> {
                 Ok(())
             }
             Err(error) => {
-                let lost = if self.guard_taken_away {
+                let lost = if self.guard_removed.is_some() {
                     // The step could have made the runner's savepoint its
                     // own (taken away, the authorizer no longer refuses its
                     // name): only the whole transaction is sure to go.
@@ -223,7 +220,7 @@ impl<'c> Batch<'c> {
                 Err(StepFailed {
                     error: Box::new(error),
                     lost,
-                    unguarded: self.unguarded,
+                    unguarded: self.guard_removed == Some(true),
                 })
             }
         }
@@ -322,7 +319,7 @@ impl<'c> Batch<'c> {
     }
 
     /// The error of a step that failed, noting whether it took the guard's
-    /// callbacks away (`unguarded`).
+    /// callbacks away (`guard_removed`).
     fn failed(
         &mut self,
         failure: StepFailure,
@@ -330,8 +327,7 @@ impl<'c> Batch<'c> {
         direction: Direction,
     ) -> Error {
         if let StepFailure::Refused(Refusal::GuardRemoved { work_kept }) = failure {
-            self.guard_taken_away = true;
-            self.unguarded = work_kept;
+            self.guard_removed = Some(work_kept);
         }
         step_error(failure, migration, direction)
     }

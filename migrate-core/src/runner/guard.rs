@@ -88,7 +88,7 @@ struct GuardState {
     rules: Rules,
     refusal: Mutex<Option<Refusal>>,
     /// How many times SQLite has called the authorizer, armed or not: the
-    /// sign that it is still installed (see `Guard::callbacks_kept`).
+    /// sign that it is still installed (see `AuthorizerCheck`).
     authorizer_calls: AtomicU64,
 }
 
