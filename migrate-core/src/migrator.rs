@@ -677,24 +677,24 @@ impl Migrator {
         &self,
         conn: &mut Connection,
     ) -> Result<Option<AppliedMigration>, Error> {
-        let prepared = self.prepared()?;
-        let plan = &prepared.plan;
-        self.with_settings(&prepared.table, |s| {
-            runner::run(conn, plan, s, Goal::DownLast)
-        })
-        .map(|o| o.removed.into_iter().next())
+        self.roll_back_last(conn)
+            .map(|o| o.removed.into_iter().next())
     }
 
     /// [`rollback_migration`](Self::rollback_migration), reporting the step
     /// with its time, as the CLI's `down` shows it.
     #[cfg(feature = "cli")]
     pub(crate) fn rollback_last_step(&self, conn: &mut Connection) -> Result<Report, Error> {
+        self.roll_back_last(conn).map(|o| o.report)
+    }
+
+    /// The run that undoes the newest applied migration.
+    fn roll_back_last(&self, conn: &mut Connection) -> Result<runner::Outcome, Error> {
         let prepared = self.prepared()?;
         let plan = &prepared.plan;
         self.with_settings(&prepared.table, |s| {
             runner::run(conn, plan, s, Goal::DownLast)
         })
-        .map(|o| o.report)
     }
 
     /// Undoes applied migrations, newest first, until `target` is the newest
