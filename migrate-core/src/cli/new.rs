@@ -705,14 +705,11 @@ fn write_all_or_none(
     let mut outcome = Ok(());
     for (relative, text) in files {
         let path = dir.join(relative);
-        let written = write_whole(&path, text);
-        if written.is_ok() {
-            created.push(path.clone());
-        }
-        if let Err(e) = written {
+        if let Err(e) = write_whole(&path, text) {
             outcome = Err(cannot_create(&path, &e));
             break;
         }
+        created.push(path);
     }
     if outcome.is_err() {
         for path in created.iter().rev() {
